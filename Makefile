@@ -1,0 +1,114 @@
+# tickflow - one non-recursive Makefile.
+#
+#   make            build every binary into build/bin
+#   make demo       set up, start everything, run one execution on marketsim
+#   make test       set up, start PostgreSQL and Kafka, run every test
+#   make SANITIZER=address,undefined test     the same under ASan + UBSan
+#   make down       stop PostgreSQL, Kafka and any service the demo started
+
+CC       ?= cc
+SANITIZER ?=
+PKGS     := libmicrohttpd libcurl libcjson libpq rdkafka libcrypto uuid zlib
+
+WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/src \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
+ifeq ($(CI),true)
+CFLAGS   += -Werror
+endif
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lcjson -lpq -lrdkafka -lcrypto -luuid -lz) -lm -pthread
+
+ifneq ($(SANITIZER),)
+BUILD    := build-san
+CFLAGS   += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
+LDFLAGS  += -fsanitize=$(SANITIZER)
+else
+BUILD    := build
+endif
+
+COMMON_SRC := $(wildcard common/src/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+LIBTF      := $(BUILD)/lib/libtf.a
+SERVICES   := extract transform aggregate marketsim
+BINS       := $(SERVICES:%=$(BUILD)/bin/tickflow-%)
+MARKETSIM_LIB_SRC := services/marketsim/gen.c
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+E2E_SRC    := $(wildcard tests/e2e/test_*.c)
+E2E_BINS   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
+HARNESS_SRC := $(wildcard tests/harness/*.c)
+HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all deps env-up env-down down demo test test-unit test-e2e check-deploy bench clean lint
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/include/tf/*.h common/src/*.h services/*/*.h tests/harness/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations.c: tools/embed-sql.sh $(sort $(wildcard deploy/sql/*.sql))
+	@mkdir -p $(dir $@)
+	sh tools/embed-sql.sh $(sort $(wildcard deploy/sql/*.sql)) > $@
+
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/src/migrations.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBTF): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+define service_rule
+$(BUILD)/bin/tickflow-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(LIBTF)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+# Unit tests link the common library and marketsim's generator (no I/O).
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(HARNESS_OBJ) $(MARKETSIM_LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(MARKETSIM_LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@bash tests/env/deps.sh
+
+env-up: deps
+	@bash tests/env/up.sh
+
+env-down down:
+	@bash tools/demo.sh stop 2>/dev/null || true
+	@bash tests/env/down.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/env/up.sh >/dev/null
+	@bash tools/demo.sh run
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(E2E_BINS)
+	@bash tests/env/up.sh >/dev/null
+	@BUILD=$(BUILD) bash tests/run.sh
+
+test-unit: $(UNIT_BINS)
+	@BUILD=$(BUILD) bash tests/run.sh unit
+
+test-e2e: all $(E2E_BINS)
+	@bash tests/env/up.sh >/dev/null
+	@BUILD=$(BUILD) bash tests/run.sh e2e
+
+check-deploy:
+	@python3 tests/deploy/check_deploy.py
+
+lint:
+	@! grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol)\s*\(' common/src/*.c common/include/tf/*.h services/*/*.c || (echo "lint: banned function" && false)
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,84 @@
+/*
+ * tf/http.h - the HTTP server every tickflow service runs (libmicrohttpd).
+ *
+ * One struct tf_http_req per request: it is made when the URI arrives,
+ * owns the request body (capped: 413 past the cap) and the response being
+ * built, and is freed when the connection reports completion, on every
+ * outcome including aborts. The service's handler runs once per request
+ * with the whole body, on the connection's own thread, and answers with one
+ * of the tf_http_reply* calls. When a bearer token is configured, every
+ * mutating method needs "Authorization: Bearer <token>" (401 otherwise),
+ * checked before the body is read.
+ */
+#ifndef TF_HTTP_H
+#define TF_HTTP_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "tf/log.h"
+#include "tf/rc.h"
+
+#define TF_HTTP_MAX_BODY (1024 * 1024)
+
+struct tf_http_req;
+struct tf_http_server;
+
+typedef void (*tf_http_handler_fn)(struct tf_http_req *req, void *ud);
+
+struct tf_http_opts {
+    const char *addr;  /* IPv4 address to bind, NULL or "" for all */
+    long port;         /* 0 picks a free port: see tf_http_port() */
+    const char *token; /* bearer token for mutating calls, NULL for none */
+    size_t max_body;   /* 0 means TF_HTTP_MAX_BODY */
+    tf_http_handler_fn handler;
+    void *ud;
+};
+
+/** Starts the daemon. On failure returns TF_ERR_IO with the reason in err. */
+enum tf_rc tf_http_start(const struct tf_http_opts *opts, struct tf_http_server **out, char *err,
+                         size_t errlen) TF_MUSTCHECK;
+
+/** The port the daemon is bound to. */
+int tf_http_port(const struct tf_http_server *srv);
+
+/** Stops accepting, finishes requests in flight, frees the server. NULL-safe. */
+void tf_http_stop(struct tf_http_server *srv);
+
+const char *tf_http_method(const struct tf_http_req *req);
+const char *tf_http_path(const struct tf_http_req *req);
+/** A query-string argument, or NULL. */
+const char *tf_http_query(const struct tf_http_req *req, const char *key);
+/** A request header, or NULL. */
+const char *tf_http_header(const struct tf_http_req *req, const char *name);
+/** The request body (NUL-terminated) and its length. */
+const char *tf_http_body(const struct tf_http_req *req, size_t *len);
+/** The log context of the request (request id set; exec empty until set). */
+struct tf_logctx *tf_http_logctx(struct tf_http_req *req);
+
+/** Adds a response header (copied). */
+void tf_http_set_header(struct tf_http_req *req, const char *name, const char *value);
+
+/** Answers with body (taken: freed with free()). */
+void tf_http_reply_take(struct tf_http_req *req, int status, const char *content_type, char *body,
+                        size_t len);
+
+/** Answers with json printed compactly (json is borrowed). */
+void tf_http_reply_json(struct tf_http_req *req, int status, const cJSON *json);
+
+/** Answers {"error":{"code":code,"message":...}}. */
+void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, const char *fmt,
+                         ...) TF_PRINTF(4, 5);
+
+/** Answers an error for rc with its standard status and code. */
+void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg);
+
+/**
+ * Matches path against a pattern whose "*" stands for one non-empty segment;
+ * copies up to ncap segments into caps (each capsize bytes). Returns 1 on a
+ * match, 0 otherwise (also when a segment is too long).
+ */
+int tf_http_match(const char *path, const char *pattern, char caps[][128], int ncap);
+
+#endif

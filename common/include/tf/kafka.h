@@ -1,0 +1,70 @@
+/*
+ * tf/kafka.h - Kafka on librdkafka: an idempotent producer that waits for
+ * each event's delivery, a consumer that commits only when told to, topic
+ * creation and a reachability check.
+ *
+ * One producer per process (the handle is thread-safe); a background thread
+ * serves its delivery reports. The execution id travels as the Kafka header
+ * "execution_id" beside the JSON value.
+ */
+#ifndef TF_KAFKA_H
+#define TF_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "tf/rc.h"
+
+struct tf_kafka;
+struct tf_kafka_consumer;
+
+/** Creates an idempotent producer; client_id names the service. */
+enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id,
+                                 struct tf_kafka **out, char *err, size_t errlen) TF_MUSTCHECK;
+
+/** Flushes (up to 10 s) and destroys the producer. NULL-safe. */
+void tf_kafka_producer_free(struct tf_kafka *kafka);
+
+/**
+ * Produces value under key and waits up to timeout_ms for the broker to
+ * acknowledge it. exec_id and reason (each may be NULL) become headers.
+ * Returns TF_ERR_KAFKA with the broker's reason in err when not delivered.
+ */
+enum tf_rc tf_kafka_produce(struct tf_kafka *kafka, const char *topic, const char *key,
+                            const char *value, size_t len, const char *exec_id, const char *reason,
+                            int timeout_ms, char *err, size_t errlen) TF_MUSTCHECK;
+
+/** Creates the topics that do not exist yet (replication factor 1 unless more brokers). */
+enum tf_rc tf_kafka_ensure_topics(struct tf_kafka *kafka, const char *const *topics, int ntopics,
+                                  int partitions, int replication, char *err,
+                                  size_t errlen) TF_MUSTCHECK;
+
+/** TF_OK when a broker answers a metadata request within timeout_ms. */
+enum tf_rc tf_kafka_ping(struct tf_kafka *kafka, int timeout_ms);
+
+/**
+ * Creates a consumer in group for one topic, auto-commit off, reading from
+ * the earliest offset when the group has none.
+ */
+enum tf_rc tf_kafka_consumer_new(const char *brokers, const char *group, const char *topic,
+                                 struct tf_kafka_consumer **out, char *err,
+                                 size_t errlen) TF_MUSTCHECK;
+
+/**
+ * Waits up to timeout_ms for the next message. Returns a message to be
+ * destroyed with rd_kafka_message_destroy(), or NULL (nothing yet; errors
+ * are logged here).
+ */
+rd_kafka_message_t *tf_kafka_consumer_poll(struct tf_kafka_consumer *cons, int timeout_ms);
+
+/** Commits the offset after msg, synchronously. */
+enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_message_t *msg);
+
+/** Leaves the group and destroys the consumer. NULL-safe. */
+void tf_kafka_consumer_free(struct tf_kafka_consumer *cons);
+
+/** Copies the value of header name of msg into out; 0 when absent. */
+int tf_kafka_header(const rd_kafka_message_t *msg, const char *name, char *out, size_t outlen);
+
+#endif

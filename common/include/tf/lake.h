@@ -1,0 +1,52 @@
+/*
+ * tf/lake.h - the data lake on a local (or mounted) file system.
+ *
+ * Objects are written atomically (temporary file, fsync, link into place,
+ * fsync of the folder) and never overwritten: putting a key that exists
+ * with the same bytes succeeds, with other bytes fails. Each object is
+ * described by its URI (file:///...), size and sha256.
+ */
+#ifndef TF_LAKE_H
+#define TF_LAKE_H
+
+#include <stddef.h>
+
+#include "tf/buf.h"
+#include "tf/rc.h"
+
+struct tf_lake;
+
+struct tf_lake_obj {
+    char uri[1024];
+    long long bytes;
+    long long records;
+    char sha256[65];
+};
+
+/** Opens the lake at uri ("file:///abs/dir" or a path), creating the folder. */
+enum tf_rc tf_lake_open(const char *uri, struct tf_lake **out, char *err,
+                        size_t errlen) TF_MUSTCHECK;
+
+/** NULL-safe. */
+void tf_lake_free(struct tf_lake *lake);
+
+/**
+ * Writes data under key (a relative path without ".." segments) and fills
+ * obj (records is left for the caller). TF_ERR_CONFLICT when key holds
+ * other bytes, TF_ERR_INVALID for a bad key, TF_ERR_IO otherwise.
+ */
+enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                       struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
+
+/**
+ * Reads the object at uri into out (which must be initialised) and checks
+ * its sha256 when want_sha256 is not NULL (TF_ERR_CONFLICT on mismatch).
+ * URIs outside the lake are refused (TF_ERR_INVALID).
+ */
+enum tf_rc tf_lake_get(struct tf_lake *lake, const char *uri, const char *want_sha256,
+                       struct tf_buf *out, char *err, size_t errlen) TF_MUSTCHECK;
+
+/** Hex sha256 of data into out[65]. */
+void tf_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * tf/pg.h - PostgreSQL access on libpq: a small connection pool, text-format
+ * parameterised queries only, and the versioned migrations of deploy/sql/.
+ *
+ * A PGconn is used by one thread at a time: take it from the pool, give it
+ * back. Every session runs in UTC.
+ */
+#ifndef TF_PG_H
+#define TF_PG_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "tf/rc.h"
+
+struct tf_pg_pool;
+
+/** Connects and sets the session time zone to UTC. Returns NULL with err set. */
+PGconn *tf_pg_connect(const char *dsn, char *err, size_t errlen);
+
+/** A pool of up to size connections, opened lazily. Returns NULL on ENOMEM. */
+struct tf_pg_pool *tf_pg_pool_new(const char *dsn, int size);
+
+/** Closes every connection. All connections must have been given back. NULL-safe. */
+void tf_pg_pool_free(struct tf_pg_pool *pool);
+
+/**
+ * Takes a working connection, waiting up to wait_ms for a free one and
+ * reconnecting a broken one. Returns NULL (with err) when none can be had.
+ */
+PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t errlen);
+
+/** Gives a connection back; an aborted transaction is rolled back first. NULL-safe. */
+void tf_pg_pool_put(struct tf_pg_pool *pool, PGconn *conn);
+
+/** PQexecParams with text parameters and text results. Never NULL-checks its caller. */
+PGresult *tf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
+/** 1 when res is COMMAND_OK or TUPLES_OK. */
+int tf_pg_ok(const PGresult *res);
+
+/** The SQLSTATE of a failed result ("" when none). */
+const char *tf_pg_sqlstate(const PGresult *res);
+
+/** Runs a parameterless command (BEGIN, COMMIT, ROLLBACK); TF_ERR_DB on failure. */
+enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
+
+/**
+ * Applies the migrations this binary carries that the database lacks, under
+ * an advisory lock so that services starting together apply each once.
+ */
+enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen) TF_MUSTCHECK;
+
+/** The highest migration version this binary carries. */
+int tf_pg_schema_version(void);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * tf/svc.h - the runtime every stage service shares.
+ *
+ * A stage (extract, transform, aggregate) is described by a struct
+ * tf_stage_def: its name, the stage it follows, the topics it reads and
+ * writes, and the function that does its work. The runtime supplies
+ * everything else, the same way for each stage:
+ *
+ *   - the HTTP API: POST/GET /v1/executions, /healthz, /readyz, /metrics,
+ *     /openapi.json, plus the stage's own routes;
+ *   - idempotent triggers: a stage record is created once per
+ *     (execution_id, stage); a repeated POST or a redelivered event finds it;
+ *   - a worker pool for HTTP-triggered runs, and a Kafka consumer that runs
+ *     the stage for each upstream event and commits the offset only once
+ *     the outcome is committed in PostgreSQL (dead-letter topic for events
+ *     that cannot be handled);
+ *   - leases: a run owns its stage by attempt number; fenced stages do all
+ *     their writes in one transaction that commits only under the lease;
+ *   - a sweeper that turns stale RUNNING rows into ZOMBIE and retries them,
+ *     picks up orphaned PENDING rows, and re-publishes events that did not
+ *     go out (the record is the outbox);
+ *   - a drain on SIGTERM that finishes the runs in flight.
+ */
+#ifndef TF_SVC_H
+#define TF_SVC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+
+#include "tf/cfg.h"
+#include "tf/exec.h"
+#include "tf/http.h"
+#include "tf/lake.h"
+#include "tf/log.h"
+#include "tf/rc.h"
+
+/* Settings common to every stage service (see TF_SVC_KEYS). */
+struct tf_svc_cfg {
+    char *addr;
+    char *api_token;
+    char *brokers;
+    long heartbeat_timeout;
+    long kafka_partitions;
+    char *lake_uri;
+    char *log_level;
+    char *pg_dsn;
+    long port;
+    char *topic_prefix;
+    long workers;
+    char *worker_id;
+    /* extract only */
+    char *polygon_base;
+    char *polygon_key;
+    char *twelvedata_base;
+    char *twelvedata_key;
+};
+
+#define TF_SVC_KEY(n, t, f, d, fl, lo, hi)                                                         \
+    { n, t, offsetof(struct tf_svc_cfg, f), d, fl, lo, hi }
+
+/* clang-format off */
+#define TF_SVC_KEYS(default_port)                                                                  \
+    TF_SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),    \
+    TF_SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),   \
+    TF_SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),                \
+    TF_SVC_KEY("TICKFLOW_HTTP_PORT",         TF_CFG_INT, port, default_port, 0, 0, 65535),         \
+    TF_SVC_KEY("TICKFLOW_KAFKA_BROKERS",     TF_CFG_STR, brokers, NULL, TF_CFG_REQUIRED, 0, 0),    \
+    TF_SVC_KEY("TICKFLOW_KAFKA_PARTITIONS",  TF_CFG_INT, kafka_partitions, "3", 0, 1, 1024),       \
+    TF_SVC_KEY("TICKFLOW_KAFKA_TOPIC_PREFIX", TF_CFG_STR, topic_prefix, "", 0, 0, 0),              \
+    TF_SVC_KEY("TICKFLOW_LAKE_URI",          TF_CFG_STR, lake_uri, "lake", 0, 0, 0),               \
+    TF_SVC_KEY("TICKFLOW_LOG_LEVEL",         TF_CFG_STR, log_level, "info", 0, 0, 0),              \
+    TF_SVC_KEY("TICKFLOW_PG_DSN",            TF_CFG_STR, pg_dsn, NULL,                             \
+               TF_CFG_REQUIRED | TF_CFG_SECRET, 0, 0),                                             \
+    TF_SVC_KEY("TICKFLOW_WORKERS",           TF_CFG_INT, workers, "4", 0, 1, 64),                  \
+    TF_SVC_KEY("TICKFLOW_WORKER_ID",         TF_CFG_STR, worker_id, NULL, 0, 0, 0)
+/* clang-format on */
+
+struct tf_svc;
+
+/** One claimed run of a stage, handed to the stage's run function. */
+struct tf_run {
+    struct tf_svc *svc;
+    PGconn *conn; /* in the fenced transaction when the stage is fenced */
+    struct tf_logctx log;
+    char execution_id[TF_UUID_LEN + 1];
+    char job_name[64];
+    int attempt;
+    int64_t window_start;
+    int64_t window_end;
+    const cJSON *record;   /* this stage's record */
+    const cJSON *upstream; /* the previous stage's record, NULL for extract */
+    cJSON *objects;        /* output: what the run wrote (array, owned by the runtime) */
+    long long records_in;
+    long long records_out;
+    long long records_rejected;
+    char error[1024]; /* output: why the run failed (no secrets) */
+};
+
+struct tf_stage_def {
+    const char *name;          /* "extract" */
+    const char *upstream;      /* stage whose events trigger this one, NULL for none */
+    const char *consume_topic; /* without the prefix; NULL for none */
+    const char *produce_topic; /* without the prefix */
+    int fenced;                /* run inside one lease-fenced transaction */
+    int default_port;
+    /** Does the work; fills run's outputs. TF_OK or an error with run->error. */
+    enum tf_rc (*run)(struct tf_run *run);
+    /**
+     * Builds a new record from a POST body (NULL: the runtime copies job,
+     * window and tickers from the upstream stage's SUCCESS record). Anything
+     * *owned points to is freed after the insert. Errors carry a message.
+     */
+    enum tf_rc (*plan)(struct tf_svc *svc, PGconn *conn, const cJSON *body,
+                       struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);
+    /** Extra routes; returns 1 when it answered. NULL for none. */
+    int (*route)(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
+};
+
+/**
+ * Loads configuration from the environment (the keys table), starts the
+ * service, runs until SIGINT or SIGTERM, drains and returns the exit code.
+ */
+int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, size_t nkeys);
+
+/** The service's configuration. */
+const struct tf_svc_cfg *tf_svc_cfg(const struct tf_svc *svc);
+
+/** The lake the service writes to and reads from. */
+struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
+
+/** 1 once a drain has started: long runs should stop at a safe point. */
+int tf_svc_stopping(const struct tf_svc *svc);
+
+/** Refreshes the run's heartbeat (unfenced stages). TF_ERR_LEASE when lost. */
+enum tf_rc tf_run_heartbeat(struct tf_run *run) TF_MUSTCHECK;
+
+/** Sets run->error from a format. */
+void tf_run_fail(struct tf_run *run, const char *fmt, ...) TF_PRINTF(2, 3);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * tf/time.h - UTC instants as int64 seconds or milliseconds since the epoch,
+ * ISO-8601 parsing and formatting, and the US Eastern market clock.
+ *
+ * No libc time-zone state is touched (setenv("TZ") is not thread-safe), so
+ * the US DST rule (since 2007) is computed here.
+ */
+#ifndef TF_TIME_H
+#define TF_TIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tf/rc.h"
+
+/** Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t tf_days_from_civil(int y, int m, int d);
+
+/** The date of a day number. */
+void tf_civil_from_days(int64_t days, int *y, int *m, int *d);
+
+/** 0 = Sunday ... 6 = Saturday. */
+int tf_weekday(int64_t days);
+
+/**
+ * Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff]]" with "Z", "+HH:MM" or
+ * no zone (then UTC); a space may stand for the "T". Returns epoch seconds.
+ */
+enum tf_rc tf_time_parse(const char *s, int64_t *out_sec) TF_MUSTCHECK;
+
+/** Formats epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" (out >= 21 bytes). */
+void tf_time_format(int64_t sec, char *out, size_t outlen);
+
+/** Formats the UTC date of epoch seconds as "YYYY-MM-DD" (out >= 11). */
+void tf_time_format_date(int64_t sec, char *out, size_t outlen);
+
+/** Offset of America/New_York from UTC, in seconds, at a UTC instant. */
+int tf_time_us_eastern_offset(int64_t utc_sec);
+
+/** UTC instant of a New York wall-clock time on a date. */
+int64_t tf_time_us_eastern_to_utc(int y, int m, int d, int hh, int mm);
+
+/** Seconds in one bar of multiplier x timespan ("minute", "hour", "day"), 0 if unknown. */
+int64_t tf_timespan_seconds(const char *timespan, long multiplier);
+
+/** Current wall-clock time in epoch seconds. */
+int64_t tf_time_now(void);
+
+/** Monotonic milliseconds, for timeouts. */
+int64_t tf_time_mono_ms(void);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * http.c - libmicrohttpd daemon, per-request state, bodies, replies.
+ *
+ * Thread per connection: a handler may block (a client that asked to wait
+ * for an execution's outcome) without holding up other requests.
+ */
+#include "tf/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "tf/buf.h"
+#include "tf/time.h"
+
+#define MAX_RESP_HEADERS 8
+
+struct tf_http_server {
+    struct MHD_Daemon *daemon;
+    struct tf_http_opts opts;
+    char *token;
+};
+
+struct tf_http_req {
+    struct tf_http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from MHD for the request's life */
+    const char *path;
+    struct tf_buf body;
+    int too_large;
+    int early_done; /* answered before the body was read */
+    int64_t started_ms;
+    struct tf_logctx log;
+    int status;
+    struct MHD_Response *resp;
+    int nheaders;
+    char *hname[MAX_RESP_HEADERS];
+    char *hvalue[MAX_RESP_HEADERS];
+};
+
+static int sane_request_id(const char *s)
+{
+    size_t n = 0;
+
+    if (!s)
+        return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static void new_request_id(char *out, size_t outlen)
+{
+    unsigned char raw[8];
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        memset(raw, 0, sizeof(raw));
+    snprintf(out, outlen, "%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3],
+             raw[4], raw[5], raw[6], raw[7]);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct tf_http_server *srv = cls;
+    struct tf_http_req *req = calloc(1, sizeof(*req));
+
+    (void)uri;
+    if (!req)
+        return NULL;
+    req->srv = srv;
+    req->conn = conn;
+    req->started_ms = tf_time_mono_ms();
+    tf_buf_init(&req->body, srv->opts.max_body);
+    return req;
+}
+
+static void free_req(struct tf_http_req *req)
+{
+    tf_buf_cleanup(&req->body);
+    if (req->resp)
+        MHD_destroy_response(req->resp);
+    for (int i = 0; i < req->nheaders; i++) {
+        free(req->hname[i]);
+        free(req->hvalue[i]);
+    }
+    free(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct tf_http_req *req = *req_cls;
+
+    (void)cls;
+    (void)conn;
+    if (!req)
+        return;
+    if (req->method) {
+        int64_t ms = tf_time_mono_ms() - req->started_ms;
+        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            tf_log_info(&req->log, "http %s %s status=%d ms=%lld", req->method, req->path,
+                        req->status, (long long)ms);
+        else
+            tf_log_warn(&req->log, "http %s %s aborted code=%d ms=%lld", req->method, req->path,
+                        (int)toe, (long long)ms);
+    }
+    free_req(req);
+    *req_cls = NULL;
+}
+
+const char *tf_http_method(const struct tf_http_req *req)
+{
+    return req->method;
+}
+
+const char *tf_http_path(const struct tf_http_req *req)
+{
+    return req->path;
+}
+
+const char *tf_http_query(const struct tf_http_req *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *tf_http_header(const struct tf_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *tf_http_body(const struct tf_http_req *req, size_t *len)
+{
+    if (len)
+        *len = req->body.len;
+    return req->body.data ? req->body.data : "";
+}
+
+struct tf_logctx *tf_http_logctx(struct tf_http_req *req)
+{
+    return &req->log;
+}
+
+void tf_http_set_header(struct tf_http_req *req, const char *name, const char *value)
+{
+    if (req->nheaders >= MAX_RESP_HEADERS)
+        return;
+    req->hname[req->nheaders] = strdup(name);
+    req->hvalue[req->nheaders] = strdup(value);
+    req->nheaders++;
+}
+
+void tf_http_reply_take(struct tf_http_req *req, int status, const char *content_type, char *body,
+                        size_t len)
+{
+    if (req->resp) { /* answered twice: keep the first answer */
+        free(body);
+        return;
+    }
+    if (!body) {
+        body = strdup("");
+        len = 0;
+    }
+    req->resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    if (!req->resp) {
+        free(body);
+        return;
+    }
+    req->status = status;
+    MHD_add_response_header(req->resp, "Content-Type", content_type);
+    MHD_add_response_header(req->resp, "X-Request-Id", req->log.req);
+    for (int i = 0; i < req->nheaders; i++) {
+        if (req->hname[i] && req->hvalue[i])
+            MHD_add_response_header(req->resp, req->hname[i], req->hvalue[i]);
+    }
+}
+
+void tf_http_reply_json(struct tf_http_req *req, int status, const cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted(json);
+
+    if (!text) {
+        tf_http_reply_error(req, 500, "out_of_memory", "cannot print the response");
+        return;
+    }
+    tf_http_reply_take(req, status, "application/json", text, strlen(text));
+}
+
+void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, const char *fmt,
+                         ...)
+{
+    char msg[1024];
+    cJSON *root = NULL;
+    cJSON *err = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    root = cJSON_CreateObject();
+    err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "code", code);
+    cJSON_AddStringToObject(err, "message", msg);
+    if (status >= 500)
+        tf_log_error(&req->log, "reply %d %s: %s", status, code, msg);
+    else
+        tf_log_info(&req->log, "reply %d %s: %s", status, code, msg);
+    tf_http_reply_json(req, status, root);
+    cJSON_Delete(root);
+}
+
+void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg)
+{
+    tf_http_reply_error(req, tf_rc_http_status(rc), tf_rc_str(rc), "%s", msg);
+}
+
+int tf_http_match(const char *path, const char *pattern, char caps[][128], int ncap)
+{
+    int ncaps = 0;
+
+    while (*pattern) {
+        if (*pattern == '*') {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= 128)
+                return 0;
+            if (ncaps < ncap) {
+                memcpy(caps[ncaps], path, n);
+                caps[ncaps][n] = '\0';
+            }
+            ncaps++;
+            path += n;
+            pattern++;
+            continue;
+        }
+        if (*pattern != *path)
+            return 0;
+        pattern++;
+        path++;
+    }
+    return *path == '\0';
+}
+
+static int is_mutating(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+/* Constant-time comparison of the presented token with the configured one. */
+static int token_ok(const char *want, const char *auth)
+{
+    size_t wl = strlen(want);
+    size_t al;
+    unsigned char diff = 0;
+
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    auth += 7;
+    al = strlen(auth);
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned char)(want[i] ^ (i < al ? auth[i] : 0));
+    return diff == 0 && al == wl;
+}
+
+static enum MHD_Result queue(struct tf_http_req *req)
+{
+    enum MHD_Result ret;
+
+    if (!req->resp)
+        tf_http_reply_error(req, 500, "internal", "the handler gave no answer");
+    if (!req->resp)
+        return MHD_NO;
+    ret = MHD_queue_response(req->conn, (unsigned int)req->status, req->resp);
+    MHD_destroy_response(req->resp);
+    req->resp = NULL;
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct tf_http_server *srv = cls;
+    struct tf_http_req *req = *req_cls;
+
+    (void)version;
+    (void)conn;
+    if (!req)
+        return MHD_NO;
+    if (!req->method) { /* first call: headers are in */
+        const char *rid = tf_http_header(req, "X-Request-Id");
+        const char *clen = tf_http_header(req, "Content-Length");
+
+        req->method = method;
+        req->path = url;
+        if (sane_request_id(rid))
+            snprintf(req->log.req, sizeof(req->log.req), "%s", rid);
+        else
+            new_request_id(req->log.req, sizeof(req->log.req));
+        if (srv->token && is_mutating(method) &&
+            !token_ok(srv->token, tf_http_header(req, "Authorization"))) {
+            tf_http_set_header(req, "WWW-Authenticate", "Bearer");
+            tf_http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
+            req->early_done = 1;
+            return queue(req);
+        }
+        if (clen && strtoull(clen, NULL, 10) > srv->opts.max_body) {
+            tf_http_reply_error(req, 413, "too_large", "request body over %zu bytes",
+                                srv->opts.max_body);
+            req->early_done = 1;
+            return queue(req);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!req->too_large &&
+            tf_buf_append(&req->body, upload_data, *upload_data_size) != TF_OK)
+            req->too_large = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->early_done)
+        return MHD_YES;
+    if (req->too_large)
+        tf_http_reply_error(req, 413, "too_large", "request body over %zu bytes",
+                            srv->opts.max_body);
+    else
+        srv->opts.handler(req, srv->opts.ud);
+    return queue(req);
+}
+
+enum tf_rc tf_http_start(const struct tf_http_opts *opts, struct tf_http_server **out, char *err,
+                         size_t errlen)
+{
+    struct tf_http_server *srv = calloc(1, sizeof(*srv));
+    struct sockaddr_in sa;
+
+    if (!srv)
+        return TF_ERR_NOMEM;
+    srv->opts = *opts;
+    if (!srv->opts.max_body)
+        srv->opts.max_body = TF_HTTP_MAX_BODY;
+    if (opts->token && *opts->token)
+        srv->token = strdup(opts->token);
+    srv->opts.token = NULL;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)opts->port);
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (opts->addr && *opts->addr && inet_pton(AF_INET, opts->addr, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "bad bind address %s", opts->addr);
+        free(srv->token);
+        free(srv);
+        return TF_ERR_INVALID;
+    }
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+        (uint16_t)opts->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)120, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%ld", opts->addr ? opts->addr : "0.0.0.0",
+                 opts->port);
+        free(srv->token);
+        free(srv);
+        return TF_ERR_IO;
+    }
+    *out = srv;
+    return TF_OK;
+}
+
+int tf_http_port(const struct tf_http_server *srv)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+    return info ? info->port : -1;
+}
+
+void tf_http_stop(struct tf_http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv->token);
+    free(srv);
+}

@@ -1,0 +1,261 @@
+/*
+ * pg.c - connection pool, query helpers and schema migrations.
+ */
+#include "tf/pg.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "migrations.h"
+
+#define POOL_MAX 32
+
+struct tf_pg_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *dsn;
+    int size;
+    int nfree;
+    int nopen;
+    PGconn *free[POOL_MAX];
+};
+
+/* libpq's own messages end with a newline; drop it for log lines. */
+static void copy_pq_error(PGconn *conn, char *err, size_t errlen)
+{
+    size_t n;
+
+    snprintf(err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+    n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+}
+
+PGconn *tf_pg_connect(const char *dsn, char *err, size_t errlen)
+{
+    PGconn *conn = PQconnectdb(dsn);
+    PGresult *res = NULL;
+
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        copy_pq_error(conn, err, errlen);
+        PQfinish(conn);
+        return NULL;
+    }
+    res = PQexec(conn, "SET TIME ZONE 'UTC'");
+    if (!tf_pg_ok(res)) {
+        copy_pq_error(conn, err, errlen);
+        PQclear(res);
+        PQfinish(conn);
+        return NULL;
+    }
+    PQclear(res);
+    return conn;
+}
+
+struct tf_pg_pool *tf_pg_pool_new(const char *dsn, int size)
+{
+    struct tf_pg_pool *pool = calloc(1, sizeof(*pool));
+
+    if (!pool)
+        return NULL;
+    pool->dsn = strdup(dsn);
+    if (!pool->dsn) {
+        free(pool);
+        return NULL;
+    }
+    pool->size = size < 1 ? 1 : size > POOL_MAX ? POOL_MAX : size;
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->cv, NULL);
+    return pool;
+}
+
+void tf_pg_pool_free(struct tf_pg_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->nfree; i++)
+        PQfinish(pool->free[i]);
+    pthread_mutex_destroy(&pool->mu);
+    pthread_cond_destroy(&pool->cv);
+    free(pool->dsn);
+    free(pool);
+}
+
+PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t errlen)
+{
+    struct timespec deadline;
+    PGconn *conn = NULL;
+    int open_new = 0;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->mu);
+    while (pool->nfree == 0 && pool->nopen >= pool->size) {
+        if (pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (pool->nfree > 0) {
+        conn = pool->free[--pool->nfree];
+    } else if (pool->nopen < pool->size) {
+        pool->nopen++;
+        open_new = 1;
+    }
+    pthread_mutex_unlock(&pool->mu);
+
+    if (!conn && !open_new) {
+        snprintf(err, errlen, "no free database connection within %d ms", wait_ms);
+        return NULL;
+    }
+    if (conn && PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+    if (!conn) {
+        conn = tf_pg_connect(pool->dsn, err, errlen);
+        if (!conn) {
+            pthread_mutex_lock(&pool->mu);
+            pool->nopen--;
+            pthread_cond_signal(&pool->cv);
+            pthread_mutex_unlock(&pool->mu);
+        }
+    }
+    return conn;
+}
+
+void tf_pg_pool_put(struct tf_pg_pool *pool, PGconn *conn)
+{
+    if (!conn)
+        return;
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(conn, "ROLLBACK");
+        PQclear(res);
+    }
+    pthread_mutex_lock(&pool->mu);
+    if (PQstatus(conn) == CONNECTION_OK && pool->nfree < POOL_MAX) {
+        pool->free[pool->nfree++] = conn;
+        conn = NULL;
+    } else {
+        pool->nopen--;
+    }
+    pthread_cond_signal(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+    PQfinish(conn);
+}
+
+PGresult *tf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+    return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+int tf_pg_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+const char *tf_pg_sqlstate(const PGresult *res)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    return s ? s : "";
+}
+
+enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+
+    PQclear(res);
+    return rc;
+}
+
+int tf_pg_schema_version(void)
+{
+    return tf_migrations[tf_migrations_count - 1].version;
+}
+
+/* Any constant: the key of the advisory lock that serialises migrations. */
+#define MIGRATION_LOCK_KEY "7346391044"
+
+enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen)
+{
+    enum tf_rc rc = TF_ERR_DB;
+    PGresult *res = NULL;
+    int have = 0;
+
+    res = PQexec(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")");
+    if (!tf_pg_ok(res)) {
+        copy_pq_error(conn, err, errlen);
+        PQclear(res);
+        return TF_ERR_DB;
+    }
+    PQclear(res);
+    res = PQexec(conn, "CREATE SCHEMA IF NOT EXISTS tickflow;"
+                       "CREATE TABLE IF NOT EXISTS tickflow.schema_migrations ("
+                       " version int PRIMARY KEY, name text NOT NULL,"
+                       " applied_at timestamptz NOT NULL DEFAULT now())");
+    if (!tf_pg_ok(res))
+        goto fail;
+    PQclear(res);
+    res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM tickflow.schema_migrations");
+    if (!tf_pg_ok(res))
+        goto fail;
+    have = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    res = NULL;
+    for (size_t i = 0; i < tf_migrations_count; i++) {
+        const struct tf_migration *m = &tf_migrations[i];
+        char version[16];
+        const char *params[2] = {version, m->name};
+
+        if (m->version <= have)
+            continue;
+        snprintf(version, sizeof(version), "%d", m->version);
+        if (tf_pg_cmd(conn, "BEGIN") != TF_OK)
+            goto fail;
+        res = PQexec(conn, m->sql);
+        if (!tf_pg_ok(res)) {
+            snprintf(err, errlen, "migration %d %s: %s", m->version, m->name,
+                     PQresultErrorMessage(res));
+            PQclear(res);
+            res = PQexec(conn, "ROLLBACK");
+            PQclear(res);
+            res = NULL;
+            goto unlock;
+        }
+        PQclear(res);
+        res = tf_pg_exec(conn, "INSERT INTO tickflow.schema_migrations (version, name) "
+                               "VALUES ($1, $2)", 2, params);
+        if (!tf_pg_ok(res))
+            goto fail;
+        PQclear(res);
+        res = NULL;
+        if (tf_pg_cmd(conn, "COMMIT") != TF_OK)
+            goto fail;
+    }
+    rc = TF_OK;
+    goto unlock;
+fail:
+    copy_pq_error(conn, err, errlen);
+    PQclear(res);
+    res = NULL;
+    if (PQtransactionStatus(conn) == PQTRANS_INERROR) {
+        res = PQexec(conn, "ROLLBACK");
+        PQclear(res);
+        res = NULL;
+    }
+unlock:
+    res = PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")");
+    PQclear(res);
+    return rc;
+}

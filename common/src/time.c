@@ -1,0 +1,196 @@
+/*
+ * time.c - calendar arithmetic (days from civil, after H. Hinnant's
+ * public-domain algorithm), ISO-8601 and the US Eastern clock.
+ */
+#include "tf/time.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t tf_days_from_civil(int y, int m, int d)
+{
+    int64_t yy = y - (m <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+void tf_civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int tf_weekday(int64_t days)
+{
+    int64_t w = (days + 4) % 7; /* 1970-01-01 was a Thursday */
+    return (int)(w < 0 ? w + 7 : w);
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 ? 28 + leap : dim[m - 1];
+}
+
+/* Reads exactly n digits. */
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return 0;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 1;
+}
+
+enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
+{
+    const char *p = s;
+    int y, mo, d, hh = 0, mi = 0, ss = 0;
+    int64_t off = 0;
+
+    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+        !digits(&p, 2, &d))
+        return TF_ERR_INVALID;
+    if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return TF_ERR_INVALID;
+    if (*p == 'T' || *p == ' ') {
+        p++;
+        if (!digits(&p, 2, &hh) || *p++ != ':' || !digits(&p, 2, &mi))
+            return TF_ERR_INVALID;
+        if (*p == ':') {
+            p++;
+            if (!digits(&p, 2, &ss))
+                return TF_ERR_INVALID;
+            if (*p == '.') { /* fractions of a second are dropped only if zero */
+                p++;
+                if (!isdigit((unsigned char)*p))
+                    return TF_ERR_INVALID;
+                while (isdigit((unsigned char)*p)) {
+                    if (*p != '0')
+                        return TF_ERR_INVALID;
+                    p++;
+                }
+            }
+        }
+        if (hh > 23 || mi > 59 || ss > 59)
+            return TF_ERR_INVALID;
+        if (*p == 'Z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p == '-' ? -1 : 1;
+            int oh, om;
+            p++;
+            if (!digits(&p, 2, &oh))
+                return TF_ERR_INVALID;
+            if (*p == ':')
+                p++;
+            if (!digits(&p, 2, &om) || oh > 14 || om > 59)
+                return TF_ERR_INVALID;
+            off = sign * (oh * 3600 + om * 60);
+        }
+    }
+    if (*p)
+        return TF_ERR_INVALID;
+    *out_sec = tf_days_from_civil(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off;
+    return TF_OK;
+}
+
+void tf_time_format(int64_t sec, char *out, size_t outlen)
+{
+    int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+    int64_t rem = sec - days * 86400;
+    int y, m, d;
+
+    tf_civil_from_days(days, &y, &m, &d);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60));
+}
+
+void tf_time_format_date(int64_t sec, char *out, size_t outlen)
+{
+    int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+    int y, m, d;
+
+    tf_civil_from_days(days, &y, &m, &d);
+    snprintf(out, outlen, "%04d-%02d-%02d", y, m, d);
+}
+
+/* Day number of the n-th (1-based) Sunday of a month. */
+static int64_t nth_sunday(int y, int m, int n)
+{
+    int64_t first = tf_days_from_civil(y, m, 1);
+    int w = tf_weekday(first);
+
+    return first + (7 - w) % 7 + 7 * (n - 1);
+}
+
+int tf_time_us_eastern_offset(int64_t utc_sec)
+{
+    int64_t days = utc_sec >= 0 ? utc_sec / 86400 : (utc_sec - 86399) / 86400;
+    int y, m, d;
+
+    tf_civil_from_days(days, &y, &m, &d);
+    /* DST: second Sunday of March 02:00 EST (07:00Z) to first Sunday of
+     * November 02:00 EDT (06:00Z). */
+    int64_t start = nth_sunday(y, 3, 2) * 86400 + 7 * 3600;
+    int64_t end = nth_sunday(y, 11, 1) * 86400 + 6 * 3600;
+
+    return (utc_sec >= start && utc_sec < end) ? -4 * 3600 : -5 * 3600;
+}
+
+int64_t tf_time_us_eastern_to_utc(int y, int m, int d, int hh, int mm)
+{
+    int64_t local = tf_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60;
+    /* Guess with EST, then correct with the offset in force at that instant. */
+    int64_t utc = local + 5 * 3600;
+
+    return local - tf_time_us_eastern_offset(utc);
+}
+
+int64_t tf_timespan_seconds(const char *timespan, long multiplier)
+{
+    static const struct {
+        const char *name;
+        int64_t sec;
+    } spans[] = {{"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}, {"week", 604800}};
+
+    for (size_t i = 0; i < TF_ARRAY_LEN(spans); i++) {
+        if (strcmp(timespan, spans[i].name) == 0)
+            return spans[i].sec * multiplier;
+    }
+    return 0;
+}
+
+int64_t tf_time_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int64_t tf_time_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,212 @@
+/*
+ * main.c - the extract stage: a POST names a job; extract works out the
+ * window, pulls every ticker's bars from the job's provider and lands the
+ * raw pages in the bronze lake; the stage event goes to tickflow.bronze.v1.
+ */
+#include "extract.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf/pg.h"
+#include "tf/time.h"
+
+/* The longest window one execution may cover. */
+#define MAX_WINDOW_SECONDS (31LL * 86400)
+
+static const char *json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static long json_long(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    return cJSON_IsNumber(it) ? (long)it->valuedouble : 0;
+}
+
+/* Reads a job_config row as JSON; TF_ERR_NOT_FOUND when there is none. */
+static enum tf_rc load_job(PGconn *conn, const char *name, cJSON **out)
+{
+    const char *params[1] = {name};
+    PGresult *res = tf_pg_exec(
+        conn,
+        "SELECT json_build_object('job_name', job_name, 'provider', provider,"
+        " 'dataset', dataset, 'tickers', tickers, 'multiplier', multiplier,"
+        " 'timespan', timespan, 'adjusted', adjusted, 'page_limit', page_limit,"
+        " 'interval_seconds', interval_seconds, 'overlap_seconds', overlap_seconds,"
+        " 'max_attempts', max_attempts, 'enabled', enabled)::text"
+        " FROM tickflow.job_config WHERE job_name = $1",
+        1, params);
+    enum tf_rc rc = TF_ERR_DB;
+
+    *out = NULL;
+    if (tf_pg_ok(res)) {
+        if (PQntuples(res) == 0) {
+            rc = TF_ERR_NOT_FOUND;
+        } else {
+            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
+            rc = *out ? TF_OK : TF_ERR_NOMEM;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* End of the job's last successful extract window, or 0 when none. */
+static enum tf_rc last_window_end(PGconn *conn, const char *job, int64_t *out)
+{
+    const char *params[1] = {job};
+    PGresult *res = tf_pg_exec(conn,
+                               "SELECT coalesce(extract(epoch FROM max(window_end)), 0)::bigint"
+                               " FROM tickflow.job_execution WHERE job_name = $1"
+                               " AND stage = 'extract' AND status = 'SUCCESS'",
+                               1, params);
+    enum tf_rc rc = TF_ERR_DB;
+
+    if (tf_pg_ok(res)) {
+        *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        rc = TF_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
+                               struct tf_exec_plan *plan, cJSON **owned, char *err,
+                               size_t errlen)
+{
+    const char *name = json_str(body, "job_name");
+    const char *ws = json_str(body, "window_start");
+    const char *we = json_str(body, "window_end");
+    cJSON *job = NULL;
+    const cJSON *enabled;
+    int64_t bar;
+    enum tf_rc rc;
+
+    (void)svc;
+    if (!name) {
+        snprintf(err, errlen, "job_name is required");
+        return TF_ERR_INVALID;
+    }
+    if (!ws != !we) {
+        snprintf(err, errlen, "give both window_start and window_end, or neither");
+        return TF_ERR_INVALID;
+    }
+    rc = load_job(conn, name, &job);
+    if (rc == TF_ERR_NOT_FOUND) {
+        snprintf(err, errlen, "unknown job %s", name);
+        return rc;
+    }
+    if (rc != TF_OK) {
+        snprintf(err, errlen, "cannot read job %s", name);
+        return rc;
+    }
+    *owned = job;
+    enabled = cJSON_GetObjectItemCaseSensitive(job, "enabled");
+    if (cJSON_IsFalse(enabled)) {
+        snprintf(err, errlen, "job %s is disabled", name);
+        return TF_ERR_CONFLICT;
+    }
+    bar = tf_timespan_seconds(json_str(job, "timespan"), json_long(job, "multiplier"));
+    if (bar <= 0) {
+        snprintf(err, errlen, "job %s has an unknown timespan", name);
+        return TF_ERR_CONFLICT;
+    }
+    if (ws) {
+        /* check_body has parsed both already. */
+        if (tf_time_parse(ws, &plan->window_start) != TF_OK ||
+            tf_time_parse(we, &plan->window_end) != TF_OK)
+            return TF_ERR_INVALID;
+    } else {
+        int64_t last = 0;
+        int64_t now = tf_time_now();
+
+        rc = last_window_end(conn, name, &last);
+        if (rc != TF_OK) {
+            snprintf(err, errlen, "cannot read the job's last window");
+            return rc;
+        }
+        plan->window_end = now - now % bar;
+        plan->window_start = last > 0 ? last - json_long(job, "overlap_seconds")
+                                      : plan->window_end - json_long(job, "interval_seconds");
+        plan->window_start -= plan->window_start % bar;
+    }
+    if (plan->window_end <= plan->window_start) {
+        snprintf(err, errlen, "window_end must be after window_start");
+        return TF_ERR_INVALID;
+    }
+    if (plan->window_end - plan->window_start > MAX_WINDOW_SECONDS) {
+        snprintf(err, errlen, "a window may cover at most 31 days; split it into several executions");
+        return TF_ERR_INVALID;
+    }
+    snprintf(plan->job_name, sizeof(plan->job_name), "%s", name);
+    plan->tickers = cJSON_GetObjectItemCaseSensitive(job, "tickers");
+    plan->max_attempts = (int)json_long(job, "max_attempts");
+    return TF_OK;
+}
+
+static enum tf_rc extract_run(struct tf_run *run)
+{
+    struct extract_job job;
+    cJSON *cfg = NULL;
+    enum tf_rc rc;
+
+    rc = load_job(run->conn, run->job_name, &cfg);
+    if (rc != TF_OK) {
+        tf_run_fail(run, "cannot read job %s: %s", run->job_name, tf_rc_str(rc));
+        return rc;
+    }
+    memset(&job, 0, sizeof(job));
+    snprintf(job.provider, sizeof(job.provider), "%s", json_str(cfg, "provider"));
+    snprintf(job.dataset, sizeof(job.dataset), "%s", json_str(cfg, "dataset"));
+    snprintf(job.timespan, sizeof(job.timespan), "%s", json_str(cfg, "timespan"));
+    job.multiplier = json_long(cfg, "multiplier");
+    job.page_limit = json_long(cfg, "page_limit");
+    job.adjusted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "adjusted"));
+    cJSON_Delete(cfg);
+
+    if (strcmp(job.provider, "polygon") == 0)
+        return extract_polygon(run, &job);
+    tf_run_fail(run, "provider %s is not supported by this build", job.provider);
+    return TF_ERR_INVALID;
+}
+
+static const struct tf_stage_def extract_stage = {
+    .name = "extract",
+    .upstream = NULL,
+    .consume_topic = NULL,
+    .produce_topic = "tickflow.bronze.v1",
+    .fenced = 0,
+    .default_port = 8081,
+    .run = extract_run,
+    .plan = extract_plan,
+    .route = NULL,
+};
+
+/* clang-format off */
+static const struct tf_cfg_key extract_keys[] = {
+    TF_SVC_KEYS("8081"),
+    TF_SVC_KEY("POLYGON_API_KEY",              TF_CFG_STR, polygon_key, NULL, TF_CFG_SECRET, 0, 0),
+    TF_SVC_KEY("TICKFLOW_POLYGON_BASE_URL",    TF_CFG_STR, polygon_base, "https://api.polygon.io",
+               0, 0, 0),
+    TF_SVC_KEY("TICKFLOW_TWELVEDATA_BASE_URL", TF_CFG_STR, twelvedata_base,
+               "https://api.twelvedata.com", 0, 0, 0),
+    TF_SVC_KEY("TWELVEDATA_API_KEY",           TF_CFG_STR, twelvedata_key, NULL, TF_CFG_SECRET, 0, 0),
+};
+/* clang-format on */
+
+int main(void)
+{
+    int code;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    code = tf_svc_main(&extract_stage, extract_keys, TF_ARRAY_LEN(extract_keys));
+    curl_global_cleanup();
+    return code;
+}
