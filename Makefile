@@ -12,7 +12,7 @@ PKGS     := libmicrohttpd libcurl libcjson libpq rdkafka libcrypto uuid zlib
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/src \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/src -Itests/harness \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 ifeq ($(CI),true)
 CFLAGS   += -Werror

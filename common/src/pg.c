@@ -45,7 +45,7 @@ PGconn *tf_pg_connect(const char *dsn, char *err, size_t errlen)
         PQfinish(conn);
         return NULL;
     }
-    res = PQexec(conn, "SET TIME ZONE 'UTC'");
+    res = PQexec(conn, "SET TIME ZONE 'UTC'; SET client_min_messages TO warning");
     if (!tf_pg_ok(res)) {
         copy_pq_error(conn, err, errlen);
         PQclear(res);

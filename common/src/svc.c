@@ -733,7 +733,9 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     int created = 0;
     int status = 202;
 
-    body = cJSON_ParseWithLengthOpts(text, len, &end, 1);
+    /* The body is NUL-terminated; cJSON wants the NUL inside the length to
+     * check that nothing follows the value. */
+    body = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
     if (!body) {
         tf_http_reply_error(req, 400, "invalid_json", "the request body is not valid JSON");
         goto out;

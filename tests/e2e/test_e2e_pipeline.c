@@ -1,0 +1,633 @@
+/*
+ * test_e2e_pipeline.c - the whole pipeline, native binaries on the real
+ * PostgreSQL and Kafka: marketsim, extract, transform and aggregate run as
+ * processes against a database and topic prefix of this test's own.
+ *
+ * Expected values come from marketsim's generator, linked here, and are
+ * computed in this file: silver must hold exactly the generated bars and
+ * gold exactly their hourly rollups.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../services/marketsim/gen.h"
+#include "check.h"
+#include "harness.h"
+#include "tf/exec.h"
+#include "tf/kafka.h"
+#include "tf/time.h"
+
+#define SEED      7
+#define API_KEY   "e2e-Secret-Key-7c41d9"
+#define PAGE      100
+#define JOB       "e2e_job"
+
+static const char *const tickers[] = {"AAPL", "MSFT", "QQQ.SPARSE"};
+#define NTICKERS 3
+
+static struct h_proc procs[4]; /* marketsim, extract, transform, aggregate */
+static char dir[512];
+static char dsn[1024];
+static char prefix[64];
+static PGconn *db;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+/* POSTs body to a service and parses the answer (caller deletes). */
+static cJSON *post(int port, const char *body, long *status)
+{
+    struct h_resp r;
+    cJSON *out = NULL;
+
+    *status = 0;
+    if (h_http("POST", port, "/v1/executions", body, NULL, &r) == 0) {
+        *status = r.status;
+        out = cJSON_Parse(r.body);
+    }
+    h_resp_free(&r);
+    return out;
+}
+
+static cJSON *get_record(int port, const char *id)
+{
+    char path[128];
+    struct h_resp r;
+    cJSON *out = NULL;
+
+    snprintf(path, sizeof(path), "/v1/executions/%s", id);
+    if (h_http("GET", port, path, NULL, NULL, &r) == 0 && r.status == 200)
+        out = cJSON_Parse(r.body);
+    h_resp_free(&r);
+    return out;
+}
+
+/* Waits until the stage record at port is SUCCESS or FAILED; returns it. */
+static cJSON *wait_stage(int port, const char *id, int seconds)
+{
+    for (int i = 0; i < h_timeout(seconds) * 10; i++) {
+        cJSON *rec = get_record(port, id);
+        const char *st = rec ? jstr(rec, "status") : NULL;
+        if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0))
+            return rec;
+        cJSON_Delete(rec);
+        sleep_ms(100);
+    }
+    return NULL;
+}
+
+static long long executions(void)
+{
+    return h_pg_ll(db, "SELECT count(*) FROM tickflow.job_execution", 0, NULL);
+}
+
+static void body_for(char *out, size_t len, const char *id, const char *ws, const char *we)
+{
+    snprintf(out, len,
+             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"%s\","
+             "\"window_end\":\"%s\"}",
+             id, ws, we);
+}
+
+/* Bad requests: a clear 4xx with a JSON error, and no row left behind. */
+static void test_bad_requests(void)
+{
+    static const struct {
+        const char *body;
+        long status;
+        const char *code;
+    } cases[] = {
+        {"{\"execution_id\": ", 400, "invalid_json"},
+        {"[1,2,3]", 400, "invalid_argument"},
+        {"{\"execution_id\":\"not-a-uuid\",\"job_name\":\"" JOB "\"}", 400, "invalid_argument"},
+        {"{\"execution_id\":\"00000000-0000-4000-8000-00000000000g\",\"job_name\":\"" JOB "\"}",
+         400, "invalid_argument"},
+        {"{\"execution_id\":\"6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d01\",\"job_name\":\"no_such\"}",
+         404, "not_found"},
+        {"{\"execution_id\":\"6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d02\",\"job_name\":\"" JOB "\","
+         "\"window_start\":\"2024-03-05T00:00:00Z\",\"window_end\":\"2024-03-04T00:00:00Z\"}",
+         400, "invalid_argument"},
+        {"{\"execution_id\":\"6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d03\",\"job_name\":\"" JOB "\","
+         "\"window_start\":\"yesterday\",\"window_end\":\"2024-03-04T00:00:00Z\"}",
+         400, "invalid_argument"},
+        {"{\"execution_id\":\"6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d04\",\"job_name\":\"" JOB "\","
+         "\"wait_seconds\":-3}",
+         400, "invalid_argument"},
+    };
+    long long before = executions();
+    char *big = NULL;
+    long status;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *ans = post(procs[1].port, cases[i].body, &status);
+        cJSON *err = cJSON_GetObjectItemCaseSensitive(ans, "error");
+        CHECK(status == cases[i].status, "case %zu: status %ld, want %ld", i, status,
+              cases[i].status);
+        CHECK(jstr(err, "code") && strcmp(jstr(err, "code"), cases[i].code) == 0,
+              "case %zu: error code %s, want %s", i, jstr(err, "code") ? jstr(err, "code") : "-",
+              cases[i].code);
+        CHECK(jstr(err, "message") && strlen(jstr(err, "message")) > 10,
+              "case %zu: error message present", i);
+        cJSON_Delete(ans);
+    }
+    /* transform and aggregate need the previous stage. */
+    {
+        cJSON *ans = post(procs[2].port,
+                          "{\"execution_id\":\"6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d05\"}", &status);
+        CHECK_EQ_INT(status, 404);
+        cJSON_Delete(ans);
+        ans = post(procs[3].port, "{\"job_name\":\"" JOB "\"}", &status);
+        CHECK_EQ_INT(status, 400);
+        cJSON_Delete(ans);
+    }
+    /* Over the body limit: 413 before the body is read. */
+    big = malloc(2u * 1024 * 1024 + 1);
+    memset(big, ' ', 2u * 1024 * 1024);
+    big[0] = '{';
+    big[2u * 1024 * 1024 - 1] = '}';
+    big[2u * 1024 * 1024] = '\0';
+    cJSON_Delete(post(procs[1].port, big, &status));
+    CHECK_EQ_INT(status, 413);
+    free(big);
+    {
+        struct h_resp r;
+        h_http("GET", procs[1].port, "/v1/executions/6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d09", NULL,
+               NULL, &r);
+        CHECK_EQ_INT(r.status, 404);
+        h_resp_free(&r);
+        h_http("DELETE", procs[1].port, "/v1/executions", NULL, NULL, &r);
+        CHECK_EQ_INT(r.status, 405);
+        h_resp_free(&r);
+        h_http("GET", procs[1].port, "/v1/executions?status=SLEEPING", NULL, NULL, &r);
+        CHECK_EQ_INT(r.status, 400);
+        h_resp_free(&r);
+    }
+    CHECK(executions() == before, "bad requests left %lld rows", executions() - before);
+}
+
+/* Generated bars of every ticker for [ws, we). */
+struct expect {
+    struct ms_bar *bars[NTICKERS];
+    size_t n[NTICKERS];
+    size_t total;
+    size_t pages;
+};
+
+static void expect_make(struct expect *e, int64_t ws, int64_t we)
+{
+    memset(e, 0, sizeof(*e));
+    for (int i = 0; i < NTICKERS; i++) {
+        e->n[i] = ms_gen_minute_bars(SEED, tickers[i], ws * 1000, we * 1000 - 1, &e->bars[i]);
+        e->total += e->n[i];
+        e->pages += e->n[i] ? (e->n[i] + PAGE - 1) / PAGE : 1;
+    }
+}
+
+static void expect_free(struct expect *e)
+{
+    for (int i = 0; i < NTICKERS; i++)
+        free(e->bars[i]);
+}
+
+static double col(PGresult *res, int row, int c)
+{
+    return strtod(PQgetvalue(res, row, c), NULL);
+}
+
+/* Silver holds exactly the generated bars of each ticker, values unchanged. */
+static void check_silver(const struct expect *e, int64_t ws, int64_t we)
+{
+    char wss[32], wes[32];
+
+    tf_time_format(ws, wss, sizeof(wss));
+    tf_time_format(we, wes, sizeof(wes));
+    for (int i = 0; i < NTICKERS; i++) {
+        const char *params[3] = {tickers[i], wss, wes};
+        PGresult *res = PQexecParams(
+            db,
+            "SELECT (extract(epoch FROM ts) * 1000)::bigint, open, high, low, close, volume,"
+            " vwap, trades FROM silver.bars WHERE ticker = $1 AND timespan = '1minute'"
+            " AND ts >= $2 AND ts < $3 ORDER BY ts",
+            3, NULL, params, NULL, NULL, 0);
+        int rows = PQntuples(res);
+        double vol = 0, want_vol = 0;
+        size_t mismatches = 0;
+
+        CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "silver query");
+        CHECK(rows == (int)e->n[i], "%s: %d silver rows, generated %zu", tickers[i], rows,
+              e->n[i]);
+        for (int r = 0; r < rows && r < (int)e->n[i]; r++) {
+            const struct ms_bar *b = &e->bars[i][r];
+            if (strtoll(PQgetvalue(res, r, 0), NULL, 10) != b->t_ms || col(res, r, 1) != b->o ||
+                col(res, r, 2) != b->h || col(res, r, 3) != b->l || col(res, r, 4) != b->c ||
+                col(res, r, 5) != b->v || col(res, r, 6) != b->vw ||
+                strtoll(PQgetvalue(res, r, 7), NULL, 10) != b->n)
+                mismatches++;
+            vol += col(res, r, 5);
+            want_vol += b->v;
+        }
+        CHECK(mismatches == 0, "%s: %zu silver bars differ from the generator", tickers[i],
+              mismatches);
+        if (rows > 0 && e->n[i] > 0) {
+            const struct ms_bar *first = &e->bars[i][0];
+            const struct ms_bar *last = &e->bars[i][e->n[i] - 1];
+            CHECK_EQ_INT(strtoll(PQgetvalue(res, 0, 0), NULL, 10), first->t_ms);
+            CHECK_EQ_DBL(col(res, 0, 1), first->o);
+            CHECK_EQ_INT(strtoll(PQgetvalue(res, rows - 1, 0), NULL, 10), last->t_ms);
+            CHECK_EQ_DBL(col(res, rows - 1, 4), last->c);
+        }
+        CHECK_EQ_DBL(vol, want_vol);
+        PQclear(res);
+    }
+}
+
+/* Gold holds each touched hour's rollup of the generated bars. */
+static void check_gold(const struct expect *e, long long *gold_rows)
+{
+    *gold_rows = 0;
+    for (int i = 0; i < NTICKERS; i++) {
+        struct ms_bar *hours = NULL;
+        size_t nh = ms_gen_rollup(e->bars[i], e->n[i], 1, "hour", &hours);
+        size_t bad = 0;
+
+        for (size_t h = 0; h < nh; h++) {
+            char bucket[32];
+            const char *params[2] = {tickers[i], bucket};
+            PGresult *res;
+            double vw_sum = 0, v_sum = 0;
+            long long trades = 0, count = 0;
+
+            tf_time_format(hours[h].t_ms / 1000, bucket, sizeof(bucket));
+            /* VWAP and counts computed here from the same generated minutes. */
+            for (size_t k = 0; k < e->n[i]; k++) {
+                if (e->bars[i][k].t_ms / 3600000 == hours[h].t_ms / 3600000) {
+                    vw_sum += e->bars[i][k].vw * e->bars[i][k].v;
+                    v_sum += e->bars[i][k].v;
+                    trades += e->bars[i][k].n;
+                    count++;
+                }
+            }
+            res = PQexecParams(db,
+                               "SELECT open, high, low, close, volume, vwap, trades, bar_count"
+                               " FROM gold.bars_hourly WHERE ticker = $1"
+                               " AND source_timespan = '1minute' AND bucket = $2",
+                               2, NULL, params, NULL, NULL, 0);
+            if (PQntuples(res) != 1) {
+                bad++;
+                CHECK(0, "%s %s: no gold row", tickers[i], bucket);
+            } else if (col(res, 0, 0) != hours[h].o || col(res, 0, 1) != hours[h].h ||
+                       col(res, 0, 2) != hours[h].l || col(res, 0, 3) != hours[h].c ||
+                       col(res, 0, 4) != v_sum ||
+                       fabs(col(res, 0, 5) - vw_sum / v_sum) > 1e-9 * (vw_sum / v_sum) ||
+                       strtoll(PQgetvalue(res, 0, 6), NULL, 10) != trades ||
+                       strtoll(PQgetvalue(res, 0, 7), NULL, 10) != count) {
+                bad++;
+                CHECK(0, "%s %s: gold o=%s h=%s l=%s c=%s v=%s, want %.17g %.17g %.17g %.17g "
+                         "%.17g",
+                      tickers[i], bucket, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                      PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
+                      hours[h].o, hours[h].h, hours[h].l, hours[h].c, v_sum);
+            }
+            PQclear(res);
+        }
+        CHECK(bad == 0 && nh > 0, "%s: %zu of %zu hourly rollups differ", tickers[i], bad, nh);
+        *gold_rows += (long long)nh;
+        free(hours);
+    }
+}
+
+/* The event of execution id on topic, or NULL (caller deletes). */
+static cJSON *find_event(const char *topic, const char *id, char *reason, size_t rlen)
+{
+    struct tf_kafka_consumer *cons = NULL;
+    char group[96], err[256], full[128];
+    cJSON *found = NULL;
+
+    snprintf(group, sizeof(group), "%scheck-%ld-%s", prefix, (long)getpid(), topic);
+    snprintf(full, sizeof(full), "%s%s", prefix, topic);
+    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), group, full, &cons, err,
+                              sizeof(err)) != TF_OK) {
+        CHECK(0, "consumer: %s", err);
+        return NULL;
+    }
+    for (int i = 0; i < h_timeout(30) * 2 && !found; i++) {
+        rd_kafka_message_t *msg = tf_kafka_consumer_poll(cons, 500);
+        char hid[64] = "";
+        if (!msg)
+            continue;
+        tf_kafka_header(msg, "execution_id", hid, sizeof(hid));
+        if (strcmp(hid, id) == 0) {
+            found = cJSON_ParseWithLength(msg->payload, msg->len);
+            if (!found)
+                found = cJSON_CreateString("(not json)");
+            if (reason)
+                tf_kafka_header(msg, "reason", reason, rlen);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    tf_kafka_consumer_free(cons);
+    return found;
+}
+
+static void test_pipeline(void)
+{
+    int64_t ws = 0, we = 0;
+    struct expect e;
+    char id[TF_UUID_LEN + 1], body[512];
+    cJSON *first = NULL, *again = NULL, *rec = NULL, *ev = NULL;
+    long status;
+    long long gold_rows = 0;
+    const char *id_param[1] = {id};
+
+    CHECK(tf_time_parse("2024-03-04T14:30:00Z", &ws) == TF_OK, "parse");
+    CHECK(tf_time_parse("2024-03-04T21:00:00Z", &we) == TF_OK, "parse");
+    expect_make(&e, ws, we);
+    CHECK_EQ_INT(e.n[0], 390);
+    tf_uuid_new(id);
+    body_for(body, sizeof(body), id, "2024-03-04T14:30:00Z", "2024-03-04T21:00:00Z");
+
+    first = post(procs[1].port, body, &status);
+    CHECK_EQ_INT(status, 202);
+    CHECK_STR(jstr(first, "execution_id"), id);
+    CHECK_STR(jstr(first, "stage"), "extract");
+    /* The same trigger again: the first record, not a second run. */
+    again = post(procs[1].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(again, "execution_id"), id);
+    CHECK_STR(jstr(again, "created_at"), jstr(first, "created_at"));
+    cJSON_Delete(again);
+    /* The same id for another job: a conflict. */
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"demo_us_equities\"}", id);
+    cJSON_Delete(post(procs[1].port, body, &status));
+    CHECK_EQ_INT(status, 409);
+
+    /* Kafka carries it through transform and aggregate. */
+    rec = wait_stage(procs[3].port, id, 120);
+    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "aggregate finished: %s",
+          rec ? jstr(rec, "status") : "timeout");
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND status = 'SUCCESS' AND attempt = 1",
+                         1, id_param),
+                 3);
+
+    rec = get_record(procs[1].port, id);
+    CHECK_EQ_INT(jnum(rec, "records_out"), e.total);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), e.pages);
+    cJSON_Delete(rec);
+    rec = get_record(procs[2].port, id);
+    CHECK_EQ_INT(jnum(rec, "records_out"), e.total);
+    CHECK_EQ_INT(jnum(rec, "records_rejected"), 0);
+    cJSON_Delete(rec);
+
+    check_silver(&e, ws, we);
+    check_gold(&e, &gold_rows);
+    CHECK_EQ_INT(gold_rows, 3 * 7 - (e.n[2] ? 0 : 7));
+    rec = get_record(procs[3].port, id);
+    CHECK_EQ_INT(jnum(rec, "records_out"), gold_rows);
+    CHECK_EQ_INT(jnum(rec, "records_in"), e.total);
+    cJSON_Delete(rec);
+
+    /* Each stage's event went out with the record's counts. */
+    ev = find_event("tickflow.bronze.v1", id, NULL, 0);
+    CHECK(ev && jstr(ev, "stage") && strcmp(jstr(ev, "stage"), "extract") == 0,
+          "bronze event");
+    CHECK_STR(jstr(ev, "schema"), "tickflow.stage_event");
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "objects")), e.pages);
+    cJSON_Delete(ev);
+    ev = find_event("tickflow.silver.v1", id, NULL, 0);
+    CHECK_EQ_INT(jnum(cJSON_GetObjectItemCaseSensitive(ev, "records"), "out"), e.total);
+    cJSON_Delete(ev);
+    ev = find_event("tickflow.gold.v1", id, NULL, 0);
+    CHECK_STR(jstr(ev, "status"), "SUCCESS");
+    CHECK_EQ_INT(jnum(cJSON_GetObjectItemCaseSensitive(ev, "records"), "out"), gold_rows);
+    cJSON_Delete(ev);
+
+    /* Posting to transform after the chain ran it does not run it again. */
+    snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
+    rec = get_record(procs[2].port, id);
+    again = post(procs[2].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(again, "finished_at"), jstr(rec, "finished_at"));
+    CHECK_EQ_INT(jnum(again, "attempt"), 1);
+    cJSON_Delete(again);
+    cJSON_Delete(rec);
+    again = post(procs[3].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_EQ_INT(jnum(again, "attempt"), 1);
+    cJSON_Delete(again);
+
+    cJSON_Delete(first);
+    expect_free(&e);
+}
+
+/*
+ * Airflow style: one execution driven stage by stage over HTTP, its window
+ * overlapping the first run's. Each stage runs once whichever trigger
+ * wins, and the overlap leaves every bar once.
+ */
+static void test_stage_by_stage_overlap(void)
+{
+    char id[TF_UUID_LEN + 1], body[512];
+    int64_t ws = 0, we = 0, all_ws = 0;
+    struct expect e;
+    cJSON *rec;
+    long status;
+    const char *id_param[1] = {id};
+
+    CHECK(tf_time_parse("2024-03-04T20:00:00Z", &ws) == TF_OK, "parse");
+    CHECK(tf_time_parse("2024-03-05T16:00:00Z", &we) == TF_OK, "parse");
+    CHECK(tf_time_parse("2024-03-04T14:30:00Z", &all_ws) == TF_OK, "parse");
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":"
+             "\"2024-03-04T20:00:00Z\",\"window_end\":\"2024-03-05T16:00:00Z\","
+             "\"wait_seconds\":60}",
+             id);
+    rec = post(procs[1].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    cJSON_Delete(rec);
+    snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"wait_seconds\":60}", id);
+    rec = post(procs[2].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    cJSON_Delete(rec);
+    rec = post(procs[3].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND attempt = 1",
+                         1, id_param),
+                 3);
+    /* Both windows together: each generated bar exactly once. */
+    expect_make(&e, all_ws, we);
+    check_silver(&e, all_ws, we);
+    {
+        long long gold_rows = 0;
+        check_gold(&e, &gold_rows);
+    }
+    expect_free(&e);
+}
+
+/* An event that is not a stage event goes to the dead-letter topic with a reason. */
+static void test_dead_letter(void)
+{
+    struct tf_kafka *kafka = NULL;
+    char err[256], topic[128], reason[256] = "";
+    const char *id = "0d3b8f0e-5a5e-4c1c-8a8e-3f0c6f7e9d11";
+    cJSON *ev;
+
+    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", prefix);
+    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", &kafka, err,
+                                sizeof(err)) == TF_OK,
+          "producer: %s", err);
+    CHECK(tf_kafka_produce(kafka, topic, JOB, "{not json", 9, id, NULL, 10000, err,
+                           sizeof(err)) == TF_OK,
+          "produce: %s", err);
+    tf_kafka_producer_free(kafka);
+    ev = find_event("tickflow.dlq.v1", id, reason, sizeof(reason));
+    CHECK(ev != NULL, "the bad event reached the dead-letter topic");
+    CHECK(strstr(reason, "JSON") != NULL, "reason names the problem: %s", reason);
+    cJSON_Delete(ev);
+}
+
+/* The API key appears nowhere: logs, records, events, lake paths. */
+static void test_no_secret_anywhere(void)
+{
+    char lake[600];
+
+    for (int i = 1; i < 4; i++)
+        CHECK(!h_file_contains(procs[i].log, API_KEY), "%s log holds the key", procs[i].name);
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM tickflow.job_execution e"
+                         " WHERE e::text LIKE '%' || $1 || '%'",
+                         1, (const char *const[]){API_KEY}),
+                 0);
+    snprintf(lake, sizeof(lake), "%s/lake", dir);
+    CHECK_EQ_INT(h_tree_paths_containing(lake, API_KEY), 0);
+    CHECK(h_tree_paths_containing(lake, "page-0001.json") >= NTICKERS, "bronze pages exist");
+}
+
+static int setup(void)
+{
+    const char *base = getenv("TICKFLOW_PG_DSN");
+    const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
+    static char envs[8][1200];
+    const char *env[9];
+    char binpath[600], dbname[64];
+    static const char *const names[4] = {"marketsim", "extract", "transform", "aggregate"};
+    int ports[4];
+
+    if (!base || !getenv("TICKFLOW_KAFKA_BROKERS")) {
+        CHECK(0, "TICKFLOW_PG_DSN and TICKFLOW_KAFKA_BROKERS must be set (tests/env/up.sh)");
+        return -1;
+    }
+    snprintf(dir, sizeof(dir), "%s/e2e-%ld", getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR")
+                                                                   : ".run/test",
+             (long)getpid());
+    mkdir(getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test", 0755);
+    mkdir(dir, 0755);
+    snprintf(dbname, sizeof(dbname), "tickflow_e2e_%ld", (long)getpid());
+    snprintf(prefix, sizeof(prefix), "e2e%ld.", (long)getpid());
+    if (h_pg_create_db(base, dbname, dsn, sizeof(dsn)) != 0) {
+        CHECK(0, "cannot create database %s", dbname);
+        return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        ports[i] = h_free_port();
+    snprintf(envs[0], sizeof(envs[0]), "TICKFLOW_PG_DSN=%s", dsn);
+    snprintf(envs[1], sizeof(envs[1]), "TICKFLOW_KAFKA_TOPIC_PREFIX=%s", prefix);
+    snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s/lake", dir);
+    snprintf(envs[3], sizeof(envs[3]), "POLYGON_API_KEY=%s", API_KEY);
+    snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d",
+             ports[0]);
+    snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_MARKETSIM_SEED=%d", SEED);
+    snprintf(envs[6], sizeof(envs[6]), "TICKFLOW_MARKETSIM_API_KEY=%s", API_KEY);
+    snprintf(envs[7], sizeof(envs[7]), "TICKFLOW_LOG_LEVEL=info");
+    for (int i = 0; i < 8; i++)
+        env[i] = envs[i];
+    env[8] = NULL;
+    for (int i = 0; i < 4; i++) {
+        snprintf(binpath, sizeof(binpath), "%s/tickflow-%s", bin, names[i]);
+        if (h_start(&procs[i], names[i], binpath, ports[i], dir, env) != 0) {
+            CHECK(0, "%s did not start", names[i]);
+            return -1;
+        }
+    }
+    db = PQconnectdb(dsn);
+    if (PQstatus(db) != CONNECTION_OK) {
+        CHECK(0, "connect: %s", PQerrorMessage(db));
+        return -1;
+    }
+    {
+        char span[] = "{AAPL,MSFT,QQQ.SPARSE}";
+        const char *params[1] = {span};
+        PGresult *res = PQexecParams(
+            db,
+            "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+            " timespan, page_limit, interval_seconds, overlap_seconds, updated_by)"
+            " VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 100, 86400, 300, 'e2e')",
+            1, NULL, params, NULL, NULL, 0);
+        CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert: %s",
+              PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    return 0;
+}
+
+static void teardown(void)
+{
+    for (int i = 3; i >= 0; i--) {
+        if (procs[i].pid > 0) {
+            int code = h_stop(&procs[i]);
+            CHECK(code == 0, "%s exited with %d on SIGTERM (see %s)", procs[i].name, code,
+                  procs[i].log);
+        }
+    }
+    PQfinish(db);
+}
+
+int main(void)
+{
+    char dbname[64];
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (setup() == 0) {
+        test_bad_requests();
+        test_pipeline();
+        test_stage_by_stage_overlap();
+        test_dead_letter();
+        test_no_secret_anywhere();
+    }
+    teardown();
+    snprintf(dbname, sizeof(dbname), "tickflow_e2e_%ld", (long)getpid());
+    h_pg_drop_db(getenv("TICKFLOW_PG_DSN"), dbname);
+    return check_summary();
+}

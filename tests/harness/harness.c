@@ -1,0 +1,321 @@
+/*
+ * harness.c - processes, HTTP and PostgreSQL helpers for tests.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tf/buf.h"
+
+int h_timeout(int seconds)
+{
+    const char *m = getenv("TF_TEST_TIMEOUT_MULT");
+    long mult = m ? strtol(m, NULL, 10) : 1;
+
+    return seconds * (int)(mult > 0 ? mult : 1);
+}
+
+int h_free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+int h_start(struct h_proc *p, const char *name, const char *binary, int port, const char *logdir,
+            const char *const *env)
+{
+    char portenv[64];
+
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->log, sizeof(p->log), "%s/%s.log", logdir, name);
+    snprintf(portenv, sizeof(portenv), "TICKFLOW_HTTP_PORT=%d", port);
+    p->port = port;
+    p->pid = fork();
+    if (p->pid < 0)
+        return -1;
+    if (p->pid == 0) {
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        putenv(portenv);
+        putenv("TICKFLOW_HTTP_ADDR=127.0.0.1");
+        execl(binary, binary, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < h_timeout(60) * 10; i++) {
+        struct h_resp r;
+        int status;
+
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            fprintf(stderr, "%s exited during start-up; see %s\n", name, p->log);
+            p->pid = 0;
+            return -1;
+        }
+        if (h_http("GET", port, "/healthz", NULL, NULL, &r) == 0 && r.status == 200) {
+            h_resp_free(&r);
+            return 0;
+        }
+        h_resp_free(&r);
+        sleep_ms(100);
+    }
+    fprintf(stderr, "%s did not become healthy; see %s\n", name, p->log);
+    return -1;
+}
+
+int h_stop(struct h_proc *p)
+{
+    int status = 0;
+
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    for (int i = 0; i < h_timeout(30) * 10; i++) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+            return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        }
+        sleep_ms(100);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
+    p->pid = 0;
+    return -1;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+    return tf_buf_append(ud, data, size * n) == TF_OK ? size * n : 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct h_resp *r = ud;
+    size_t len = size * n;
+
+    if (len > 9 && strncasecmp(data, "Location:", 9) == 0) {
+        size_t skip = 9;
+        while (skip < len && data[skip] == ' ')
+            skip++;
+        snprintf(r->location, sizeof(r->location), "%.*s", (int)(len - skip), data + skip);
+        r->location[strcspn(r->location, "\r\n")] = '\0';
+    }
+    return len;
+}
+
+int h_http(const char *method, int port, const char *path, const char *body, const char *header,
+           struct h_resp *resp)
+{
+    CURL *curl = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    struct tf_buf buf;
+    char url[1024];
+    CURLcode cc;
+
+    memset(resp, 0, sizeof(*resp));
+    if (!curl)
+        return -1;
+    tf_buf_init(&buf, 64u * 1024 * 1024);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)h_timeout(120));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    if (header)
+        hdrs = curl_slist_append(hdrs, header);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    if (body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    cc = curl_easy_perform(curl);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(curl);
+    resp->body = buf.data ? tf_buf_take(&buf) : strdup("");
+    tf_buf_cleanup(&buf);
+    return cc == CURLE_OK ? 0 : -1;
+}
+
+void h_resp_free(struct h_resp *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+}
+
+char *h_pg_value(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    char *out = NULL;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        out = strdup(PQgetvalue(res, 0, 0));
+    else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fprintf(stderr, "query failed: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return out;
+}
+
+long long h_pg_ll(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+    char *v = h_pg_value(conn, sql, nparams, params);
+    long long out = v ? strtoll(v, NULL, 10) : LLONG_MIN;
+
+    free(v);
+    return out;
+}
+
+/* A connection string for base_dsn with another database name. */
+static int dsn_with_db(const char *base_dsn, const char *db, char *out, size_t outlen)
+{
+    PQconninfoOption *opts = PQconninfoParse(base_dsn, NULL);
+    size_t used = 0;
+
+    if (!opts)
+        return -1;
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        const char *val = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
+        if (!val || !*val)
+            continue;
+        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, "%s%s='%s'",
+                                 used ? " " : "", o->keyword, val);
+    }
+    if (!strstr(out, "dbname="))
+        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, " dbname='%s'",
+                                 db);
+    PQconninfoFree(opts);
+    return used < outlen ? 0 : -1;
+}
+
+static int admin_exec(const char *base_dsn, const char *sql)
+{
+    PGconn *conn = PQconnectdb(base_dsn);
+    PGresult *res = NULL;
+    int ok = 0;
+
+    if (PQstatus(conn) == CONNECTION_OK) {
+        res = PQexec(conn, sql);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+        PQclear(res);
+    } else {
+        fprintf(stderr, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return ok ? 0 : -1;
+}
+
+int h_pg_create_db(const char *base_dsn, const char *name, char *out, size_t outlen)
+{
+    char sql[256];
+
+    /* name is made by the test itself ([a-z0-9_]): an identifier, not input. */
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    h_pg_drop_db(base_dsn, name);
+    if (admin_exec(base_dsn, sql) != 0)
+        return -1;
+    return dsn_with_db(base_dsn, name, out, outlen);
+}
+
+void h_pg_drop_db(const char *base_dsn, const char *name)
+{
+    char sql[256];
+    PGconn *conn = PQconnectdb(base_dsn);
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, sql);
+        PQclear(res);
+    }
+    PQfinish(conn);
+}
+
+int h_file_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    struct tf_buf buf;
+    char chunk[65536];
+    size_t n;
+    int found = 0;
+
+    if (!fp)
+        return 0;
+    tf_buf_init(&buf, 1024u * 1024 * 1024);
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        if (tf_buf_append(&buf, chunk, n) != TF_OK)
+            break;
+    }
+    fclose(fp);
+    found = buf.data && memmem(buf.data, buf.len, needle, strlen(needle)) != NULL;
+    tf_buf_cleanup(&buf);
+    return found;
+}
+
+static const char *walk_needle;
+static int walk_count;
+
+static int on_walk(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (strstr(path, walk_needle))
+        walk_count++;
+    return 0;
+}
+
+int h_tree_paths_containing(const char *dir, const char *needle)
+{
+    walk_needle = needle;
+    walk_count = 0;
+    nftw(dir, on_walk, 16, FTW_PHYS);
+    return walk_count;
+}

@@ -1,0 +1,78 @@
+/*
+ * harness.h - what the integration and end-to-end tests share: native
+ * service processes with their own environment and log file, an HTTP
+ * client on libcurl, and a few PostgreSQL helpers. Tests talk to the real
+ * PostgreSQL and Kafka that tests/env/ starts (TICKFLOW_PG_DSN,
+ * TICKFLOW_KAFKA_BROKERS); a missing one fails the test, never skips it.
+ */
+#ifndef TF_HARNESS_H
+#define TF_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+
+#include "tf/rc.h"
+
+struct h_proc {
+    pid_t pid;
+    int port;
+    char name[32];
+    char log[512];
+};
+
+/** Timeouts in tests are multiplied by TF_TEST_TIMEOUT_MULT (default 1). */
+int h_timeout(int seconds);
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+int h_free_port(void);
+
+/**
+ * Starts binary with the current environment plus env (a NULL-terminated
+ * list of "NAME=value"), stdout and stderr to logdir/<name>.log, and waits
+ * until GET /healthz on port answers 200. Returns 0 on success.
+ */
+int h_start(struct h_proc *p, const char *name, const char *binary, int port, const char *logdir,
+             const char *const *env);
+
+/** Sends SIGTERM and waits; returns the exit status (0 = clean), -1 on timeout (then kills). */
+int h_stop(struct h_proc *p);
+
+struct h_resp {
+    long status;
+    char *body;     /* NUL-terminated, free with free() */
+    char location[256];
+};
+
+/**
+ * Sends a request to http://127.0.0.1:port path with an optional body
+ * (JSON) and an optional extra header. Returns 0 when an answer came.
+ */
+int h_http(const char *method, int port, const char *path, const char *body, const char *header,
+           struct h_resp *resp);
+
+void h_resp_free(struct h_resp *resp);
+
+/** The value of a one-row, one-column query as a new string (NULL on error or no row). */
+char *h_pg_value(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
+/** The same as a long long (LLONG_MIN on error). */
+long long h_pg_ll(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
+/**
+ * Creates a new database named name on the server of base_dsn and writes
+ * a connection string for it into out. Returns 0 on success.
+ */
+int h_pg_create_db(const char *base_dsn, const char *name, char *out, size_t outlen);
+
+/** Drops the database (forcing other sessions off). */
+void h_pg_drop_db(const char *base_dsn, const char *name);
+
+/** 1 when file contains needle. */
+int h_file_contains(const char *path, const char *needle);
+
+/** Counts the files under dir whose path contains needle (recursive). */
+int h_tree_paths_containing(const char *dir, const char *needle);
+
+#endif
