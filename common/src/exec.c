@@ -208,6 +208,24 @@ enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const 
     return rc;
 }
 
+enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage)
+{
+    const char *params[2] = {id, stage};
+    PGresult *res = run(conn,
+                        "UPDATE tickflow.job_execution SET status = 'PENDING',"
+                        " event_published_at = NULL, updated_at = now()"
+                        " WHERE execution_id = $1 AND stage = $2 AND status = 'FAILED'"
+                        " AND attempt < max_attempts",
+                        2, params);
+    enum tf_rc rc;
+
+    if (!res)
+        return TF_ERR_DB;
+    rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_CONFLICT;
+    PQclear(res);
+    return rc;
+}
+
 /* Runs a lease-guarded statement with ($1 id, $2 stage, $3 attempt). */
 static enum tf_rc leased(PGconn *conn, const char *sql, const char *id, const char *stage,
                          int attempt)

@@ -782,6 +782,19 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
             goto out;
         }
         status = 200;
+        /* An orchestrator retrying a failed stage: run it again while attempts are left. */
+        if (strcmp(json_str(record, "status"), "FAILED") == 0 &&
+            tf_exec_requeue(conn, plan.execution_id, def->name) == TF_OK) {
+            cJSON_Delete(record);
+            record = NULL;
+            if (tf_exec_get(conn, plan.execution_id, def->name, &record) != TF_OK) {
+                tf_http_reply_rc(req, TF_ERR_DB, "cannot read the execution record");
+                goto out;
+            }
+            tf_log_info(tf_http_logctx(req), "failed stage %s queued again", def->name);
+            enqueue(svc, plan.execution_id);
+            status = 202;
+        }
     } else {
         tf_log_info(tf_http_logctx(req), "execution accepted stage=%s job=%s", def->name,
                     plan.job_name);

@@ -496,6 +496,51 @@ static void test_stage_by_stage_overlap(void)
     expect_free(&e);
 }
 
+/*
+ * A failed stage: the provider refuses a ticker. The record says why (and
+ * not the key); the orchestrator's retry runs it again until the job's
+ * attempts are spent, then gets the last record back.
+ */
+static void test_failed_stage_retry(void)
+{
+    char id[TF_UUID_LEN + 1], body[512];
+    cJSON *rec;
+    long status;
+    PGresult *res = PQexec(db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
+                               " max_attempts, updated_by) VALUES ('e2e_bad', 'polygon',"
+                               " '{bad-ticker}', 2, 'e2e')");
+
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert");
+    PQclear(res);
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"e2e_bad\",\"window_start\":"
+             "\"2024-03-04T14:30:00Z\",\"window_end\":\"2024-03-04T15:30:00Z\","
+             "\"wait_seconds\":60}",
+             id);
+    rec = post(procs[1].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(rec, "status"), "FAILED");
+    CHECK_EQ_INT(jnum(rec, "attempt"), 1);
+    CHECK(jstr(rec, "error") && strstr(jstr(rec, "error"), "HTTP 400") &&
+              !strstr(jstr(rec, "error"), API_KEY),
+          "error names the provider's answer: %s", jstr(rec, "error") ? jstr(rec, "error") : "-");
+    cJSON_Delete(rec);
+    rec = post(procs[1].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(rec, "status"), "FAILED");
+    CHECK_EQ_INT(jnum(rec, "attempt"), 2);
+    cJSON_Delete(rec);
+    rec = post(procs[1].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_EQ_INT(jnum(rec, "attempt"), 2);
+    cJSON_Delete(rec);
+    /* Nothing downstream ran. */
+    rec = get_record(procs[2].port, id);
+    CHECK(rec == NULL, "no transform record for a failed extract");
+    cJSON_Delete(rec);
+}
+
 /* An event that is not a stage event goes to the dead-letter topic with a reason. */
 static void test_dead_letter(void)
 {
@@ -623,6 +668,7 @@ int main(void)
         test_bad_requests();
         test_pipeline();
         test_stage_by_stage_overlap();
+        test_failed_stage_retry();
         test_dead_letter();
         test_no_secret_anywhere();
     }

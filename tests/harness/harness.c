@@ -272,7 +272,9 @@ void h_pg_drop_db(const char *base_dsn, const char *name)
 
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
     if (PQstatus(conn) == CONNECTION_OK) {
-        PGresult *res = PQexec(conn, sql);
+        PGresult *res = PQexec(conn, "SET client_min_messages TO warning");
+        PQclear(res);
+        res = PQexec(conn, sql);
         PQclear(res);
     }
     PQfinish(conn);

@@ -81,6 +81,12 @@ enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage,
 enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage,
                          int attempt) TF_MUSTCHECK;
 
+/**
+ * FAILED -> PENDING when attempts are left (an orchestrator's retry).
+ * TF_ERR_CONFLICT when the stage is not FAILED or has no attempt left.
+ */
+enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;
+
 /** RUNNING -> SUCCESS | FAILED for the lease holder; TF_ERR_LEASE otherwise. */
 enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int attempt,
                           const struct tf_exec_result *res) TF_MUSTCHECK;

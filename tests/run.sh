@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs tickflow's test suites and prints one closing line for the whole run:
+#   N passed, N failed
+# Usage: tests/run.sh [all|unit|e2e|deploy]   (BUILD=build-san for sanitizer builds)
+# The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+which=${1:-all}
+out=.run/test
+mkdir -p "$out"
+export TF_BIN_DIR=$BUILD/bin TF_TEST_DIR=$out
+# Sanitizer builds: stop at the first error, report leaks, show where.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+passed=0
+failed=0
+
+# run_suite NAME COMMAND...: runs it, adds its closing counts; a suite that
+# exits non-zero without counting a failure counts as one failure.
+run_suite() {
+    local name=$1 log="$out/$1.out" line p f code
+    shift
+    echo "== $name"
+    "$@" > "$log" 2>&1
+    code=$?
+    grep -E '^(not ok|ok - )' "$log" | grep -v '^ok' || true
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "$name: no summary (exit $code); last lines of $log:"
+        tail -n 20 "$log"
+        failed=$((failed + 1))
+        return
+    fi
+    p=${line%% passed*}
+    f=${line#*passed, }
+    f=${f%% failed*}
+    if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "$name: exit $code with no failed check; last lines of $log:"
+        tail -n 20 "$log"
+        f=1
+    fi
+    echo "$name: $line"
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+if [ "$which" = all ] || [ "$which" = unit ]; then
+    for t in "$BUILD"/tests/test_*; do
+        case $t in *test_e2e_*) continue ;; esac
+        run_suite "unit-$(basename "$t")" "$t"
+    done
+fi
+if [ "$which" = all ] || [ "$which" = e2e ]; then
+    if [ -f .run/env.sh ]; then
+        # shellcheck disable=SC1091
+        . .run/env.sh
+    fi
+    for t in "$BUILD"/tests/test_e2e_*; do
+        run_suite "e2e-$(basename "$t")" "$t"
+    done
+fi
+if [ "$which" = all ] || [ "$which" = deploy ]; then
+    run_suite deploy-checks python3 tests/deploy/check_deploy.py
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,277 @@
+/*
+ * test_common.c - the common library without I/O beyond a temporary
+ * folder: configuration, time, UUIDs, routing, buffers, result codes and
+ * the lake's write-once objects.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "tf/buf.h"
+#include "tf/cfg.h"
+#include "tf/exec.h"
+#include "tf/http.h"
+#include "tf/lake.h"
+#include "tf/time.h"
+
+struct fake_env {
+    const char *const *pairs; /* name, value, name, value, ..., NULL */
+};
+
+static const char *fake_lookup(const char *name, void *ud)
+{
+    const struct fake_env *env = ud;
+
+    for (int i = 0; env->pairs[i]; i += 2) {
+        if (strcmp(env->pairs[i], name) == 0)
+            return env->pairs[i + 1];
+    }
+    return NULL;
+}
+
+struct demo_cfg {
+    char *dsn;
+    char *token;
+    long port;
+    char *name;
+};
+
+static const struct tf_cfg_key demo_keys[] = {
+    {"T_DSN", TF_CFG_STR, offsetof(struct demo_cfg, dsn), NULL, TF_CFG_REQUIRED | TF_CFG_SECRET,
+     0, 0},
+    {"T_NAME", TF_CFG_STR, offsetof(struct demo_cfg, name), "fallback", 0, 0, 0},
+    {"T_PORT", TF_CFG_INT, offsetof(struct demo_cfg, port), "8080", 0, 0, 65535},
+    {"T_TOKEN", TF_CFG_STR, offsetof(struct demo_cfg, token), NULL, TF_CFG_SECRET, 0, 0},
+};
+
+static void test_cfg(void)
+{
+    struct demo_cfg cfg;
+    char err[1024];
+    char path[] = "/tmp/tf_unit_secretXXXXXX";
+    int fd;
+
+    {
+        const char *pairs[] = {"T_DSN", "postgresql://u@h/db", "T_PORT", "9090", NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) == TF_OK,
+              "valid config: %s", err);
+        CHECK_STR(cfg.dsn, "postgresql://u@h/db");
+        CHECK_STR(cfg.name, "fallback");
+        CHECK_EQ_INT(cfg.port, 9090);
+        CHECK(cfg.token == NULL, "unset optional secret stays NULL");
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    {
+        /* Every bad key is reported at once. */
+        const char *pairs[] = {"T_PORT", "80x", NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) ==
+                  TF_ERR_INVALID,
+              "bad config fails");
+        CHECK(strstr(err, "T_DSN: required") != NULL, "missing key reported: %s", err);
+        CHECK(strstr(err, "T_PORT: expected an integer in 0..65535") != NULL,
+              "bad int reported: %s", err);
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    {
+        const char *pairs[] = {"T_DSN", "x", "T_PORT", "70000", NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) ==
+                  TF_ERR_INVALID,
+              "port out of range fails");
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    /* Secrets from _FILE, trailing newline dropped; both set is an error. */
+    fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, "s3cr3t-token\n", 13) == 13, "secret file written");
+    close(fd);
+    {
+        const char *pairs[] = {"T_DSN", "x", "T_TOKEN_FILE", path, NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) == TF_OK,
+              "secret from file: %s", err);
+        CHECK_STR(cfg.token, "s3cr3t-token");
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    {
+        const char *pairs[] = {"T_DSN", "x", "T_TOKEN", "a", "T_TOKEN_FILE", path, NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) ==
+                  TF_ERR_INVALID,
+              "both secret forms refused");
+        CHECK(strstr(err, "not both") != NULL, "reason given: %s", err);
+        CHECK(strstr(err, "s3cr3t") == NULL, "the secret is not in the message");
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    {
+        const char *pairs[] = {"T_DSN", "x", "T_TOKEN_FILE", "/nonexistent/tf-secret", NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) ==
+                  TF_ERR_INVALID,
+              "missing secret file refused");
+        CHECK(strstr(err, "T_TOKEN_FILE") != NULL, "file key named: %s", err);
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    unlink(path);
+}
+
+static void test_redact(void)
+{
+    char out[256];
+
+    tf_cfg_redact_dsn("postgresql://bob:hunter2@db:5432/tickflow", out, sizeof(out));
+    CHECK_STR(out, "postgresql://bob:***@db:5432/tickflow");
+    tf_cfg_redact_dsn("postgresql://bob@db/tickflow?password=hunter2", out, sizeof(out));
+    CHECK(strstr(out, "hunter2") == NULL, "query password masked: %s", out);
+    tf_cfg_redact_dsn("host=db user=bob password=hunter2 dbname=x", out, sizeof(out));
+    CHECK_STR(out, "host=db user=bob password=*** dbname=x");
+    tf_cfg_redact_dsn("postgresql://bob@db/tickflow", out, sizeof(out));
+    CHECK_STR(out, "postgresql://bob@db/tickflow");
+}
+
+static void test_time(void)
+{
+    int64_t t = 0;
+    char buf[32];
+    int y, m, d;
+
+    CHECK(tf_time_parse("2024-03-04T14:30:00Z", &t) == TF_OK, "parse Z");
+    CHECK_EQ_INT(t, 1709562600);
+    CHECK(tf_time_parse("2024-03-04 09:30:00-05:00", &t) == TF_OK, "parse offset");
+    CHECK_EQ_INT(t, 1709562600);
+    CHECK(tf_time_parse("2024-03-04", &t) == TF_OK, "parse date");
+    CHECK_EQ_INT(t, 1709510400);
+    CHECK(tf_time_parse("2024-02-30", &t) == TF_ERR_INVALID, "Feb 30 refused");
+    CHECK(tf_time_parse("2024-03-04T25:00:00Z", &t) == TF_ERR_INVALID, "hour 25 refused");
+    CHECK(tf_time_parse("2024-03-04T10:00:00.5Z", &t) == TF_ERR_INVALID, "fraction refused");
+    CHECK(tf_time_parse("2024-03-04T10:00:00.000Z", &t) == TF_OK, "zero fraction accepted");
+    CHECK(tf_time_parse("yesterday", &t) == TF_ERR_INVALID, "words refused");
+    CHECK(tf_time_parse("2024-03-04T10:00:00Zjunk", &t) == TF_ERR_INVALID, "trailing refused");
+    tf_time_format(1709562600, buf, sizeof(buf));
+    CHECK_STR(buf, "2024-03-04T14:30:00Z");
+    tf_civil_from_days(tf_days_from_civil(2000, 2, 29), &y, &m, &d);
+    CHECK(y == 2000 && m == 2 && d == 29, "civil round trip");
+    CHECK_EQ_INT(tf_weekday(tf_days_from_civil(2024, 3, 4)), 1);
+    /* DST: 2024-03-10 07:00Z starts EDT, 2024-11-03 06:00Z ends it. */
+    CHECK_EQ_INT(tf_time_us_eastern_offset(1710053999), -5 * 3600);
+    CHECK_EQ_INT(tf_time_us_eastern_offset(1710054000), -4 * 3600);
+    CHECK_EQ_INT(tf_time_us_eastern_offset(1730613599), -4 * 3600);
+    CHECK_EQ_INT(tf_time_us_eastern_offset(1730613600), -5 * 3600);
+    CHECK_EQ_INT(tf_time_us_eastern_to_utc(2024, 3, 8, 9, 30), 1709908200);
+    CHECK_EQ_INT(tf_time_us_eastern_to_utc(2024, 3, 11, 9, 30), 1710163800);
+    CHECK_EQ_INT(tf_timespan_seconds("minute", 5), 300);
+    CHECK_EQ_INT(tf_timespan_seconds("fortnight", 1), 0);
+}
+
+static void test_uuid(void)
+{
+    char id[TF_UUID_LEN + 1];
+
+    CHECK(tf_uuid_valid("5b0e4a52-3c1d-4f8e-9a7b-2d6c8e1f0a93"), "lower case");
+    CHECK(tf_uuid_valid("5B0E4A52-3C1D-4F8E-9A7B-2D6C8E1F0A93"), "upper case");
+    CHECK(!tf_uuid_valid("5b0e4a52-3c1d-4f8e-9a7b-2d6c8e1f0a9"), "short");
+    CHECK(!tf_uuid_valid("5b0e4a52x3c1d-4f8e-9a7b-2d6c8e1f0a93"), "bad dash");
+    CHECK(!tf_uuid_valid("5b0e4a52-3c1d-4f8e-9a7b-2d6c8e1f0a9g"), "bad digit");
+    CHECK(!tf_uuid_valid(NULL), "NULL");
+    tf_uuid_new(id);
+    CHECK(tf_uuid_valid(id) && id[14] == '4', "new v4 id %s", id);
+}
+
+static void test_match(void)
+{
+    char caps[2][128];
+
+    CHECK(tf_http_match("/v1/executions/abc", "/v1/executions/*", caps, 2), "one capture");
+    CHECK_STR(caps[0], "abc");
+    CHECK(!tf_http_match("/v1/executions/", "/v1/executions/*", caps, 2), "empty segment");
+    CHECK(!tf_http_match("/v1/executions/a/b", "/v1/executions/*", caps, 2), "extra segment");
+    CHECK(tf_http_match("/v1/jobs/x/gaps", "/v1/jobs/*/gaps", caps, 2), "inner capture");
+    CHECK_STR(caps[0], "x");
+    CHECK(!tf_http_match("/v1/jobs", "/v1/jobs/*", caps, 2), "missing segment");
+}
+
+static void test_buf_and_rc(void)
+{
+    struct tf_buf b;
+
+    tf_buf_init(&b, 8);
+    CHECK(tf_buf_puts(&b, "12345") == TF_OK, "fits");
+    CHECK(tf_buf_printf(&b, "%d", 678) == TF_OK, "fits exactly");
+    CHECK_STR(b.data, "12345678");
+    CHECK(tf_buf_puts(&b, "9") == TF_ERR_TOO_LARGE, "over the cap");
+    CHECK_EQ_INT(b.len, 8);
+    tf_buf_cleanup(&b);
+    CHECK_EQ_INT(tf_rc_http_status(TF_ERR_CONFLICT), 409);
+    CHECK_EQ_INT(tf_rc_http_status(TF_ERR_NOT_FOUND), 404);
+    CHECK_EQ_INT(tf_rc_http_status(TF_ERR_INVALID), 400);
+    CHECK_EQ_INT(tf_rc_http_status(TF_ERR_DB), 503);
+    CHECK_STR(tf_rc_str(TF_ERR_CONFLICT), "conflict");
+}
+
+static void test_lake(void)
+{
+    char root[] = "/tmp/tf_unit_lakeXXXXXX";
+    struct tf_lake *lake = NULL;
+    struct tf_lake_obj obj, again;
+    struct tf_buf got;
+    char err[256];
+
+    CHECK(mkdtemp(root) != NULL, "temp dir");
+    CHECK(tf_lake_open(root, &lake, err, sizeof(err)) == TF_OK, "open: %s", err);
+    CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":1}", 7, &obj, err, sizeof(err)) == TF_OK,
+          "put: %s", err);
+    CHECK_STR(obj.sha256, "5041bf1f713df204784353e82f6a4a535931cb64f1f4b4a5aeaffcb720918b22");
+    CHECK_EQ_INT(obj.bytes, 7);
+    CHECK(strncmp(obj.uri, "file:///", 8) == 0, "file uri %s", obj.uri);
+    /* The same bytes again: fine. Other bytes: refused, the first object kept. */
+    CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":1}", 7, &again, err, sizeof(err)) ==
+              TF_OK,
+          "idempotent put");
+    CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":2}", 7, &again, err, sizeof(err)) ==
+              TF_ERR_CONFLICT,
+          "no overwrite");
+    tf_buf_init(&got, 1024);
+    CHECK(tf_lake_get(lake, obj.uri, obj.sha256, &got, err, sizeof(err)) == TF_OK, "get: %s",
+          err);
+    CHECK_STR(got.data, "{\"x\":1}");
+    CHECK(tf_lake_get(lake, obj.uri, again.sha256, &got, err, sizeof(err)) == TF_ERR_CONFLICT,
+          "checksum mismatch detected");
+    CHECK(tf_lake_get(lake, "file:///etc/passwd", NULL, &got, err, sizeof(err)) ==
+              TF_ERR_INVALID,
+          "outside the lake refused");
+    tf_buf_cleanup(&got);
+    CHECK(tf_lake_put(lake, "../escape.json", "x", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,
+          "traversal refused");
+    CHECK(tf_lake_put(lake, "/abs.json", "x", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,
+          "absolute refused");
+    CHECK(tf_lake_put(lake, "a/./b", "x", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,
+          "dot segment refused");
+    tf_lake_free(lake);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        CHECK(system(cmd) == 0, "cleanup");
+    }
+}
+
+int main(void)
+{
+    test_cfg();
+    test_redact();
+    test_time();
+    test_uuid();
+    test_match();
+    test_buf_and_rc();
+    test_lake();
+    return check_summary();
+}
