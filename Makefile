@@ -40,6 +40,9 @@ E2E_BINS   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 
+# Keep objects of test binaries between runs.
+.SECONDARY:
+
 .PHONY: all deps env-up env-down down demo test test-unit test-e2e check-deploy bench clean lint
 .DEFAULT_GOAL := all
 

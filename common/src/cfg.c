@@ -91,6 +91,11 @@ enum tf_rc tf_cfg_load(const struct tf_cfg_key *keys, size_t n, tf_cfg_lookup_fn
                     continue;
                 }
                 val = owned;
+                if (!*owned) { /* an empty file is the same as no file */
+                    free(owned);
+                    owned = NULL;
+                    val = NULL;
+                }
             }
         }
         if (val && !*val)

@@ -69,6 +69,21 @@ static void new_request_id(char *out, size_t outlen)
              raw[4], raw[5], raw[6], raw[7]);
 }
 
+/* libmicrohttpd's own complaints (a client gone mid-answer), as log lines. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    tf_log_warn(NULL, "http: %s", msg);
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct tf_http_server *srv = cls;
@@ -367,7 +382,8 @@ enum tf_rc tf_http_start(const struct tf_http_opts *opts, struct tf_http_server 
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
         (uint16_t)opts->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)512, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)120, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%ld", opts->addr ? opts->addr : "0.0.0.0",

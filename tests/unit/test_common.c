@@ -3,6 +3,7 @@
  * folder: configuration, time, UUIDs, routing, buffers, result codes and
  * the lake's write-once objects.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,18 @@ static void test_cfg(void)
                   TF_ERR_INVALID,
               "missing secret file refused");
         CHECK(strstr(err, "T_TOKEN_FILE") != NULL, "file key named: %s", err);
+        tf_cfg_cleanup(demo_keys, 4, &cfg);
+    }
+    /* An empty secret file counts as unset: the default (none here) applies. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    close(fd);
+    {
+        const char *pairs[] = {"T_DSN", "x", "T_TOKEN_FILE", path, NULL};
+        struct fake_env env = {pairs};
+        memset(&cfg, 0, sizeof(cfg));
+        CHECK(tf_cfg_load(demo_keys, 4, fake_lookup, &env, &cfg, err, sizeof(err)) == TF_OK,
+              "empty secret file: %s", err);
+        CHECK(cfg.token == NULL, "empty secret file leaves the secret unset");
         tf_cfg_cleanup(demo_keys, 4, &cfg);
     }
     unlink(path);

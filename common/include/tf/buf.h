@@ -35,7 +35,10 @@ enum tf_rc tf_buf_puts(struct tf_buf *buf, const char *s) TF_MUSTCHECK;
 /** Appends formatted text. */
 enum tf_rc tf_buf_printf(struct tf_buf *buf, const char *fmt, ...) TF_PRINTF(2, 3) TF_MUSTCHECK;
 
-/** Returns the data (caller frees with free()) and leaves the buffer empty. */
+/**
+ * Returns the data (caller frees with free()) and leaves the buffer empty.
+ * NULL when nothing was ever appended.
+ */
 char *tf_buf_take(struct tf_buf *buf);
 
 #endif

@@ -1,0 +1,34 @@
+/*
+ * gen_internal.h - what gen.c shares with the rest of marketsim beyond the
+ * fixed gen.h API: the bucket arithmetic that ms_gen_rollup() uses, so that
+ * the server pages on exactly the boundaries the rollup builds bars on.
+ */
+#ifndef MARKETSIM_GEN_INTERNAL_H
+#define MARKETSIM_GEN_INTERNAL_H
+
+#include <stdint.h>
+
+/** First and last epoch milliseconds for which the generator makes bars. */
+#define MS_GEN_MIN_MS 0LL
+#define MS_GEN_MAX_MS 7289567999999LL /* 2200-12-31T23:59:59.999Z */
+
+/** The largest multiplier ms_gen_bucket() and ms_gen_rollup() accept (no overflow below). */
+#define MS_GEN_MAX_MULTIPLIER 1000000L
+
+/**
+ * The multiplier x timespan bucket holding the instant t_ms, with the same
+ * alignment as ms_gen_rollup(): minute and hour buckets on the epoch in
+ * UTC, day buckets at midnight America/New_York (multi-day buckets counted
+ * from 1970-01-01). Sets [*start, *end) in epoch ms and returns 1, or
+ * returns 0 for an unknown timespan or a multiplier outside 1..MS_GEN_MAX_MULTIPLIER.
+ */
+int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *start,
+                  int64_t *end);
+
+/** The UTC instant, in epoch ms, of 00:00 America/New_York on day number days. */
+int64_t ms_gen_ny_midnight_ms(int64_t days);
+
+/** The New York calendar day number (days since 1970-01-01) of the instant t_ms. */
+int64_t ms_gen_ny_day(int64_t t_ms);
+
+#endif

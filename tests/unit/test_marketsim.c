@@ -1,0 +1,317 @@
+/*
+ * test_marketsim.c - marketsim's bar generator without any I/O: determinism,
+ * the session calendar and DST, OHLC invariants, rounding, sparse tickers
+ * and rollups.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../services/marketsim/gen.h"
+#include "../../services/marketsim/gen_internal.h"
+#include "../harness/check.h"
+#include "tf/time.h"
+
+#define SEED       42
+#define ONE_MIN_MS 60000LL
+
+static int64_t ny_ms(int y, int m, int d, int hh, int mm)
+{
+    return tf_time_us_eastern_to_utc(y, m, d, hh, mm) * 1000;
+}
+
+static int64_t utc_ms(int y, int m, int d, int hh, int mm)
+{
+    return (tf_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60) * 1000;
+}
+
+static int same_bar(const struct ms_bar *a, const struct ms_bar *b)
+{
+    return a->t_ms == b->t_ms && a->o == b->o && a->h == b->h && a->l == b->l && a->c == b->c &&
+           a->v == b->v && a->vw == b->vw && a->n == b->n;
+}
+
+static int is_round4(double x)
+{
+    return x == round(x * 1e4) / 1e4;
+}
+
+/* All 390 minutes of a New York trading day. */
+static size_t day_bars(const char *ticker, int y, int m, int d, struct ms_bar **out)
+{
+    return ms_gen_minute_bars(SEED, ticker, ny_ms(y, m, d, 0, 0), ny_ms(y, m, d + 1, 0, 0) - 1,
+                              out);
+}
+
+static void test_determinism(void)
+{
+    struct ms_bar *a = NULL, *b = NULL, *hour = NULL, *other = NULL;
+    size_t na, nb, nh, no;
+    size_t first = 0;
+    int same = 1;
+
+    na = day_bars("AAPL", 2024, 3, 12, &a);
+    nb = day_bars("AAPL", 2024, 3, 12, &b);
+    CHECK_EQ_INT(na, 390);
+    CHECK_EQ_INT(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++)
+        same &= same_bar(&a[i], &b[i]);
+    CHECK(same, "two identical calls give different bars");
+
+    /* 10:00-10:59 NY alone equals the matching slice of the whole day. */
+    nh = ms_gen_minute_bars(SEED, "AAPL", ny_ms(2024, 3, 12, 10, 0), ny_ms(2024, 3, 12, 10, 59),
+                            &hour);
+    CHECK_EQ_INT(nh, 60);
+    while (first < na && a[first].t_ms < ny_ms(2024, 3, 12, 10, 0))
+        first++;
+    CHECK_EQ_INT(first, 30);
+    same = 1;
+    for (size_t i = 0; i < nh && first + i < na; i++)
+        same &= same_bar(&hour[i], &a[first + i]);
+    CHECK(same, "the 10:00 hour differs from the same minutes of the whole day");
+
+    /* Another seed gives another walk. */
+    no = ms_gen_minute_bars(SEED + 1, "AAPL", ny_ms(2024, 3, 12, 0, 0),
+                            ny_ms(2024, 3, 13, 0, 0) - 1, &other);
+    CHECK_EQ_INT(no, 390);
+    CHECK(no == na && !same_bar(&other[0], &a[0]), "seed 43 gives the same first bar as seed 42");
+
+    free(a);
+    free(b);
+    free(hour);
+    free(other);
+}
+
+static void test_calendar(void)
+{
+    struct ms_bar *bars = NULL;
+    size_t n;
+
+    n = day_bars("AAPL", 2024, 3, 9, &bars); /* a Saturday */
+    CHECK_EQ_INT(n, 0);
+    CHECK(bars == NULL, "no bars must leave *out NULL");
+    n = day_bars("AAPL", 2024, 3, 10, &bars); /* a Sunday */
+    CHECK_EQ_INT(n, 0);
+
+    /* Friday before the DST change: 09:30 EST is 14:30Z; Monday after: 13:30Z. */
+    n = day_bars("AAPL", 2024, 3, 8, &bars);
+    CHECK_EQ_INT(n, 390);
+    if (n == 390) {
+        CHECK_EQ_INT(bars[0].t_ms, utc_ms(2024, 3, 8, 14, 30));
+        CHECK_EQ_INT(bars[389].t_ms, utc_ms(2024, 3, 8, 20, 59));
+    }
+    free(bars);
+    bars = NULL;
+    n = day_bars("AAPL", 2024, 3, 11, &bars);
+    CHECK_EQ_INT(n, 390);
+    if (n == 390) {
+        CHECK_EQ_INT(bars[0].t_ms, utc_ms(2024, 3, 11, 13, 30));
+        CHECK_EQ_INT(bars[389].t_ms, utc_ms(2024, 3, 11, 19, 59));
+        size_t gaps = 0;
+        for (size_t i = 1; i < n; i++)
+            gaps += bars[i].t_ms != bars[i - 1].t_ms + ONE_MIN_MS;
+        CHECK(gaps == 0, "%zu bars are not a minute after the previous one", gaps);
+    }
+    free(bars);
+    bars = NULL;
+
+    /* A whole week (Sunday to Saturday, UTC) has five sessions. */
+    n = ms_gen_minute_bars(SEED, "MSFT", utc_ms(2024, 3, 10, 0, 0), utc_ms(2024, 3, 17, 0, 0),
+                           &bars);
+    CHECK_EQ_INT(n, 5 * 390);
+    free(bars);
+    bars = NULL;
+
+    /* Inclusive bounds, and from > to is empty. */
+    n = ms_gen_minute_bars(SEED, "AAPL", utc_ms(2024, 3, 11, 13, 30), utc_ms(2024, 3, 11, 13, 30),
+                           &bars);
+    CHECK_EQ_INT(n, 1);
+    free(bars);
+    bars = NULL;
+    n = ms_gen_minute_bars(SEED, "AAPL", utc_ms(2024, 3, 12, 0, 0), utc_ms(2024, 3, 11, 0, 0),
+                           &bars);
+    CHECK_EQ_INT(n, 0);
+    CHECK(bars == NULL, "from > to must leave *out NULL");
+}
+
+static void test_invariants(void)
+{
+    static const char *const tickers[] = {"AAPL", "MSFT", "AMZN", "X:BTCUSD", "BRK.B", "T"};
+    int bad_ohlc = 0, bad_round = 0, bad_v = 0, bad_print = 0, bad_open = 0;
+    size_t total = 0;
+
+    for (size_t k = 0; k < sizeof(tickers) / sizeof(tickers[0]); k++) {
+        struct ms_bar *bars = NULL;
+        size_t n = ms_gen_minute_bars(SEED, tickers[k], utc_ms(2024, 1, 1, 0, 0),
+                                      utc_ms(2024, 1, 31, 0, 0), &bars);
+
+        total += n;
+        for (size_t i = 0; i < n; i++) {
+            const struct ms_bar *b = &bars[i];
+            double vals[] = {b->o, b->h, b->l, b->c, b->vw};
+            char txt[64];
+
+            if (!(b->h >= b->o && b->h >= b->c && b->l <= b->o && b->l <= b->c && b->l > 0 &&
+                  b->vw >= b->l && b->vw <= b->h && b->o >= 1.0 && b->o <= 1000.0)) {
+                if (bad_ohlc++ < 3)
+                    CHECK(0, "%s bar %zu breaks OHLC: o=%g h=%g l=%g c=%g vw=%g", tickers[k], i,
+                          b->o, b->h, b->l, b->c, b->vw);
+            }
+            for (size_t j = 0; j < sizeof(vals) / sizeof(vals[0]); j++) {
+                if (!is_round4(vals[j]) && bad_round++ < 3)
+                    CHECK(0, "%s bar %zu value %.17g has more than 4 decimals", tickers[k], i,
+                          vals[j]);
+                snprintf(txt, sizeof(txt), "%.15g", vals[j]);
+                if (strtod(txt, NULL) != vals[j] && bad_print++ < 3)
+                    CHECK(0, "%.17g does not survive %%.15g (%s)", vals[j], txt);
+            }
+            if (!(b->v == floor(b->v) && b->v >= 1000 && b->v <= 200000 && b->n > 0)) {
+                if (bad_v++ < 3)
+                    CHECK(0, "%s bar %zu: v=%.17g n=%lld", tickers[k], i, b->v, b->n);
+            }
+            if (i > 0 && bars[i].t_ms - bars[i - 1].t_ms == ONE_MIN_MS && b->o != bars[i - 1].c &&
+                bad_open++ < 3)
+                CHECK(0, "%s bar %zu opens at %.17g, not the previous close %.17g", tickers[k], i,
+                      b->o, bars[i - 1].c);
+        }
+        free(bars);
+    }
+    CHECK(total > 5 * 21 * 300, "only %zu bars in January", total);
+    CHECK_EQ_INT(bad_ohlc, 0);
+    CHECK_EQ_INT(bad_round, 0);
+    CHECK_EQ_INT(bad_print, 0);
+    CHECK_EQ_INT(bad_v, 0);
+    CHECK_EQ_INT(bad_open, 0);
+}
+
+static void test_sparse(void)
+{
+    struct ms_bar *bars = NULL;
+    char name[16];
+    int sparse = 0;
+    size_t n;
+
+    CHECK_EQ_INT(ms_gen_is_sparse("AAPL"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("MSFT"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("AMZN"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("FOO.SPARSE"), 1);
+    CHECK_EQ_INT(ms_gen_is_sparse("X.SPARSE"), 1);
+    for (int i = 0; i < 400; i++) {
+        snprintf(name, sizeof(name), "T%d", i);
+        sparse += ms_gen_is_sparse(name);
+    }
+    CHECK(sparse > 60 && sparse < 140, "%d of 400 tickers are sparse, want about 100", sparse);
+
+    n = day_bars("FOO.SPARSE", 2024, 3, 12, &bars);
+    CHECK(n > 250 && n < 390, "sparse ticker has %zu bars on a weekday", n);
+    {
+        size_t unordered = 0;
+        for (size_t i = 1; i < n; i++)
+            unordered += bars[i].t_ms <= bars[i - 1].t_ms;
+        CHECK(unordered == 0, "%zu sparse bars are not ascending", unordered);
+    }
+    free(bars);
+    bars = NULL;
+    n = day_bars("FOO.SPARSE", 2024, 3, 13, &bars);
+    CHECK(n > 250 && n < 390, "sparse ticker has %zu bars on another weekday", n);
+    free(bars);
+}
+
+static void test_rollup(void)
+{
+    struct ms_bar *bars = NULL, *hours = NULL, *days = NULL, *same = NULL;
+    size_t n, nh, nd, ns, used = 0;
+
+    n = day_bars("AAPL", 2024, 3, 12, &bars); /* EDT: 13:30Z-19:59Z */
+    nh = ms_gen_rollup(bars, n, 1, "hour", &hours);
+    CHECK_EQ_INT(nh, 7); /* 13Z (30 bars), 14Z..18Z, 19Z */
+    for (size_t k = 0; k < nh; k++) {
+        const struct ms_bar *hb = &hours[k];
+        double h = -1, l = 1e300, v = 0, pv = 0;
+        long long trades = 0;
+        size_t first = used;
+
+        CHECK_EQ_INT(hb->t_ms % 3600000, 0);
+        while (used < n && bars[used].t_ms < hb->t_ms + 3600000) {
+            h = fmax(h, bars[used].h);
+            l = fmin(l, bars[used].l);
+            v += bars[used].v;
+            pv += bars[used].vw * bars[used].v;
+            trades += bars[used].n;
+            used++;
+        }
+        CHECK(used > first, "hour %zu is empty", k);
+        if (used == first)
+            continue;
+        CHECK_EQ_DBL(hb->o, bars[first].o);
+        CHECK_EQ_DBL(hb->c, bars[used - 1].c);
+        CHECK_EQ_DBL(hb->h, h);
+        CHECK_EQ_DBL(hb->l, l);
+        CHECK_EQ_DBL(hb->v, v);
+        CHECK_EQ_INT(hb->n, trades);
+        CHECK_EQ_DBL(hb->vw, round(pv / v * 1e4) / 1e4);
+        CHECK(hb->vw >= hb->l && hb->vw <= hb->h, "hour %zu vw outside [l, h]", k);
+    }
+    CHECK_EQ_INT(used, n);
+    if (nh == 7) {
+        CHECK_EQ_INT(hours[0].t_ms, utc_ms(2024, 3, 12, 13, 0));
+        CHECK_EQ_DBL(hours[0].o, bars[0].o);
+    }
+
+    /* One minute bars roll up into themselves. */
+    ns = ms_gen_rollup(bars, n, 1, "minute", &same);
+    CHECK_EQ_INT(ns, n);
+    for (size_t i = 0; i < ns && i < n; i++) {
+        if (!same_bar(&same[i], &bars[i])) {
+            CHECK(0, "minute rollup changed bar %zu", i);
+            break;
+        }
+    }
+
+    /* A day bar starts at midnight New York time, 04:00Z in EDT. */
+    nd = ms_gen_rollup(bars, n, 1, "day", &days);
+    CHECK_EQ_INT(nd, 1);
+    if (nd == 1) {
+        CHECK_EQ_INT(days[0].t_ms, utc_ms(2024, 3, 12, 4, 0));
+        CHECK_EQ_DBL(days[0].o, bars[0].o);
+        CHECK_EQ_DBL(days[0].c, bars[n - 1].c);
+    }
+    free(hours);
+    hours = NULL;
+    CHECK_EQ_INT(ms_gen_rollup(bars, n, 1, "fortnight", &hours), 0);
+    CHECK(hours == NULL, "an unknown timespan must leave *out NULL");
+    free(bars);
+    free(same);
+    free(days);
+}
+
+static void test_buckets(void)
+{
+    int64_t s = 0, e = 0;
+
+    CHECK_EQ_INT(ms_gen_bucket(utc_ms(2024, 3, 12, 13, 47), 5, "minute", &s, &e), 1);
+    CHECK_EQ_INT(s, utc_ms(2024, 3, 12, 13, 45));
+    CHECK_EQ_INT(e, utc_ms(2024, 3, 12, 13, 50));
+    CHECK_EQ_INT(ms_gen_bucket(utc_ms(2024, 3, 12, 13, 47), 1, "hour", &s, &e), 1);
+    CHECK_EQ_INT(s, utc_ms(2024, 3, 12, 13, 0));
+    /* 2024-03-10 is 23 hours long in New York. */
+    CHECK_EQ_INT(ms_gen_bucket(utc_ms(2024, 3, 10, 12, 0), 1, "day", &s, &e), 1);
+    CHECK_EQ_INT(s, utc_ms(2024, 3, 10, 5, 0));
+    CHECK_EQ_INT(e, utc_ms(2024, 3, 11, 4, 0));
+    /* 02:00Z is still the previous evening in New York. */
+    CHECK_EQ_INT(ms_gen_ny_day(utc_ms(2024, 3, 12, 2, 0)), tf_days_from_civil(2024, 3, 11));
+    CHECK_EQ_INT(ms_gen_bucket(0, 0, "minute", &s, &e), 0);
+    CHECK_EQ_INT(ms_gen_bucket(0, 1, "week", &s, &e), 0);
+}
+
+int main(void)
+{
+    test_determinism();
+    test_calendar();
+    test_invariants();
+    test_sparse();
+    test_rollup();
+    test_buckets();
+    return check_summary();
+}
