@@ -1,0 +1,1409 @@
+#!/usr/bin/env python3
+"""Static checks of tickflow's deployment files.
+
+Covers docker/Dockerfile, docker-compose.yaml, deploy/k8s (kustomize) and
+deploy/airflow. No Docker engine or cluster is needed: only python3 and PyYAML
+(Debian: python3-yaml). When kubectl is installed, `kubectl kustomize` also
+renders every kustomization (offline).
+
+Each check prints `ok - NAME` or `not ok - NAME: REASON`; the last line is
+`N passed, N failed` and the exit status is 1 when any check failed.
+
+    python3 tests/deploy/check_deploy.py
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - reported as a failure, not a crash
+    yaml = None
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+COMPOSE = ROOT / "docker-compose.yaml"
+K8S = ROOT / "deploy" / "k8s"
+K8S_BASE = K8S / "base"
+DAG = ROOT / "deploy" / "airflow" / "dags" / "tickflow_pipeline.py"
+AIRFLOW_README = ROOT / "deploy" / "airflow" / "README.md"
+
+STAGES = ("extract", "transform", "aggregate")
+SERVICES = STAGES + ("marketsim",)
+MAKEFILE = ROOT / "Makefile"
+HTTP_PORT = 8080
+HOST_PORTS = {"extract": 8081, "transform": 8082, "aggregate": 8083, "marketsim": 8090}
+LAKE_PATH = "/var/lib/tickflow/lake"
+
+BUILD_DEPS = {
+    "build-essential",
+    "pkg-config",
+    "libmicrohttpd-dev",
+    "libcurl4-openssl-dev",
+    "libcjson-dev",
+    "libpq-dev",
+    "librdkafka-dev",
+    "libssl-dev",
+    "uuid-dev",
+    "zlib1g-dev",
+}
+RUNTIME_DEPS = {
+    "libmicrohttpd12",
+    "libcurl4",
+    "libcjson1",
+    "libpq5",
+    "librdkafka1",
+    "libssl3",
+    "libuuid1",
+    "zlib1g",
+    "ca-certificates",
+    "curl",
+}
+
+# Shared libraries the binaries may link, and the Debian package of each that the
+# runtime stage must install (None: part of every Debian base image).
+SONAME_PACKAGES = {
+    "libmicrohttpd.so.12": "libmicrohttpd12",
+    "libcurl.so.4": "libcurl4",
+    "libcjson.so.1": "libcjson1",
+    "libpq.so.5": "libpq5",
+    "librdkafka.so.1": "librdkafka1",
+    "libssl.so.3": "libssl3",
+    "libcrypto.so.3": "libssl3",
+    "libuuid.so.1": "libuuid1",
+    "libz.so.1": "zlib1g",
+    "libc.so.6": None,
+    "libm.so.6": None,
+    "libpthread.so.0": None,
+    "libdl.so.2": None,
+    "librt.so.1": None,
+    "libgcc_s.so.1": None,
+    "ld-linux-x86-64.so.2": None,
+    "ld-linux-aarch64.so.1": None,
+}
+
+SECRET_VARS = {
+    "TICKFLOW_PG_DSN",
+    "TICKFLOW_API_TOKEN",
+    "POLYGON_API_KEY",
+    "TWELVEDATA_API_KEY",
+    "TICKFLOW_MARKETSIM_API_KEY",
+}
+KNOWN_ENV = (
+    SECRET_VARS
+    | {f"{v}_FILE" for v in SECRET_VARS}
+    | {
+        "TICKFLOW_KAFKA_BROKERS",
+        "TICKFLOW_KAFKA_TOPIC_PREFIX",
+        "TICKFLOW_HTTP_PORT",
+        "TICKFLOW_HTTP_ADDR",
+        "TICKFLOW_LAKE_URI",
+        "TICKFLOW_POLYGON_BASE_URL",
+        "TICKFLOW_TWELVEDATA_BASE_URL",
+        "TICKFLOW_LOG_LEVEL",
+        "TICKFLOW_WORKERS",
+        "TICKFLOW_WORKER_ID",
+        "TICKFLOW_MARKETSIM_SEED",
+        "TICKFLOW_MARKETSIM_API_KEY",
+    }
+)
+LOG_LEVELS = {"debug", "info", "warn", "error"}
+
+# A value that is obviously not a secret: a placeholder, a variable reference,
+# a template, or a development-only value that says so.
+PLACEHOLDER = re.compile(r"CHANGE_?ME|REPLACE_?ME|<[^<>]+>|\$\{|\{\{|^\$|^[A-Z][A-Z_]*$|^$")
+DEV_VALUE = re.compile(r"(?i)dev|demo|example")
+
+RESULTS: list[tuple[str, list[str]]] = []
+NOTES: list[str] = []
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def check(name):
+    """Register a check: the function returns a list of problems (empty = ok)."""
+
+    def wrap(fn):
+        try:
+            problems = list(fn() or [])
+        except Exception as exc:  # a crash is a failure with its reason
+            problems = [f"{type(exc).__name__}: {exc}"]
+        RESULTS.append((name, problems))
+        return fn
+
+    return wrap
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def load_yaml_docs(path: Path) -> list:
+    with path.open(encoding="utf-8") as fh:
+        return [d for d in yaml.safe_load_all(fh) if d is not None]
+
+
+def deploy_yaml_files() -> list[Path]:
+    files = [COMPOSE] if COMPOSE.exists() else []
+    for top in (ROOT / "docker", ROOT / "deploy"):
+        if top.is_dir():
+            files += sorted(p for p in top.rglob("*") if p.suffix in (".yaml", ".yml"))
+    return files
+
+
+def dig(obj, *keys, default=None):
+    for k in keys:
+        if isinstance(obj, dict) and k in obj:
+            obj = obj[k]
+        elif isinstance(obj, list) and isinstance(k, int) and -len(obj) <= k < len(obj):
+            obj = obj[k]
+        else:
+            return default
+    return obj
+
+
+def makefile_binaries() -> dict[str, str]:
+    """service -> binary name that `make all` puts in build/bin (Makefile SERVICES)."""
+    services = SERVICES
+    if MAKEFILE.is_file():
+        m = re.search(r"^SERVICES\s*:?=\s*(.+)$", MAKEFILE.read_text(encoding="utf-8"), re.M)
+        if m:
+            services = tuple(m.group(1).split())
+    return {svc: f"tickflow-{svc}" for svc in services}
+
+
+KEY_LITERAL = re.compile(r'\b\w*KEY\(\s*"((?:TICKFLOW|POLYGON|TWELVEDATA)_[A-Z0-9_]+)"(.*?)\)', re.S)
+
+
+def code_keys() -> dict[str, dict[str, bool]]:
+    """Configuration keys each service's C sources read: service -> {name: secret}.
+
+    A service whose sources hold no key table yet is left out."""
+
+    def keys_in(paths) -> dict[str, bool]:
+        out: dict[str, bool] = {}
+        for p in paths:
+            for m in KEY_LITERAL.finditer(p.read_text(encoding="utf-8", errors="replace")):
+                out[m.group(1)] = out.get(m.group(1), False) or "SECRET" in m.group(2)
+        return out
+
+    common = sorted((ROOT / "common").rglob("*.[ch]")) if (ROOT / "common").is_dir() else []
+    common_keys = keys_in(common)
+    result = {}
+    for svc in SERVICES:
+        src = sorted((ROOT / "services" / svc).glob("*.[ch]"))
+        own = keys_in(src)
+        text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in src)
+        if "TF_SVC_KEYS" in text or "tf_svc_main" in text:
+            own = {**common_keys, **own}
+        if own:
+            result[svc] = own
+    return result
+
+
+def reads(keys: dict[str, bool], name: str) -> bool:
+    return name in keys or (name.endswith("_FILE") and keys.get(name[:-5]) is True)
+
+
+def known_env() -> set[str]:
+    names = set(KNOWN_ENV)
+    for keys in code_keys().values():
+        names |= set(keys) | {f"{k}_FILE" for k, secret in keys.items() if secret}
+    return names
+
+
+def deploy_env_by_service() -> dict[str, dict[str, set[str]]]:
+    """Variables the deployment files give each service: service -> {source: names}."""
+    out: dict[str, dict[str, set[str]]] = {svc: {} for svc in SERVICES}
+    svcs = load_yaml_docs(COMPOSE)[0].get("services", {})
+    for svc in SERVICES:
+        env = svcs.get(svc, {}).get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+        out[svc]["docker-compose.yaml"] = set(env)
+    maps = configmap_data(K8S_BASE)
+    for name, dep in of_kind(base_objects(), "Deployment").items():
+        if name not in out:
+            continue
+        names = set()
+        for c in containers(dep):
+            names |= {e["name"] for e in c.get("env") or []}
+            for ref in c.get("envFrom") or []:
+                names |= set(maps.get(dig(ref, "configMapRef", "name"), {}))
+        out[name]["deploy/k8s/base"] = names
+    return out
+
+
+# --- Dockerfile -------------------------------------------------------------
+
+
+class Stage:
+    def __init__(self, name: str, base: str):
+        self.name, self.base, self.instrs = name, base, []
+
+    def all(self, instr: str) -> list[str]:
+        return [a for i, a in self.instrs if i == instr]
+
+    def last(self, instr: str):
+        found = self.all(instr)
+        return found[-1] if found else None
+
+
+def parse_dockerfile(path: Path) -> tuple[list[Stage], dict[str, str]]:
+    lines, buf = [], ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        stripped = raw.strip()
+        if not buf and (not stripped or stripped.startswith("#")):
+            continue
+        if buf and stripped.startswith("#"):
+            continue  # comment inside a continued instruction
+        if stripped.endswith("\\"):
+            buf += stripped[:-1] + " "
+            continue
+        lines.append(buf + stripped)
+        buf = ""
+    if buf:
+        lines.append(buf)
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for line in lines:
+        instr, _, args = line.partition(" ")
+        instr, args = instr.upper(), args.strip()
+        if instr == "FROM":
+            m = re.match(r"(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$", args, re.I)
+            if not m:
+                raise ValueError(f"cannot parse FROM {args!r}")
+            base = re.sub(r"\$\{?(\w+)\}?", lambda v: global_args.get(v.group(1), v.group(0)), m.group(1))
+            stages.append(Stage((m.group(2) or f"#{len(stages)}").lower(), base))
+        elif not stages:
+            if instr == "ARG":
+                k, _, v = args.partition("=")
+                global_args[k.strip()] = v.strip().strip('"')
+        else:
+            stages[-1].instrs.append((instr, args))
+    return stages, global_args
+
+
+def stage_chain(stages: list[Stage], name: str) -> list[Stage]:
+    """The stage and the stages it is built FROM, nearest first."""
+    by_name = {s.name: s for s in stages}
+    chain, cur = [], by_name.get(name)
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = by_name.get(cur.base.lower())
+    return chain
+
+
+def effective(stages: list[Stage], name: str, instr: str):
+    for st in stage_chain(stages, name):
+        value = st.last(instr)
+        if value is not None:
+            return value
+    return None
+
+
+def apt_packages(stage_list: list[Stage]) -> set[str]:
+    pkgs: set[str] = set()
+    for st in stage_list:
+        for run in st.all("RUN"):
+            for m in re.finditer(r"apt-get\s+install\s+([^&;|]+)", run):
+                pkgs |= {w for w in m.group(1).split() if not w.startswith("-")}
+    return pkgs
+
+
+def user_is_numeric_nonroot(user: str | None) -> bool:
+    if not user:
+        return False
+    uid, _, gid = user.partition(":")
+    return uid.isdigit() and int(uid) != 0 and (not gid or (gid.isdigit() and int(gid) != 0))
+
+
+# --- Kubernetes ---------------------------------------------------------------
+
+
+def kustomization(dirpath: Path) -> dict:
+    return load_yaml_docs(dirpath / "kustomization.yaml")[0]
+
+
+def base_objects() -> list[dict]:
+    objs = []
+    for res in kustomization(K8S_BASE).get("resources", []):
+        path = K8S_BASE / res
+        if path.is_file():
+            objs += [d for d in load_yaml_docs(path) if isinstance(d, dict)]
+    return objs
+
+
+def of_kind(objs: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objs if o.get("kind") == kind}
+
+
+def env_file_keys(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def configmap_data(dirpath: Path) -> dict[str, dict[str, str]]:
+    """ConfigMaps generated by a kustomization: name -> data."""
+    out: dict[str, dict[str, str]] = {}
+    for gen in kustomization(dirpath).get("configMapGenerator", []) or []:
+        data = out.setdefault(gen["name"], {})
+        for env in gen.get("envs", []) or []:
+            data.update(env_file_keys(dirpath / env))
+        for lit in gen.get("literals", []) or []:
+            k, _, v = lit.partition("=")
+            data[k] = v
+    return out
+
+
+def pod_spec(workload: dict) -> dict:
+    return dig(workload, "spec", "template", "spec", default={}) or {}
+
+
+def containers(workload: dict) -> list[dict]:
+    spec = pod_spec(workload)
+    return (spec.get("initContainers") or []) + (spec.get("containers") or [])
+
+
+def port_value(container: dict, port) -> int | None:
+    if isinstance(port, int):
+        return port
+    for p in container.get("ports") or []:
+        if p.get("name") == port:
+            return p.get("containerPort")
+    return None
+
+
+def labels_match(selector: dict, labels: dict) -> bool:
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        val, op = labels.get(expr["key"]), expr["operator"]
+        if op == "In" and val not in expr.get("values", []):
+            return False
+        if op == "NotIn" and val in expr.get("values", []):
+            return False
+        if op == "Exists" and val is None:
+            return False
+        if op == "DoesNotExist" and val is not None:
+            return False
+    return True
+
+
+# --- Airflow -------------------------------------------------------------------
+
+
+def dag_tree() -> ast.Module:
+    return ast.parse(DAG.read_text(encoding="utf-8"), filename=str(DAG))
+
+
+def module_assign(tree: ast.Module, name: str):
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return node.value
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            return node.value
+    return None
+
+
+def dict_entries(node) -> dict:
+    if isinstance(node, ast.Dict):
+        return {k.value: v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant)}
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        return {kw.arg: kw.value for kw in node.keywords if kw.arg}
+    return {}
+
+
+def timedelta_seconds(node) -> float | None:
+    if not (
+        isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "timedelta"
+    ):
+        return None
+    unit = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 0.001}
+    total = 0.0
+    for kw in node.keywords:
+        if kw.arg not in unit or not isinstance(kw.value, ast.Constant):
+            return None
+        total += kw.value.value * unit[kw.arg]
+    positional = ["days", "seconds"]
+    for i, arg in enumerate(node.args[:2]):
+        if not isinstance(arg, ast.Constant):
+            return None
+        total += arg.value * unit[positional[i]]
+    return total
+
+
+def string_constants(tree: ast.AST) -> set[str]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.add(node.value)
+    return out
+
+
+# --------------------------------------------------------------------------
+# checks
+
+
+@check("PyYAML is available")
+def _():
+    return [] if yaml else ["install python3-yaml (Debian) or PyYAML"]
+
+
+@check("deployment files exist")
+def _():
+    wanted = [
+        DOCKERFILE,
+        ROOT / "docker" / "README.md",
+        COMPOSE,
+        K8S_BASE / "kustomization.yaml",
+        K8S / "overlays" / "dev" / "kustomization.yaml",
+        DAG,
+        AIRFLOW_README,
+    ]
+    return [f"missing {rel(p)}" for p in wanted if not p.is_file()]
+
+
+@check("every YAML file parses")
+def _():
+    problems = []
+    for path in deploy_yaml_files():
+        try:
+            load_yaml_docs(path)
+        except yaml.YAMLError as exc:
+            problems.append(f"{rel(path)}: {str(exc).splitlines()[0]}")
+    return problems
+
+
+@check("Dockerfile: debian:bookworm-slim stages build, extract, transform, aggregate, marketsim")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    names = {s.name for s in stages}
+    problems = [f"no stage {n!r}" for n in ("build",) + SERVICES if n not in names]
+    for st in stages:
+        if st.base.lower() not in names and st.base != "debian:bookworm-slim":
+            problems.append(f"stage {st.name} is FROM {st.base}, not debian:bookworm-slim")
+    return problems
+
+
+@check("Dockerfile: build stage installs the build deps and runs make all")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    chain = stage_chain(stages, "build")
+    problems = (
+        [f"build deps missing: {sorted(BUILD_DEPS - apt_packages(chain))}"]
+        if BUILD_DEPS - apt_packages(chain)
+        else []
+    )
+    runs = " ".join(r for st in chain for r in st.all("RUN"))
+    if not re.search(r"\bmake\b[^&;|]*\ball\b", runs):
+        problems.append("no `make ... all` in the build stage")
+    if not any(a.split()[0] in (".", "./") for st in chain for a in st.all("COPY") if not a.startswith("--")):
+        problems.append("build stage does not COPY the repository (context: repo root)")
+    return problems
+
+
+@check("Dockerfile: each service target installs the runtime libraries only")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    problems = []
+    for svc in SERVICES:
+        chain = stage_chain(stages, svc)
+        if any(st.name == "build" for st in chain):
+            problems.append(f"{svc} is built FROM the build stage")
+        pkgs = apt_packages(chain)
+        if RUNTIME_DEPS - pkgs:
+            problems.append(f"{svc} lacks {sorted(RUNTIME_DEPS - pkgs)}")
+        if pkgs & BUILD_DEPS - {"pkg-config"}:
+            problems.append(f"{svc} installs build deps {sorted(pkgs & BUILD_DEPS)}")
+    return problems
+
+
+@check("Dockerfile: each target copies only its own Makefile binary from build/bin and runs it")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    problems = []
+    binaries = makefile_binaries()
+    problems += [f"Makefile builds no binary for {svc}" for svc in SERVICES if svc not in binaries]
+    problems += [
+        f"no Dockerfile target for Makefile service {svc}"
+        for svc in binaries
+        if svc not in {st.name for st in stages}
+    ]
+    for svc in SERVICES:
+        chain = stage_chain(stages, svc)
+        copies = [a for st in chain for a in st.all("COPY") if "--from=" in a]
+        binary = binaries.get(svc, f"tickflow-{svc}")
+        want = re.compile(rf"--from=build\s+(\S*/)?build/bin/{re.escape(binary)}\s+(\S+)$")
+        matches = [want.search(c) for c in copies]
+        if len(copies) != 1 or not matches[0]:
+            problems.append(f"{svc}: expected one COPY --from=build .../build/bin/{binary}, found {copies}")
+            continue
+        dest = matches[0].group(2)
+        dest_bin = dest + binary if dest.endswith("/") else dest
+        entry = effective(stages, svc, "ENTRYPOINT")
+        try:
+            argv = yaml.safe_load(entry) if entry else None
+        except yaml.YAMLError:
+            argv = None
+        if not (isinstance(argv, list) and argv and argv[0] == dest_bin):
+            problems.append(f"{svc}: ENTRYPOINT {entry!r} is not exec-form {dest_bin!r}")
+    return problems
+
+
+@check("Dockerfile: each target runs as a numeric non-root USER")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    problems = []
+    for svc in SERVICES:
+        user = effective(stages, svc, "USER")
+        if not user_is_numeric_nonroot(user):
+            problems.append(f"{svc}: USER {user!r} (need a numeric uid other than 0 for runAsNonRoot)")
+    return problems
+
+
+@check("Dockerfile: each target has a curl HEALTHCHECK on /healthz and EXPOSE 8080")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    problems = []
+    for svc in SERVICES:
+        hc = effective(stages, svc, "HEALTHCHECK") or ""
+        if "curl" not in hc or "/healthz" not in hc:
+            problems.append(f"{svc}: HEALTHCHECK {hc!r}")
+        exposed = " ".join(a for st in stage_chain(stages, svc) for a in st.all("EXPOSE"))
+        if str(HTTP_PORT) not in exposed.split() and f"{HTTP_PORT}/tcp" not in exposed.split():
+            problems.append(f"{svc}: no EXPOSE {HTTP_PORT}")
+    return problems
+
+
+@check("Dockerfile: build context excludes .git, build/ and .run/")
+def _():
+    ignore = DOCKERFILE.with_name("Dockerfile.dockerignore")
+    if not ignore.is_file():
+        return [f"missing {rel(ignore)}"]
+    entries = {line.strip().rstrip("/") for line in ignore.read_text().splitlines()}
+    return [f"{rel(ignore)} lacks {e}" for e in (".git", "build", ".run") if e not in entries]
+
+
+@check("compose: services postgres:15, apache/kafka:3.9.1, marketsim, extract, transform, aggregate")
+def _():
+    svcs = load_yaml_docs(COMPOSE)[0].get("services", {})
+    problems = [f"no service {s}" for s in ("postgres", "kafka") + SERVICES if s not in svcs]
+    if dig(svcs, "postgres", "image") != "postgres:15":
+        problems.append(f"postgres image is {dig(svcs, 'postgres', 'image')!r}")
+    if dig(svcs, "kafka", "image") != "apache/kafka:3.9.1":
+        problems.append(f"kafka image is {dig(svcs, 'kafka', 'image')!r}")
+    return problems
+
+
+@check("compose: built services use existing docker/Dockerfile targets")
+def _():
+    svcs = load_yaml_docs(COMPOSE)[0]["services"]
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    names = {s.name for s in stages}
+    problems = []
+    for name, svc in svcs.items():
+        build = svc.get("build")
+        if build is None:
+            continue
+        if not isinstance(build, dict):
+            problems.append(f"{name}: build must name a target")
+            continue
+        dockerfile = (
+            COMPOSE.parent / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+        ).resolve()
+        if dockerfile != DOCKERFILE.resolve():
+            problems.append(f"{name}: builds {dockerfile}, not docker/Dockerfile")
+        if build.get("target") not in names:
+            problems.append(f"{name}: target {build.get('target')!r} is not a Dockerfile stage")
+        elif name in SERVICES and build["target"] != name:
+            problems.append(f"{name}: built from target {build['target']!r}")
+    for svc in SERVICES:
+        if not dig(svcs, svc, "build"):
+            problems.append(f"{svc}: not built from docker/Dockerfile")
+    return problems
+
+
+@check("compose: postgres and kafka healthchecks (pg_isready, broker API)")
+def _():
+    svcs = load_yaml_docs(COMPOSE)[0]["services"]
+    problems = []
+    pg = " ".join(map(str, dig(svcs, "postgres", "healthcheck", "test", default=[]) or []))
+    if "pg_isready" not in pg:
+        problems.append(f"postgres healthcheck {pg!r} does not run pg_isready")
+    kafka = " ".join(map(str, dig(svcs, "kafka", "healthcheck", "test", default=[]) or []))
+    if not re.search(r"kafka-(broker-api-versions|topics|metadata-quorum)\.sh", kafka):
+        problems.append(f"kafka healthcheck {kafka!r} does not ask the broker")
+    for name in ("postgres", "kafka"):
+        if not dig(svcs, name, "volumes"):
+            problems.append(f"{name}: no data volume")
+    return problems
+
+
+@check("compose: depends_on waits for healthy services that have a healthcheck")
+def _():
+    svcs = load_yaml_docs(COMPOSE)[0]["services"]
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    problems = []
+
+    def has_healthcheck(name: str) -> bool:
+        svc = svcs.get(name, {})
+        if svc.get("healthcheck", {}).get("disable"):
+            return False
+        if svc.get("healthcheck", {}).get("test"):
+            return True
+        target = dig(svc, "build", "target")
+        return bool(target and effective(stages, target, "HEALTHCHECK"))
+
+    for name, svc in svcs.items():
+        deps = svc.get("depends_on") or {}
+        if isinstance(deps, list):
+            problems.append(f"{name}: depends_on without condition")
+            continue
+        for dep, spec in deps.items():
+            if dep not in svcs:
+                problems.append(f"{name}: depends on unknown {dep}")
+            elif (spec or {}).get("condition") != "service_healthy":
+                problems.append(f"{name} -> {dep}: condition is not service_healthy")
+            elif not has_healthcheck(dep):
+                problems.append(f"{name} -> {dep}: {dep} has no healthcheck")
+    for stage in STAGES:
+        if not {"postgres", "kafka"} <= set(svcs.get(stage, {}).get("depends_on") or {}):
+            problems.append(f"{stage} does not wait for postgres and kafka")
+    if "marketsim" not in (svcs.get("extract", {}).get("depends_on") or {}):
+        problems.append("extract does not wait for marketsim")
+    return problems
+
+
+@check("compose: host ports 8081/8082/8083 and marketsim 8090 map to 8080")
+def _():
+    svcs = load_yaml_docs(COMPOSE)[0]["services"]
+    problems = []
+    for svc, host in HOST_PORTS.items():
+        ports = [str(p) for p in svcs.get(svc, {}).get("ports", [])]
+        if not any(re.fullmatch(rf"(?:[\d.]+:)?{host}:{HTTP_PORT}(?:/tcp)?", p) for p in ports):
+            problems.append(f"{svc}: ports {ports}, want {host}:{HTTP_PORT}")
+    return problems
+
+
+@check("compose: one lake volume shared by extract, transform and aggregate")
+def _():
+    doc = load_yaml_docs(COMPOSE)[0]
+    svcs, problems, sources = doc["services"], [], set()
+    for svc in STAGES:
+        env = svcs[svc].get("environment") or {}
+        lake = env.get("TICKFLOW_LAKE_URI")
+        mounts = [str(v) for v in svcs[svc].get("volumes") or []]
+        hit = [m.split(":")[0] for m in mounts if m.split(":")[1:2] == [lake]]
+        if not lake or not hit:
+            problems.append(f"{svc}: TICKFLOW_LAKE_URI {lake!r} is not a mounted volume ({mounts})")
+        sources.update(hit)
+    if len(sources) > 1:
+        problems.append(f"stages mount different lake volumes: {sorted(sources)}")
+    for src in sources:
+        if src not in (doc.get("volumes") or {}):
+            problems.append(f"volume {src} is not declared")
+    return problems
+
+
+@check("compose: tickflow services set only known variables, marketsim as provider")
+def _():
+    svcs = load_yaml_docs(COMPOSE)[0]["services"]
+    problems = []
+    for svc in SERVICES:
+        env = svcs[svc].get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+        known = known_env()
+        problems += [f"{svc}: unknown variable {k}" for k in env if k not in known]
+        problems += [f"{svc}: sets both {k} and {k}_FILE" for k in env if f"{k}_FILE" in env]
+        if svc in STAGES:
+            problems += [
+                f"{svc}: no {k}" for k in ("TICKFLOW_PG_DSN", "TICKFLOW_KAFKA_BROKERS") if k not in env
+            ]
+        level = re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", str(env.get("TICKFLOW_LOG_LEVEL", "info")))
+        if level not in LOG_LEVELS:
+            problems.append(f"{svc}: TICKFLOW_LOG_LEVEL {level!r}")
+    extract = svcs["extract"].get("environment") or {}
+    if "http://marketsim:8080" not in str(extract.get("TICKFLOW_POLYGON_BASE_URL")):
+        problems.append("extract: TICKFLOW_POLYGON_BASE_URL does not default to http://marketsim:8080")
+    return problems
+
+
+@check("compose: kafka is one KRaft broker+controller with a valid cluster id")
+def _():
+    env = dig(load_yaml_docs(COMPOSE)[0], "services", "kafka", "environment", default={}) or {}
+    problems = []
+    if set(str(env.get("KAFKA_PROCESS_ROLES", "")).split(",")) != {"broker", "controller"}:
+        problems.append(f"KAFKA_PROCESS_ROLES {env.get('KAFKA_PROCESS_ROLES')!r}")
+    if any("ZOOKEEPER" in k for k in env):
+        problems.append("ZooKeeper settings present")
+    if "kafka:9092" not in str(env.get("KAFKA_ADVERTISED_LISTENERS")):
+        problems.append("broker does not advertise kafka:9092 to the other containers")
+    cid = str(env.get("CLUSTER_ID", ""))
+    try:
+        ok = len(cid) == 22 and len(base64.urlsafe_b64decode(cid + "==")) == 16
+    except ValueError:
+        ok = False
+    if not ok:
+        problems.append(f"CLUSTER_ID {cid!r} is not a base64 UUID")
+    return problems
+
+
+@check("kustomize: every listed resource, generator file and patch exists")
+def _():
+    problems = []
+    kfiles = sorted(K8S.rglob("kustomization.yaml"))
+    if not kfiles:
+        return ["no kustomization.yaml under deploy/k8s"]
+    for kf in kfiles:
+        k, d = load_yaml_docs(kf)[0], kf.parent
+        paths = list(k.get("resources", []) or []) + list(k.get("components", []) or [])
+        for gen in (k.get("configMapGenerator") or []) + (k.get("secretGenerator") or []):
+            paths += gen.get("envs", []) or []
+            paths += [f.split("=", 1)[-1] for f in gen.get("files", []) or []]
+        paths += [p["path"] for p in k.get("patches", []) or [] if isinstance(p, dict) and "path" in p]
+        paths += list(k.get("patchesStrategicMerge", []) or [])
+        for p in paths:
+            target = d / p
+            if "://" in p:
+                problems.append(f"{rel(kf)}: remote resource {p}")
+            elif not (target.is_file() or (target / "kustomization.yaml").is_file()):
+                problems.append(f"{rel(kf)}: {p} does not exist")
+    return problems
+
+
+@check("kustomize: base images are the four tickflow images, pinned, not :latest")
+def _():
+    k = kustomization(K8S_BASE)
+    images = {i["name"]: i for i in k.get("images", []) or []}
+    problems = [f"no image entry for tickflow/{s}" for s in SERVICES if f"tickflow/{s}" not in images]
+    for i in images.values():
+        if str(i.get("newTag", "")) in ("", "latest"):
+            problems.append(f"{i['name']}: tag {i.get('newTag')!r}")
+    for o in of_kind(base_objects(), "StatefulSet").values():
+        for c in containers(o):
+            if c["image"].endswith(":latest") or ":" not in c["image"]:
+                problems.append(f"{c['image']} is not pinned")
+    return problems
+
+
+@check("k8s: Deployments for the 3 stages and marketsim")
+def _():
+    deps = of_kind(base_objects(), "Deployment")
+    return [f"no Deployment {s}" for s in SERVICES if s not in deps]
+
+
+@check("k8s: liveness on /healthz and readiness on /readyz at the HTTP port")
+def _():
+    problems = []
+    cm = configmap_data(K8S_BASE).get("tickflow-config", {})
+    if cm.get("TICKFLOW_HTTP_PORT") not in (None, str(HTTP_PORT)):
+        problems.append(f"ConfigMap TICKFLOW_HTTP_PORT={cm.get('TICKFLOW_HTTP_PORT')}")
+    for name, dep in of_kind(base_objects(), "Deployment").items():
+        for c in pod_spec(dep).get("containers", []):
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                get = dig(c, probe, "httpGet")
+                if not get:
+                    problems.append(f"{name}/{c['name']}: no {probe} httpGet")
+                    continue
+                if get.get("path") != path:
+                    problems.append(f"{name}/{c['name']}: {probe} path {get.get('path')} != {path}")
+                if port_value(c, get.get("port")) != HTTP_PORT:
+                    problems.append(f"{name}/{c['name']}: {probe} port {get.get('port')} is not {HTTP_PORT}")
+    return problems
+
+
+@check("k8s: every container has cpu and memory requests and limits")
+def _():
+    problems = []
+    objs = base_objects()
+    for kind in ("Deployment", "StatefulSet"):
+        for name, o in of_kind(objs, kind).items():
+            for c in containers(o):
+                for section in ("requests", "limits"):
+                    for res in ("cpu", "memory"):
+                        if dig(c, "resources", section, res) is None:
+                            problems.append(f"{kind}/{name}/{c['name']}: no {section}.{res}")
+    return problems
+
+
+@check("k8s: non-root, no privilege escalation, all capabilities dropped, read-only root for stages")
+def _():
+    problems = []
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    image_uid = (effective(stages, "extract", "USER") or "").split(":")[0]
+    objs = base_objects()
+    for kind in ("Deployment", "StatefulSet"):
+        for name, o in of_kind(objs, kind).items():
+            spec = pod_spec(o)
+            pod_sc = spec.get("securityContext") or {}
+            if dig(pod_sc, "seccompProfile", "type") != "RuntimeDefault":
+                problems.append(f"{name}: seccompProfile is not RuntimeDefault")
+            if kind == "Deployment" and str(pod_sc.get("runAsUser")) != image_uid:
+                problems.append(f"{name}: runAsUser {pod_sc.get('runAsUser')} != image uid {image_uid}")
+            for c in containers(o):
+                sc = c.get("securityContext") or {}
+                where = f"{kind}/{name}/{c['name']}"
+                if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+                    problems.append(f"{where}: runAsNonRoot not set")
+                if sc.get("allowPrivilegeEscalation") is not False:
+                    problems.append(f"{where}: allowPrivilegeEscalation is not false")
+                if "ALL" not in (dig(sc, "capabilities", "drop") or []):
+                    problems.append(f"{where}: capabilities not dropped")
+                if kind == "Deployment" and sc.get("readOnlyRootFilesystem") is not True:
+                    problems.append(f"{where}: readOnlyRootFilesystem is not true")
+                if sc.get("privileged"):
+                    problems.append(f"{where}: privileged")
+            if spec.get("automountServiceAccountToken") is not False:
+                problems.append(f"{name}: service account token mounted")
+    return problems
+
+
+@check("k8s: stage and marketsim variables are all known tickflow variables")
+def _():
+    problems = []
+    known = known_env()
+    maps = configmap_data(K8S_BASE)
+    overlay_maps = configmap_data(K8S / "overlays" / "dev")
+    for cm_name, data in list(maps.items()) + list(overlay_maps.items()):
+        problems += [f"ConfigMap {cm_name}: unknown variable {k}" for k in data if k not in known]
+        if "TICKFLOW_LOG_LEVEL" in data and data["TICKFLOW_LOG_LEVEL"] not in LOG_LEVELS:
+            problems.append(f"ConfigMap {cm_name}: TICKFLOW_LOG_LEVEL={data['TICKFLOW_LOG_LEVEL']}")
+        problems += [
+            f"ConfigMap {cm_name}: secret {k} must come from the Secret" for k in data if k in SECRET_VARS
+        ]
+    for name, dep in of_kind(base_objects(), "Deployment").items():
+        for c in containers(dep):
+            names = {e["name"] for e in c.get("env") or []}
+            problems += [f"{name}: sets both {k} and {k}_FILE" for k in names if f"{k}_FILE" in names]
+            for e in c.get("env") or []:
+                if e["name"] not in known:
+                    problems.append(f"{name}: unknown variable {e['name']}")
+                if e["name"] in SECRET_VARS and "value" in e:
+                    problems.append(f"{name}: {e['name']} given in clear; use {e['name']}_FILE")
+            for ref in c.get("envFrom") or []:
+                cm = dig(ref, "configMapRef", "name")
+                if cm and cm not in maps:
+                    problems.append(f"{name}: envFrom unknown ConfigMap {cm}")
+    return problems
+
+
+@check("k8s: *_FILE variables point at keys of the mounted Secret")
+def _():
+    problems = []
+    for name, dep in of_kind(base_objects(), "Deployment").items():
+        spec = pod_spec(dep)
+        secret_vols = {v["name"]: v["secret"] for v in spec.get("volumes") or [] if "secret" in v}
+        for c in spec.get("containers", []):
+            mounts = {
+                m["mountPath"].rstrip("/"): m for m in c.get("volumeMounts") or [] if m["name"] in secret_vols
+            }
+            for e in c.get("env") or []:
+                if not e["name"].endswith("_FILE"):
+                    continue
+                path = e.get("value", "")
+                mdir, _, fname = path.rpartition("/")
+                mount = mounts.get(mdir)
+                if not mount:
+                    problems.append(f"{name}: {e['name']}={path} is not in a mounted Secret")
+                    continue
+                if not mount.get("readOnly"):
+                    problems.append(f"{name}: secret mount {mdir} is not readOnly")
+                items = secret_vols[mount["name"]].get("items")
+                if items is not None and fname not in {i["path"] for i in items}:
+                    problems.append(f"{name}: {e['name']} file {fname} is not an item of the Secret volume")
+    return problems
+
+
+@check("k8s: Secrets hold placeholders only; the template is not applied")
+def _():
+    problems = []
+    base_k = kustomization(K8S_BASE)
+    template = K8S_BASE / "secret.template.yaml"
+    if not template.is_file():
+        problems.append("no base/secret.template.yaml")
+    if "secret.template.yaml" in (base_k.get("resources") or []):
+        problems.append("secret.template.yaml is listed as a resource")
+    for path in sorted(K8S.rglob("*.yaml")):
+        for doc in load_yaml_docs(path):
+            if isinstance(doc, dict) and doc.get("kind") == "Secret":
+                values = dict(doc.get("stringData") or {})
+                for k, v in (doc.get("data") or {}).items():
+                    values[k] = base64.b64decode(v).decode("utf-8", "replace")
+                for k, v in values.items():
+                    if not PLACEHOLDER.search(str(v)):
+                        problems.append(f"{rel(path)}: {k} is not a placeholder")
+    keys_used = set()
+    for o in base_objects():
+        for v in pod_spec(o).get("volumes") or []:
+            keys_used |= {i["key"] for i in dig(v, "secret", "items", default=[]) or []}
+        for c in containers(o):
+            for e in c.get("env") or []:
+                ref = dig(e, "valueFrom", "secretKeyRef")
+                if ref:
+                    keys_used.add(ref["key"])
+    if template.is_file():
+        tkeys = set((load_yaml_docs(template)[0].get("stringData") or {}).keys())
+        problems += [f"template lacks key {k} used by a workload" for k in sorted(keys_used - tkeys)]
+    for kf in sorted(K8S.rglob("kustomization.yaml")):
+        for gen in load_yaml_docs(kf)[0].get("secretGenerator") or []:
+            for lit in gen.get("literals") or []:
+                k, _, v = lit.partition("=")
+                if not (PLACEHOLDER.search(v) or DEV_VALUE.search(v)):
+                    problems.append(
+                        f"{rel(kf)}: generated secret {k} is neither a placeholder nor marked dev/demo"
+                    )
+            if gen.get("files") or gen.get("envs"):
+                problems.append(f"{rel(kf)}: secretGenerator reads files; keep secrets out of the repository")
+    return problems
+
+
+@check("k8s: Services select existing pods on named container ports")
+def _():
+    objs, problems = base_objects(), []
+    pods = [(n, o) for kind in ("Deployment", "StatefulSet") for n, o in of_kind(objs, kind).items()]
+    services = of_kind(objs, "Service")
+    for name, svc in services.items():
+        sel = dig(svc, "spec", "selector") or {}
+        targets = [
+            (n, o)
+            for n, o in pods
+            if sel
+            and labels_match({"matchLabels": sel}, dig(o, "spec", "template", "metadata", "labels") or {})
+        ]
+        if not targets:
+            problems.append(f"Service {name} selects no workload")
+        for port in dig(svc, "spec", "ports") or []:
+            tp = port.get("targetPort", port.get("port"))
+            for n, o in targets:
+                if not any(port_value(c, tp) for c in containers(o)):
+                    problems.append(f"Service {name}: targetPort {tp} not on {n}")
+    for s in SERVICES:
+        if s not in services:
+            problems.append(f"no Service {s}")
+    for kind_name, sts in of_kind(objs, "StatefulSet").items():
+        gov = services.get(dig(sts, "spec", "serviceName"))
+        if not gov or dig(gov, "spec", "clusterIP") != "None":
+            problems.append(f"StatefulSet {kind_name}: serviceName is not a headless Service")
+    return problems
+
+
+@check("k8s: a HorizontalPodAutoscaler and a PodDisruptionBudget per stage")
+def _():
+    objs, problems = base_objects(), []
+    deps = of_kind(objs, "Deployment")
+    hpas = {
+        dig(h, "spec", "scaleTargetRef", "name"): h for h in of_kind(objs, "HorizontalPodAutoscaler").values()
+    }
+    pdbs = list(of_kind(objs, "PodDisruptionBudget").values())
+    partitions = int(configmap_data(K8S_BASE).get("tickflow-config", {}).get("TICKFLOW_KAFKA_PARTITIONS", 3))
+    for s in ("transform", "aggregate"):
+        if dig(hpas.get(s), "spec", "maxReplicas", default=0) > partitions:
+            problems.append(f"HPA {s}: maxReplicas above the {partitions} topic partitions")
+    for s in STAGES:
+        hpa = hpas.get(s)
+        if not hpa or dig(hpa, "spec", "scaleTargetRef", "kind") != "Deployment":
+            problems.append(f"no HPA for Deployment {s}")
+        elif (
+            not 1 <= dig(hpa, "spec", "minReplicas", default=1) <= dig(hpa, "spec", "maxReplicas", default=0)
+        ):
+            problems.append(f"HPA {s}: minReplicas/maxReplicas out of order")
+        if s in deps and "replicas" in deps[s]["spec"]:
+            problems.append(f"Deployment {s} sets replicas although an HPA owns them")
+        labels = dig(deps.get(s, {}), "spec", "template", "metadata", "labels") or {}
+        if not any(labels and labels_match(dig(p, "spec", "selector") or {}, labels) for p in pdbs):
+            problems.append(f"no PodDisruptionBudget selects {s}")
+    for p in pdbs:
+        if dig(p, "spec", "minAvailable") not in (None, 0) and dig(p, "spec", "maxUnavailable") is None:
+            problems.append(
+                f"PDB {p['metadata']['name']}: minAvailable blocks drains at one replica; use maxUnavailable"
+            )
+    return problems
+
+
+@check("k8s: default-deny NetworkPolicy, DNS egress, and an ingress rule for every workload")
+def _():
+    objs, problems = base_objects(), []
+    nps = list(of_kind(objs, "NetworkPolicy").values())
+    deny = [
+        n
+        for n in nps
+        if dig(n, "spec", "podSelector") == {}
+        and {"Ingress", "Egress"} <= set(dig(n, "spec", "policyTypes") or [])
+        and not dig(n, "spec", "ingress")
+        and not dig(n, "spec", "egress")
+    ]
+    if not deny:
+        problems.append("no default-deny policy (podSelector {}, Ingress and Egress, no rules)")
+    dns = any(
+        p.get("port") == 53
+        for n in nps
+        for rule in dig(n, "spec", "egress") or []
+        for p in rule.get("ports") or []
+    )
+    if not dns:
+        problems.append("no DNS (port 53) egress rule")
+    for kind in ("Deployment", "StatefulSet"):
+        for name, o in of_kind(objs, kind).items():
+            labels = dig(o, "spec", "template", "metadata", "labels") or {}
+            allowed = [
+                n
+                for n in nps
+                if dig(n, "spec", "ingress") and labels_match(dig(n, "spec", "podSelector") or {}, labels)
+            ]
+            if not allowed:
+                problems.append(f"{kind}/{name}: no ingress allowed by any policy")
+    stage_labels = {"app.kubernetes.io/name": "extract"}
+    for dest, port in (("postgres", 5432), ("kafka", 9092), ("marketsim", 8080)):
+        ok = any(
+            labels_match(dig(n, "spec", "podSelector") or {}, stage_labels)
+            and any(
+                any(
+                    dig(t, "podSelector", "matchLabels", "app.kubernetes.io/name") == dest
+                    for t in rule.get("to") or []
+                )
+                and any(p.get("port") == port for p in rule.get("ports") or [])
+                for rule in dig(n, "spec", "egress") or []
+            )
+            for n in nps
+        )
+        if not ok:
+            problems.append(f"extract may not reach {dest}:{port}")
+    return problems
+
+
+@check("k8s: ReadWriteMany lake PVC mounted by the stages at TICKFLOW_LAKE_URI")
+def _():
+    objs, problems = base_objects(), []
+    pvcs = of_kind(objs, "PersistentVolumeClaim")
+    lake_uri = configmap_data(K8S_BASE).get("tickflow-config", {}).get("TICKFLOW_LAKE_URI")
+    if lake_uri != LAKE_PATH:
+        problems.append(f"ConfigMap TICKFLOW_LAKE_URI={lake_uri!r}")
+    claims = {n for n, p in pvcs.items() if "ReadWriteMany" in (dig(p, "spec", "accessModes") or [])}
+    if not claims:
+        problems.append("no ReadWriteMany PersistentVolumeClaim")
+    for name, dep in of_kind(objs, "Deployment").items():
+        if name not in STAGES:
+            continue
+        vols = {
+            v["name"]: dig(v, "persistentVolumeClaim", "claimName")
+            for v in pod_spec(dep).get("volumes") or []
+        }
+        mounted = [
+            m
+            for c in pod_spec(dep)["containers"]
+            for m in c.get("volumeMounts") or []
+            if vols.get(m["name"]) in claims and m["mountPath"] == lake_uri
+        ]
+        if not mounted:
+            problems.append(f"{name}: lake PVC not mounted at {lake_uri}")
+    return problems
+
+
+@check("k8s: PostgreSQL 15 and Kafka 3.9.1 (KRaft) StatefulSets with volumes")
+def _():
+    sts, problems = of_kind(base_objects(), "StatefulSet"), []
+    for name, image in (("postgres", "postgres:15"), ("kafka", "apache/kafka:3.9.1")):
+        o = sts.get(name)
+        if not o:
+            problems.append(f"no StatefulSet {name}")
+            continue
+        if [c["image"] for c in containers(o)] != [image]:
+            problems.append(f"{name}: images {[c['image'] for c in containers(o)]}")
+        if not dig(o, "spec", "volumeClaimTemplates"):
+            problems.append(f"{name}: no volumeClaimTemplates")
+        if not all(dig(c, p) for c in containers(o) for p in ("readinessProbe", "livenessProbe")):
+            problems.append(f"{name}: probes missing")
+        if pod_spec(o).get("enableServiceLinks") is not False:
+            problems.append(
+                f"{name}: enableServiceLinks must be false (Service env vars clash with the image's)"
+            )
+    env = {e["name"]: e.get("value") for c in containers(sts.get("kafka", {})) for e in c.get("env") or []}
+    if set(str(env.get("KAFKA_PROCESS_ROLES", "")).split(",")) != {"broker", "controller"}:
+        problems.append("kafka: not in KRaft combined mode")
+    brokers = configmap_data(K8S_BASE).get("tickflow-config", {}).get("TICKFLOW_KAFKA_BROKERS", "")
+    services = of_kind(base_objects(), "Service")
+    for b in filter(None, brokers.split(",")):
+        host = b.split(":")[0].split(".")[0]
+        if host not in services:
+            problems.append(f"TICKFLOW_KAFKA_BROKERS host {host} is not a Service")
+    return problems
+
+
+@check("no real-looking secret in the deployment files")
+def _():
+    problems = []
+    token_patterns = [
+        re.compile(r"AKIA[0-9A-Z]{16}"),
+        re.compile(r"xox[abprs]-[0-9A-Za-z-]{10,}"),
+        re.compile(r"hooks\.slack\.com/services/T[0-9A-Z]+/"),
+        re.compile(r"gh[pousr]_[A-Za-z0-9]{30,}"),
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+        re.compile(r"\b(?:sk|rk)_live_[0-9A-Za-z]{10,}"),
+    ]
+    assign = re.compile(
+        r"(?i)(api[_-]?key|apikey|token|secret|passw(?:or)?d)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9_\-+/=.]{16,})"
+    )
+    userinfo = re.compile(r"://[^/\s:@]*:([^@\s/]+)@")
+    files = [COMPOSE] + [
+        p
+        for top in (ROOT / "docker", K8S, ROOT / "deploy" / "airflow")
+        for p in sorted(top.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for n, line in enumerate(text.splitlines(), 1):
+            where = f"{rel(path)}:{n}"
+            for pat in token_patterns:
+                if pat.search(line):
+                    problems.append(f"{where}: looks like a credential ({pat.pattern})")
+            for m in assign.finditer(line):
+                value = m.group(2)
+                randomish = re.search(r"[A-Za-z]", value) and re.search(r"\d", value)
+                if (
+                    randomish
+                    and not value.startswith("/")
+                    and not (PLACEHOLDER.search(value) or DEV_VALUE.search(value))
+                ):
+                    problems.append(f"{where}: {m.group(1)} has a real-looking value")
+            for m in userinfo.finditer(line):
+                value = m.group(1)
+                if not (PLACEHOLDER.search(value) or DEV_VALUE.search(value) or value == "tickflow"):
+                    problems.append(f"{where}: password in a URL")
+    return problems
+
+
+@check("Airflow DAG parses and is a DAG with id tickflow_pipeline")
+def _():
+    tree = dag_tree()
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "DAG"]
+    if not calls:
+        return ["no DAG(...) call"]
+    ids = [kw.value for c in calls for kw in c.keywords if kw.arg == "dag_id"]
+    resolved = [
+        v.value
+        if isinstance(v, ast.Constant)
+        else getattr(module_assign(tree, getattr(v, "id", "")), "value", None)
+        for v in ids
+    ]
+    return [] if "tickflow_pipeline" in resolved else [f"dag_id is {resolved}"]
+
+
+@check("Airflow DAG: retries=2, retry_delay 2 minutes, on_failure_callback alert")
+def _():
+    tree = dag_tree()
+    args = dict_entries(module_assign(tree, "default_args"))
+    problems = []
+    if not args:
+        return ["no default_args dict"]
+    retries = args.get("retries")
+    if not (isinstance(retries, ast.Constant) and retries.value == 2):
+        problems.append("retries is not 2")
+    if timedelta_seconds(args.get("retry_delay")) != 120:
+        problems.append("retry_delay is not timedelta(minutes=2)")
+    cb = args.get("on_failure_callback")
+    funcs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    if not (isinstance(cb, ast.Name) and cb.id in funcs):
+        problems.append("on_failure_callback is not a function of the module")
+    else:
+        body = string_constants(funcs[cb.id]) | {
+            n.attr for n in ast.walk(funcs[cb.id]) if isinstance(n, ast.Attribute)
+        }
+        if not ({"error", "exception", "warning"} & body):
+            problems.append("failure callback does not log")
+    uses_default_args = any(
+        kw.arg == "default_args"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "DAG"
+        for kw in n.keywords
+    )
+    if not uses_default_args:
+        problems.append("DAG(...) does not take default_args")
+    return problems
+
+
+@check("Airflow DAG: first task creates a uuid4 passed by XCom")
+def _():
+    tree = dag_tree()
+    problems = []
+    uuid_funcs = {
+        f.name
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef)
+        and any(
+            isinstance(n, ast.Attribute) and n.attr == "uuid4" or isinstance(n, ast.Name) and n.id == "uuid4"
+            for n in ast.walk(f)
+        )
+    }
+    if not uuid_funcs:
+        return ["no function calls uuid4()"]
+    first = None
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and any(
+            kw.arg == "python_callable" and getattr(kw.value, "id", None) in uuid_funcs for kw in n.keywords
+        ):
+            first = next(
+                (
+                    kw.value.value
+                    for kw in n.keywords
+                    if kw.arg == "task_id" and isinstance(kw.value, ast.Constant)
+                ),
+                None,
+            )
+    if not first:
+        problems.append("no task runs the uuid4 function")
+    elif "xcom_pull" not in {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+    } or first not in string_constants(tree) - {""}:
+        problems.append("the stages do not xcom_pull the execution id")
+    else:
+        pulls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "xcom_pull"
+        ]
+        if not any(
+            isinstance(kw.value, ast.Constant) and kw.value.value == first for p in pulls for kw in p.keywords
+        ):
+            problems.append(f"no xcom_pull(task_ids={first!r})")
+    return problems
+
+
+@check(
+    "Airflow DAG: POSTs /v1/executions to extract, transform, aggregate with wait_seconds and checks SUCCESS"
+)
+def _():
+    tree = dag_tree()
+    consts = string_constants(tree)
+    problems = [
+        f"missing {s!r}"
+        for s in ("/v1/executions", "wait_seconds", "execution_id", "SUCCESS", "POST")
+        if s not in consts
+    ]
+    problems += [f"stage {s} not called" for s in STAGES if s not in consts]
+    if not any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.RShift) for n in ast.walk(tree)):
+        problems.append("tasks are not chained with >>")
+    readme = AIRFLOW_README.read_text(encoding="utf-8") if AIRFLOW_README.is_file() else ""
+    problems += [
+        f"connection tickflow_{s} not documented in {rel(AIRFLOW_README)}"
+        for s in STAGES
+        if f"tickflow_{s}" not in readme
+    ]
+    return problems
+
+
+@check("variables given to each service are read by its C code")
+def _():
+    keys = code_keys()
+    problems = []
+    for svc, sources in deploy_env_by_service().items():
+        if svc not in keys:
+            NOTES.append(f"{svc}: no configuration keys in its C sources yet, not compared")
+            continue
+        for where, names in sources.items():
+            problems += [f"{where}: {svc} ignores {n}" for n in sorted(names) if not reads(keys[svc], n)]
+    return problems
+
+
+def kustomize_checks():
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        NOTES.append("kubectl not installed: rendering with kustomize not checked")
+        return
+    for kf in sorted(K8S.rglob("kustomization.yaml")):
+        d = kf.parent
+
+        @check(f"kubectl kustomize {rel(d)} renders")
+        def _(d=d):
+            proc = subprocess.run([kubectl, "kustomize", str(d)], capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+                return [re.sub(r"^[EWI]\d{4} [\d:.]+\s+\d+ \S+\] ", "", last)[:300]]
+            docs = [x for x in yaml.safe_load_all(proc.stdout) if x]
+            sec = {o["metadata"]["name"] for o in docs if o.get("kind") == "Secret"}
+            cms = {o["metadata"]["name"] for o in docs if o.get("kind") == "ConfigMap"}
+            problems = []
+            for o in docs:
+                for v in pod_spec(o).get("volumes") or []:
+                    name = dig(v, "secret", "secretName")
+                    if name and sec and name not in sec:
+                        problems.append(f"{o['metadata']['name']}: Secret {name} not rendered")
+                for c in containers(o):
+                    for ref in c.get("envFrom") or []:
+                        cm = dig(ref, "configMapRef", "name")
+                        if cm and cm not in cms:
+                            problems.append(f"{o['metadata']['name']}: ConfigMap {cm} not rendered")
+            return problems
+
+
+def linked_library_check():
+    readelf = shutil.which("readelf")
+    bins = {svc: ROOT / "build" / "bin" / b for svc, b in makefile_binaries().items()}
+    if not readelf or not all(p.is_file() for p in bins.values()):
+        NOTES.append("build/bin not built (or no readelf): linked libraries not compared with the image")
+        return
+
+    @check("Dockerfile: runtime packages provide every library the built binaries link")
+    def _():
+        stages, _ = parse_dockerfile(DOCKERFILE)
+        problems = []
+        for svc, path in bins.items():
+            out = subprocess.run(
+                [readelf, "-d", str(path)], capture_output=True, text=True, check=True
+            ).stdout
+            pkgs = apt_packages(stage_chain(stages, svc))
+            for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out):
+                if soname not in SONAME_PACKAGES:
+                    problems.append(
+                        f"{path.name} links {soname}: add its package to the runtime stage"
+                        " and to SONAME_PACKAGES"
+                    )
+                elif SONAME_PACKAGES[soname] and SONAME_PACKAGES[soname] not in pkgs:
+                    problems.append(f"{svc} image lacks {SONAME_PACKAGES[soname]} for {soname}")
+        return problems
+
+
+if yaml is not None:
+    linked_library_check()
+    kustomize_checks()
+
+
+def main() -> int:
+    failed = 0
+    for name, problems in RESULTS:
+        if problems:
+            failed += 1
+            print(f"not ok - {name}: {'; '.join(problems)}")
+        else:
+            print(f"ok - {name}")
+    for note in NOTES:
+        print(f"# {note}")
+    print(f"{len(RESULTS) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
