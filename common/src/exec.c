@@ -65,49 +65,18 @@ static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *pa
     return res;
 }
 
-/* Formats a JSON array of strings as a PostgreSQL text[] literal. */
-static char *text_array_literal(const cJSON *arr)
-{
-    size_t cap = 16;
-    const cJSON *it;
-    char *out;
-    size_t len = 0;
-
-    cJSON_ArrayForEach(it, arr) {
-        if (cJSON_IsString(it))
-            cap += 2 * strlen(it->valuestring) + 4;
-    }
-    out = malloc(cap);
-    if (!out)
-        return NULL;
-    out[len++] = '{';
-    cJSON_ArrayForEach(it, arr) {
-        if (!cJSON_IsString(it))
-            continue;
-        if (len > 1)
-            out[len++] = ',';
-        out[len++] = '"';
-        for (const char *p = it->valuestring; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                out[len++] = '\\';
-            out[len++] = *p;
-        }
-        out[len++] = '"';
-    }
-    out[len++] = '}';
-    out[len] = '\0';
-    return out;
-}
-
 enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *created)
 {
     char ws[32], we[32], attempts[16];
-    char *tickers = text_array_literal(plan->tickers);
+    struct tf_buf tickers;
     const char *params[8];
     PGresult *res = NULL;
 
-    if (!tickers)
-        return TF_ERR_NOMEM;
+    tf_buf_init(&tickers, 1024 * 1024);
+    if (tf_pg_text_array(plan->tickers, &tickers) != TF_OK) {
+        tf_buf_cleanup(&tickers);
+        return TF_ERR_TOO_LARGE;
+    }
     tf_time_format(plan->window_start, ws, sizeof(ws));
     tf_time_format(plan->window_end, we, sizeof(we));
     snprintf(attempts, sizeof(attempts), "%d", plan->max_attempts > 0 ? plan->max_attempts : 3);
@@ -117,7 +86,7 @@ enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *cr
     params[3] = plan->trigger ? plan->trigger : "http";
     params[4] = ws;
     params[5] = we;
-    params[6] = tickers;
+    params[6] = tickers.data;
     params[7] = attempts;
     res = run(conn,
               "INSERT INTO tickflow.job_execution (execution_id, stage, job_name, trigger,"
@@ -125,7 +94,7 @@ enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *cr
               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
               " ON CONFLICT (execution_id, stage) DO NOTHING",
               8, params);
-    free(tickers);
+    tf_buf_cleanup(&tickers);
     if (!res)
         return TF_ERR_DB;
     *created = strcmp(PQcmdTuples(res), "1") == 0;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "tf/log.h"
+#include "tf/time.h"
 
 struct tf_kafka {
     rd_kafka_t *rk;
@@ -149,13 +150,7 @@ enum tf_rc tf_kafka_produce(struct tf_kafka *kafka, const char *topic, const cha
         snprintf(err, errlen, "produce to %s: %s", topic, rd_kafka_err2str(perr));
         return TF_ERR_KAFKA;
     }
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    tf_time_deadline(&deadline, timeout_ms);
     pthread_mutex_lock(&kafka->mu);
     while (!d.done) {
         if (pthread_cond_timedwait(&kafka->cv, &kafka->mu, &deadline) != 0)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "migrations.h"
+#include "tf/time.h"
 
 #define POOL_MAX 32
 
@@ -91,13 +92,7 @@ PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t e
     PGconn *conn = NULL;
     int open_new = 0;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    tf_time_deadline(&deadline, wait_ms);
     pthread_mutex_lock(&pool->mu);
     while (pool->nfree == 0 && pool->nopen >= pool->size) {
         if (pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline) == ETIMEDOUT)
@@ -177,6 +172,30 @@ enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql)
 
     PQclear(res);
     return rc;
+}
+
+enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out)
+{
+    const cJSON *it;
+    enum tf_rc rc = tf_buf_puts(out, "{");
+    int first = 1;
+
+    cJSON_ArrayForEach(it, arr) {
+        const char *s = cJSON_GetStringValue(it);
+        if (!s || rc != TF_OK)
+            continue;
+        rc = tf_buf_puts(out, first ? "\"" : ",\"");
+        first = 0;
+        for (; *s && rc == TF_OK; s++) {
+            if (*s == '"' || *s == '\\')
+                rc = tf_buf_append(out, "\\", 1);
+            if (rc == TF_OK)
+                rc = tf_buf_append(out, s, 1);
+        }
+        if (rc == TF_OK)
+            rc = tf_buf_puts(out, "\"");
+    }
+    return rc == TF_OK ? tf_buf_puts(out, "}") : rc;
 }
 
 int tf_pg_schema_version(void)

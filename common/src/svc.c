@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tf/json.h"
 #include "tf/kafka.h"
 #include "tf/pg.h"
 #include "tf/time.h"
@@ -97,13 +98,6 @@ static void sleep_ms(int ms)
         ;
 }
 
-static const char *json_str(const cJSON *obj, const char *key)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
 /* ---- the work queue of HTTP-triggered and swept runs ---- */
 
 static void enqueue(struct tf_svc *svc, const char *id)
@@ -160,7 +154,7 @@ static enum tf_rc publish(struct tf_svc *svc, PGconn *conn, const char *id,
     if (rc != TF_OK)
         return rc;
     parsed = cJSON_Parse(event);
-    job = parsed ? json_str(parsed, "job_name") : NULL;
+    job = parsed ? tf_json_str(parsed, "job_name") : NULL;
     rc = tf_kafka_produce(svc->kafka, svc->topic_out, job, event, strlen(event), id, NULL,
                           30 * 1000, err, sizeof(err));
     if (rc == TF_OK) {
@@ -177,7 +171,7 @@ static enum tf_rc publish(struct tf_svc *svc, PGconn *conn, const char *id,
 
 static int64_t record_time(const cJSON *rec, const char *key)
 {
-    const char *s = json_str(rec, key);
+    const char *s = tf_json_str(rec, key);
     int64_t t = 0;
 
     if (!s || tf_time_parse(s, &t) != TF_OK)
@@ -224,7 +218,7 @@ static enum tf_rc execute(struct tf_svc *svc, PGconn *conn, const char *id)
     }
     run.record = record;
     run.upstream = upstream;
-    snprintf(run.job_name, sizeof(run.job_name), "%s", json_str(record, "job_name"));
+    snprintf(run.job_name, sizeof(run.job_name), "%s", tf_json_str(record, "job_name"));
     run.window_start = record_time(record, "window_start");
     run.window_end = record_time(record, "window_end");
     run.objects = cJSON_CreateArray();
@@ -338,7 +332,7 @@ static enum tf_rc upstream_plan(struct tf_svc *svc, PGconn *conn, const cJSON *b
                                 size_t errlen)
 {
     const char *up_stage = svc->def->upstream;
-    const char *job = json_str(body, "job_name");
+    const char *job = tf_json_str(body, "job_name");
     cJSON *up = NULL;
     enum tf_rc rc;
     const char *status;
@@ -353,20 +347,20 @@ static enum tf_rc upstream_plan(struct tf_svc *svc, PGconn *conn, const cJSON *b
         snprintf(err, errlen, "cannot read the %s stage", up_stage);
         return rc;
     }
-    status = json_str(up, "status");
+    status = tf_json_str(up, "status");
     if (!status || strcmp(status, "SUCCESS") != 0) {
         snprintf(err, errlen, "the %s stage of execution %s is %s; %s needs it to be SUCCESS",
                  up_stage, plan->execution_id, status ? status : "unknown", svc->def->name);
         cJSON_Delete(up);
         return TF_ERR_CONFLICT;
     }
-    if (job && strcmp(job, json_str(up, "job_name")) != 0) {
+    if (job && strcmp(job, tf_json_str(up, "job_name")) != 0) {
         snprintf(err, errlen, "execution %s belongs to job %s, not %s", plan->execution_id,
-                 json_str(up, "job_name"), job);
+                 tf_json_str(up, "job_name"), job);
         cJSON_Delete(up);
         return TF_ERR_CONFLICT;
     }
-    snprintf(plan->job_name, sizeof(plan->job_name), "%s", json_str(up, "job_name"));
+    snprintf(plan->job_name, sizeof(plan->job_name), "%s", tf_json_str(up, "job_name"));
     plan->window_start = record_time(up, "window_start");
     plan->window_end = record_time(up, "window_end");
     plan->tickers = cJSON_GetObjectItemCaseSensitive(up, "tickers");
@@ -427,10 +421,10 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
         snprintf(reason, rlen, "value is not a JSON object");
         goto out;
     }
-    schema = json_str(ev, "schema");
-    id = json_str(ev, "execution_id");
-    stage = json_str(ev, "stage");
-    status = json_str(ev, "status");
+    schema = tf_json_str(ev, "schema");
+    id = tf_json_str(ev, "execution_id");
+    stage = tf_json_str(ev, "stage");
+    status = tf_json_str(ev, "status");
     if (!schema || strcmp(schema, "tickflow.stage_event") != 0 || !tf_uuid_valid(id) ||
         !stage || !status) {
         snprintf(reason, rlen, "not a tickflow.stage_event with execution_id, stage, status");
@@ -616,14 +610,14 @@ static void reply_record(struct tf_http_req *req, int status, const cJSON *recor
 {
     char loc[96];
 
-    snprintf(loc, sizeof(loc), "/v1/executions/%s", json_str(record, "execution_id"));
+    snprintf(loc, sizeof(loc), "/v1/executions/%s", tf_json_str(record, "execution_id"));
     tf_http_set_header(req, "Location", loc);
     tf_http_reply_json(req, status, record);
 }
 
 static int is_final(const cJSON *record)
 {
-    const char *st = json_str(record, "status");
+    const char *st = tf_json_str(record, "status");
 
     return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0);
 }
@@ -656,19 +650,19 @@ static void wait_final(struct tf_svc *svc, const char *id, int seconds, cJSON **
 static int conflicts(const cJSON *body, const cJSON *record, char *err, size_t errlen)
 {
     static const char *const windows[] = {"window_start", "window_end"};
-    const char *job = json_str(body, "job_name");
+    const char *job = tf_json_str(body, "job_name");
 
-    if (job && strcmp(job, json_str(record, "job_name")) != 0) {
+    if (job && strcmp(job, tf_json_str(record, "job_name")) != 0) {
         snprintf(err, errlen, "execution %s exists for job %s, not %s",
-                 json_str(record, "execution_id"), json_str(record, "job_name"), job);
+                 tf_json_str(record, "execution_id"), tf_json_str(record, "job_name"), job);
         return 1;
     }
     for (size_t i = 0; i < TF_ARRAY_LEN(windows); i++) {
-        const char *want = json_str(body, windows[i]);
+        const char *want = tf_json_str(body, windows[i]);
         int64_t t = 0;
         if (want && (tf_time_parse(want, &t) != TF_OK || t != record_time(record, windows[i]))) {
             snprintf(err, errlen, "execution %s exists with %s %s, not %s",
-                     json_str(record, "execution_id"), windows[i], json_str(record, windows[i]),
+                     tf_json_str(record, "execution_id"), windows[i], tf_json_str(record, windows[i]),
                      want);
             return 1;
         }
@@ -748,9 +742,9 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     memset(&plan, 0, sizeof(plan));
     plan.stage = def->name;
     plan.trigger = "http";
-    if (json_str(body, "execution_id")) {
+    if (tf_json_str(body, "execution_id")) {
         snprintf(plan.execution_id, sizeof(plan.execution_id), "%s",
-                 json_str(body, "execution_id"));
+                 tf_json_str(body, "execution_id"));
         for (char *p = plan.execution_id; *p; p++)
             if (*p >= 'A' && *p <= 'F')
                 *p = (char)(*p - 'A' + 'a');
@@ -783,7 +777,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         }
         status = 200;
         /* An orchestrator retrying a failed stage: run it again while attempts are left. */
-        if (strcmp(json_str(record, "status"), "FAILED") == 0 &&
+        if (strcmp(tf_json_str(record, "status"), "FAILED") == 0 &&
             tf_exec_requeue(conn, plan.execution_id, def->name) == TF_OK) {
             cJSON_Delete(record);
             record = NULL;

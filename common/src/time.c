@@ -187,6 +187,17 @@ int64_t tf_time_now(void)
     return (int64_t)time(NULL);
 }
 
+void tf_time_deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 int64_t tf_time_mono_ms(void)
 {
     struct timespec ts;

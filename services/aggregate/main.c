@@ -44,29 +44,6 @@ static const char rollup_sql[] =
     "  RETURNING bar_count)"
     " SELECT count(*), coalesce(sum(bar_count), 0) FROM up";
 
-/* A JSON array of strings as a PostgreSQL text[] literal, in buf. */
-static enum tf_rc text_array(const cJSON *arr, struct tf_buf *buf)
-{
-    const cJSON *it;
-    enum tf_rc rc = tf_buf_puts(buf, "{");
-
-    cJSON_ArrayForEach(it, arr) {
-        const char *s = cJSON_GetStringValue(it);
-        if (!s || rc != TF_OK)
-            continue;
-        rc = tf_buf_puts(buf, buf->len > 1 ? ",\"" : "\"");
-        for (; *s && rc == TF_OK; s++) {
-            if (*s == '"' || *s == '\\')
-                rc = tf_buf_append(buf, "\\", 1);
-            if (rc == TF_OK)
-                rc = tf_buf_append(buf, s, 1);
-        }
-        if (rc == TF_OK)
-            rc = tf_buf_puts(buf, "\"");
-    }
-    return rc == TF_OK ? tf_buf_puts(buf, "}") : rc;
-}
-
 static enum tf_rc aggregate_run(struct tf_run *run)
 {
     struct tf_buf tickers;
@@ -76,7 +53,7 @@ static enum tf_rc aggregate_run(struct tf_run *run)
     enum tf_rc rc;
 
     tf_buf_init(&tickers, 1024 * 1024);
-    rc = text_array(cJSON_GetObjectItemCaseSensitive(run->record, "tickers"), &tickers);
+    rc = tf_pg_text_array(cJSON_GetObjectItemCaseSensitive(run->record, "tickers"), &tickers);
     if (rc != TF_OK) {
         tf_run_fail(run, "ticker list too long");
         goto out;

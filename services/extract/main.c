@@ -10,25 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf/json.h"
 #include "tf/pg.h"
 #include "tf/time.h"
 
 /* The longest window one execution may cover. */
 #define MAX_WINDOW_SECONDS (31LL * 86400)
-
-static const char *json_str(const cJSON *obj, const char *key)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
-static long json_long(const cJSON *obj, const char *key)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsNumber(it) ? (long)it->valuedouble : 0;
-}
 
 /* Reads a job_config row as JSON; TF_ERR_NOT_FOUND when there is none. */
 static enum tf_rc load_job(PGconn *conn, const char *name, cJSON **out)
@@ -81,9 +68,9 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
                                struct tf_exec_plan *plan, cJSON **owned, char *err,
                                size_t errlen)
 {
-    const char *name = json_str(body, "job_name");
-    const char *ws = json_str(body, "window_start");
-    const char *we = json_str(body, "window_end");
+    const char *name = tf_json_str(body, "job_name");
+    const char *ws = tf_json_str(body, "window_start");
+    const char *we = tf_json_str(body, "window_end");
     cJSON *job = NULL;
     const cJSON *enabled;
     int64_t bar;
@@ -113,7 +100,7 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
         snprintf(err, errlen, "job %s is disabled", name);
         return TF_ERR_CONFLICT;
     }
-    bar = tf_timespan_seconds(json_str(job, "timespan"), json_long(job, "multiplier"));
+    bar = tf_timespan_seconds(tf_json_str(job, "timespan"), tf_json_long(job, "multiplier", 0));
     if (bar <= 0) {
         snprintf(err, errlen, "job %s has an unknown timespan", name);
         return TF_ERR_CONFLICT;
@@ -133,8 +120,8 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
             return rc;
         }
         plan->window_end = now - now % bar;
-        plan->window_start = last > 0 ? last - json_long(job, "overlap_seconds")
-                                      : plan->window_end - json_long(job, "interval_seconds");
+        plan->window_start = last > 0 ? last - tf_json_long(job, "overlap_seconds", 0)
+                                      : plan->window_end - tf_json_long(job, "interval_seconds", 0);
         plan->window_start -= plan->window_start % bar;
     }
     if (plan->window_end <= plan->window_start) {
@@ -147,7 +134,7 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
     }
     snprintf(plan->job_name, sizeof(plan->job_name), "%s", name);
     plan->tickers = cJSON_GetObjectItemCaseSensitive(job, "tickers");
-    plan->max_attempts = (int)json_long(job, "max_attempts");
+    plan->max_attempts = (int)tf_json_long(job, "max_attempts", 0);
     return TF_OK;
 }
 
@@ -163,11 +150,11 @@ static enum tf_rc extract_run(struct tf_run *run)
         return rc;
     }
     memset(&job, 0, sizeof(job));
-    snprintf(job.provider, sizeof(job.provider), "%s", json_str(cfg, "provider"));
-    snprintf(job.dataset, sizeof(job.dataset), "%s", json_str(cfg, "dataset"));
-    snprintf(job.timespan, sizeof(job.timespan), "%s", json_str(cfg, "timespan"));
-    job.multiplier = json_long(cfg, "multiplier");
-    job.page_limit = json_long(cfg, "page_limit");
+    snprintf(job.provider, sizeof(job.provider), "%s", tf_json_str(cfg, "provider"));
+    snprintf(job.dataset, sizeof(job.dataset), "%s", tf_json_str(cfg, "dataset"));
+    snprintf(job.timespan, sizeof(job.timespan), "%s", tf_json_str(cfg, "timespan"));
+    job.multiplier = tf_json_long(cfg, "multiplier", 0);
+    job.page_limit = tf_json_long(cfg, "page_limit", 0);
     job.adjusted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "adjusted"));
     cJSON_Delete(cfg);
 

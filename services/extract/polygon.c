@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "tf/buf.h"
+#include "tf/json.h"
 #include "tf/time.h"
 
 #define MAX_TRIES       5
@@ -171,7 +172,7 @@ static enum tf_rc land_page(struct tf_run *run, const struct extract_job *job,
 {
     const cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
     const char *request_id =
-        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "request_id"));
+        tf_json_str(root, "request_id");
     struct tf_lake_obj obj;
     char date[16], seg[64], key[512], span[32], err[256];
     cJSON *o = NULL;
@@ -300,7 +301,7 @@ enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job)
             if (rc != TF_OK)
                 break;
             rc = land_page(run, job, ticker, pageno, &pg, root, &bars);
-            next = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "next_url"));
+            next = tf_json_str(root, "next_url");
             if (rc == TF_OK && next)
                 rc = next_page_url(base, next, key_q, &url);
             cJSON_Delete(root);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tf/buf.h"
+#include "tf/json.h"
 #include "tf/pg.h"
 #include "tf/svc.h"
 
@@ -196,12 +197,12 @@ static enum tf_rc transform_run(struct tf_run *run)
     tf_buf_init(&raw, MAX_OBJECT_BYTES);
     columns_init(&cols);
     cJSON_ArrayForEach(obj, objects) {
-        const char *uri = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "uri"));
-        const char *sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "sha256"));
+        const char *uri = tf_json_str(obj, "uri");
+        const char *sha = tf_json_str(obj, "sha256");
         const char *ticker =
-            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "ticker"));
+            tf_json_str(obj, "ticker");
         const char *span =
-            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "timespan"));
+            tf_json_str(obj, "timespan");
         const char *echoed;
         cJSON *root = NULL;
         struct bar *bars = NULL;
@@ -223,7 +224,7 @@ static enum tf_rc transform_run(struct tf_run *run)
             rc = TF_ERR_INVALID;
             break;
         }
-        echoed = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "ticker"));
+        echoed = tf_json_str(root, "ticker");
         if (echoed && strcmp(echoed, ticker) != 0) {
             tf_run_fail(run, "bronze page for %s names ticker %s", ticker, echoed);
             cJSON_Delete(root);

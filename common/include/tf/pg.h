@@ -10,8 +10,10 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
+#include "tf/buf.h"
 #include "tf/rc.h"
 
 struct tf_pg_pool;
@@ -45,6 +47,12 @@ const char *tf_pg_sqlstate(const PGresult *res);
 
 /** Runs a parameterless command (BEGIN, COMMIT, ROLLBACK); TF_ERR_DB on failure. */
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
+
+/**
+ * Appends the strings of a JSON array to out as a PostgreSQL text[] literal
+ * ({"a","b"}), to be passed as one parameter. Non-strings are skipped.
+ */
+enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out) TF_MUSTCHECK;
 
 /**
  * Applies the migrations this binary carries that the database lacks, under

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "tf/rc.h"
 
@@ -45,6 +46,9 @@ int64_t tf_timespan_seconds(const char *timespan, long multiplier);
 
 /** Current wall-clock time in epoch seconds. */
 int64_t tf_time_now(void);
+
+/** An absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+void tf_time_deadline(struct timespec *ts, int ms);
 
 /** Monotonic milliseconds, for timeouts. */
 int64_t tf_time_mono_ms(void);

@@ -1,0 +1,15 @@
+/*
+ * tf/json.h - small readers for cJSON objects.
+ */
+#ifndef TF_JSON_H
+#define TF_JSON_H
+
+#include <cjson/cJSON.h>
+
+/** The string member key of obj (borrowed), or NULL when absent or not a string. */
+const char *tf_json_str(const cJSON *obj, const char *key);
+
+/** The number member key of obj as a long, or def when absent or not a number. */
+long tf_json_long(const cJSON *obj, const char *key, long def);
+
+#endif
