@@ -43,7 +43,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps env-up env-down down demo test test-unit test-e2e check-deploy bench clean lint
+.PHONY: all deps env-up env-down down demo test test-unit test-e2e check-deploy bench clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -109,6 +109,15 @@ test-e2e: all $(E2E_BINS)
 
 check-deploy:
 	@python3 tests/deploy/check_deploy.py
+
+C_FILES := $(wildcard common/src/*.c common/include/tf/*.h services/*/*.c services/*/*.h \
+             tests/unit/*.c tests/e2e/*.c tests/harness/*.c tests/harness/*.h)
+
+format:
+	clang-format -i $(C_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(C_FILES)
 
 lint:
 	@! grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol)\s*\(' common/src/*.c common/include/tf/*.h services/*/*.c || (echo "lint: banned function" && false)

@@ -24,8 +24,7 @@ int tf_uuid_valid(const char *s)
         if (is_dash) {
             if (c != '-')
                 return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                     (c >= 'A' && c <= 'F'))) {
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
             return 0;
         }
     }
@@ -40,18 +39,20 @@ void tf_uuid_new(char out[TF_UUID_LEN + 1])
     uuid_unparse_lower(u, out);
 }
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* clang-format off */
+#define TS(col)  "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define TSS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-#define RECORD_JSON                                                                                \
-    "json_build_object('execution_id', execution_id, 'stage', stage, 'job_name', job_name,"        \
-    " 'status', status, 'attempt', attempt, 'max_attempts', max_attempts, 'trigger', trigger,"     \
-    " 'window_start', " TSS("window_start") ", 'window_end', " TSS("window_end") ","               \
-    " 'tickers', tickers, 'objects', objects, 'records_in', records_in,"                           \
-    " 'records_out', records_out, 'records_rejected', records_rejected, 'error', error,"           \
-    " 'worker_id', worker_id, 'heartbeat_at', " TS("heartbeat_at") ","                             \
-    " 'started_at', " TS("started_at") ", 'finished_at', " TS("finished_at") ","                   \
+#define RECORD_JSON                                                                            \
+    "json_build_object('execution_id', execution_id, 'stage', stage, 'job_name', job_name,"    \
+    " 'status', status, 'attempt', attempt, 'max_attempts', max_attempts, 'trigger', trigger," \
+    " 'window_start', " TSS("window_start") ", 'window_end', " TSS("window_end") ","           \
+    " 'tickers', tickers, 'objects', objects, 'records_in', records_in,"                       \
+    " 'records_out', records_out, 'records_rejected', records_rejected, 'error', error,"       \
+    " 'worker_id', worker_id, 'heartbeat_at', " TS("heartbeat_at") ","                         \
+    " 'started_at', " TS("started_at") ", 'finished_at', " TS("finished_at") ","               \
     " 'created_at', " TS("created_at") ", 'updated_at', " TS("updated_at") ")::text"
+/* clang-format on */
 
 /* Runs sql and returns the result, or NULL (cleared) unless it is ok. */
 static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *params)
@@ -268,23 +269,27 @@ enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int a
     return rc;
 }
 
+/* clang-format off */
+#define EVENT_JSON                                                                             \
+    "json_build_object('schema', 'tickflow.stage_event', 'version', 1,"                        \
+    " 'execution_id', execution_id, 'job_name', job_name, 'stage', stage,"                     \
+    " 'status', status, 'attempt', attempt,"                                                   \
+    " 'window', json_build_object('start', " TSS("window_start") ","                           \
+    "                             'end', " TSS("window_end") "),"                              \
+    " 'tickers', tickers, 'objects', objects,"                                                 \
+    " 'records', json_build_object('in', records_in, 'out', records_out,"                      \
+    "                              'rejected', records_rejected),"                             \
+    " 'error', error, 'produced_at', " TS("clock_timestamp()") ")::text"
+/* clang-format on */
+
 enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char **out)
 {
     const char *params[2] = {id, stage};
-    PGresult *res = run(
-        conn,
-        "SELECT json_build_object('schema', 'tickflow.stage_event', 'version', 1,"
-        " 'execution_id', execution_id, 'job_name', job_name, 'stage', stage,"
-        " 'status', status, 'attempt', attempt,"
-        " 'window', json_build_object('start', " TSS("window_start") ", 'end', " TSS(
-            "window_end") "),"
-        " 'tickers', tickers, 'objects', objects,"
-        " 'records', json_build_object('in', records_in, 'out', records_out,"
-        " 'rejected', records_rejected), 'error', error,"
-        " 'produced_at', " TS("clock_timestamp()") ")::text"
-        " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2"
-        " AND status IN ('SUCCESS', 'FAILED')",
-        2, params);
+    PGresult *res = run(conn,
+                        "SELECT " EVENT_JSON " FROM tickflow.job_execution"
+                        " WHERE execution_id = $1 AND stage = $2"
+                        " AND status IN ('SUCCESS', 'FAILED')",
+                        2, params);
     enum tf_rc rc = TF_ERR_NOT_FOUND;
 
     *out = NULL;

@@ -70,8 +70,7 @@ static void new_request_id(char *out, size_t outlen)
 }
 
 /* libmicrohttpd's own complaints (a client gone mid-answer), as log lines. */
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-                                                             va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;
@@ -301,9 +300,8 @@ static enum MHD_Result queue(struct tf_http_req *req)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     struct tf_http_server *srv = cls;
     struct tf_http_req *req = *req_cls;
@@ -338,8 +336,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!req->too_large &&
-            tf_buf_append(&req->body, upload_data, *upload_data_size) != TF_OK)
+        if (!req->too_large && tf_buf_append(&req->body, upload_data, *upload_data_size) != TF_OK)
             req->too_large = 1;
         *upload_data_size = 0;
         return MHD_YES;
@@ -383,8 +380,7 @@ enum tf_rc tf_http_start(const struct tf_http_opts *opts, struct tf_http_server 
         (uint16_t)opts->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)512, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120, MHD_OPTION_END);
+        (unsigned int)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%ld", opts->addr ? opts->addr : "0.0.0.0",
                  opts->port);

@@ -70,8 +70,8 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
     return rd_kafka_conf_set(conf, name, value, err, errlen) == RD_KAFKA_CONF_OK;
 }
 
-enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id,
-                                 struct tf_kafka **out, char *err, size_t errlen)
+enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id, struct tf_kafka **out,
+                                 char *err, size_t errlen)
 {
     struct tf_kafka *kafka = calloc(1, sizeof(*kafka));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -140,11 +140,10 @@ enum tf_rc tf_kafka_produce(struct tf_kafka *kafka, const char *topic, const cha
     if (reason)
         rd_kafka_header_add(hdrs, "reason", -1, reason, -1);
     /* On success the message owns hdrs; on failure they are still ours. */
-    perr = rd_kafka_producev(kafka->rk, RD_KAFKA_V_TOPIC(topic),
-                             RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                             RD_KAFKA_V_VALUE((void *)value, len),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                             RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+    perr = rd_kafka_producev(
+        kafka->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
     if (perr) {
         rd_kafka_headers_destroy(hdrs);
         snprintf(err, errlen, "produce to %s: %s", topic, rd_kafka_err2str(perr));

@@ -180,7 +180,8 @@ enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out)
     enum tf_rc rc = tf_buf_puts(out, "{");
     int first = 1;
 
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach(it, arr)
+    {
         const char *s = cJSON_GetStringValue(it);
         if (!s || rc != TF_OK)
             continue;
@@ -253,8 +254,10 @@ enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen)
             goto unlock;
         }
         PQclear(res);
-        res = tf_pg_exec(conn, "INSERT INTO tickflow.schema_migrations (version, name) "
-                               "VALUES ($1, $2)", 2, params);
+        res = tf_pg_exec(conn,
+                         "INSERT INTO tickflow.schema_migrations (version, name) "
+                         "VALUES ($1, $2)",
+                         2, params);
         if (!tf_pg_ok(res))
             goto fail;
         PQclear(res);

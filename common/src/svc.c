@@ -240,7 +240,7 @@ static enum tf_rc execute(struct tf_svc *svc, PGconn *conn, const char *id)
     }
     rc = def->run(&run);
     if (rc == TF_OK) {
-        result = (struct tf_exec_result){"SUCCESS", run.objects, run.records_in,
+        result = (struct tf_exec_result){"SUCCESS",       run.objects,          run.records_in,
                                          run.records_out, run.records_rejected, NULL};
         rc = tf_exec_finish(conn, id, def->name, run.attempt, &result);
         if (rc == TF_OK && in_txn) {
@@ -271,8 +271,8 @@ finish_failed:
     }
     if (!run.error[0])
         tf_run_fail(&run, "%s", tf_rc_str(rc));
-    result = (struct tf_exec_result){"FAILED", run.objects, run.records_in, run.records_out,
-                                     run.records_rejected, run.error};
+    result = (struct tf_exec_result){"FAILED",        run.objects,          run.records_in,
+                                     run.records_out, run.records_rejected, run.error};
     frc = tf_exec_finish(conn, id, def->name, run.attempt, &result);
     if (frc != TF_OK) {
         /* The row stays RUNNING; the sweeper retries it once its heartbeat is stale. */
@@ -328,8 +328,7 @@ static void *worker_main(void *arg)
 /* ---- plans: what a new record starts with ---- */
 
 static enum tf_rc upstream_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
-                                struct tf_exec_plan *plan, cJSON **owned, char *err,
-                                size_t errlen)
+                                struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
 {
     const char *up_stage = svc->def->upstream;
     const char *job = tf_json_str(body, "job_name");
@@ -391,8 +390,7 @@ static void dead_letter(struct tf_svc *svc, const rd_kafka_message_t *msg, const
                 rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset, id,
                 reason);
     if (tf_kafka_produce(svc->kafka, svc->topic_dlq, NULL, msg->payload ? msg->payload : "",
-                         msg->len, id[0] ? id : NULL, reason, 30 * 1000, err,
-                         sizeof(err)) != TF_OK)
+                         msg->len, id[0] ? id : NULL, reason, 30 * 1000, err, sizeof(err)) != TF_OK)
         tf_log_error(NULL, "dead-letter publish failed: %s", err);
 }
 
@@ -425,8 +423,8 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     id = tf_json_str(ev, "execution_id");
     stage = tf_json_str(ev, "stage");
     status = tf_json_str(ev, "status");
-    if (!schema || strcmp(schema, "tickflow.stage_event") != 0 || !tf_uuid_valid(id) ||
-        !stage || !status) {
+    if (!schema || strcmp(schema, "tickflow.stage_event") != 0 || !tf_uuid_valid(id) || !stage ||
+        !status) {
         snprintf(reason, rlen, "not a tickflow.stage_event with execution_id, stage, status");
         goto out;
     }
@@ -662,8 +660,8 @@ static int conflicts(const cJSON *body, const cJSON *record, char *err, size_t e
         int64_t t = 0;
         if (want && (tf_time_parse(want, &t) != TF_OK || t != record_time(record, windows[i]))) {
             snprintf(err, errlen, "execution %s exists with %s %s, not %s",
-                     tf_json_str(record, "execution_id"), windows[i], tf_json_str(record, windows[i]),
-                     want);
+                     tf_json_str(record, "execution_id"), windows[i],
+                     tf_json_str(record, windows[i]), want);
             return 1;
         }
     }
@@ -686,8 +684,9 @@ static enum tf_rc check_body(const cJSON *body, int id_required, char *err, size
         return TF_ERR_INVALID;
     }
     if (id && (!cJSON_IsString(id) || !tf_uuid_valid(id->valuestring))) {
-        snprintf(err, errlen, "execution_id must be a UUID such as "
-                              "5b0e4a52-3c1d-4f8e-9a7b-2d6c8e1f0a93");
+        snprintf(err, errlen,
+                 "execution_id must be a UUID such as "
+                 "5b0e4a52-3c1d-4f8e-9a7b-2d6c8e1f0a93");
         return TF_ERR_INVALID;
     }
     for (size_t i = 0; i < TF_ARRAY_LEN(strings); i++) {
@@ -805,8 +804,7 @@ out:
     cJSON_Delete(body);
 }
 
-static void get_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn,
-                          const char *id)
+static void get_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, const char *id)
 {
     cJSON *record = NULL;
     enum tf_rc rc;
@@ -908,10 +906,9 @@ static void get_metrics(struct tf_svc *svc, struct tf_http_req *req)
         "# HELP tickflow_queue_depth Runs waiting for a worker.\n"
         "# TYPE tickflow_queue_depth gauge\n"
         "tickflow_queue_depth{stage=\"%s\"} %d\n",
-        st, (long long)atomic_load(&svc->m_success), st, (long long)atomic_load(&svc->m_failed),
-        st, (long long)atomic_load(&svc->m_published), st,
-        (long long)atomic_load(&svc->m_consumed), st, (long long)atomic_load(&svc->m_dlq), st,
-        queue_depth(svc));
+        st, (long long)atomic_load(&svc->m_success), st, (long long)atomic_load(&svc->m_failed), st,
+        (long long)atomic_load(&svc->m_published), st, (long long)atomic_load(&svc->m_consumed), st,
+        (long long)atomic_load(&svc->m_dlq), st, queue_depth(svc));
     if (rc != TF_OK) {
         tf_buf_cleanup(&out);
         tf_http_reply_rc(req, rc, "cannot format metrics");
@@ -1175,8 +1172,7 @@ int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, s
         return 2;
     }
     if (tf_log_level_parse(svc->cfg.log_level, &level) != TF_OK) {
-        fprintf(stderr, "%s: TICKFLOW_LOG_LEVEL must be debug, info, warn or error\n",
-                def->name);
+        fprintf(stderr, "%s: TICKFLOW_LOG_LEVEL must be debug, info, warn or error\n", def->name);
         svc_free(svc);
         return 2;
     }

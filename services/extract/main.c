@@ -21,15 +21,15 @@
 static enum tf_rc load_job(PGconn *conn, const char *name, cJSON **out)
 {
     const char *params[1] = {name};
-    PGresult *res = tf_pg_exec(
-        conn,
-        "SELECT json_build_object('job_name', job_name, 'provider', provider,"
-        " 'dataset', dataset, 'tickers', tickers, 'multiplier', multiplier,"
-        " 'timespan', timespan, 'adjusted', adjusted, 'page_limit', page_limit,"
-        " 'interval_seconds', interval_seconds, 'overlap_seconds', overlap_seconds,"
-        " 'max_attempts', max_attempts, 'enabled', enabled)::text"
-        " FROM tickflow.job_config WHERE job_name = $1",
-        1, params);
+    PGresult *res =
+        tf_pg_exec(conn,
+                   "SELECT json_build_object('job_name', job_name, 'provider', provider,"
+                   " 'dataset', dataset, 'tickers', tickers, 'multiplier', multiplier,"
+                   " 'timespan', timespan, 'adjusted', adjusted, 'page_limit', page_limit,"
+                   " 'interval_seconds', interval_seconds, 'overlap_seconds', overlap_seconds,"
+                   " 'max_attempts', max_attempts, 'enabled', enabled)::text"
+                   " FROM tickflow.job_config WHERE job_name = $1",
+                   1, params);
     enum tf_rc rc = TF_ERR_DB;
 
     *out = NULL;
@@ -65,8 +65,7 @@ static enum tf_rc last_window_end(PGconn *conn, const char *job, int64_t *out)
 }
 
 static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
-                               struct tf_exec_plan *plan, cJSON **owned, char *err,
-                               size_t errlen)
+                               struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
 {
     const char *name = tf_json_str(body, "job_name");
     const char *ws = tf_json_str(body, "window_start");
@@ -129,7 +128,8 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
         return TF_ERR_INVALID;
     }
     if (plan->window_end - plan->window_start > MAX_WINDOW_SECONDS) {
-        snprintf(err, errlen, "a window may cover at most 31 days; split it into several executions");
+        snprintf(err, errlen,
+                 "a window may cover at most 31 days; split it into several executions");
         return TF_ERR_INVALID;
     }
     snprintf(plan->job_name, sizeof(plan->job_name), "%s", name);

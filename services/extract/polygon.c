@@ -166,13 +166,11 @@ static void ticker_segment(const char *ticker, char *out, size_t outlen)
     out[i] = '\0';
 }
 
-static enum tf_rc land_page(struct tf_run *run, const struct extract_job *job,
-                            const char *ticker, int pageno, const struct page *pg,
-                            const cJSON *root, long long *bars)
+static enum tf_rc land_page(struct tf_run *run, const struct extract_job *job, const char *ticker,
+                            int pageno, const struct page *pg, const cJSON *root, long long *bars)
 {
     const cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
-    const char *request_id =
-        tf_json_str(root, "request_id");
+    const char *request_id = tf_json_str(root, "request_id");
     struct tf_lake_obj obj;
     char date[16], seg[64], key[512], span[32], err[256];
     cJSON *o = NULL;
@@ -183,8 +181,8 @@ static enum tf_rc land_page(struct tf_run *run, const struct extract_job *job,
     ticker_segment(ticker, seg, sizeof(seg));
     snprintf(key, sizeof(key), "bronze/polygon/%s/date=%s/job=%s/exec=%s/ticker=%s/page-%04d.json",
              job->dataset, date, run->job_name, run->execution_id, seg, pageno);
-    rc = tf_lake_put(tf_svc_lake(run->svc), key, pg->body.data ? pg->body.data : "",
-                     pg->body.len, &obj, err, sizeof(err));
+    rc = tf_lake_put(tf_svc_lake(run->svc), key, pg->body.data ? pg->body.data : "", pg->body.len,
+                     &obj, err, sizeof(err));
     if (rc != TF_OK) {
         tf_run_fail(run, "bronze write failed: %s", err);
         return rc;
@@ -275,7 +273,8 @@ enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job)
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
 
-    cJSON_ArrayForEach(t, tickers) {
+    cJSON_ArrayForEach(t, tickers)
+    {
         const char *ticker = cJSON_GetStringValue(t);
         long long ticker_bars = 0;
         int pageno = 1;
@@ -283,12 +282,13 @@ enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job)
         if (!ticker)
             continue;
         tf_buf_reset(&url);
-        rc = tf_buf_printf(&url, "%s/v2/aggs/ticker/%s/range/%ld/%s/%lld/%lld?adjusted=%s"
-                                 "&sort=asc&limit=%ld&%s",
+        rc = tf_buf_printf(&url,
+                           "%s/v2/aggs/ticker/%s/range/%ld/%s/%lld/%lld?adjusted=%s"
+                           "&sort=asc&limit=%ld&%s",
                            base, ticker, job->multiplier, job->timespan,
                            (long long)run->window_start * 1000,
-                           (long long)run->window_end * 1000 - 1,
-                           job->adjusted ? "true" : "false", job->page_limit, key_q);
+                           (long long)run->window_end * 1000 - 1, job->adjusted ? "true" : "false",
+                           job->page_limit, key_q);
         while (rc == TF_OK) {
             cJSON *root = NULL;
             const char *next;

@@ -52,8 +52,8 @@ struct base_iter {
     int desc;
     int64_t from_ms;
     int64_t to_ms;
-    int64_t day;      /* next day to load */
-    int64_t last_day; /* last day to load, inclusive */
+    int64_t day;        /* next day to load */
+    int64_t last_day;   /* last day to load, inclusive */
     struct ms_bar *buf; /* owned: the loaded day's base bars, ascending */
     size_t n;
     size_t pos; /* asc: next index; desc: one past the next index */
@@ -277,8 +277,8 @@ static int apply_cursor(const char *cursor, struct aggs_query *q)
  * Checks the path and the query. Returns 0 with a message for a 400, or 1
  * with the query filled in.
  */
-static int parse_query(struct tf_http_req *req, char caps[][128], struct aggs_query *q,
-                       char *msg, size_t msglen)
+static int parse_query(struct tf_http_req *req, char caps[][128], struct aggs_query *q, char *msg,
+                       size_t msglen)
 {
     static const char *const spans[] = {"minute", "hour", "day"};
     static const char *const unsupported[] = {"second", "week", "month", "quarter", "year"};
@@ -288,14 +288,16 @@ static int parse_query(struct tf_http_req *req, char caps[][128], struct aggs_qu
     q->adjusted = 1;
     q->limit = LIMIT_DEFAULT;
     if (!valid_ticker(caps[0])) {
-        snprintf(msg, msglen, "Invalid ticker '%.40s': use 1 to %d characters of A-Z, 0-9, '.' "
-                 "and ':'", caps[0], TICKER_MAX);
+        snprintf(msg, msglen,
+                 "Invalid ticker '%.40s': use 1 to %d characters of A-Z, 0-9, '.' "
+                 "and ':'",
+                 caps[0], TICKER_MAX);
         return 0;
     }
     snprintf(q->ticker, sizeof(q->ticker), "%s", caps[0]);
     if (!parse_long(caps[1], 1, MULTIPLIER_MAX, &q->multiplier)) {
-        snprintf(msg, msglen, "Invalid multiplier '%.40s': use an integer from 1 to %ld",
-                 caps[1], MULTIPLIER_MAX);
+        snprintf(msg, msglen, "Invalid multiplier '%.40s': use an integer from 1 to %ld", caps[1],
+                 MULTIPLIER_MAX);
         return 0;
     }
     for (size_t i = 0; i < TF_ARRAY_LEN(spans); i++) {
@@ -314,12 +316,14 @@ static int parse_query(struct tf_http_req *req, char caps[][128], struct aggs_qu
     q->from_s = caps[3];
     q->to_s = caps[4];
     if (!parse_time(q->from_s, 0, &q->from_ms)) {
-        snprintf(msg, msglen, "Could not parse the time parameter: 'from'. Use YYYY-MM-DD or "
+        snprintf(msg, msglen,
+                 "Could not parse the time parameter: 'from'. Use YYYY-MM-DD or "
                  "Unix MS Timestamps");
         return 0;
     }
     if (!parse_time(q->to_s, 1, &q->to_ms)) {
-        snprintf(msg, msglen, "Could not parse the time parameter: 'to'. Use YYYY-MM-DD or "
+        snprintf(msg, msglen,
+                 "Could not parse the time parameter: 'to'. Use YYYY-MM-DD or "
                  "Unix MS Timestamps");
         return 0;
     }
@@ -335,8 +339,7 @@ static int parse_query(struct tf_http_req *req, char caps[][128], struct aggs_qu
     }
     v = tf_http_query(req, "limit");
     if (v && !parse_long(v, 1, LIMIT_MAX, &q->limit)) {
-        snprintf(msg, msglen, "Invalid limit '%.40s': use an integer from 1 to %ld", v,
-                 LIMIT_MAX);
+        snprintf(msg, msglen, "Invalid limit '%.40s': use an integer from 1 to %ld", v, LIMIT_MAX);
         return 0;
     }
     v = tf_http_query(req, "cursor");
@@ -591,9 +594,10 @@ static enum tf_rc render(struct tf_buf *buf, const struct aggs_query *q, const c
 {
     enum tf_rc rc;
 
-    rc = tf_buf_printf(buf, "{\"ticker\":\"%s\",\"queryCount\":%zu,\"resultsCount\":%zu,"
-                       "\"adjusted\":%s", q->ticker, query_count, nres,
-                       q->adjusted ? "true" : "false");
+    rc = tf_buf_printf(buf,
+                       "{\"ticker\":\"%s\",\"queryCount\":%zu,\"resultsCount\":%zu,"
+                       "\"adjusted\":%s",
+                       q->ticker, query_count, nres, q->adjusted ? "true" : "false");
     if (rc == TF_OK && nres > 0) {
         rc = tf_buf_puts(buf, ",\"results\":[");
         for (size_t i = 0; rc == TF_OK && i < nres; i++)
@@ -602,8 +606,8 @@ static enum tf_rc render(struct tf_buf *buf, const struct aggs_query *q, const c
             rc = tf_buf_puts(buf, "]");
     }
     if (rc == TF_OK)
-        rc = tf_buf_printf(buf, ",\"status\":\"OK\",\"request_id\":\"%s\",\"count\":%zu", rid,
-                           nres);
+        rc =
+            tf_buf_printf(buf, ",\"status\":\"OK\",\"request_id\":\"%s\",\"count\":%zu", rid, nres);
     if (rc == TF_OK && next_url) {
         rc = tf_buf_puts(buf, ",\"next_url\":");
         if (rc == TF_OK)
@@ -614,14 +618,14 @@ static enum tf_rc render(struct tf_buf *buf, const struct aggs_query *q, const c
     return rc;
 }
 
-void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app,
-                           char caps[][128], const char *rid)
+void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app, char caps[][128],
+                           const char *rid)
 {
     struct aggs_query q;
-    struct page pg = {0};        /* pg.base owned: freed at out */
-    struct ms_bar *res = NULL;   /* owned: freed at out */
-    char *next_url = NULL;       /* owned: freed at out */
-    struct tf_buf buf;           /* owned: cleaned up at out */
+    struct page pg = {0};      /* pg.base owned: freed at out */
+    struct ms_bar *res = NULL; /* owned: freed at out */
+    char *next_url = NULL;     /* owned: freed at out */
+    struct tf_buf buf;         /* owned: cleaned up at out */
     char msg[256];
     const char *key;
     size_t nres = 0;
@@ -675,12 +679,12 @@ void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app,
         tf_buf_init(&url, 4096);
         if (q.desc)
             rc = tf_buf_printf(&url, "%s/v2/aggs/ticker/%s/range/%ld/%s/%s/%lld?cursor=%s", base,
-                               q.ticker, q.multiplier, q.timespan, q.from_s,
-                               (long long)pg.next_ms, cursor);
+                               q.ticker, q.multiplier, q.timespan, q.from_s, (long long)pg.next_ms,
+                               cursor);
         else
             rc = tf_buf_printf(&url, "%s/v2/aggs/ticker/%s/range/%ld/%s/%lld/%s?cursor=%s", base,
-                               q.ticker, q.multiplier, q.timespan, (long long)pg.next_ms,
-                               q.to_s, cursor);
+                               q.ticker, q.multiplier, q.timespan, (long long)pg.next_ms, q.to_s,
+                               cursor);
         next_url = tf_buf_take(&url);
         if (rc != TF_OK)
             goto out;

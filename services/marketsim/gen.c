@@ -143,8 +143,8 @@ static size_t gen_day(uint64_t seed, const struct ticker_params *tp, int64_t day
 
     /* The day's open: a slow cycle of +-25% around the ticker's base price,
      * plus a little day-to-day noise; a small drift for the session. */
-    open = tp->base_price * exp(0.25 * sin(TWO_PI * (double)days / 180.0 + tp->phase) +
-                                0.02 * gauss(&st));
+    open = tp->base_price *
+           exp(0.25 * sin(TWO_PI * (double)days / 180.0 + tp->phase) + 0.02 * gauss(&st));
     open = round4(open < 1.0 ? 1.0 : open);
     drift = 0.00002 * gauss(&st);
 
@@ -298,8 +298,7 @@ static int span_parse(const char *timespan, enum span *out)
     return 1;
 }
 
-int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *start,
-                  int64_t *end)
+int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *start, int64_t *end)
 {
     enum span span;
     int64_t size, first;

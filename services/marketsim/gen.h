@@ -19,9 +19,9 @@
 struct ms_bar {
     int64_t t_ms; /* start of the bar, epoch milliseconds */
     double o, h, l, c;
-    double v;     /* volume */
-    double vw;    /* volume-weighted average price */
-    long long n;  /* number of trades */
+    double v;    /* volume */
+    double vw;   /* volume-weighted average price */
+    long long n; /* number of trades */
 };
 
 /**

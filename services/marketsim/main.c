@@ -198,7 +198,7 @@ int main(void)
     }
     if (tf_log_level_parse(cfg.log_level, &level) != TF_OK) {
         tf_log_error(NULL, "bad configuration: TICKFLOW_LOG_LEVEL: expected debug, info, warn "
-                     "or error");
+                           "or error");
         ret = 2;
         goto out;
     }

@@ -35,7 +35,7 @@ void marketsim_reply_status(struct tf_http_req *req, int status, const char *rid
  * Serves GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}; caps holds
  * the five path segments in that order. Always answers.
  */
-void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app,
-                           char caps[][128], const char *rid);
+void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app, char caps[][128],
+                           const char *rid);
 
 #endif

@@ -129,8 +129,8 @@ static enum tf_rc columns_fill(struct columns *c, const struct bar *bars, size_t
  * deduplicated by time (the last copy of a time wins). Counts what it
  * could not use in *rejected. Returns the number of bars kept.
  */
-static size_t page_bars(struct tf_run *run, const cJSON *root, struct bar **out,
-                        long long *seen, long long *rejected)
+static size_t page_bars(struct tf_run *run, const cJSON *root, struct bar **out, long long *seen,
+                        long long *rejected)
 {
     const cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
     int count = cJSON_IsArray(results) ? cJSON_GetArraySize(results) : 0;
@@ -147,7 +147,8 @@ static size_t page_bars(struct tf_run *run, const cJSON *root, struct bar **out,
     bars = calloc((size_t)count, sizeof(*bars));
     if (!bars)
         return 0;
-    cJSON_ArrayForEach(item, results) {
+    cJSON_ArrayForEach(item, results)
+    {
         (*seen)++;
         if (!parse_bar(item, &bars[n]) || bars[n].t < lo || bars[n].t >= hi) {
             (*rejected)++;
@@ -171,9 +172,9 @@ static size_t page_bars(struct tf_run *run, const cJSON *root, struct bar **out,
 static enum tf_rc upsert(struct tf_run *run, const char *ticker, const char *timespan,
                          struct columns *c)
 {
-    const char *params[11] = {ticker,      timespan,    run->execution_id, c->t.data,
-                              c->o.data,   c->h.data,   c->l.data,         c->c.data,
-                              c->v.data,   c->vw.data,  c->n.data};
+    const char *params[11] = {ticker,    timespan,   run->execution_id, c->t.data,
+                              c->o.data, c->h.data,  c->l.data,         c->c.data,
+                              c->v.data, c->vw.data, c->n.data};
     PGresult *res = tf_pg_exec(run->conn, upsert_sql, 11, params);
     enum tf_rc rc = TF_OK;
 
@@ -196,13 +197,12 @@ static enum tf_rc transform_run(struct tf_run *run)
 
     tf_buf_init(&raw, MAX_OBJECT_BYTES);
     columns_init(&cols);
-    cJSON_ArrayForEach(obj, objects) {
+    cJSON_ArrayForEach(obj, objects)
+    {
         const char *uri = tf_json_str(obj, "uri");
         const char *sha = tf_json_str(obj, "sha256");
-        const char *ticker =
-            tf_json_str(obj, "ticker");
-        const char *span =
-            tf_json_str(obj, "timespan");
+        const char *ticker = tf_json_str(obj, "ticker");
+        const char *span = tf_json_str(obj, "timespan");
         const char *echoed;
         cJSON *root = NULL;
         struct bar *bars = NULL;

@@ -23,10 +23,10 @@
 #include "tf/kafka.h"
 #include "tf/time.h"
 
-#define SEED      7
-#define API_KEY   "e2e-Secret-Key-7c41d9"
-#define PAGE      100
-#define JOB       "e2e_job"
+#define SEED    7
+#define API_KEY "e2e-Secret-Key-7c41d9"
+#define PAGE    100
+#define JOB     "e2e_job"
 
 static const char *const tickers[] = {"AAPL", "MSFT", "QQQ.SPARSE"};
 #define NTICKERS 3
@@ -236,8 +236,7 @@ static void check_silver(const struct expect *e, int64_t ws, int64_t we)
         size_t mismatches = 0;
 
         CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "silver query");
-        CHECK(rows == (int)e->n[i], "%s: %d silver rows, generated %zu", tickers[i], rows,
-              e->n[i]);
+        CHECK(rows == (int)e->n[i], "%s: %d silver rows, generated %zu", tickers[i], rows, e->n[i]);
         for (int r = 0; r < rows && r < (int)e->n[i]; r++) {
             const struct ms_bar *b = &e->bars[i][r];
             if (strtoll(PQgetvalue(res, r, 0), NULL, 10) != b->t_ms || col(res, r, 1) != b->o ||
@@ -304,8 +303,9 @@ static void check_gold(const struct expect *e, long long *gold_rows)
                        strtoll(PQgetvalue(res, 0, 6), NULL, 10) != trades ||
                        strtoll(PQgetvalue(res, 0, 7), NULL, 10) != count) {
                 bad++;
-                CHECK(0, "%s %s: gold o=%s h=%s l=%s c=%s v=%s, want %.17g %.17g %.17g %.17g "
-                         "%.17g",
+                CHECK(0,
+                      "%s %s: gold o=%s h=%s l=%s c=%s v=%s, want %.17g %.17g %.17g %.17g "
+                      "%.17g",
                       tickers[i], bucket, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
                       PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
                       hours[h].o, hours[h].h, hours[h].l, hours[h].c, v_sum);
@@ -379,8 +379,7 @@ static void test_pipeline(void)
     CHECK_STR(jstr(again, "created_at"), jstr(first, "created_at"));
     cJSON_Delete(again);
     /* The same id for another job: a conflict. */
-    snprintf(body, sizeof(body),
-             "{\"execution_id\":\"%s\",\"job_name\":\"demo_us_equities\"}", id);
+    snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"job_name\":\"demo_us_equities\"}", id);
     cJSON_Delete(post(procs[1].port, body, &status));
     CHECK_EQ_INT(status, 409);
 
@@ -414,8 +413,7 @@ static void test_pipeline(void)
 
     /* Each stage's event went out with the record's counts. */
     ev = find_event("tickflow.bronze.v1", id, NULL, 0);
-    CHECK(ev && jstr(ev, "stage") && strcmp(jstr(ev, "stage"), "extract") == 0,
-          "bronze event");
+    CHECK(ev && jstr(ev, "stage") && strcmp(jstr(ev, "stage"), "extract") == 0, "bronze event");
     CHECK_STR(jstr(ev, "schema"), "tickflow.stage_event");
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "objects")), e.pages);
     cJSON_Delete(ev);
@@ -553,8 +551,8 @@ static void test_dead_letter(void)
     CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", &kafka, err,
                                 sizeof(err)) == TF_OK,
           "producer: %s", err);
-    CHECK(tf_kafka_produce(kafka, topic, JOB, "{not json", 9, id, NULL, 10000, err,
-                           sizeof(err)) == TF_OK,
+    CHECK(tf_kafka_produce(kafka, topic, JOB, "{not json", 9, id, NULL, 10000, err, sizeof(err)) ==
+              TF_OK,
           "produce: %s", err);
     tf_kafka_producer_free(kafka);
     ev = find_event("tickflow.dlq.v1", id, reason, sizeof(reason));
@@ -594,9 +592,8 @@ static int setup(void)
         CHECK(0, "TICKFLOW_PG_DSN and TICKFLOW_KAFKA_BROKERS must be set (tests/env/up.sh)");
         return -1;
     }
-    snprintf(dir, sizeof(dir), "%s/e2e-%ld", getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR")
-                                                                   : ".run/test",
-             (long)getpid());
+    snprintf(dir, sizeof(dir), "%s/e2e-%ld",
+             getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test", (long)getpid());
     mkdir(getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test", 0755);
     mkdir(dir, 0755);
     snprintf(dbname, sizeof(dbname), "tickflow_e2e_%ld", (long)getpid());
@@ -611,8 +608,7 @@ static int setup(void)
     snprintf(envs[1], sizeof(envs[1]), "TICKFLOW_KAFKA_TOPIC_PREFIX=%s", prefix);
     snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s/lake", dir);
     snprintf(envs[3], sizeof(envs[3]), "POLYGON_API_KEY=%s", API_KEY);
-    snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d",
-             ports[0]);
+    snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d", ports[0]);
     snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_MARKETSIM_SEED=%d", SEED);
     snprintf(envs[6], sizeof(envs[6]), "TICKFLOW_MARKETSIM_API_KEY=%s", API_KEY);
     snprintf(envs[7], sizeof(envs[7]), "TICKFLOW_LOG_LEVEL=info");
@@ -634,14 +630,13 @@ static int setup(void)
     {
         char span[] = "{AAPL,MSFT,QQQ.SPARSE}";
         const char *params[1] = {span};
-        PGresult *res = PQexecParams(
-            db,
-            "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
-            " timespan, page_limit, interval_seconds, overlap_seconds, updated_by)"
-            " VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 100, 86400, 300, 'e2e')",
-            1, NULL, params, NULL, NULL, 0);
-        CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert: %s",
-              PQresultErrorMessage(res));
+        PGresult *res =
+            PQexecParams(db,
+                         "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                         " timespan, page_limit, interval_seconds, overlap_seconds, updated_by)"
+                         " VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 100, 86400, 300, 'e2e')",
+                         1, NULL, params, NULL, NULL, 0);
+        CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert: %s", PQresultErrorMessage(res));
         PQclear(res);
     }
     return 0;

@@ -45,9 +45,8 @@ int check_summary(void);
 #define CHECK_STR(a, b)                                                                            \
     do {                                                                                           \
         const char *check_a_ = (a), *check_b_ = (b);                                               \
-        CHECK(check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0,                             \
-              "%s == %s: \"%s\" != \"%s\"", #a, #b, check_a_ ? check_a_ : "(null)",                \
-              check_b_ ? check_b_ : "(null)");                                                     \
+        CHECK(check_a_ &&check_b_ &&strcmp(check_a_, check_b_) == 0, "%s == %s: \"%s\" != \"%s\"", \
+              #a, #b, check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");             \
     } while (0)
 
 #endif

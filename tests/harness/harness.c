@@ -228,8 +228,7 @@ static int dsn_with_db(const char *base_dsn, const char *db, char *out, size_t o
                                  used ? " " : "", o->keyword, val);
     }
     if (!strstr(out, "dbname="))
-        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, " dbname='%s'",
-                                 db);
+        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, " dbname='%s'", db);
     PQconninfoFree(opts);
     return used < outlen ? 0 : -1;
 }

@@ -34,14 +34,14 @@ int h_free_port(void);
  * until GET /healthz on port answers 200. Returns 0 on success.
  */
 int h_start(struct h_proc *p, const char *name, const char *binary, int port, const char *logdir,
-             const char *const *env);
+            const char *const *env);
 
 /** Sends SIGTERM and waits; returns the exit status (0 = clean), -1 on timeout (then kills). */
 int h_stop(struct h_proc *p);
 
 struct h_resp {
     long status;
-    char *body;     /* NUL-terminated, free with free() */
+    char *body; /* NUL-terminated, free with free() */
     char location[256];
 };
 

@@ -41,8 +41,8 @@ struct demo_cfg {
 };
 
 static const struct tf_cfg_key demo_keys[] = {
-    {"T_DSN", TF_CFG_STR, offsetof(struct demo_cfg, dsn), NULL, TF_CFG_REQUIRED | TF_CFG_SECRET,
-     0, 0},
+    {"T_DSN", TF_CFG_STR, offsetof(struct demo_cfg, dsn), NULL, TF_CFG_REQUIRED | TF_CFG_SECRET, 0,
+     0},
     {"T_NAME", TF_CFG_STR, offsetof(struct demo_cfg, name), "fallback", 0, 0, 0},
     {"T_PORT", TF_CFG_INT, offsetof(struct demo_cfg, port), "8080", 0, 0, 65535},
     {"T_TOKEN", TF_CFG_STR, offsetof(struct demo_cfg, token), NULL, TF_CFG_SECRET, 0, 0},
@@ -247,20 +247,17 @@ static void test_lake(void)
     CHECK_EQ_INT(obj.bytes, 7);
     CHECK(strncmp(obj.uri, "file:///", 8) == 0, "file uri %s", obj.uri);
     /* The same bytes again: fine. Other bytes: refused, the first object kept. */
-    CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":1}", 7, &again, err, sizeof(err)) ==
-              TF_OK,
+    CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":1}", 7, &again, err, sizeof(err)) == TF_OK,
           "idempotent put");
     CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":2}", 7, &again, err, sizeof(err)) ==
               TF_ERR_CONFLICT,
           "no overwrite");
     tf_buf_init(&got, 1024);
-    CHECK(tf_lake_get(lake, obj.uri, obj.sha256, &got, err, sizeof(err)) == TF_OK, "get: %s",
-          err);
+    CHECK(tf_lake_get(lake, obj.uri, obj.sha256, &got, err, sizeof(err)) == TF_OK, "get: %s", err);
     CHECK_STR(got.data, "{\"x\":1}");
     CHECK(tf_lake_get(lake, obj.uri, again.sha256, &got, err, sizeof(err)) == TF_ERR_CONFLICT,
           "checksum mismatch detected");
-    CHECK(tf_lake_get(lake, "file:///etc/passwd", NULL, &got, err, sizeof(err)) ==
-              TF_ERR_INVALID,
+    CHECK(tf_lake_get(lake, "file:///etc/passwd", NULL, &got, err, sizeof(err)) == TF_ERR_INVALID,
           "outside the lake refused");
     tf_buf_cleanup(&got);
     CHECK(tf_lake_put(lake, "../escape.json", "x", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,

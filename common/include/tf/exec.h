@@ -48,8 +48,7 @@ struct tf_exec_result {
 };
 
 /** Inserts the PENDING record; *created is 0 when the row already existed. */
-enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan,
-                          int *created) TF_MUSTCHECK;
+enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *created) TF_MUSTCHECK;
 
 /** The record as JSON (new object: cJSON_Delete). TF_ERR_NOT_FOUND when absent. */
 enum tf_rc tf_exec_get(PGconn *conn, const char *id, const char *stage, cJSON **out) TF_MUSTCHECK;
@@ -78,8 +77,7 @@ enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage,
  * made in the same transaction commit only under the lease. TF_ERR_LEASE
  * otherwise.
  */
-enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage,
-                         int attempt) TF_MUSTCHECK;
+enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage, int attempt) TF_MUSTCHECK;
 
 /**
  * FAILED -> PENDING when attempts are left (an orchestrator's retry).
@@ -92,8 +90,7 @@ enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int a
                           const struct tf_exec_result *res) TF_MUSTCHECK;
 
 /** The stage event JSON of a finished record (new string: free()). */
-enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage,
-                         char **out) TF_MUSTCHECK;
+enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char **out) TF_MUSTCHECK;
 
 /** Records that the stage event went out. */
 enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;

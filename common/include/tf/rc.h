@@ -29,7 +29,7 @@ const char *tf_rc_str(enum tf_rc rc);
 int tf_rc_http_status(enum tf_rc rc);
 
 #ifdef __GNUC__
-#define TF_MUSTCHECK __attribute__((warn_unused_result))
+#define TF_MUSTCHECK    __attribute__((warn_unused_result))
 #define TF_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define TF_MUSTCHECK

@@ -58,10 +58,10 @@ struct tf_svc_cfg {
     char *twelvedata_key;
 };
 
-#define TF_SVC_KEY(n, t, f, d, fl, lo, hi)                                                         \
+/* clang-format off */
+#define TF_SVC_KEY(n, t, f, d, fl, lo, hi) \
     { n, t, offsetof(struct tf_svc_cfg, f), d, fl, lo, hi }
 
-/* clang-format off */
 #define TF_SVC_KEYS(default_port)                                                                  \
     TF_SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),    \
     TF_SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),   \
