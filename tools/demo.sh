@@ -59,6 +59,11 @@ start() {
     exit 1
 }
 
+# sql QUERY ID [psql options]: runs QUERY with :'id' bound to ID (psql quotes it).
+sql() {
+    printf '%s\n' "$1" | psql "$TICKFLOW_PG_DSN" -X -q -v ON_ERROR_STOP=1 -v id="$2" "${@:3}"
+}
+
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1]))' "$1"; }
 
 run() {
@@ -97,11 +102,10 @@ run() {
     transform=$(curl -fsS "http://127.0.0.1:${PORT[transform]}/v1/executions/$id" 2>/dev/null | field status || echo MISSING)
     aggregate=${status:-MISSING}
     echo "--- gold.bars_hourly (sample)"
-    psql "$TICKFLOW_PG_DSN" -X -q -v id="$id" -c \
-        "SELECT ticker, bucket, open, high, low, close, volume, round(vwap::numeric, 4) AS vwap, bar_count
-           FROM gold.bars_hourly WHERE execution_id = :'id' ORDER BY ticker, bucket LIMIT 8"
-    silver=$(psql "$TICKFLOW_PG_DSN" -X -qtA -v id="$id" -c "SELECT count(*) FROM silver.bars WHERE execution_id = :'id'")
-    gold=$(psql "$TICKFLOW_PG_DSN" -X -qtA -v id="$id" -c "SELECT count(*) FROM gold.bars_hourly WHERE execution_id = :'id'")
+    sql "SELECT ticker, bucket, open, high, low, close, volume, round(vwap::numeric, 4) AS vwap, bar_count
+           FROM gold.bars_hourly WHERE execution_id = :'id' ORDER BY ticker, bucket LIMIT 8" "$id"
+    silver=$(sql "SELECT count(*) FROM silver.bars WHERE execution_id = :'id'" "$id" -tA)
+    gold=$(sql "SELECT count(*) FROM gold.bars_hourly WHERE execution_id = :'id'" "$id" -tA)
     # What marketsim generates for the window, asked directly.
     expected=0
     for t in AAPL MSFT AMZN; do
