@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# Helpers shared by tests/env/*.sh. Sourced, never executed.
+#
+# Everything the test environment keeps lives under $TF_RUN (<repo>/.run,
+# git-ignored). Ports are fixed defaults, overridable for a second checkout
+# on the same machine:
+#   TF_PG_PORT               (default 55432)
+#   TF_KAFKA_PORT            (default 59092)
+#   TF_KAFKA_CONTROLLER_PORT (default 59093)
+
+# shellcheck disable=SC2034  # the variables below are used by the scripts that source this file
+TF_ENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+TF_REPO=$(cd "$TF_ENV_DIR/../.." && pwd -P)
+TF_RUN=$TF_REPO/.run
+
+TF_PG_PORT=${TF_PG_PORT:-55432}
+TF_KAFKA_PORT=${TF_KAFKA_PORT:-59092}
+TF_KAFKA_CONTROLLER_PORT=${TF_KAFKA_CONTROLLER_PORT:-59093}
+TF_PG_DSN="postgresql://tickflow@127.0.0.1:${TF_PG_PORT}/tickflow"
+TF_KAFKA_BROKERS="127.0.0.1:${TF_KAFKA_PORT}"
+
+# Progress goes to stderr so that stdout stays clean for values.
+say()  { printf 'env: %s\n' "$*" >&2; }
+warn() { printf 'env: WARNING: %s\n' "$*" >&2; }
+die()  { printf 'env: ERROR: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+tf_port_open() {
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# tf_tail FILE...: show the end of log files after a failure.
+tf_tail() {
+    local f
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        printf 'env: ---- last lines of %s ----\n' "$f" >&2
+        tail -n 40 "$f" >&2 || true
+    done
+}
+
+# The exec'd command keeps only stdin/stdout/stderr: a daemon must not hold
+# the caller's lock files, make's jobserver pipes or a CI runner's pipes open.
+TF_CLOSE_FDS='for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done'
+
+# tf_lock NAME: serialise up/down of one service across concurrent callers
+# (make -j, two terminals). The lock is dropped when the script exits.
+tf_lock() {
+    mkdir -p "$TF_RUN"
+    exec 9>"$TF_RUN/$1.lock"
+    if ! flock -w 180 9; then
+        die "timed out waiting for $TF_RUN/$1.lock (another tests/env script is running)"
+    fi
+}
