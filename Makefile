@@ -37,13 +37,15 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_SRC    := $(wildcard tests/e2e/test_*.c)
 E2E_BINS   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
+INT_SRC    := $(wildcard tests/integration/test_*.c)
+INT_BINS   := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps env-up env-down down demo test test-unit test-e2e check-deploy bench clean lint format format-check
+.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -76,6 +78,10 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(HARNESS_OBJ) $(MARKETS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/test_int_%: $(BUILD)/obj/tests/integration/test_int_%.o $(HARNESS_OBJ) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(MARKETSIM_LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -96,12 +102,16 @@ demo: deps
 	@bash tools/demo.sh run
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(E2E_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
 
 test-unit: $(UNIT_BINS)
 	@BUILD=$(BUILD) bash tests/run.sh unit
+
+test-integration: $(INT_BINS)
+	@bash tests/env/up.sh >/dev/null
+	@BUILD=$(BUILD) bash tests/run.sh integration
 
 test-e2e: all $(E2E_BINS)
 	@bash tests/env/up.sh >/dev/null
@@ -111,7 +121,7 @@ check-deploy:
 	@python3 tests/deploy/check_deploy.py
 
 C_FILES := $(wildcard common/src/*.c common/include/tf/*.h services/*/*.c services/*/*.h \
-             tests/unit/*.c tests/e2e/*.c tests/harness/*.c tests/harness/*.h)
+             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/harness/*.c tests/harness/*.h)
 
 format:
 	clang-format -i $(C_FILES)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tickflow's test suites and prints one closing line for the whole run:
 #   N passed, N failed
-# Usage: tests/run.sh [all|unit|e2e|deploy]   (BUILD=build-san for sanitizer builds)
+# Usage: tests/run.sh [all|unit|integration|e2e|deploy]   (BUILD=build-san for sanitizer builds)
 # The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,15 +48,20 @@ run_suite() {
 
 if [ "$which" = all ] || [ "$which" = unit ]; then
     for t in "$BUILD"/tests/test_*; do
-        case $t in *test_e2e_*) continue ;; esac
+        case $t in *test_e2e_* | *test_int_*) continue ;; esac
         run_suite "unit-$(basename "$t")" "$t"
     done
 fi
+if [ -f .run/env.sh ]; then
+    # shellcheck disable=SC1091
+    . .run/env.sh
+fi
+if [ "$which" = all ] || [ "$which" = integration ]; then
+    for t in "$BUILD"/tests/test_int_*; do
+        run_suite "integration-$(basename "$t")" "$t"
+    done
+fi
 if [ "$which" = all ] || [ "$which" = e2e ]; then
-    if [ -f .run/env.sh ]; then
-        # shellcheck disable=SC1091
-        . .run/env.sh
-    fi
     for t in "$BUILD"/tests/test_e2e_*; do
         run_suite "e2e-$(basename "$t")" "$t"
     done
