@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,12 +134,26 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     struct h_resp *r = ud;
     size_t len = size * n;
 
-    if (len > 9 && strncasecmp(data, "Location:", 9) == 0) {
-        size_t skip = 9;
+    static const struct {
+        const char *name;
+        size_t off;
+        size_t size;
+    } wanted[] = {
+        {"Location:", offsetof(struct h_resp, location), sizeof(r->location)},
+        {"X-Request-Id:", offsetof(struct h_resp, request_id), sizeof(r->request_id)},
+    };
+
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        size_t nl = strlen(wanted[i].name);
+        char *dst = (char *)r + wanted[i].off;
+        size_t skip = nl;
+
+        if (len <= nl || strncasecmp(data, wanted[i].name, nl) != 0)
+            continue;
         while (skip < len && data[skip] == ' ')
             skip++;
-        snprintf(r->location, sizeof(r->location), "%.*s", (int)(len - skip), data + skip);
-        r->location[strcspn(r->location, "\r\n")] = '\0';
+        snprintf(dst, wanted[i].size, "%.*s", (int)(len - skip), data + skip);
+        dst[strcspn(dst, "\r\n")] = '\0';
     }
     return len;
 }
@@ -166,8 +181,13 @@ int h_http(const char *method, int port, const char *path, const char *body, con
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)h_timeout(120));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    if (header)
-        hdrs = curl_slist_append(hdrs, header);
+    for (const char *h = header; h && *h;) {
+        size_t n = strcspn(h, "\n");
+        char one[512];
+        snprintf(one, sizeof(one), "%.*s", (int)n, h);
+        hdrs = curl_slist_append(hdrs, one);
+        h += n + (h[n] == '\n');
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     if (body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);

@@ -43,11 +43,13 @@ struct h_resp {
     long status;
     char *body; /* NUL-terminated, free with free() */
     char location[256];
+    char request_id[80];
 };
 
 /**
  * Sends a request to http://127.0.0.1:port path with an optional body
- * (JSON) and an optional extra header. Returns 0 when an answer came.
+ * (JSON) and optional extra headers (one per line). Returns 0 when an
+ * answer came.
  */
 int h_http(const char *method, int port, const char *path, const char *body, const char *header,
            struct h_resp *resp);
