@@ -70,11 +70,15 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
     return rd_kafka_conf_set(conf, name, value, err, errlen) == RD_KAFKA_CONF_OK;
 }
 
-enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id, struct tf_kafka **out,
-                                 char *err, size_t errlen)
+enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id,
+                                 int delivery_timeout_ms, struct tf_kafka **out, char *err,
+                                 size_t errlen)
 {
     struct tf_kafka *kafka = calloc(1, sizeof(*kafka));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char timeout[24];
+
+    snprintf(timeout, sizeof(timeout), "%d", delivery_timeout_ms);
 
     if (!kafka || !conf)
         goto fail;
@@ -82,7 +86,7 @@ enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id, str
         !conf_set(conf, "client.id", client_id, err, errlen) ||
         !conf_set(conf, "enable.idempotence", "true", err, errlen) ||
         !conf_set(conf, "linger.ms", "5", err, errlen) ||
-        !conf_set(conf, "message.timeout.ms", "30000", err, errlen))
+        !conf_set(conf, "message.timeout.ms", timeout, err, errlen))
         goto fail;
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -14,6 +14,14 @@
 #include "tf/time.h"
 
 #define POOL_MAX 32
+/* A connection idle longer than this is checked before it is handed out:
+ * a restarted server leaves it looking fine until the first query fails. */
+#define POOL_CHECK_IDLE_MS 1000
+
+struct pooled {
+    PGconn *conn;
+    int64_t idle_since_ms;
+};
 
 struct tf_pg_pool {
     pthread_mutex_t mu;
@@ -22,7 +30,7 @@ struct tf_pg_pool {
     int size;
     int nfree;
     int nopen;
-    PGconn *free[POOL_MAX];
+    struct pooled free[POOL_MAX];
 };
 
 /* libpq's own messages end with a newline; drop it for log lines. */
@@ -79,7 +87,7 @@ void tf_pg_pool_free(struct tf_pg_pool *pool)
     if (!pool)
         return;
     for (int i = 0; i < pool->nfree; i++)
-        PQfinish(pool->free[i]);
+        PQfinish(pool->free[i].conn);
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv);
     free(pool->dsn);
@@ -91,6 +99,7 @@ PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t e
     struct timespec deadline;
     PGconn *conn = NULL;
     int open_new = 0;
+    int64_t idle_ms = 0;
 
     tf_time_deadline(&deadline, wait_ms);
     pthread_mutex_lock(&pool->mu);
@@ -99,7 +108,9 @@ PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t e
             break;
     }
     if (pool->nfree > 0) {
-        conn = pool->free[--pool->nfree];
+        pool->nfree--;
+        conn = pool->free[pool->nfree].conn;
+        idle_ms = tf_time_mono_ms() - pool->free[pool->nfree].idle_since_ms;
     } else if (pool->nopen < pool->size) {
         pool->nopen++;
         open_new = 1;
@@ -109,6 +120,15 @@ PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t e
     if (!conn && !open_new) {
         snprintf(err, errlen, "no free database connection within %d ms", wait_ms);
         return NULL;
+    }
+    if (conn && PQstatus(conn) == CONNECTION_OK && idle_ms > POOL_CHECK_IDLE_MS) {
+        PGresult *res = PQexec(conn, "SELECT 1");
+        int alive = tf_pg_ok(res);
+        PQclear(res);
+        if (!alive) { /* reconnect below, with the session settings */
+            PQfinish(conn);
+            conn = NULL;
+        }
     }
     if (conn && PQstatus(conn) != CONNECTION_OK) {
         PQfinish(conn);
@@ -136,7 +156,9 @@ void tf_pg_pool_put(struct tf_pg_pool *pool, PGconn *conn)
     }
     pthread_mutex_lock(&pool->mu);
     if (PQstatus(conn) == CONNECTION_OK && pool->nfree < POOL_MAX) {
-        pool->free[pool->nfree++] = conn;
+        pool->free[pool->nfree].conn = conn;
+        pool->free[pool->nfree].idle_since_ms = tf_time_mono_ms();
+        pool->nfree++;
         conn = NULL;
     } else {
         pool->nopen--;

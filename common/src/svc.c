@@ -156,7 +156,7 @@ static enum tf_rc publish(struct tf_svc *svc, PGconn *conn, const char *id,
     parsed = cJSON_Parse(event);
     job = parsed ? tf_json_str(parsed, "job_name") : NULL;
     rc = tf_kafka_produce(svc->kafka, svc->topic_out, job, event, strlen(event), id, NULL,
-                          30 * 1000, err, sizeof(err));
+                          (int)svc->cfg.kafka_delivery_timeout_ms, err, sizeof(err));
     if (rc == TF_OK) {
         atomic_fetch_add(&svc->m_published, 1);
         rc = tf_exec_mark_published(conn, id, svc->def->name);
@@ -390,7 +390,8 @@ static void dead_letter(struct tf_svc *svc, const rd_kafka_message_t *msg, const
                 rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset, id,
                 reason);
     if (tf_kafka_produce(svc->kafka, svc->topic_dlq, NULL, msg->payload ? msg->payload : "",
-                         msg->len, id[0] ? id : NULL, reason, 30 * 1000, err, sizeof(err)) != TF_OK)
+                         msg->len, id[0] ? id : NULL, reason,
+                         (int)svc->cfg.kafka_delivery_timeout_ms, err, sizeof(err)) != TF_OK)
         tf_log_error(NULL, "dead-letter publish failed: %s", err);
 }
 
@@ -1044,7 +1045,8 @@ static enum tf_rc start_kafka(struct tf_svc *svc)
     snprintf(svc->topic_out, sizeof(svc->topic_out), "%s%s", prefix, svc->def->produce_topic);
     snprintf(svc->topic_dlq, sizeof(svc->topic_dlq), "%stickflow.dlq.v1", prefix);
     snprintf(client, sizeof(client), "tickflow-%s", svc->def->name);
-    if (tf_kafka_producer_new(svc->cfg.brokers, client, &svc->kafka, err, sizeof(err)) != TF_OK) {
+    if (tf_kafka_producer_new(svc->cfg.brokers, client, (int)svc->cfg.kafka_delivery_timeout_ms,
+                              &svc->kafka, err, sizeof(err)) != TF_OK) {
         tf_log_error(NULL, "kafka producer: %s", err);
         return TF_ERR_KAFKA;
     }

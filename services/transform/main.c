@@ -19,6 +19,7 @@
 
 struct bar {
     long long t;
+    size_t seq; /* position in the page: among equal times the later wins */
     double o, h, l, c, v, vw;
     long long n;
     int has_vw;
@@ -70,10 +71,12 @@ static int parse_bar(const cJSON *item, struct bar *b)
 
 static int cmp_bar(const void *a, const void *b)
 {
-    long long x = ((const struct bar *)a)->t;
-    long long y = ((const struct bar *)b)->t;
+    const struct bar *x = a;
+    const struct bar *y = b;
 
-    return (x > y) - (x < y);
+    if (x->t != y->t)
+        return (x->t > y->t) - (x->t < y->t);
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 static void columns_init(struct columns *c)
@@ -154,6 +157,7 @@ static size_t page_bars(struct tf_run *run, const cJSON *root, struct bar **out,
             (*rejected)++;
             continue;
         }
+        bars[n].seq = n;
         n++;
     }
     qsort(bars, n, sizeof(*bars), cmp_bar);

@@ -31,11 +31,7 @@
 static const char *const tickers[] = {"AAPL", "MSFT", "QQQ.SPARSE"};
 #define NTICKERS 3
 
-static struct h_proc procs[4]; /* marketsim, extract, transform, aggregate */
-static char dir[512];
-static char dsn[1024];
-static char prefix[64];
-static PGconn *db;
+static struct h_stack stack;
 
 static void sleep_ms(int ms)
 {
@@ -100,7 +96,7 @@ static cJSON *wait_stage(int port, const char *id, int seconds)
 
 static long long executions(void)
 {
-    return h_pg_ll(db, "SELECT count(*) FROM tickflow.job_execution", 0, NULL);
+    return h_pg_ll(stack.db, "SELECT count(*) FROM tickflow.job_execution", 0, NULL);
 }
 
 static void body_for(char *out, size_t len, const char *id, const char *ws, const char *we)
@@ -141,7 +137,7 @@ static void test_bad_requests(void)
     long status;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        cJSON *ans = post(procs[1].port, cases[i].body, &status);
+        cJSON *ans = post(stack.procs[H_EXTRACT].port, cases[i].body, &status);
         cJSON *err = cJSON_GetObjectItemCaseSensitive(ans, "error");
         CHECK(status == cases[i].status, "case %zu: status %ld, want %ld", i, status,
               cases[i].status);
@@ -154,11 +150,11 @@ static void test_bad_requests(void)
     }
     /* transform and aggregate need the previous stage. */
     {
-        cJSON *ans = post(procs[2].port,
+        cJSON *ans = post(stack.procs[H_TRANSFORM].port,
                           "{\"execution_id\":\"6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d05\"}", &status);
         CHECK_EQ_INT(status, 404);
         cJSON_Delete(ans);
-        ans = post(procs[3].port, "{\"job_name\":\"" JOB "\"}", &status);
+        ans = post(stack.procs[H_AGGREGATE].port, "{\"job_name\":\"" JOB "\"}", &status);
         CHECK_EQ_INT(status, 400);
         cJSON_Delete(ans);
     }
@@ -168,19 +164,20 @@ static void test_bad_requests(void)
     big[0] = '{';
     big[2u * 1024 * 1024 - 1] = '}';
     big[2u * 1024 * 1024] = '\0';
-    cJSON_Delete(post(procs[1].port, big, &status));
+    cJSON_Delete(post(stack.procs[H_EXTRACT].port, big, &status));
     CHECK_EQ_INT(status, 413);
     free(big);
     {
         struct h_resp r;
-        h_http("GET", procs[1].port, "/v1/executions/6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d09", NULL,
-               NULL, &r);
+        h_http("GET", stack.procs[H_EXTRACT].port,
+               "/v1/executions/6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d09", NULL, NULL, &r);
         CHECK_EQ_INT(r.status, 404);
         h_resp_free(&r);
-        h_http("DELETE", procs[1].port, "/v1/executions", NULL, NULL, &r);
+        h_http("DELETE", stack.procs[H_EXTRACT].port, "/v1/executions", NULL, NULL, &r);
         CHECK_EQ_INT(r.status, 405);
         h_resp_free(&r);
-        h_http("GET", procs[1].port, "/v1/executions?status=SLEEPING", NULL, NULL, &r);
+        h_http("GET", stack.procs[H_EXTRACT].port, "/v1/executions?status=SLEEPING", NULL, NULL,
+               &r);
         CHECK_EQ_INT(r.status, 400);
         h_resp_free(&r);
     }
@@ -226,7 +223,7 @@ static void check_silver(const struct expect *e, int64_t ws, int64_t we)
     for (int i = 0; i < NTICKERS; i++) {
         const char *params[3] = {tickers[i], wss, wes};
         PGresult *res = PQexecParams(
-            db,
+            stack.db,
             "SELECT (extract(epoch FROM ts) * 1000)::bigint, open, high, low, close, volume,"
             " vwap, trades FROM silver.bars WHERE ticker = $1 AND timespan = '1minute'"
             " AND ts >= $2 AND ts < $3 ORDER BY ts",
@@ -288,7 +285,7 @@ static void check_gold(const struct expect *e, long long *gold_rows)
                     count++;
                 }
             }
-            res = PQexecParams(db,
+            res = PQexecParams(stack.db,
                                "SELECT open, high, low, close, volume, vwap, trades, bar_count"
                                " FROM gold.bars_hourly WHERE ticker = $1"
                                " AND source_timespan = '1minute' AND bucket = $2",
@@ -325,8 +322,8 @@ static cJSON *find_event(const char *topic, const char *id, char *reason, size_t
     char group[96], err[256], full[128];
     cJSON *found = NULL;
 
-    snprintf(group, sizeof(group), "%scheck-%ld-%s", prefix, (long)getpid(), topic);
-    snprintf(full, sizeof(full), "%s%s", prefix, topic);
+    snprintf(group, sizeof(group), "%scheck-%ld-%s", stack.prefix, (long)getpid(), topic);
+    snprintf(full, sizeof(full), "%s%s", stack.prefix, topic);
     if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), group, full, &cons, err,
                               sizeof(err)) != TF_OK) {
         CHECK(0, "consumer: %s", err);
@@ -368,37 +365,37 @@ static void test_pipeline(void)
     tf_uuid_new(id);
     body_for(body, sizeof(body), id, "2024-03-04T14:30:00Z", "2024-03-04T21:00:00Z");
 
-    first = post(procs[1].port, body, &status);
+    first = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 202);
     CHECK_STR(jstr(first, "execution_id"), id);
     CHECK_STR(jstr(first, "stage"), "extract");
     /* The same trigger again: the first record, not a second run. */
-    again = post(procs[1].port, body, &status);
+    again = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(again, "execution_id"), id);
     CHECK_STR(jstr(again, "created_at"), jstr(first, "created_at"));
     cJSON_Delete(again);
     /* The same id for another job: a conflict. */
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"job_name\":\"demo_us_equities\"}", id);
-    cJSON_Delete(post(procs[1].port, body, &status));
+    cJSON_Delete(post(stack.procs[H_EXTRACT].port, body, &status));
     CHECK_EQ_INT(status, 409);
 
     /* Kafka carries it through transform and aggregate. */
-    rec = wait_stage(procs[3].port, id, 120);
+    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 120);
     CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "aggregate finished: %s",
           rec ? jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
-    CHECK_EQ_INT(h_pg_ll(db,
+    CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
                          " AND status = 'SUCCESS' AND attempt = 1",
                          1, id_param),
                  3);
 
-    rec = get_record(procs[1].port, id);
+    rec = get_record(stack.procs[H_EXTRACT].port, id);
     CHECK_EQ_INT(jnum(rec, "records_out"), e.total);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), e.pages);
     cJSON_Delete(rec);
-    rec = get_record(procs[2].port, id);
+    rec = get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_EQ_INT(jnum(rec, "records_out"), e.total);
     CHECK_EQ_INT(jnum(rec, "records_rejected"), 0);
     cJSON_Delete(rec);
@@ -406,7 +403,7 @@ static void test_pipeline(void)
     check_silver(&e, ws, we);
     check_gold(&e, &gold_rows);
     CHECK_EQ_INT(gold_rows, 3 * 7 - (e.n[2] ? 0 : 7));
-    rec = get_record(procs[3].port, id);
+    rec = get_record(stack.procs[H_AGGREGATE].port, id);
     CHECK_EQ_INT(jnum(rec, "records_out"), gold_rows);
     CHECK_EQ_INT(jnum(rec, "records_in"), e.total);
     cJSON_Delete(rec);
@@ -427,14 +424,14 @@ static void test_pipeline(void)
 
     /* Posting to transform after the chain ran it does not run it again. */
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
-    rec = get_record(procs[2].port, id);
-    again = post(procs[2].port, body, &status);
+    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    again = post(stack.procs[H_TRANSFORM].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(again, "finished_at"), jstr(rec, "finished_at"));
     CHECK_EQ_INT(jnum(again, "attempt"), 1);
     cJSON_Delete(again);
     cJSON_Delete(rec);
-    again = post(procs[3].port, body, &status);
+    again = post(stack.procs[H_AGGREGATE].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_EQ_INT(jnum(again, "attempt"), 1);
     cJSON_Delete(again);
@@ -466,20 +463,20 @@ static void test_stage_by_stage_overlap(void)
              "\"2024-03-04T20:00:00Z\",\"window_end\":\"2024-03-05T16:00:00Z\","
              "\"wait_seconds\":60}",
              id);
-    rec = post(procs[1].port, body, &status);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"wait_seconds\":60}", id);
-    rec = post(procs[2].port, body, &status);
+    rec = post(stack.procs[H_TRANSFORM].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
-    rec = post(procs[3].port, body, &status);
+    rec = post(stack.procs[H_AGGREGATE].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
-    CHECK_EQ_INT(h_pg_ll(db,
+    CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
                          " AND attempt = 1",
                          1, id_param),
@@ -504,9 +501,9 @@ static void test_failed_stage_retry(void)
     char id[TF_UUID_LEN + 1], body[512];
     cJSON *rec;
     long status;
-    PGresult *res = PQexec(db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
-                               " max_attempts, updated_by) VALUES ('e2e_bad', 'polygon',"
-                               " '{bad-ticker}', 2, 'e2e')");
+    PGresult *res = PQexec(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
+                                     " max_attempts, updated_by) VALUES ('e2e_bad', 'polygon',"
+                                     " '{bad-ticker}', 2, 'e2e')");
 
     CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert");
     PQclear(res);
@@ -516,7 +513,7 @@ static void test_failed_stage_retry(void)
              "\"2024-03-04T14:30:00Z\",\"window_end\":\"2024-03-04T15:30:00Z\","
              "\"wait_seconds\":60}",
              id);
-    rec = post(procs[1].port, body, &status);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(rec, "status"), "FAILED");
     CHECK_EQ_INT(jnum(rec, "attempt"), 1);
@@ -524,17 +521,17 @@ static void test_failed_stage_retry(void)
               !strstr(jstr(rec, "error"), API_KEY),
           "error names the provider's answer: %s", jstr(rec, "error") ? jstr(rec, "error") : "-");
     cJSON_Delete(rec);
-    rec = post(procs[1].port, body, &status);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(rec, "status"), "FAILED");
     CHECK_EQ_INT(jnum(rec, "attempt"), 2);
     cJSON_Delete(rec);
-    rec = post(procs[1].port, body, &status);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_EQ_INT(jnum(rec, "attempt"), 2);
     cJSON_Delete(rec);
     /* Nothing downstream ran. */
-    rec = get_record(procs[2].port, id);
+    rec = get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK(rec == NULL, "no transform record for a failed extract");
     cJSON_Delete(rec);
 }
@@ -547,8 +544,8 @@ static void test_dead_letter(void)
     const char *id = "0d3b8f0e-5a5e-4c1c-8a8e-3f0c6f7e9d11";
     cJSON *ev;
 
-    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", prefix);
-    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", &kafka, err,
+    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", stack.prefix);
+    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", 10000, &kafka, err,
                                 sizeof(err)) == TF_OK,
           "producer: %s", err);
     CHECK(tf_kafka_produce(kafka, topic, JOB, "{not json", 9, id, NULL, 10000, err, sizeof(err)) ==
@@ -567,108 +564,49 @@ static void test_no_secret_anywhere(void)
     char lake[600];
 
     for (int i = 1; i < 4; i++)
-        CHECK(!h_file_contains(procs[i].log, API_KEY), "%s log holds the key", procs[i].name);
-    CHECK_EQ_INT(h_pg_ll(db,
+        CHECK(!h_file_contains(stack.procs[i].log, API_KEY), "%s log holds the key",
+              stack.procs[i].name);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution e"
                          " WHERE e::text LIKE '%' || $1 || '%'",
                          1, (const char *const[]){API_KEY}),
                  0);
-    snprintf(lake, sizeof(lake), "%s/lake", dir);
+    snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
     CHECK_EQ_INT(h_tree_paths_containing(lake, API_KEY), 0);
     CHECK(h_tree_paths_containing(lake, "page-0001.json") >= NTICKERS, "bronze pages exist");
 }
 
-static int setup(void)
+/* The job this test runs: three tickers, one of them sparse, 100 base bars a page. */
+static int add_job(void)
 {
-    const char *base = getenv("TICKFLOW_PG_DSN");
-    const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
-    static char envs[8][1200];
-    const char *env[9];
-    char binpath[600], dbname[64];
-    static const char *const names[4] = {"marketsim", "extract", "transform", "aggregate"};
-    int ports[4];
+    char span[] = "{AAPL,MSFT,QQQ.SPARSE}";
+    const char *params[1] = {span};
+    PGresult *res =
+        PQexecParams(stack.db,
+                     "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                     " timespan, page_limit, interval_seconds, overlap_seconds, updated_by)"
+                     " VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 100, 86400, 300, 'e2e')",
+                     1, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
-    if (!base || !getenv("TICKFLOW_KAFKA_BROKERS")) {
-        CHECK(0, "TICKFLOW_PG_DSN and TICKFLOW_KAFKA_BROKERS must be set (tests/env/up.sh)");
-        return -1;
-    }
-    snprintf(dir, sizeof(dir), "%s/e2e-%ld",
-             getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test", (long)getpid());
-    mkdir(getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test", 0755);
-    mkdir(dir, 0755);
-    snprintf(dbname, sizeof(dbname), "tickflow_e2e_%ld", (long)getpid());
-    snprintf(prefix, sizeof(prefix), "e2e%ld.", (long)getpid());
-    if (h_pg_create_db(base, dbname, dsn, sizeof(dsn)) != 0) {
-        CHECK(0, "cannot create database %s", dbname);
-        return -1;
-    }
-    for (int i = 0; i < 4; i++)
-        ports[i] = h_free_port();
-    snprintf(envs[0], sizeof(envs[0]), "TICKFLOW_PG_DSN=%s", dsn);
-    snprintf(envs[1], sizeof(envs[1]), "TICKFLOW_KAFKA_TOPIC_PREFIX=%s", prefix);
-    snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s/lake", dir);
-    snprintf(envs[3], sizeof(envs[3]), "POLYGON_API_KEY=%s", API_KEY);
-    snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d", ports[0]);
-    snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_MARKETSIM_SEED=%d", SEED);
-    snprintf(envs[6], sizeof(envs[6]), "TICKFLOW_MARKETSIM_API_KEY=%s", API_KEY);
-    snprintf(envs[7], sizeof(envs[7]), "TICKFLOW_LOG_LEVEL=info");
-    for (int i = 0; i < 8; i++)
-        env[i] = envs[i];
-    env[8] = NULL;
-    for (int i = 0; i < 4; i++) {
-        snprintf(binpath, sizeof(binpath), "%s/tickflow-%s", bin, names[i]);
-        if (h_start(&procs[i], names[i], binpath, ports[i], dir, env) != 0) {
-            CHECK(0, "%s did not start", names[i]);
-            return -1;
-        }
-    }
-    db = PQconnectdb(dsn);
-    if (PQstatus(db) != CONNECTION_OK) {
-        CHECK(0, "connect: %s", PQerrorMessage(db));
-        return -1;
-    }
-    {
-        char span[] = "{AAPL,MSFT,QQQ.SPARSE}";
-        const char *params[1] = {span};
-        PGresult *res =
-            PQexecParams(db,
-                         "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
-                         " timespan, page_limit, interval_seconds, overlap_seconds, updated_by)"
-                         " VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 100, 86400, 300, 'e2e')",
-                         1, NULL, params, NULL, NULL, 0);
-        CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert: %s", PQresultErrorMessage(res));
-        PQclear(res);
-    }
-    return 0;
-}
-
-static void teardown(void)
-{
-    for (int i = 3; i >= 0; i--) {
-        if (procs[i].pid > 0) {
-            int code = h_stop(&procs[i]);
-            CHECK(code == 0, "%s exited with %d on SIGTERM (see %s)", procs[i].name, code,
-                  procs[i].log);
-        }
-    }
-    PQfinish(db);
+    CHECK(ok, "job insert: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
 }
 
 int main(void)
 {
-    char dbname[64];
-
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (setup() == 0) {
+    if (h_stack_start(&stack, "e2e", API_KEY, SEED, NULL) == 0 && add_job() == 0) {
         test_bad_requests();
         test_pipeline();
         test_stage_by_stage_overlap();
         test_failed_stage_retry();
         test_dead_letter();
         test_no_secret_anywhere();
+    } else {
+        CHECK(0, "the stack did not start (see %s)", stack.dir);
     }
-    teardown();
-    snprintf(dbname, sizeof(dbname), "tickflow_e2e_%ld", (long)getpid());
-    h_pg_drop_db(getenv("TICKFLOW_PG_DSN"), dbname);
+    CHECK_EQ_INT(h_stack_stop(&stack), 0);
     return check_summary();
 }

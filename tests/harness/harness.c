@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -339,4 +340,79 @@ int h_tree_paths_containing(const char *dir, const char *needle)
     walk_count = 0;
     nftw(dir, on_walk, 16, FTW_PHYS);
     return walk_count;
+}
+
+int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int seed,
+                  const char *const *extra_env)
+{
+    static const char *const names[H_NPROCS] = {"marketsim", "extract", "transform", "aggregate"};
+    const char *base = getenv("TICKFLOW_PG_DSN");
+    const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
+    const char *top = getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test";
+    static char envs[8][1200];
+    const char *env[24];
+    int nenv = 0;
+    char binpath[600];
+    int ports[H_NPROCS];
+
+    memset(st, 0, sizeof(*st));
+    if (!base || !getenv("TICKFLOW_KAFKA_BROKERS")) {
+        fprintf(stderr,
+                "TICKFLOW_PG_DSN and TICKFLOW_KAFKA_BROKERS must be set (tests/env/up.sh)\n");
+        return -1;
+    }
+    snprintf(st->dir, sizeof(st->dir), "%s/%s-%ld", top, tag, (long)getpid());
+    mkdir(top, 0755);
+    mkdir(st->dir, 0755);
+    snprintf(st->dbname, sizeof(st->dbname), "tickflow_%s_%ld", tag, (long)getpid());
+    snprintf(st->prefix, sizeof(st->prefix), "%s%ld.", tag, (long)getpid());
+    if (h_pg_create_db(base, st->dbname, st->dsn, sizeof(st->dsn)) != 0)
+        return -1;
+    for (int i = 0; i < H_NPROCS; i++)
+        ports[i] = h_free_port();
+    snprintf(envs[0], sizeof(envs[0]), "TICKFLOW_PG_DSN=%s", st->dsn);
+    snprintf(envs[1], sizeof(envs[1]), "TICKFLOW_KAFKA_TOPIC_PREFIX=%s", st->prefix);
+    snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s/lake", st->dir);
+    snprintf(envs[3], sizeof(envs[3]), "POLYGON_API_KEY=%s", api_key);
+    snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d", ports[0]);
+    snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_MARKETSIM_SEED=%d", seed);
+    snprintf(envs[6], sizeof(envs[6]), "TICKFLOW_MARKETSIM_API_KEY=%s", api_key);
+    snprintf(envs[7], sizeof(envs[7]), "TICKFLOW_LOG_LEVEL=info");
+    for (int i = 0; i < 8; i++)
+        env[nenv++] = envs[i];
+    for (int i = 0; extra_env && extra_env[i] && nenv < 23; i++)
+        env[nenv++] = extra_env[i];
+    env[nenv] = NULL;
+    for (int i = 0; i < H_NPROCS; i++) {
+        snprintf(binpath, sizeof(binpath), "%s/tickflow-%s", bin, names[i]);
+        if (h_start(&st->procs[i], names[i], binpath, ports[i], st->dir, env) != 0)
+            return -1;
+    }
+    st->db = PQconnectdb(st->dsn);
+    if (PQstatus(st->db) != CONNECTION_OK) {
+        fprintf(stderr, "connect: %s", PQerrorMessage(st->db));
+        return -1;
+    }
+    return 0;
+}
+
+int h_stack_stop(struct h_stack *st)
+{
+    int unclean = 0;
+
+    for (int i = H_NPROCS - 1; i >= 0; i--) {
+        if (st->procs[i].pid > 0) {
+            int code = h_stop(&st->procs[i]);
+            if (code != 0) {
+                fprintf(stdout, "%s exited with %d on SIGTERM (see %s)\n", st->procs[i].name, code,
+                        st->procs[i].log);
+                unclean++;
+            }
+        }
+    }
+    PQfinish(st->db);
+    st->db = NULL;
+    if (st->dbname[0])
+        h_pg_drop_db(getenv("TICKFLOW_PG_DSN"), st->dbname);
+    return unclean;
 }

@@ -22,6 +22,33 @@ struct h_proc {
     char log[512];
 };
 
+enum { H_MARKETSIM, H_EXTRACT, H_TRANSFORM, H_AGGREGATE, H_NPROCS };
+
+/* marketsim and the three stages on a database and topic prefix of their own. */
+struct h_stack {
+    struct h_proc procs[H_NPROCS];
+    char dir[512];  /* logs and the lake */
+    char dsn[1024]; /* the stack's own database */
+    char dbname[64];
+    char prefix[64]; /* TICKFLOW_KAFKA_TOPIC_PREFIX */
+    PGconn *db;      /* a connection for the test's own queries */
+};
+
+/**
+ * Creates a database and a topic prefix named after tag and the process,
+ * starts marketsim (seed, requiring api_key) and the three stages pointed
+ * at it, with extra_env ("NAME=value" list, NULL-terminated, may be NULL)
+ * on top, and connects st->db. Returns 0 when all four are healthy.
+ */
+int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int seed,
+                  const char *const *extra_env);
+
+/**
+ * Stops the services with SIGTERM, closes st->db and drops the database.
+ * Returns how many services did not exit cleanly (0 under ASan means no leak).
+ */
+int h_stack_stop(struct h_stack *st);
+
 /** Timeouts in tests are multiplied by TF_TEST_TIMEOUT_MULT (default 1). */
 int h_timeout(int seconds);
 

@@ -223,7 +223,8 @@ static void test_kafka_round_trip(void)
 
     snprintf(topic, sizeof(topic), "int%ld.roundtrip", (long)getpid());
     snprintf(group, sizeof(group), "int%ld.group", (long)getpid());
-    CHECK(tf_kafka_producer_new(brokers, "int", &kafka, err, sizeof(err)) == TF_OK, "%s", err);
+    CHECK(tf_kafka_producer_new(brokers, "int", 10000, &kafka, err, sizeof(err)) == TF_OK, "%s",
+          err);
     if (!kafka)
         return;
     CHECK(tf_kafka_ensure_topics(kafka, topics, 1, 2, 1, err, sizeof(err)) == TF_OK, "%s", err);

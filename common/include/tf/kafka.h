@@ -19,9 +19,13 @@
 struct tf_kafka;
 struct tf_kafka_consumer;
 
-/** Creates an idempotent producer; client_id names the service. */
-enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id, struct tf_kafka **out,
-                                 char *err, size_t errlen) TF_MUSTCHECK;
+/**
+ * Creates an idempotent producer; client_id names the service. A message
+ * not acknowledged within delivery_timeout_ms fails (message.timeout.ms).
+ */
+enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id,
+                                 int delivery_timeout_ms, struct tf_kafka **out, char *err,
+                                 size_t errlen) TF_MUSTCHECK;
 
 /** Flushes (up to 10 s) and destroys the producer. NULL-safe. */
 void tf_kafka_producer_free(struct tf_kafka *kafka);

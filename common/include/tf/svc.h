@@ -43,6 +43,7 @@ struct tf_svc_cfg {
     char *api_token;
     char *brokers;
     long heartbeat_timeout;
+    long kafka_delivery_timeout_ms;
     long kafka_partitions;
     char *lake_uri;
     char *log_level;
@@ -68,6 +69,8 @@ struct tf_svc_cfg {
     TF_SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),                \
     TF_SVC_KEY("TICKFLOW_HTTP_PORT",         TF_CFG_INT, port, default_port, 0, 0, 65535),         \
     TF_SVC_KEY("TICKFLOW_KAFKA_BROKERS",     TF_CFG_STR, brokers, NULL, TF_CFG_REQUIRED, 0, 0),    \
+    TF_SVC_KEY("TICKFLOW_KAFKA_DELIVERY_TIMEOUT_MS", TF_CFG_INT, kafka_delivery_timeout_ms, \
+               "30000", 0, 1000, 600000),                                                   \
     TF_SVC_KEY("TICKFLOW_KAFKA_PARTITIONS",  TF_CFG_INT, kafka_partitions, "3", 0, 1, 1024),       \
     TF_SVC_KEY("TICKFLOW_KAFKA_TOPIC_PREFIX", TF_CFG_STR, topic_prefix, "", 0, 0, 0),              \
     TF_SVC_KEY("TICKFLOW_LAKE_URI",          TF_CFG_STR, lake_uri, "lake", 0, 0, 0),               \
