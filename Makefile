@@ -12,7 +12,7 @@ PKGS     := libmicrohttpd libcurl libcjson libpq rdkafka libcrypto uuid zlib
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/src -Itests/harness \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/src \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 ifeq ($(CI),true)
 CFLAGS   += -Werror
@@ -45,10 +45,13 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench clean lint format format-check
+.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
+
+# Test sources also see the harness.
+$(BUILD)/obj/tests/%.o: CFLAGS += -Itests/harness
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/include/tf/*.h common/src/*.h services/*/*.h tests/harness/*.h)
 	@mkdir -p $(dir $@)
