@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 const char *tf_cfg_getenv(const char *name, void *ud)
 {
     (void)ud;
@@ -150,31 +152,32 @@ void tf_cfg_cleanup(const struct tf_cfg_key *keys, size_t n, void *cfg)
 
 void tf_cfg_redact_dsn(const char *dsn, char *out, size_t outlen)
 {
-    const char *scheme = strstr(dsn, "://");
-    const char *p;
+    /* libpq's own parser: whatever spelling libpq accepts, it is masked. */
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    size_t used = 0;
 
-    snprintf(out, outlen, "%s", dsn);
-    if (scheme) {
-        /* postgresql://user:password@host/... */
-        const char *at = strchr(scheme + 3, '@');
-        const char *colon = strchr(scheme + 3, ':');
-        if (at && colon && colon < at) {
-            size_t head = (size_t)(colon - dsn) + 1;
-            if (head < outlen)
-                snprintf(out + head, outlen - head, "***%s", at);
-        }
-        p = strstr(out, "password=");
-        if (p) /* password=... in the query part */
-            snprintf(out + (p - out), outlen - (size_t)(p - out), "password=***");
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    if (!opts) {
+        snprintf(out, outlen, "(a connection string libpq cannot parse)");
         return;
     }
-    p = strstr(dsn, "password");
-    if (p) {
-        size_t head = (size_t)(p - dsn);
-        const char *rest = strchr(p, ' ');
-        if (head < outlen)
-            snprintf(out + head, outlen - head, "password=***%s", rest ? rest : "");
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        int secret = strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0;
+        int n;
+
+        if (!o->val || !*o->val)
+            continue;
+        n = snprintf(out + used, outlen - used, "%s%s=%s", used ? " " : "", o->keyword,
+                     secret ? "***" : o->val);
+        if (n < 0 || (size_t)n >= outlen - used) {
+            out[used] = '\0';
+            break;
+        }
+        used += (size_t)n;
     }
+    PQconninfoFree(opts);
 }
 
 void tf_cfg_log(const struct tf_cfg_key *keys, size_t n, const void *cfg)

@@ -214,6 +214,16 @@ static enum tf_rc leased(PGconn *conn, const char *sql, const char *id, const ch
     return rc;
 }
 
+enum tf_rc tf_exec_release(PGconn *conn, const char *id, const char *stage, int attempt)
+{
+    return leased(conn,
+                  "UPDATE tickflow.job_execution SET status = 'PENDING', attempt = attempt - 1,"
+                  " worker_id = NULL, updated_at = now()"
+                  " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
+                  " AND status = 'RUNNING'",
+                  id, stage, attempt);
+}
+
 enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage, int attempt)
 {
     return leased(conn,
@@ -303,13 +313,18 @@ enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char *
     return rc;
 }
 
-enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage)
+enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage, int attempt,
+                                  const char *status)
 {
-    const char *params[2] = {id, stage};
-    PGresult *res = run(conn,
-                        "UPDATE tickflow.job_execution SET event_published_at = now()"
-                        " WHERE execution_id = $1 AND stage = $2",
-                        2, params);
+    char att[16];
+    const char *params[4] = {id, stage, att, status};
+    PGresult *res = NULL;
+
+    snprintf(att, sizeof(att), "%d", attempt);
+    res = run(conn,
+              "UPDATE tickflow.job_execution SET event_published_at = now()"
+              " WHERE execution_id = $1 AND stage = $2 AND attempt = $3 AND status = $4",
+              4, params);
 
     if (!res)
         return TF_ERR_DB;

@@ -15,6 +15,7 @@
 
 struct tf_kafka {
     rd_kafka_t *rk;
+    atomic_int fatal; /* the idempotent producer hit a fatal error: unusable */
     pthread_t poller;
     atomic_int stop;
     pthread_mutex_t mu;
@@ -55,6 +56,20 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     pthread_mutex_unlock(&kafka->mu);
 }
 
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct tf_kafka *kafka = opaque;
+    char why[256];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        atomic_store(&kafka->fatal, 1);
+        tf_log_error(NULL, "kafka producer fatal error: %s", why);
+        return;
+    }
+    tf_log_warn(NULL, "kafka: %s", reason);
+}
+
 static void *poll_loop(void *arg)
 {
     struct tf_kafka *kafka = arg;
@@ -90,6 +105,7 @@ enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id,
         goto fail;
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, kafka);
     pthread_mutex_init(&kafka->mu, NULL);
     pthread_cond_init(&kafka->cv, NULL);
@@ -230,6 +246,9 @@ enum tf_rc tf_kafka_ping(struct tf_kafka *kafka, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;
 
+    if (atomic_load(&kafka->fatal))
+        return TF_ERR_KAFKA;
+
     if (rd_kafka_metadata(kafka->rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return TF_ERR_KAFKA;
     rd_kafka_metadata_destroy(md);
@@ -253,6 +272,8 @@ enum tf_rc tf_kafka_consumer_new(const char *brokers, const char *group, const c
         !conf_set(conf, "auto.offset.reset", "earliest", err, errlen) ||
         !conf_set(conf, "session.timeout.ms", "10000", err, errlen) ||
         !conf_set(conf, "heartbeat.interval.ms", "1000", err, errlen) ||
+        /* A stage runs inside the poll loop: allow it half an hour. */
+        !conf_set(conf, "max.poll.interval.ms", "1800000", err, errlen) ||
         !conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err, errlen))
         goto fail;
     rd_kafka_conf_set_log_cb(conf, on_log);

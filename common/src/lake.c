@@ -126,7 +126,7 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
                        struct tf_lake_obj *obj, char *err, size_t errlen)
 {
     char path[PATH_MAX];
-    char tmp[PATH_MAX + 32];
+    char tmp[PATH_MAX + 16];
     enum tf_rc rc = TF_ERR_IO;
     int fd = -1;
 
@@ -138,7 +138,8 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
         snprintf(err, errlen, "lake key too long");
         return TF_ERR_INVALID;
     }
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    /* A unique temporary name: writers in other threads or pods never share it. */
+    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
     tf_sha256_hex(data, len, obj->sha256);
     obj->bytes = (long long)len;
     if ((size_t)snprintf(obj->uri, sizeof(obj->uri), "file://%s", path) >= sizeof(obj->uri))
@@ -147,7 +148,9 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
         snprintf(err, errlen, "mkdir for %s: %s", key, strerror(errno));
         return TF_ERR_IO;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd >= 0)
+        fchmod(fd, 0644);
     if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         snprintf(err, errlen, "write %s: %s", key, strerror(errno));
         goto out;

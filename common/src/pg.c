@@ -221,6 +221,31 @@ enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out)
     return rc == TF_OK ? tf_buf_puts(out, "}") : rc;
 }
 
+enum tf_rc tf_pg_lock_keys(PGconn *conn, const char *space, const cJSON *keys)
+{
+    struct tf_buf arr;
+    const char *params[2];
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    tf_buf_init(&arr, 1024 * 1024);
+    rc = tf_pg_text_array(keys, &arr);
+    if (rc != TF_OK) {
+        tf_buf_cleanup(&arr);
+        return rc;
+    }
+    params[0] = space;
+    params[1] = arr.data;
+    res = tf_pg_exec(conn,
+                     "SELECT count(pg_advisory_xact_lock(hashtext($1), hashtext(k)))"
+                     " FROM (SELECT DISTINCT k FROM unnest($2::text[]) AS k ORDER BY k) AS s",
+                     2, params);
+    rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    PQclear(res);
+    tf_buf_cleanup(&arr);
+    return rc;
+}
+
 int tf_pg_schema_version(void)
 {
     return tf_migrations[tf_migrations_count - 1].version;

@@ -30,6 +30,8 @@ const char *tf_rc_str(enum tf_rc rc)
         return "io_error";
     case TF_ERR_LEASE:
         return "lease_lost";
+    case TF_ERR_DRAINING:
+        return "draining";
     }
     return "unknown";
 }
@@ -54,6 +56,7 @@ int tf_rc_http_status(enum tf_rc rc)
         return 502;
     case TF_ERR_DB:
     case TF_ERR_KAFKA:
+    case TF_ERR_DRAINING:
         return 503;
     case TF_ERR_NOMEM:
     case TF_ERR_IO:

@@ -52,6 +52,14 @@ static enum tf_rc aggregate_run(struct tf_run *run)
     PGresult *res = NULL;
     enum tf_rc rc;
 
+    /* One writer per ticker at a time: the rollup reads silver after the
+     * lock, so the last writer always computes from the newest rows. */
+    rc = tf_pg_lock_keys(run->conn, "tickflow.gold",
+                         cJSON_GetObjectItemCaseSensitive(run->record, "tickers"));
+    if (rc != TF_OK) {
+        tf_run_fail(run, "cannot lock the tickers' gold rows");
+        return rc;
+    }
     tf_buf_init(&tickers, 1024 * 1024);
     rc = tf_pg_text_array(cJSON_GetObjectItemCaseSensitive(run->record, "tickers"), &tickers);
     if (rc != TF_OK) {

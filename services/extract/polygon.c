@@ -53,11 +53,29 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
-static void sleep_ms(long ms)
+/* Sleeps up to ms, in short steps so that a drain or a lost lease ends it. */
+static enum tf_rc pause_ms(const struct tf_run *run, long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    for (long slept = 0; slept < ms; slept += 100) {
+        struct timespec ts = {0, 100 * 1000000L};
+        enum tf_rc rc = tf_run_check(run);
 
-    nanosleep(&ts, NULL);
+        if (rc != TF_OK)
+            return rc;
+        nanosleep(&ts, NULL);
+    }
+    return TF_OK;
+}
+
+/* libcurl's progress callback: abort the transfer when the run must stop. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return tf_run_check(ud) != TF_OK;
 }
 
 /* Exponential backoff with full jitter: 0..(250 ms * 2^try). */
@@ -115,6 +133,8 @@ static enum tf_rc fetch_page(struct tf_run *run, CURL *curl, const char *url, co
         cc = curl_easy_perform(curl);
         if (cc == CURLE_OK)
             curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &pg->status);
+        if (cc == CURLE_ABORTED_BY_CALLBACK)
+            return tf_run_check(run);
         if (cc != CURLE_OK) {
             snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(cc));
         } else if (pg->status == 429 || pg->status >= 500) {
@@ -145,7 +165,9 @@ static enum tf_rc fetch_page(struct tf_run *run, CURL *curl, const char *url, co
             long wait = pg->retry_after >= 0 ? pg->retry_after * 1000 : backoff_ms(try);
             tf_log_warn(&run->log, "%s: %s; retry %d/%d in %ld ms", what, reason, try,
                         MAX_TRIES - 1, wait);
-            sleep_ms(wait);
+            enum tf_rc prc = pause_ms(run, wait);
+            if (prc != TF_OK)
+                return prc;
         }
     }
     tf_run_fail(run, "%s: %s after %d tries", what, reason, MAX_TRIES);
@@ -179,8 +201,11 @@ static enum tf_rc land_page(struct tf_run *run, const struct extract_job *job, c
     *bars = cJSON_IsArray(results) ? cJSON_GetArraySize(results) : 0;
     tf_time_format_date(run->window_start, date, sizeof(date));
     ticker_segment(ticker, seg, sizeof(seg));
-    snprintf(key, sizeof(key), "bronze/polygon/%s/date=%s/job=%s/exec=%s/ticker=%s/page-%04d.json",
-             job->dataset, date, run->job_name, run->execution_id, seg, pageno);
+    /* Each attempt writes its own objects: a vendor answers a repeated
+     * request with other bytes (a new request_id, late bars). */
+    snprintf(key, sizeof(key),
+             "bronze/polygon/%s/date=%s/job=%s/exec=%s/attempt=%d/ticker=%s/page-%04d.json",
+             job->dataset, date, run->job_name, run->execution_id, run->attempt, seg, pageno);
     rc = tf_lake_put(tf_svc_lake(run->svc), key, pg->body.data ? pg->body.data : "", pg->body.len,
                      &obj, err, sizeof(err));
     if (rc != TF_OK) {
@@ -272,6 +297,9 @@ enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job)
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 120000L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, run);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 
     cJSON_ArrayForEach(t, tickers)
     {
@@ -309,10 +337,7 @@ enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job)
             if (rc != TF_OK || !next)
                 break;
             pageno++;
-            if (tf_run_heartbeat(run) == TF_ERR_LEASE) {
-                rc = TF_ERR_LEASE;
-                break;
-            }
+            rc = tf_run_check(run);
         }
         if (rc != TF_OK) {
             if (!run->error[0])
@@ -323,10 +348,9 @@ enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job)
         run->records_out += ticker_bars;
         tf_log_info(&run->log, "ticker fetched ticker=%s pages=%d bars=%lld", ticker, pageno,
                     ticker_bars);
-        if (tf_run_heartbeat(run) == TF_ERR_LEASE) {
-            rc = TF_ERR_LEASE;
+        rc = tf_run_check(run);
+        if (rc != TF_OK)
             break;
-        }
     }
 out:
     curl_slist_free_all(hdrs);

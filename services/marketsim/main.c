@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +65,18 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/*
+ * Like Polygon's, a request id is new for every answer, so a repeated
+ * request gets other bytes (the bars stay the same).
+ */
 void marketsim_request_id(struct tf_http_req *req, char *out, size_t outlen)
 {
+    static atomic_ullong served;
     uint64_t h = fnv1a_step(0xcbf29ce484222325ULL, tf_http_logctx(req)->req);
     uint64_t hi, lo;
 
     h = fnv1a_step(h, tf_http_path(req));
+    h ^= mix64(atomic_fetch_add(&served, 1) + 1);
     hi = mix64(h);
     lo = mix64(hi ^ h);
     snprintf(out, outlen, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);

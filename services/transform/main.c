@@ -199,6 +199,13 @@ static enum tf_rc transform_run(struct tf_run *run)
     enum tf_rc rc = TF_OK;
     char err[512];
 
+    /* One writer per ticker at a time, so overlapping executions apply in order. */
+    rc = tf_pg_lock_keys(run->conn, "tickflow.silver",
+                         cJSON_GetObjectItemCaseSensitive(run->record, "tickers"));
+    if (rc != TF_OK) {
+        tf_run_fail(run, "cannot lock the tickers' silver rows");
+        return rc;
+    }
     tf_buf_init(&raw, MAX_OBJECT_BYTES);
     columns_init(&cols);
     cJSON_ArrayForEach(obj, objects)

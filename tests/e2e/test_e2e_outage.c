@@ -68,7 +68,7 @@ static char *wait_aggregate(const char *id, int seconds)
     char path[128];
 
     snprintf(path, sizeof(path), "/v1/executions/%s", id);
-    for (int i = 0; i < h_timeout(seconds) * 5; i++) {
+    for (int i = 0; i < h_timeout(seconds) * 5 && h_stack_alive(&stack); i++) {
         struct h_resp r;
         char *status = NULL;
 

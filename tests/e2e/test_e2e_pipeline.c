@@ -83,7 +83,7 @@ static cJSON *get_record(int port, const char *id)
 /* Waits until the stage record at port is SUCCESS or FAILED; returns it. */
 static cJSON *wait_stage(int port, const char *id, int seconds)
 {
-    for (int i = 0; i < h_timeout(seconds) * 10; i++) {
+    for (int i = 0; i < h_timeout(seconds) * 10 && h_stack_alive(&stack); i++) {
         cJSON *rec = get_record(port, id);
         const char *st = rec ? jstr(rec, "status") : NULL;
         if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0))
@@ -503,7 +503,7 @@ static void test_failed_stage_retry(void)
     long status;
     PGresult *res = PQexec(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
                                      " max_attempts, updated_by) VALUES ('e2e_bad', 'polygon',"
-                                     " '{bad-ticker}', 2, 'e2e')");
+                                     " '{AAPL,bad-ticker}', 2, 'e2e')");
 
     CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job insert");
     PQclear(res);
@@ -525,6 +525,17 @@ static void test_failed_stage_retry(void)
     CHECK_EQ_INT(status, 200);
     CHECK_STR(jstr(rec, "status"), "FAILED");
     CHECK_EQ_INT(jnum(rec, "attempt"), 2);
+    /* The retry fetched AAPL again (other bytes: a new request id) into its own objects. */
+    CHECK(jstr(rec, "error") && strstr(jstr(rec, "error"), "bad-ticker") &&
+              strstr(jstr(rec, "error"), "HTTP 400"),
+          "the retry fails on the provider's answer, not on its own bronze: %s",
+          jstr(rec, "error") ? jstr(rec, "error") : "-");
+    {
+        char lake[600], attempt2[128];
+        snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
+        snprintf(attempt2, sizeof(attempt2), "exec=%s/attempt=2/ticker=AAPL/page-0001.json", id);
+        CHECK_EQ_INT(h_tree_paths_containing(lake, attempt2), 1);
+    }
     cJSON_Delete(rec);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
@@ -534,6 +545,220 @@ static void test_failed_stage_retry(void)
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK(rec == NULL, "no transform record for a failed extract");
     cJSON_Delete(rec);
+}
+
+/* An ISO-8601 member of a record as epoch seconds (-1 when absent or bad). */
+static int64_t rec_time(const cJSON *rec, const char *key)
+{
+    int64_t t = -1;
+
+    if (!jstr(rec, key) || tf_time_parse(jstr(rec, key), &t) != TF_OK)
+        return -1;
+    return t;
+}
+
+/* Reads one stage record straight from the database (new object). */
+static cJSON *db_record(const char *id, const char *stage)
+{
+    cJSON *rec = NULL;
+
+    return tf_exec_get(stack.db, id, stage, &rec) == TF_OK ? rec : NULL;
+}
+
+/*
+ * A worker that died mid-run: its stage stays RUNNING with a stale
+ * heartbeat. The sweeper declares it ZOMBIE, another attempt takes it, and
+ * the execution completes.
+ */
+static void test_zombie_recovery(void)
+{
+    char id[TF_UUID_LEN + 1];
+    const char *params[1] = {id};
+    PGresult *res;
+    cJSON *rec;
+
+    tf_uuid_new(id);
+    res = PQexecParams(stack.db,
+                       "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+                       " status, attempt, window_start, window_end, tickers, worker_id,"
+                       " started_at, heartbeat_at) VALUES ($1, 'extract', '" JOB "', 'RUNNING',"
+                       " 1, '2024-03-08T14:30:00Z', '2024-03-08T15:30:00Z', '{AAPL}',"
+                       " 'crashed-worker', now() - interval '1 hour', now() - interval '1 hour')",
+                       1, NULL, params, NULL, NULL, 0);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "crashed run inserted: %s",
+          PQresultErrorMessage(res));
+    PQclear(res);
+    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
+    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "completed after the crash: %s",
+          rec ? jstr(rec, "status") : "timeout");
+    cJSON_Delete(rec);
+    rec = db_record(id, "extract");
+    CHECK_EQ_INT(jnum(rec, "attempt"), 2);
+    CHECK(jstr(rec, "worker_id") && strcmp(jstr(rec, "worker_id"), "crashed-worker") != 0,
+          "a live worker took over");
+    CHECK_EQ_INT(jnum(rec, "records_out"), 60);
+    cJSON_Delete(rec);
+}
+
+/*
+ * A worker that died between recording SUCCESS and publishing the event:
+ * the record is the outbox, the sweeper sends the event, the next stages run.
+ */
+static void test_publish_after_crash(void)
+{
+    char id[TF_UUID_LEN + 1], src[TF_UUID_LEN + 1];
+    const char *params[2] = {id, src};
+    char *from = h_pg_value(stack.db,
+                            "SELECT execution_id FROM tickflow.job_execution WHERE stage ="
+                            " 'extract' AND status = 'SUCCESS' AND job_name = '" JOB "'"
+                            " AND window_start = '2024-03-04T14:30:00Z' LIMIT 1",
+                            0, NULL);
+    PGresult *res;
+    cJSON *rec;
+
+    CHECK(from != NULL, "a finished extract to copy");
+    if (!from)
+        return;
+    snprintf(src, sizeof(src), "%s", from);
+    free(from);
+    tf_uuid_new(id);
+    /* Same bronze objects, finished a minute ago, event never sent. */
+    res = PQexecParams(stack.db,
+                       "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+                       " status, attempt, window_start, window_end, tickers, objects,"
+                       " records_in, records_out, worker_id, started_at, finished_at)"
+                       " SELECT $1, stage, job_name, 'SUCCESS', 1, window_start, window_end,"
+                       " tickers, objects, records_in, records_out, 'crashed-worker',"
+                       " now() - interval '2 minutes', now() - interval '1 minute'"
+                       " FROM tickflow.job_execution WHERE execution_id = $2 AND stage ="
+                       " 'extract'",
+                       2, NULL, params, NULL, NULL, 0);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "unpublished run inserted: %s",
+          PQresultErrorMessage(res));
+    PQclear(res);
+    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
+    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "completed from the outbox: %s",
+          rec ? jstr(rec, "status") : "timeout");
+    cJSON_Delete(rec);
+    rec = db_record(id, "transform");
+    CHECK_EQ_INT(jnum(rec, "records_out"), 1100);
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND stage = 'extract' AND event_published_at IS NOT NULL",
+                         1, params),
+                 1);
+}
+
+/* Reads one counter of a service's /metrics ("name{labels} value"). */
+static long long metric(int port, const char *name)
+{
+    struct h_resp r;
+    char sample[128];
+    long long v = -1;
+    const char *at = NULL;
+
+    snprintf(sample, sizeof(sample), "\n%s{", name); /* the sample, not # HELP or # TYPE */
+    if (h_http("GET", port, "/metrics", NULL, NULL, &r) == 0)
+        at = strstr(r.body, sample);
+    if (at)
+        v = strtoll(strchr(at + 1, ' ') + 1, NULL, 10);
+    h_resp_free(&r);
+    return v;
+}
+
+/* A redelivered event of a finished execution changes nothing. */
+static void test_redelivered_event(void)
+{
+    char *id = h_pg_value(stack.db,
+                          "SELECT execution_id FROM tickflow.job_execution WHERE stage ="
+                          " 'transform' AND status = 'SUCCESS' ORDER BY finished_at LIMIT 1",
+                          0, NULL);
+    struct tf_kafka *kafka = NULL;
+    char *event = NULL, err[256], topic[128];
+    cJSON *before = NULL, *after = NULL;
+    long long consumed;
+
+    CHECK(id != NULL, "a finished execution");
+    if (!id)
+        return;
+    before = db_record(id, "transform");
+    consumed = metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
+    CHECK(tf_exec_event(stack.db, id, "extract", &event) == TF_OK, "its bronze event");
+    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", stack.prefix);
+    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", 10000, &kafka, err,
+                                sizeof(err)) == TF_OK,
+          "producer: %s", err);
+    CHECK(kafka && event &&
+              tf_kafka_produce(kafka, topic, JOB, event, strlen(event), id, NULL, 10000, err,
+                               sizeof(err)) == TF_OK,
+          "redelivered: %s", err);
+    tf_kafka_producer_free(kafka);
+    for (int i = 0; i < h_timeout(30) * 10; i++) {
+        if (metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
+            break;
+        sleep_ms(100);
+    }
+    CHECK(metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
+          "transform read the redelivered event");
+    sleep_ms(500);
+    after = db_record(id, "transform");
+    CHECK_EQ_INT(jnum(after, "attempt"), 1);
+    CHECK_STR(jstr(after, "finished_at"), jstr(before, "finished_at"));
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    free(event);
+    free(id);
+}
+
+/*
+ * Without a window, extract takes the next one: from the end of the last
+ * good window less the overlap, to now truncated to the bar. When there is
+ * no new complete bar, the answer is 409 and nothing is created.
+ */
+static void test_incremental_window(void)
+{
+    char id[TF_UUID_LEN + 1], body[256];
+    int64_t now = tf_time_now();
+    int64_t today = now - now % 86400;
+    cJSON *rec;
+    long status;
+    PGresult *res = PQexec(stack.db, "INSERT INTO tickflow.job_config (job_name, provider,"
+                                     " tickers, timespan, interval_seconds, overlap_seconds,"
+                                     " updated_by) VALUES ('e2e_daily', 'polygon', '{MSFT}',"
+                                     " 'day', 259200, 3600, 'e2e')");
+    long long before;
+
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "daily job");
+    PQclear(res);
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"e2e_daily\",\"wait_seconds\":60}", id);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(rec_time(rec, "window_end"), today);
+    CHECK_EQ_INT(rec_time(rec, "window_start"), today - 3 * 86400);
+    cJSON_Delete(rec);
+    /* Nothing new today: up to date, and no record left behind. */
+    before = executions();
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"job_name\":\"e2e_daily\"}", id);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
+    CHECK_EQ_INT(status, 409);
+    {
+        cJSON *e = cJSON_GetObjectItem(rec, "error");
+        CHECK(jstr(e, "message") && strstr(jstr(e, "message"), "up to date"), "says why: %s",
+              jstr(e, "message") ? jstr(e, "message") : "-");
+    }
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(executions(), before);
+    /* A window in the future is refused. */
+    tf_uuid_new(id);
+    body_for(body, sizeof(body), id, "2100-01-01T00:00:00Z", "2100-01-02T00:00:00Z");
+    cJSON_Delete(post(stack.procs[H_EXTRACT].port, body, &status));
+    CHECK_EQ_INT(status, 400);
+    CHECK_EQ_INT(executions(), before);
 }
 
 /* An event that is not a stage event goes to the dead-letter topic with a reason. */
@@ -602,6 +827,10 @@ int main(void)
         test_pipeline();
         test_stage_by_stage_overlap();
         test_failed_stage_retry();
+        test_zombie_recovery();
+        test_publish_after_crash();
+        test_redelivered_event();
+        test_incremental_window();
         test_dead_letter();
         test_no_secret_anywhere();
     } else {

@@ -103,19 +103,52 @@ int h_start(struct h_proc *p, const char *name, const char *binary, int port, co
     return -1;
 }
 
+static int decode_status(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int h_alive(struct h_proc *p)
+{
+    if (p->exited)
+        return 0;
+    if (p->pid > 0 && waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+        p->exited = 1;
+        return 0;
+    }
+    return p->pid > 0;
+}
+
+int h_stack_alive(struct h_stack *st)
+{
+    static int told;
+
+    for (int i = 0; i < H_NPROCS; i++) {
+        if (!h_alive(&st->procs[i])) {
+            if (!told++)
+                printf("%s is not running (exit %d); see %s\n", st->procs[i].name,
+                       decode_status(st->procs[i].status), st->procs[i].log);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int h_stop(struct h_proc *p)
 {
     int status = 0;
 
+    if (p->exited)
+        return decode_status(p->status);
     if (p->pid <= 0)
         return -1;
     kill(p->pid, SIGTERM);
     for (int i = 0; i < h_timeout(30) * 10; i++) {
         if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
             p->pid = 0;
-            if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-            return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+            return decode_status(status);
         }
         sleep_ms(100);
     }

@@ -17,6 +17,8 @@
 
 struct h_proc {
     pid_t pid;
+    int exited; /* reaped by h_alive; status keeps its wait status */
+    int status;
     int port;
     char name[32];
     char log[512];
@@ -62,6 +64,12 @@ int h_free_port(void);
  */
 int h_start(struct h_proc *p, const char *name, const char *binary, int port, const char *logdir,
             const char *const *env);
+
+/** 1 while the process runs; 0 once it has exited (reaped, its status kept). */
+int h_alive(struct h_proc *p);
+
+/** 1 while every service of the stack runs; says which one died, once. */
+int h_stack_alive(struct h_stack *st);
 
 /** Sends SIGTERM and waits; returns the exit status (0 = clean), -1 on timeout (then kills). */
 int h_stop(struct h_proc *p);

@@ -140,16 +140,33 @@ static void test_cfg(void)
 
 static void test_redact(void)
 {
+    static const struct {
+        const char *dsn;
+        const char *want;
+    } cases[] = {
+        {"postgresql://bob:hunter2@db:5432/tickflow",
+         "user=bob password=*** dbname=tickflow host=db port=5432"},
+        {"postgresql://bob@db/tickflow?password=hunter2",
+         "user=bob password=*** dbname=tickflow host=db"},
+        {"host=db user=bob password=hunter2 dbname=x", "user=bob password=*** dbname=x host=db"},
+        {"host=db password = hunter2", "password=*** host=db"},
+        {"host=db password='hunter 2' user=x", "user=x password=*** host=db"},
+        {"host=db sslpassword=hunter2", "host=db sslpassword=***"},
+        {"postgresql://bob@db/tickflow", "user=bob dbname=tickflow host=db"},
+        {"password=hunter2 = =", "(a connection string libpq cannot parse)"},
+    };
     char out[256];
 
-    tf_cfg_redact_dsn("postgresql://bob:hunter2@db:5432/tickflow", out, sizeof(out));
-    CHECK_STR(out, "postgresql://bob:***@db:5432/tickflow");
-    tf_cfg_redact_dsn("postgresql://bob@db/tickflow?password=hunter2", out, sizeof(out));
-    CHECK(strstr(out, "hunter2") == NULL, "query password masked: %s", out);
-    tf_cfg_redact_dsn("host=db user=bob password=hunter2 dbname=x", out, sizeof(out));
-    CHECK_STR(out, "host=db user=bob password=*** dbname=x");
-    tf_cfg_redact_dsn("postgresql://bob@db/tickflow", out, sizeof(out));
-    CHECK_STR(out, "postgresql://bob@db/tickflow");
+    for (size_t i = 0; i < TF_ARRAY_LEN(cases); i++) {
+        tf_cfg_redact_dsn(cases[i].dsn, out, sizeof(out));
+        CHECK(strcmp(out, cases[i].want) == 0, "redact %s: %s", cases[i].dsn, out);
+        CHECK(strstr(out, "hunter") == NULL, "no password in %s", out);
+    }
+    /* A short buffer truncates at a pair boundary, never mid-secret. */
+    tf_cfg_redact_dsn("postgresql://bob:hunter2@db:5432/tickflow", out, 20);
+    CHECK_STR(out, "user=bob");
+    tf_cfg_redact_dsn("postgresql://bob:hunter2@db:5432/tickflow", out, 22);
+    CHECK_STR(out, "user=bob password=***");
 }
 
 static void test_time(void)

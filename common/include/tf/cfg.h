@@ -52,8 +52,8 @@ void tf_cfg_cleanup(const struct tf_cfg_key *keys, size_t n, void *cfg);
 void tf_cfg_log(const struct tf_cfg_key *keys, size_t n, const void *cfg);
 
 /**
- * Copies a libpq connection string (URI or key=value) to out with any
- * password replaced by "***", for logs and error messages.
+ * Writes a libpq connection string (URI or key=value) to out as
+ * key=value pairs with password and sslpassword shown as "***", for logs.
  */
 void tf_cfg_redact_dsn(const char *dsn, char *out, size_t outlen);
 

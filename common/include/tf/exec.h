@@ -89,10 +89,21 @@ enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage) TF_M
 enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int attempt,
                           const struct tf_exec_result *res) TF_MUSTCHECK;
 
+/**
+ * RUNNING -> PENDING for the lease holder that is shutting down: the next
+ * claim gets the same attempt number again. TF_ERR_LEASE otherwise.
+ */
+enum tf_rc tf_exec_release(PGconn *conn, const char *id, const char *stage,
+                           int attempt) TF_MUSTCHECK;
+
 /** The stage event JSON of a finished record (new string: free()). */
 enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char **out) TF_MUSTCHECK;
 
-/** Records that the stage event went out. */
-enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;
+/**
+ * Records that the event of this attempt and outcome went out; a record
+ * that has moved on since (retried, finished again) is left alone.
+ */
+enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage, int attempt,
+                                  const char *status) TF_MUSTCHECK;
 
 #endif

@@ -44,7 +44,10 @@ enum tf_rc tf_kafka_ensure_topics(struct tf_kafka *kafka, const char *const *top
                                   int partitions, int replication, char *err,
                                   size_t errlen) TF_MUSTCHECK;
 
-/** TF_OK when a broker answers a metadata request within timeout_ms. */
+/**
+ * TF_OK when a broker answers a metadata request within timeout_ms and the
+ * producer has not hit a fatal (idempotence) error.
+ */
 enum tf_rc tf_kafka_ping(struct tf_kafka *kafka, int timeout_ms);
 
 /**

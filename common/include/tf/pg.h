@@ -55,6 +55,13 @@ enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
 enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out) TF_MUSTCHECK;
 
 /**
+ * Inside a transaction: takes a transaction-scoped advisory lock on each
+ * (space, key) for the strings in keys, in sorted order so that writers
+ * locking overlapping sets never deadlock. Waits for holders to commit.
+ */
+enum tf_rc tf_pg_lock_keys(PGconn *conn, const char *space, const cJSON *keys) TF_MUSTCHECK;
+
+/**
  * Applies the migrations this binary carries that the database lacks, under
  * an advisory lock so that services starting together apply each once.
  */

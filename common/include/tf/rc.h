@@ -20,6 +20,7 @@ enum tf_rc {
     TF_ERR_UPSTREAM,  /* a market-data API failed: 502 */
     TF_ERR_IO,        /* local file system: 500 */
     TF_ERR_LEASE,     /* the stage's lease moved to another owner */
+    TF_ERR_DRAINING,  /* the process is shutting down: work handed back */
 };
 
 /** Returns a short static name for rc ("conflict"). */

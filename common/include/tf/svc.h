@@ -99,7 +99,8 @@ struct tf_run {
     long long records_in;
     long long records_out;
     long long records_rejected;
-    char error[1024]; /* output: why the run failed (no secrets) */
+    char error[1024];         /* output: why the run failed (no secrets) */
+    struct tf_run_beat *beat; /* the runtime's heartbeat of an unfenced run */
 };
 
 struct tf_stage_def {
@@ -137,8 +138,13 @@ struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
 /** 1 once a drain has started: long runs should stop at a safe point. */
 int tf_svc_stopping(const struct tf_svc *svc);
 
-/** Refreshes the run's heartbeat (unfenced stages). TF_ERR_LEASE when lost. */
-enum tf_rc tf_run_heartbeat(struct tf_run *run) TF_MUSTCHECK;
+/**
+ * Whether a long run should go on: TF_OK, TF_ERR_LEASE when its lease was
+ * lost (stop, write nothing more), TF_ERR_DRAINING when the process is
+ * shutting down (stop at a safe point and return it: the stage is handed
+ * back). Costs no I/O: the runtime heartbeats unfenced runs by itself.
+ */
+enum tf_rc tf_run_check(const struct tf_run *run) TF_MUSTCHECK;
 
 /** Sets run->error from a format. */
 void tf_run_fail(struct tf_run *run, const char *fmt, ...) TF_PRINTF(2, 3);

@@ -1,0 +1,88 @@
+/*
+ * svc_internal.h - state and functions shared by the stage runtime's files:
+ * svc.c (start-up, drain, work queue, Kafka consumer, sweeper), svc_run.c
+ * (claiming, running, heartbeats, publishing) and svc_http.c (the API).
+ */
+#ifndef TF_SVC_INTERNAL_H
+#define TF_SVC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "tf/kafka.h"
+#include "tf/pg.h"
+#include "tf/svc.h"
+
+#define SVC_POOL_WAIT_MS 5000
+
+struct tf_svc {
+    const struct tf_stage_def *def;
+    const struct tf_cfg_key *keys;
+    size_t nkeys;
+    struct tf_svc_cfg cfg;
+    struct tf_pg_pool *pool;
+    struct tf_kafka *kafka;
+    struct tf_kafka_consumer *consumer;
+    struct tf_lake *lake;
+    struct tf_http_server *http;
+    char topic_in[160];
+    char topic_out[160];
+    char topic_dlq[160];
+    char worker_id[160];
+    atomic_int stopping;
+
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    char (*queue)[TF_UUID_LEN + 1];
+    int qhead;
+    int qlen;
+
+    pthread_t *workers;
+    int nworkers;
+    pthread_t consumer_thr;
+    int consumer_started;
+    pthread_t sweeper_thr;
+    int sweeper_started;
+
+    atomic_llong m_success;
+    atomic_llong m_failed;
+    atomic_llong m_published;
+    atomic_llong m_consumed;
+    atomic_llong m_dlq;
+    atomic_llong m_released;
+};
+
+
+/** Queues a run of execution id for the workers (dropped when the queue is full). */
+void svc_enqueue(struct tf_svc *svc, const char *id);
+
+/** Runs waiting for a worker. */
+int svc_queue_depth(struct tf_svc *svc);
+
+/** A pooled connection, or NULL (logged) when PostgreSQL cannot be reached. */
+PGconn *svc_get_conn(struct tf_svc *svc, const struct tf_logctx *log);
+
+void svc_sleep_ms(int ms);
+
+/**
+ * Claims and runs the stage of execution id. Returns TF_OK when the stage
+ * is settled (run here, or owned or finished elsewhere); an error when the
+ * database failed and the caller may retry.
+ */
+enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id);
+
+/** Publishes the stage event of a finished record and marks it published. */
+enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
+                       const struct tf_logctx *log);
+
+/** Builds a new record from a body (the stage's plan, or the upstream stage's record). */
+enum tf_rc svc_make_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
+                         struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);
+
+/** An ISO-8601 member of a record as epoch seconds (0 when absent). */
+int64_t svc_record_time(const cJSON *rec, const char *key);
+
+/** The HTTP handler of the service (ud is the struct tf_svc). */
+void svc_http_handle(struct tf_http_req *req, void *ud);
+
+#endif

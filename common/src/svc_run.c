@@ -1,0 +1,349 @@
+/*
+ * svc_run.c - one run of a stage: claim, heartbeat, the stage's work, the
+ * guarded outcome, the event. See tf/svc.h for the contract.
+ *
+ * Leases: an unfenced stage (extract) is kept alive by a heartbeat thread
+ * on its own connection, so a run that waits on a slow or rate-limited
+ * vendor is never mistaken for a dead one; a fenced stage (transform,
+ * aggregate) holds its row locked for the whole transaction, which the
+ * sweeper skips. A run that sees the process draining hands its stage
+ * back (PENDING) for another worker.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc_internal.h"
+#include "tf/json.h"
+#include "tf/time.h"
+
+struct tf_run_beat {
+    struct tf_svc *svc;
+    const char *id;
+    int attempt;
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop; /* under mu */
+    atomic_int lost;
+};
+
+void tf_run_fail(struct tf_run *run, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(run->error, sizeof(run->error), fmt, ap);
+    va_end(ap);
+}
+
+enum tf_rc tf_run_check(const struct tf_run *run)
+{
+    if (run->beat && atomic_load(&run->beat->lost))
+        return TF_ERR_LEASE;
+    if (tf_svc_stopping(run->svc))
+        return TF_ERR_DRAINING;
+    return TF_OK;
+}
+
+static void *beat_main(void *arg)
+{
+    struct tf_run_beat *b = arg;
+    long every_ms = b->svc->cfg.heartbeat_timeout * 1000 / 4;
+
+    if (every_ms < 500)
+        every_ms = 500;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop && !atomic_load(&b->lost)) {
+        struct timespec deadline;
+        PGconn *conn;
+
+        tf_time_deadline(&deadline, (int)every_ms);
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &deadline) != ETIMEDOUT)
+            continue;
+        pthread_mutex_unlock(&b->mu);
+        conn = svc_get_conn(b->svc, NULL);
+        if (conn) {
+            if (tf_exec_heartbeat(conn, b->id, b->svc->def->name, b->attempt) == TF_ERR_LEASE)
+                atomic_store(&b->lost, 1);
+            tf_pg_pool_put(b->svc->pool, conn);
+        }
+        pthread_mutex_lock(&b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static struct tf_run_beat *beat_start(struct tf_svc *svc, const char *id, int attempt)
+{
+    struct tf_run_beat *b = calloc(1, sizeof(*b));
+
+    if (!b)
+        return NULL;
+    b->svc = svc;
+    b->id = id;
+    b->attempt = attempt;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    if (pthread_create(&b->thr, NULL, beat_main, b) != 0) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Stops and frees the heartbeat; returns 1 when it found the lease lost. */
+static int beat_stop(struct tf_run_beat *b)
+{
+    int lost;
+
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    b->stop = 1;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thr, NULL);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    lost = atomic_load(&b->lost);
+    free(b);
+    return lost;
+}
+
+enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
+                       const struct tf_logctx *log)
+{
+    char *event = NULL;
+    cJSON *parsed = NULL;
+    const char *job;
+    char err[256];
+    enum tf_rc rc;
+
+    rc = tf_exec_event(conn, id, svc->def->name, &event);
+    if (rc != TF_OK)
+        return rc;
+    parsed = cJSON_Parse(event);
+    job = tf_json_str(parsed, "job_name");
+    rc = tf_kafka_produce(svc->kafka, svc->topic_out, job, event, strlen(event), id, NULL,
+                          (int)svc->cfg.kafka_delivery_timeout_ms, err, sizeof(err));
+    if (rc == TF_OK) {
+        atomic_fetch_add(&svc->m_published, 1);
+        /* Only the attempt and outcome that went out count as published. */
+        rc = tf_exec_mark_published(conn, id, svc->def->name,
+                                    (int)tf_json_long(parsed, "attempt", 0),
+                                    tf_json_str(parsed, "status"));
+        tf_log_info(log, "event published topic=%s", svc->topic_out);
+    } else {
+        tf_log_warn(log, "event not published yet (the sweeper retries): %s", err);
+    }
+    cJSON_Delete(parsed);
+    free(event);
+    return rc;
+}
+
+int64_t svc_record_time(const cJSON *rec, const char *key)
+{
+    const char *s = tf_json_str(rec, key);
+    int64_t t = 0;
+
+    if (!s || tf_time_parse(s, &t) != TF_OK)
+        return 0;
+    return t;
+}
+
+/* Reads the records the run needs and prepares its outputs. */
+static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
+{
+    const struct tf_stage_def *def = run->svc->def;
+    enum tf_rc rc;
+
+    rc = tf_exec_get(run->conn, run->execution_id, def->name, record);
+    if (rc == TF_OK && def->upstream)
+        rc = tf_exec_get(run->conn, run->execution_id, def->upstream, upstream);
+    if (rc != TF_OK) {
+        tf_run_fail(run, "cannot read the execution records: %s", tf_rc_str(rc));
+        return rc;
+    }
+    run->record = *record;
+    run->upstream = *upstream;
+    snprintf(run->job_name, sizeof(run->job_name), "%s", tf_json_str(*record, "job_name"));
+    run->window_start = svc_record_time(*record, "window_start");
+    run->window_end = svc_record_time(*record, "window_end");
+    run->objects = cJSON_CreateArray();
+    if (!run->objects) {
+        tf_run_fail(run, "out of memory");
+        return TF_ERR_NOMEM;
+    }
+    return TF_OK;
+}
+
+/* Runs the stage's work; for a fenced stage inside its lease-guarded transaction. */
+static enum tf_rc work(struct tf_run *run, int *in_txn)
+{
+    const struct tf_stage_def *def = run->svc->def;
+    struct tf_exec_result result;
+    enum tf_rc rc = TF_OK;
+
+    if (def->fenced) {
+        rc = tf_pg_cmd(run->conn, "BEGIN");
+        if (rc == TF_OK) {
+            *in_txn = 1;
+            rc = tf_exec_fence(run->conn, run->execution_id, def->name, run->attempt);
+        }
+        if (rc != TF_OK) {
+            tf_run_fail(run, "cannot open the fenced transaction: %s", tf_rc_str(rc));
+            return rc;
+        }
+    } else {
+        run->beat = beat_start(run->svc, run->execution_id, run->attempt);
+    }
+    rc = def->run(run);
+    if (beat_stop(run->beat) && rc == TF_OK)
+        rc = TF_ERR_LEASE;
+    run->beat = NULL;
+    if (rc != TF_OK)
+        return rc;
+    result = (struct tf_exec_result){"SUCCESS",        run->objects,          run->records_in,
+                                     run->records_out, run->records_rejected, NULL};
+    rc = tf_exec_finish(run->conn, run->execution_id, def->name, run->attempt, &result);
+    if (rc == TF_OK && *in_txn) {
+        rc = tf_pg_cmd(run->conn, "COMMIT");
+        *in_txn = 0;
+    }
+    if (rc != TF_OK && rc != TF_ERR_LEASE)
+        tf_run_fail(run, "cannot commit the outcome: %s", tf_rc_str(rc));
+    return rc;
+}
+
+enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
+{
+    const struct tf_stage_def *def = svc->def;
+    struct tf_run run;
+    cJSON *record = NULL;
+    cJSON *upstream = NULL;
+    struct tf_exec_result result;
+    enum tf_rc rc;
+    enum tf_rc frc;
+    int in_txn = 0;
+    int64_t started = tf_time_mono_ms();
+
+    memset(&run, 0, sizeof(run));
+    run.svc = svc;
+    run.conn = conn;
+    snprintf(run.execution_id, sizeof(run.execution_id), "%s", id);
+    tf_logctx_set_exec(&run.log, id);
+
+    rc = tf_exec_claim(conn, id, def->name, svc->worker_id, &run.attempt);
+    if (rc == TF_ERR_CONFLICT)
+        return TF_OK;
+    if (rc != TF_OK)
+        return rc;
+    tf_log_info(&run.log, "stage claimed stage=%s attempt=%d", def->name, run.attempt);
+
+    rc = prepare(&run, &record, &upstream);
+    if (rc == TF_OK)
+        rc = work(&run, &in_txn);
+    if (in_txn && tf_pg_cmd(conn, "ROLLBACK") != TF_OK)
+        tf_log_warn(&run.log, "rollback failed");
+    if (rc == TF_OK) {
+        atomic_fetch_add(&svc->m_success, 1);
+        tf_log_info(&run.log,
+                    "stage succeeded stage=%s attempt=%d in=%lld out=%lld rejected=%lld ms=%lld",
+                    def->name, run.attempt, run.records_in, run.records_out, run.records_rejected,
+                    (long long)(tf_time_mono_ms() - started));
+        goto publish;
+    }
+    if (rc == TF_ERR_LEASE) {
+        tf_log_warn(&run.log, "lease lost stage=%s attempt=%d: results discarded", def->name,
+                    run.attempt);
+        goto out;
+    }
+    if (rc == TF_ERR_DRAINING) {
+        frc = tf_exec_release(conn, id, def->name, run.attempt);
+        atomic_fetch_add(&svc->m_released, 1);
+        tf_log_warn(&run.log, "draining: stage %s handed back (%s)", def->name, tf_rc_str(frc));
+        rc = TF_OK;
+        goto out;
+    }
+    if (!run.error[0])
+        tf_run_fail(&run, "%s", tf_rc_str(rc));
+    result = (struct tf_exec_result){"FAILED",        run.objects,          run.records_in,
+                                     run.records_out, run.records_rejected, run.error};
+    frc = tf_exec_finish(conn, id, def->name, run.attempt, &result);
+    if (frc != TF_OK) {
+        /* The row stays RUNNING; the sweeper retries it once its heartbeat is stale. */
+        tf_log_error(&run.log, "stage failed and could not be recorded: %s (%s)", run.error,
+                     tf_rc_str(frc));
+        rc = frc;
+        goto out;
+    }
+    atomic_fetch_add(&svc->m_failed, 1);
+    tf_log_error(&run.log, "stage failed stage=%s attempt=%d: %s", def->name, run.attempt,
+                 run.error);
+publish:
+    rc = TF_OK;
+    if (svc_publish(svc, conn, id, &run.log) == TF_ERR_DB)
+        rc = TF_ERR_DB;
+out:
+    cJSON_Delete(run.objects);
+    cJSON_Delete(record);
+    cJSON_Delete(upstream);
+    return rc;
+}
+
+/* ---- plans: what a new record starts with ---- */
+
+static enum tf_rc upstream_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
+                                struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
+{
+    const char *up_stage = svc->def->upstream;
+    const char *job = tf_json_str(body, "job_name");
+    cJSON *up = NULL;
+    enum tf_rc rc;
+    const char *status;
+    const cJSON *att;
+
+    rc = tf_exec_get(conn, plan->execution_id, up_stage, &up);
+    if (rc == TF_ERR_NOT_FOUND) {
+        snprintf(err, errlen, "execution %s has no %s stage", plan->execution_id, up_stage);
+        return rc;
+    }
+    if (rc != TF_OK) {
+        snprintf(err, errlen, "cannot read the %s stage", up_stage);
+        return rc;
+    }
+    status = tf_json_str(up, "status");
+    if (!status || strcmp(status, "SUCCESS") != 0) {
+        snprintf(err, errlen, "the %s stage of execution %s is %s; %s needs it to be SUCCESS",
+                 up_stage, plan->execution_id, status ? status : "unknown", svc->def->name);
+        cJSON_Delete(up);
+        return TF_ERR_CONFLICT;
+    }
+    if (job && strcmp(job, tf_json_str(up, "job_name")) != 0) {
+        snprintf(err, errlen, "execution %s belongs to job %s, not %s", plan->execution_id,
+                 tf_json_str(up, "job_name"), job);
+        cJSON_Delete(up);
+        return TF_ERR_CONFLICT;
+    }
+    snprintf(plan->job_name, sizeof(plan->job_name), "%s", tf_json_str(up, "job_name"));
+    plan->window_start = svc_record_time(up, "window_start");
+    plan->window_end = svc_record_time(up, "window_end");
+    plan->tickers = cJSON_GetObjectItemCaseSensitive(up, "tickers");
+    att = cJSON_GetObjectItemCaseSensitive(up, "max_attempts");
+    plan->max_attempts = cJSON_IsNumber(att) ? att->valueint : 3;
+    *owned = up;
+    return TF_OK;
+}
+
+enum tf_rc svc_make_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
+                         struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
+{
+    if (svc->def->plan)
+        return svc->def->plan(svc, conn, body, plan, owned, err, errlen);
+    return upstream_plan(svc, conn, body, plan, owned, err, errlen);
+}
