@@ -11,7 +11,9 @@
  *     aggregate then finish the execution.
  *   - PostgreSQL down: a POST gets a clear 503 and leaves nothing; readiness
  *     says which dependency is missing; once the server is back the same
- *     POST runs the execution once, with every bar once.
+ *     POST runs the execution once, with every bar once. An upstream event
+ *     that arrives meanwhile waits in its partition (no dead letter) and is
+ *     handled when the server is back.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include "check.h"
 #include "harness.h"
 #include "tf/exec.h"
+#include "tf/kafka.h"
 #include "tf/time.h"
 
 #define API_KEY "outage-Key-51f0aa"
@@ -232,6 +235,91 @@ static void test_postgres_outage(void)
                  3);
 }
 
+/* Reads one counter sample ("name{...} value") of a service's /metrics. */
+static long long metric(int port, const char *name)
+{
+    struct h_resp r;
+    char sample[128];
+    long long v = -1;
+    const char *at = NULL;
+
+    snprintf(sample, sizeof(sample), "\n%s{", name);
+    if (h_http("GET", port, "/metrics", NULL, NULL, &r) == 0)
+        at = strstr(r.body, sample);
+    if (at)
+        v = strtoll(strchr(at + 1, ' ') + 1, NULL, 10);
+    h_resp_free(&r);
+    return v;
+}
+
+/*
+ * An upstream event that arrives while PostgreSQL is down waits in its
+ * partition (no offset commit, no dead letter) and is handled once the
+ * server is back.
+ */
+static void test_event_during_db_outage(void)
+{
+    char id[TF_UUID_LEN + 1], src[TF_UUID_LEN + 1], topic[128], err[256];
+    const char *params[2] = {id, src};
+    char *from = h_pg_value(stack.db,
+                            "SELECT execution_id FROM tickflow.job_execution WHERE stage ="
+                            " 'extract' AND status = 'SUCCESS' LIMIT 1",
+                            0, NULL);
+    struct tf_kafka *kafka = NULL;
+    char *event = NULL, *status = NULL;
+    long long consumed = metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
+    PGresult *res;
+
+    CHECK(from != NULL, "a finished extract to copy");
+    if (!from)
+        return;
+    snprintf(src, sizeof(src), "%s", from);
+    free(from);
+    tf_uuid_new(id);
+    /* A finished extract whose event this test sends by hand. */
+    res = PQexecParams(stack.db,
+                       "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+                       " status, attempt, window_start, window_end, tickers, objects,"
+                       " records_in, records_out, started_at, finished_at, event_published_at)"
+                       " SELECT $1, stage, job_name, 'SUCCESS', 1, window_start, window_end,"
+                       " tickers, objects, records_in, records_out, now(), now(), now()"
+                       " FROM tickflow.job_execution WHERE execution_id = $2"
+                       " AND stage = 'extract'",
+                       2, NULL, params, NULL, NULL, 0);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "record: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    CHECK(tf_exec_event(stack.db, id, "extract", &event) == TF_OK, "its event");
+
+    CHECK_EQ_INT(env_script("pg.sh", "down"), 0);
+    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", stack.prefix);
+    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "outage", 10000, &kafka, err,
+                                sizeof(err)) == TF_OK,
+          "producer: %s", err);
+    CHECK(kafka && event &&
+              tf_kafka_produce(kafka, topic, JOB, event, strlen(event), id, NULL, 10000, err,
+                               sizeof(err)) == TF_OK,
+          "event sent: %s", err);
+    tf_kafka_producer_free(kafka);
+    free(event);
+    for (int i = 0; i < h_timeout(20) * 10; i++) {
+        if (metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
+            break;
+        sleep_ms(100);
+    }
+    CHECK(metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
+          "transform has the event while PostgreSQL is down");
+    sleep_ms(3000); /* several retries' worth */
+    CHECK_EQ_INT(metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
+
+    CHECK_EQ_INT(env_script("pg.sh", "up"), 0);
+    PQreset(stack.db);
+    status = wait_aggregate(id, 120);
+    CHECK(status && strcmp(status, "SUCCESS") == 0, "handled once PostgreSQL was back: %s",
+          status ? status : "timeout");
+    free(status);
+    CHECK_EQ_INT(metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -247,6 +335,7 @@ int main(void)
         PQclear(res);
         test_kafka_outage();
         test_postgres_outage();
+        test_event_during_db_outage();
     } else {
         CHECK(0, "the stack did not start (see %s)", stack.dir);
     }
