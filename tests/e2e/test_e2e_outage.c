@@ -87,6 +87,38 @@ static char *wait_aggregate(const char *id, int seconds)
     return NULL;
 }
 
+/*
+ * Sends a request and checks the answer's status and, when key is given,
+ * that the answer's member key (text, or an object as JSON) contains want.
+ */
+static void expect(const char *method, int port, const char *path, const char *body, long status,
+                   const char *key, const char *want)
+{
+    struct h_resp r;
+    char *got = NULL;
+
+    h_http(method, port, path, body, NULL, &r);
+    CHECK(r.status == status, "%s %s: status %ld, want %ld", method, path, r.status, status);
+    if (key) {
+        got = field(r.body, key);
+        CHECK(got && strstr(got, want), "%s %s: %s is %s, want %s", method, path, key,
+              got ? got : "(none)", want);
+    }
+    free(got);
+    h_resp_free(&r);
+}
+
+/* A new execution id and the POST body for JOB over [ws, we). */
+static void new_execution(const char *ws, const char *we, int wait, char id[TF_UUID_LEN + 1],
+                          char *body, size_t len)
+{
+    tf_uuid_new(id);
+    snprintf(body, len,
+             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"%s\","
+             "\"window_end\":\"%s\",\"wait_seconds\":%d}",
+             id, ws, we, wait);
+}
+
 static long long silver_rows(int64_t ws, int64_t we)
 {
     char a[32], b[32];
@@ -115,31 +147,15 @@ static void test_kafka_outage(void)
     char id[TF_UUID_LEN + 1], body[512];
     const char *params[1] = {id};
     int64_t ws = 0, we = 0;
-    struct h_resp r;
-    char *status = NULL, *kafka = NULL;
+    char *status = NULL;
 
     CHECK(tf_time_parse(ws_s, &ws) == TF_OK && tf_time_parse(we_s, &we) == TF_OK, "parse");
-    tf_uuid_new(id);
-    snprintf(body, sizeof(body),
-             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"%s\","
-             "\"window_end\":\"%s\",\"wait_seconds\":60}",
-             id, ws_s, we_s);
+    new_execution(ws_s, we_s, 60, id, body, sizeof(body));
 
     CHECK_EQ_INT(env_script("kafka.sh", "down"), 0);
-    h_http("GET", stack.procs[H_EXTRACT].port, "/readyz", NULL, NULL, &r);
-    CHECK_EQ_INT(r.status, 503);
-    kafka = field(r.body, "kafka");
-    CHECK_STR(kafka, "unreachable");
-    free(kafka);
-    h_resp_free(&r);
-
+    expect("GET", stack.procs[H_EXTRACT].port, "/readyz", NULL, 503, "kafka", "unreachable");
     /* extract needs no broker to land bronze and record its outcome. */
-    h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
-    CHECK_EQ_INT(r.status, 200);
-    status = field(r.body, "status");
-    CHECK_STR(status, "SUCCESS");
-    free(status);
-    h_resp_free(&r);
+    expect("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, 200, "status", "SUCCESS");
     CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
                          " AND stage = 'extract' AND event_published_at IS NULL",
@@ -187,31 +203,16 @@ static void test_postgres_outage(void)
     const char *params[1] = {id};
     int64_t ws = 0, we = 0;
     struct h_resp r;
-    char *status = NULL, *pg = NULL, *err = NULL;
+    char *status = NULL;
 
     CHECK(tf_time_parse(ws_s, &ws) == TF_OK && tf_time_parse(we_s, &we) == TF_OK, "parse");
-    tf_uuid_new(id);
-    snprintf(body, sizeof(body),
-             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"%s\","
-             "\"window_end\":\"%s\"}",
-             id, ws_s, we_s);
+    new_execution(ws_s, we_s, 0, id, body, sizeof(body));
 
     CHECK_EQ_INT(env_script("pg.sh", "down"), 0);
-    h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
-    CHECK_EQ_INT(r.status, 503);
-    err = field(r.body, "error");
-    CHECK(err && strstr(err, "database_unavailable"), "clear error: %s", err ? err : "-");
-    free(err);
-    h_resp_free(&r);
-    h_http("GET", stack.procs[H_TRANSFORM].port, "/readyz", NULL, NULL, &r);
-    CHECK_EQ_INT(r.status, 503);
-    pg = field(r.body, "postgres");
-    CHECK_STR(pg, "unreachable");
-    free(pg);
-    h_resp_free(&r);
-    h_http("GET", stack.procs[H_TRANSFORM].port, "/healthz", NULL, NULL, &r);
-    CHECK_EQ_INT(r.status, 200);
-    h_resp_free(&r);
+    expect("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, 503, "error",
+           "database_unavailable");
+    expect("GET", stack.procs[H_TRANSFORM].port, "/readyz", NULL, 503, "postgres", "unreachable");
+    expect("GET", stack.procs[H_TRANSFORM].port, "/healthz", NULL, 200, NULL, NULL);
 
     CHECK_EQ_INT(env_script("pg.sh", "up"), 0);
     PQreset(stack.db);
@@ -235,23 +236,6 @@ static void test_postgres_outage(void)
                  3);
 }
 
-/* Reads one counter sample ("name{...} value") of a service's /metrics. */
-static long long metric(int port, const char *name)
-{
-    struct h_resp r;
-    char sample[128];
-    long long v = -1;
-    const char *at = NULL;
-
-    snprintf(sample, sizeof(sample), "\n%s{", name);
-    if (h_http("GET", port, "/metrics", NULL, NULL, &r) == 0)
-        at = strstr(r.body, sample);
-    if (at)
-        v = strtoll(strchr(at + 1, ' ') + 1, NULL, 10);
-    h_resp_free(&r);
-    return v;
-}
-
 /*
  * An upstream event that arrives while PostgreSQL is down waits in its
  * partition (no offset commit, no dead letter) and is handled once the
@@ -259,57 +243,34 @@ static long long metric(int port, const char *name)
  */
 static void test_event_during_db_outage(void)
 {
-    char id[TF_UUID_LEN + 1], src[TF_UUID_LEN + 1], topic[128], err[256];
-    const char *params[2] = {id, src};
+    char id[TF_UUID_LEN + 1], src[TF_UUID_LEN + 1];
     char *from = h_pg_value(stack.db,
                             "SELECT execution_id FROM tickflow.job_execution WHERE stage ="
                             " 'extract' AND status = 'SUCCESS' LIMIT 1",
                             0, NULL);
-    struct tf_kafka *kafka = NULL;
     char *event = NULL, *status = NULL;
-    long long consumed = metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
-    PGresult *res;
+    long long consumed = h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
 
     CHECK(from != NULL, "a finished extract to copy");
     if (!from)
         return;
     snprintf(src, sizeof(src), "%s", from);
     free(from);
-    tf_uuid_new(id);
     /* A finished extract whose event this test sends by hand. */
-    res = PQexecParams(stack.db,
-                       "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
-                       " status, attempt, window_start, window_end, tickers, objects,"
-                       " records_in, records_out, started_at, finished_at, event_published_at)"
-                       " SELECT $1, stage, job_name, 'SUCCESS', 1, window_start, window_end,"
-                       " tickers, objects, records_in, records_out, now(), now(), now()"
-                       " FROM tickflow.job_execution WHERE execution_id = $2"
-                       " AND stage = 'extract'",
-                       2, NULL, params, NULL, NULL, 0);
-    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "record: %s", PQresultErrorMessage(res));
-    PQclear(res);
+    CHECK(h_copy_extract(stack.db, src, 1, id) == 0, "record copied");
     CHECK(tf_exec_event(stack.db, id, "extract", &event) == TF_OK, "its event");
-
     CHECK_EQ_INT(env_script("pg.sh", "down"), 0);
-    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", stack.prefix);
-    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "outage", 10000, &kafka, err,
-                                sizeof(err)) == TF_OK,
-          "producer: %s", err);
-    CHECK(kafka && event &&
-              tf_kafka_produce(kafka, topic, JOB, event, strlen(event), id, NULL, 10000, err,
-                               sizeof(err)) == TF_OK,
-          "event sent: %s", err);
-    tf_kafka_producer_free(kafka);
+    CHECK(event && h_produce(stack.prefix, "tickflow.bronze.v1", id, event) == 0, "event sent");
     free(event);
     for (int i = 0; i < h_timeout(20) * 10; i++) {
-        if (metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
+        if (h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
             break;
         sleep_ms(100);
     }
-    CHECK(metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
+    CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
           "transform has the event while PostgreSQL is down");
     sleep_ms(3000); /* several retries' worth */
-    CHECK_EQ_INT(metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
+    CHECK_EQ_INT(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
 
     CHECK_EQ_INT(env_script("pg.sh", "up"), 0);
     PQreset(stack.db);
@@ -317,7 +278,7 @@ static void test_event_during_db_outage(void)
     CHECK(status && strcmp(status, "SUCCESS") == 0, "handled once PostgreSQL was back: %s",
           status ? status : "timeout");
     free(status);
-    CHECK_EQ_INT(metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
+    CHECK_EQ_INT(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
 }
 
 int main(void)

@@ -613,7 +613,6 @@ static void test_publish_after_crash(void)
                             " 'extract' AND status = 'SUCCESS' AND job_name = '" JOB "'"
                             " AND window_start = '2024-03-04T14:30:00Z' LIMIT 1",
                             0, NULL);
-    PGresult *res;
     cJSON *rec;
 
     CHECK(from != NULL, "a finished extract to copy");
@@ -621,21 +620,8 @@ static void test_publish_after_crash(void)
         return;
     snprintf(src, sizeof(src), "%s", from);
     free(from);
-    tf_uuid_new(id);
     /* Same bronze objects, finished a minute ago, event never sent. */
-    res = PQexecParams(stack.db,
-                       "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
-                       " status, attempt, window_start, window_end, tickers, objects,"
-                       " records_in, records_out, worker_id, started_at, finished_at)"
-                       " SELECT $1, stage, job_name, 'SUCCESS', 1, window_start, window_end,"
-                       " tickers, objects, records_in, records_out, 'crashed-worker',"
-                       " now() - interval '2 minutes', now() - interval '1 minute'"
-                       " FROM tickflow.job_execution WHERE execution_id = $2 AND stage ="
-                       " 'extract'",
-                       2, NULL, params, NULL, NULL, 0);
-    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "unpublished run inserted: %s",
-          PQresultErrorMessage(res));
-    PQclear(res);
+    CHECK(h_copy_extract(stack.db, src, 0, id) == 0, "unpublished run inserted");
     rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
     CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "completed from the outbox: %s",
           rec ? jstr(rec, "status") : "timeout");
@@ -650,23 +636,6 @@ static void test_publish_after_crash(void)
                  1);
 }
 
-/* Reads one counter of a service's /metrics ("name{labels} value"). */
-static long long metric(int port, const char *name)
-{
-    struct h_resp r;
-    char sample[128];
-    long long v = -1;
-    const char *at = NULL;
-
-    snprintf(sample, sizeof(sample), "\n%s{", name); /* the sample, not # HELP or # TYPE */
-    if (h_http("GET", port, "/metrics", NULL, NULL, &r) == 0)
-        at = strstr(r.body, sample);
-    if (at)
-        v = strtoll(strchr(at + 1, ' ') + 1, NULL, 10);
-    h_resp_free(&r);
-    return v;
-}
-
 /* A redelivered event of a finished execution changes nothing. */
 static void test_redelivered_event(void)
 {
@@ -674,8 +643,6 @@ static void test_redelivered_event(void)
                           "SELECT execution_id FROM tickflow.job_execution WHERE stage ="
                           " 'transform' AND status = 'SUCCESS' ORDER BY finished_at LIMIT 1",
                           0, NULL);
-    struct tf_kafka *kafka = NULL;
-    char *event = NULL, err[256], topic[128];
     cJSON *before = NULL, *after = NULL;
     long long consumed;
 
@@ -683,23 +650,15 @@ static void test_redelivered_event(void)
     if (!id)
         return;
     before = db_record(id, "transform");
-    consumed = metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
-    CHECK(tf_exec_event(stack.db, id, "extract", &event) == TF_OK, "its bronze event");
-    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", stack.prefix);
-    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", 10000, &kafka, err,
-                                sizeof(err)) == TF_OK,
-          "producer: %s", err);
-    CHECK(kafka && event &&
-              tf_kafka_produce(kafka, topic, JOB, event, strlen(event), id, NULL, 10000, err,
-                               sizeof(err)) == TF_OK,
-          "redelivered: %s", err);
-    tf_kafka_producer_free(kafka);
+    consumed = h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
+    CHECK(h_send_event(stack.db, stack.prefix, "tickflow.bronze.v1", id, "extract") == 0,
+          "its bronze event sent again");
     for (int i = 0; i < h_timeout(30) * 10; i++) {
-        if (metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
+        if (h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
             break;
         sleep_ms(100);
     }
-    CHECK(metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
+    CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
           "transform read the redelivered event");
     sleep_ms(500);
     after = db_record(id, "transform");
@@ -707,7 +666,6 @@ static void test_redelivered_event(void)
     CHECK_STR(jstr(after, "finished_at"), jstr(before, "finished_at"));
     cJSON_Delete(before);
     cJSON_Delete(after);
-    free(event);
     free(id);
 }
 
@@ -764,22 +722,15 @@ static void test_incremental_window(void)
 /* An event that is not a stage event goes to the dead-letter topic with a reason. */
 static void test_dead_letter(void)
 {
-    struct tf_kafka *kafka = NULL;
-    char err[256], topic[128], reason[256] = "";
     const char *id = "0d3b8f0e-5a5e-4c1c-8a8e-3f0c6f7e9d11";
+    char reason[256] = "";
     cJSON *ev;
 
-    snprintf(topic, sizeof(topic), "%stickflow.bronze.v1", stack.prefix);
-    CHECK(tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "e2e", 10000, &kafka, err,
-                                sizeof(err)) == TF_OK,
-          "producer: %s", err);
-    CHECK(tf_kafka_produce(kafka, topic, JOB, "{not json", 9, id, NULL, 10000, err, sizeof(err)) ==
-              TF_OK,
-          "produce: %s", err);
-    tf_kafka_producer_free(kafka);
+    CHECK(h_produce(stack.prefix, "tickflow.bronze.v1", id, "{not json") == 0, "bad event sent");
     ev = find_event("tickflow.dlq.v1", id, reason, sizeof(reason));
     CHECK(ev != NULL, "the bad event reached the dead-letter topic");
     CHECK(strstr(reason, "JSON") != NULL, "reason names the problem: %s", reason);
+    CHECK_EQ_INT(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 1);
     cJSON_Delete(ev);
 }
 

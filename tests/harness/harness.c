@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "tf/buf.h"
+#include "tf/exec.h"
+#include "tf/kafka.h"
 
 int h_timeout(int seconds)
 {
@@ -448,4 +450,81 @@ int h_stack_stop(struct h_stack *st)
     if (st->dbname[0])
         h_pg_drop_db(getenv("TICKFLOW_PG_DSN"), st->dbname);
     return unclean;
+}
+
+long long h_metric(int port, const char *name)
+{
+    struct h_resp r;
+    char sample[128];
+    long long v = -1;
+    const char *at = NULL;
+
+    snprintf(sample, sizeof(sample), "\n%s{", name); /* the sample, not # HELP or # TYPE */
+    if (h_http("GET", port, "/metrics", NULL, NULL, &r) == 0)
+        at = strstr(r.body, sample);
+    if (at)
+        v = strtoll(strchr(at + 1, ' ') + 1, NULL, 10);
+    h_resp_free(&r);
+    return v;
+}
+
+int h_produce(const char *prefix, const char *topic, const char *id, const char *event)
+{
+    struct tf_kafka *kafka = NULL;
+    cJSON *parsed = cJSON_Parse(event);
+    char full[160], err[256] = "";
+    int rc = -1;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, topic);
+    if (tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "tests", 10000, &kafka, err,
+                              sizeof(err)) == TF_OK &&
+        tf_kafka_produce(kafka, full, cJSON_GetStringValue(cJSON_GetObjectItem(parsed, "job_name")),
+                         event, strlen(event), id, NULL, 10000, err, sizeof(err)) == TF_OK)
+        rc = 0;
+    else
+        fprintf(stderr, "send event: %s\n", err);
+    tf_kafka_producer_free(kafka);
+    cJSON_Delete(parsed);
+    return rc;
+}
+
+int h_send_event(PGconn *db, const char *prefix, const char *topic, const char *id,
+                 const char *stage)
+{
+    char *event = NULL;
+    int rc;
+
+    if (tf_exec_event(db, id, stage, &event) != TF_OK) {
+        fprintf(stderr, "no finished %s stage for %s\n", stage, id);
+        return -1;
+    }
+    rc = h_produce(prefix, topic, id, event);
+    free(event);
+    return rc;
+}
+
+int h_copy_extract(PGconn *db, const char *src, int published, char id[37])
+{
+    const char *params[3] = {id, src, published ? "t" : "f"};
+    PGresult *res;
+    int ok;
+
+    tf_uuid_new(id);
+    res = PQexecParams(db,
+                       "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+                       " status, attempt, window_start, window_end, tickers, objects,"
+                       " records_in, records_out, worker_id, started_at, finished_at,"
+                       " event_published_at)"
+                       " SELECT $1, stage, job_name, 'SUCCESS', 1, window_start, window_end,"
+                       " tickers, objects, records_in, records_out, 'copied',"
+                       " now() - interval '2 minutes', now() - interval '1 minute',"
+                       " CASE WHEN $3::boolean THEN now() END"
+                       " FROM tickflow.job_execution WHERE execution_id = $2"
+                       " AND stage = 'extract' AND status = 'SUCCESS'",
+                       3, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") == 0;
+    if (!ok)
+        fprintf(stderr, "copy of extract %s: %s", src, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
 }

@@ -91,6 +91,28 @@ int h_http(const char *method, int port, const char *path, const char *body, con
 
 void h_resp_free(struct h_resp *resp);
 
+/** One sample ("name{...} value") of a service's /metrics; -1 when absent. */
+long long h_metric(int port, const char *name);
+
+/** Sends a stage event (JSON text) for execution id to <prefix><topic>; 0 when acknowledged. */
+int h_produce(const char *prefix, const char *topic, const char *id, const char *event);
+
+/**
+ * Sends the stage event of (id, stage) as recorded in the database to
+ * <prefix><topic>, as a redelivery or a hand-made trigger. Returns 0 when
+ * the broker acknowledged it.
+ */
+int h_send_event(PGconn *db, const char *prefix, const char *topic, const char *id,
+                 const char *stage);
+
+/**
+ * Makes a new execution id (written to id) whose extract stage is a copy of
+ * a finished one (same job, window and bronze objects) that finished a
+ * minute ago, as a crashed or hand-driven worker would leave it; published
+ * says whether its event counts as sent. Returns 0 on success.
+ */
+int h_copy_extract(PGconn *db, const char *src, int published, char id[37]);
+
 /** The value of a one-row, one-column query as a new string (NULL on error or no row). */
 char *h_pg_value(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
