@@ -29,6 +29,11 @@ struct tf_lake *tf_svc_lake(const struct tf_svc *svc)
     return svc->lake;
 }
 
+const char *tf_svc_worker_id(const struct tf_svc *svc)
+{
+    return svc->worker_id;
+}
+
 int tf_svc_stopping(const struct tf_svc *svc)
 {
     return atomic_load(&((struct tf_svc *)svc)->stopping);
@@ -44,7 +49,7 @@ void svc_sleep_ms(int ms)
 
 /* ---- the work queue of HTTP-triggered and swept runs ---- */
 
-void svc_enqueue(struct tf_svc *svc, const char *id)
+void tf_svc_enqueue(struct tf_svc *svc, const char *id)
 {
     pthread_mutex_lock(&svc->qmu);
     if (svc->qlen < QUEUE_CAP) { /* when full, the sweeper finds the PENDING row later */
@@ -291,7 +296,7 @@ static void sweep_each(struct tf_svc *svc, PGconn *conn, const char *sql, const 
 static void sweep_enqueue(struct tf_svc *svc, PGconn *conn, const char *id)
 {
     (void)conn;
-    svc_enqueue(svc, id);
+    tf_svc_enqueue(svc, id);
 }
 
 static void sweep_publish(struct tf_svc *svc, PGconn *conn, const char *id)
@@ -308,7 +313,7 @@ static void sweep_zombie(struct tf_svc *svc, PGconn *conn, const char *id)
 
     tf_logctx_set_exec(&log, id);
     tf_log_warn(&log, "heartbeat lost: stage %s is now ZOMBIE", svc->def->name);
-    svc_enqueue(svc, id);
+    tf_svc_enqueue(svc, id);
     (void)conn;
 }
 
@@ -338,6 +343,7 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
                " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
                "  FROM tickflow.job_execution WHERE stage = $1"
                "  AND status IN ('PENDING', 'ZOMBIE')"
+               "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
                "  AND updated_at < now() - interval '30 seconds'"
                "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
                " RETURNING execution_id",
@@ -349,6 +355,8 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
                " AND finished_at < now() - interval '10 seconds'"
                " ORDER BY finished_at LIMIT 100",
                NULL, sweep_publish);
+    if (svc->def->tick)
+        svc->def->tick(svc, conn);
 }
 
 static void *sweeper_main(void *arg)

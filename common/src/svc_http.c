@@ -202,13 +202,13 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
                 goto out;
             }
             tf_log_info(tf_http_logctx(req), "failed stage %s queued again", def->name);
-            svc_enqueue(svc, plan.execution_id);
+            tf_svc_enqueue(svc, plan.execution_id);
             status = 202;
         }
     } else {
         tf_log_info(tf_http_logctx(req), "execution accepted stage=%s job=%s", def->name,
                     plan.job_name);
-        svc_enqueue(svc, plan.execution_id);
+        tf_svc_enqueue(svc, plan.execution_id);
     }
     if (wait > 0) {
         tf_pg_pool_put(svc->pool, conn);

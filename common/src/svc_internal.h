@@ -53,8 +53,7 @@ struct tf_svc {
 };
 
 
-/** Queues a run of execution id for the workers (dropped when the queue is full). */
-void svc_enqueue(struct tf_svc *svc, const char *id);
+
 
 /** Runs waiting for a worker. */
 int svc_queue_depth(struct tf_svc *svc);

@@ -15,6 +15,7 @@
 #include "tf/cfg.h"
 #include "tf/exec.h"
 #include "tf/http.h"
+#include "tf/job.h"
 #include "tf/lake.h"
 #include "tf/time.h"
 
@@ -291,6 +292,70 @@ static void test_lake(void)
     }
 }
 
+static void test_job_rules(void)
+{
+    static const struct {
+        const char *provider;
+        const char *ticker;
+        int ok;
+    } tickers[] = {
+        {"polygon", "AAPL", 1},
+        {"polygon", "BRK.A", 1},
+        {"polygon", "C:EURUSD", 1},
+        {"polygon", "X:BTCUSD", 1},
+        {"polygon", "aapl", 0},
+        {"polygon", "I:NDX", 0},
+        {"polygon", "O:SPY25", 0},
+        {"polygon", "C:EU", 0},
+        {"polygon", "AA PL", 0},
+        {"polygon", "../x", 0},
+        {"polygon", "", 0},
+        {"polygon", "EUR/USD", 0},
+        {"twelvedata", "AAPL", 1},
+        {"twelvedata", "SBIN:NSE", 1},
+        {"twelvedata", "EUR/USD", 1},
+        {"twelvedata", "BTC/USD", 1},
+        {"twelvedata", "EUR/", 0},
+        {"twelvedata", "/USD", 0},
+        {"twelvedata", "a/b", 0},
+        {"twelvedata", "SBIN:", 0},
+        {"twelvedata", "AAPL:nse", 0},
+        {"alphavantage", "AAPL", 0},
+    };
+    char err[256];
+    size_t wrong = 0;
+
+    for (size_t i = 0; i < TF_ARRAY_LEN(tickers); i++) {
+        int ok = tf_ticker_check(tickers[i].provider, tickers[i].ticker, err, sizeof(err)) == TF_OK;
+        if (ok != tickers[i].ok) {
+            wrong++;
+            printf("ticker %s %s: %s\n", tickers[i].provider, tickers[i].ticker,
+                   ok ? "accepted" : err);
+        }
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK(tf_ticker_check("polygon", "aapl", err, sizeof(err)) == TF_ERR_INVALID &&
+              strstr(err, "upper-case"),
+          "reason given: %s", err);
+    CHECK(tf_job_name_valid("demo_us_equities"), "plain name");
+    CHECK(!tf_job_name_valid("../etc"), "traversal");
+    CHECK(!tf_job_name_valid("Demo"), "capitals");
+    CHECK(!tf_job_name_valid("a-b"), "dash");
+    CHECK(!tf_job_name_valid("9lives"), "digit first");
+    CHECK(!tf_job_name_valid(""), "empty");
+    CHECK(!tf_job_name_valid("a234567890123456789012345678901234567890123456789012345678901234"),
+          "64 characters");
+    CHECK(tf_provider_known("polygon") && tf_provider_known("twelvedata") &&
+              !tf_provider_known("yahoo") && !tf_provider_known(NULL),
+          "providers");
+    CHECK(tf_bar_check("polygon", 7, "minute", err, sizeof(err)) == TF_OK, "polygon 7 minute");
+    CHECK(tf_bar_check("twelvedata", 7, "minute", err, sizeof(err)) == TF_ERR_INVALID,
+          "twelvedata has no 7 minute bars");
+    CHECK(tf_bar_check("twelvedata", 45, "minute", err, sizeof(err)) == TF_OK, "45 minute");
+    CHECK(tf_bar_check("polygon", 1, "fortnight", err, sizeof(err)) == TF_ERR_INVALID, "span");
+    CHECK(tf_bar_check("polygon", 0, "minute", err, sizeof(err)) == TF_ERR_INVALID, "zero");
+}
+
 int main(void)
 {
     test_cfg();
@@ -300,5 +365,6 @@ int main(void)
     test_match();
     test_buf_and_rc();
     test_lake();
+    test_job_rules();
     return check_summary();
 }

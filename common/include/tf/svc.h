@@ -119,6 +119,11 @@ struct tf_stage_def {
      */
     enum tf_rc (*plan)(struct tf_svc *svc, PGconn *conn, const cJSON *body,
                        struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);
+    /**
+     * Called by the sweeper every couple of seconds with a connection, for
+     * work the stage schedules itself (extract: backfills). NULL for none.
+     */
+    void (*tick)(struct tf_svc *svc, PGconn *conn);
     /** Extra routes; returns 1 when it answered. NULL for none. */
     int (*route)(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
 };
@@ -134,6 +139,12 @@ const struct tf_svc_cfg *tf_svc_cfg(const struct tf_svc *svc);
 
 /** The lake the service writes to and reads from. */
 struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
+
+/** Queues a run of execution id's stage for the workers (the claim decides who runs it). */
+void tf_svc_enqueue(struct tf_svc *svc, const char *id);
+
+/** The worker id this process writes on the records it owns. */
+const char *tf_svc_worker_id(const struct tf_svc *svc);
 
 /** 1 once a drain has started: long runs should stop at a safe point. */
 int tf_svc_stopping(const struct tf_svc *svc);
