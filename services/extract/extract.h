@@ -18,6 +18,18 @@ struct extract_job {
     long page_limit;
 };
 
+/** The job_config row of name as JSON (new object). TF_ERR_NOT_FOUND when absent. */
+enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out);
+
+/** Routes of jobs.c: /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/gaps. 1 when answered. */
+int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
+
+/** Routes of backfill.c: /v1/backfills, /v1/backfills/{id}. 1 when answered. */
+int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
+
+/** The backfill scheduler: releases the next days of every backfill (sweeper tick). */
+void extract_tick(struct tf_svc *svc, PGconn *conn);
+
 /**
  * Fetches every ticker of the run from Polygon's aggregates endpoint,
  * writes each page as received to the bronze lake and appends one object

@@ -17,34 +17,6 @@
 /* The longest window one execution may cover. */
 #define MAX_WINDOW_SECONDS (31LL * 86400)
 
-/* Reads a job_config row as JSON; TF_ERR_NOT_FOUND when there is none. */
-static enum tf_rc load_job(PGconn *conn, const char *name, cJSON **out)
-{
-    const char *params[1] = {name};
-    PGresult *res =
-        tf_pg_exec(conn,
-                   "SELECT json_build_object('job_name', job_name, 'provider', provider,"
-                   " 'dataset', dataset, 'tickers', tickers, 'multiplier', multiplier,"
-                   " 'timespan', timespan, 'adjusted', adjusted, 'page_limit', page_limit,"
-                   " 'interval_seconds', interval_seconds, 'overlap_seconds', overlap_seconds,"
-                   " 'max_attempts', max_attempts, 'enabled', enabled)::text"
-                   " FROM tickflow.job_config WHERE job_name = $1",
-                   1, params);
-    enum tf_rc rc = TF_ERR_DB;
-
-    *out = NULL;
-    if (tf_pg_ok(res)) {
-        if (PQntuples(res) == 0) {
-            rc = TF_ERR_NOT_FOUND;
-        } else {
-            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
-            rc = *out ? TF_OK : TF_ERR_NOMEM;
-        }
-    }
-    PQclear(res);
-    return rc;
-}
-
 /* End of the job's last successful extract window, or 0 when none. */
 static enum tf_rc last_window_end(PGconn *conn, const char *job, int64_t *out)
 {
@@ -84,7 +56,7 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
         snprintf(err, errlen, "give both window_start and window_end, or neither");
         return TF_ERR_INVALID;
     }
-    rc = load_job(conn, name, &job);
+    rc = extract_job_get(conn, name, &job);
     if (rc == TF_ERR_NOT_FOUND) {
         snprintf(err, errlen, "unknown job %s", name);
         return rc;
@@ -162,7 +134,7 @@ static enum tf_rc extract_run(struct tf_run *run)
     cJSON *cfg = NULL;
     enum tf_rc rc;
 
-    rc = load_job(run->conn, run->job_name, &cfg);
+    rc = extract_job_get(run->conn, run->job_name, &cfg);
     if (rc != TF_OK) {
         tf_run_fail(run, "cannot read job %s: %s", run->job_name, tf_rc_str(rc));
         return rc;
@@ -182,6 +154,11 @@ static enum tf_rc extract_run(struct tf_run *run)
     return TF_ERR_INVALID;
 }
 
+static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
+{
+    return extract_jobs_route(svc, req, conn) || extract_backfills_route(svc, req, conn);
+}
+
 static const struct tf_stage_def extract_stage = {
     .name = "extract",
     .upstream = NULL,
@@ -191,7 +168,8 @@ static const struct tf_stage_def extract_stage = {
     .default_port = 8081,
     .run = extract_run,
     .plan = extract_plan,
-    .route = NULL,
+    .tick = extract_tick,
+    .route = extract_route,
 };
 
 /* clang-format off */

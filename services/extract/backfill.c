@@ -1,0 +1,318 @@
+/*
+ * backfill.c - POST /v1/backfills splits a range of days into one execution
+ * per UTC day, created together (each visible in job_execution at once);
+ * GET /v1/backfills/{id} reports progress. The scheduler (extract_tick,
+ * run by the sweeper) releases the days in order, at most `concurrency` in
+ * flight; one replica schedules at a time (an advisory lock), so the bound
+ * holds however many replicas run.
+ */
+#include "extract.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf/exec.h"
+#include "tf/job.h"
+#include "tf/json.h"
+#include "tf/pg.h"
+#include "tf/time.h"
+
+#define MAX_DAYS            366
+#define DEFAULT_CONCURRENCY 2
+#define MAX_CONCURRENCY     32
+
+/* clang-format off */
+#define BACKFILL_JSON                                                                          \
+    "json_build_object('backfill_id', b.backfill_id, 'job_name', b.job_name,"                  \
+    " 'from', b.range_from, 'to', b.range_to, 'days', b.range_to - b.range_from + 1,"          \
+    " 'concurrency', b.concurrency, 'created_by', b.created_by,"                               \
+    " 'created_at', to_char(b.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                  \
+    " 'status', CASE WHEN count(*) FILTER (WHERE e.status NOT IN ('SUCCESS', 'FAILED')) > 0"   \
+    "   THEN 'RUNNING' WHEN count(*) FILTER (WHERE e.status = 'FAILED') > 0 THEN 'FAILED'"     \
+    "   ELSE 'SUCCESS' END,"                                                                   \
+    " 'extract', json_build_object("                                                           \
+    "   'pending', count(*) FILTER (WHERE e.status = 'PENDING'),"                              \
+    "   'running', count(*) FILTER (WHERE e.status IN ('RUNNING', 'ZOMBIE')),"                 \
+    "   'succeeded', count(*) FILTER (WHERE e.status = 'SUCCESS'),"                            \
+    "   'failed', count(*) FILTER (WHERE e.status = 'FAILED')),"                               \
+    " 'completed', count(*) FILTER (WHERE a.status = 'SUCCESS'),"                              \
+    " 'executions', json_agg(json_build_object('execution_id', e.execution_id,"                \
+    "   'window_start', to_char(e.window_start, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"            \
+    "   'extract', e.status, 'aggregate', a.status) ORDER BY e.window_start))::text"           \
+    " FROM tickflow.backfill b"                                                                \
+    " JOIN tickflow.job_execution e ON e.backfill_id = b.backfill_id AND e.stage = 'extract'"  \
+    " LEFT JOIN tickflow.job_execution a ON a.execution_id = e.execution_id"                   \
+    "  AND a.stage = 'aggregate'"                                                              \
+    " WHERE b.backfill_id = $1"                                                                \
+    " GROUP BY b.backfill_id"
+/* clang-format on */
+
+static enum tf_rc backfill_get(PGconn *conn, const char *id, cJSON **out)
+{
+    const char *params[1] = {id};
+    PGresult *res = tf_pg_exec(conn, "SELECT " BACKFILL_JSON, 1, params);
+    enum tf_rc rc = TF_ERR_DB;
+
+    *out = NULL;
+    if (tf_pg_ok(res)) {
+        if (PQntuples(res) == 0) {
+            rc = TF_ERR_NOT_FOUND;
+        } else {
+            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
+            rc = *out ? TF_OK : TF_ERR_NOMEM;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* A "YYYY-MM-DD" member as a day number; 0 when it is not a plain date. */
+static int day_field(const cJSON *body, const char *key, int64_t *day)
+{
+    const char *s = tf_json_str(body, key);
+    int64_t t = 0;
+
+    if (!s || strlen(s) != 10 || tf_time_parse(s, &t) != TF_OK)
+        return 0;
+    *day = t / 86400;
+    return 1;
+}
+
+static void reply_backfill(struct tf_http_req *req, PGconn *conn, const char *id, int status)
+{
+    cJSON *bf = NULL;
+    char loc[80];
+
+    if (backfill_get(conn, id, &bf) != TF_OK) {
+        tf_http_reply_rc(req, TF_ERR_DB, "cannot read the backfill");
+        return;
+    }
+    snprintf(loc, sizeof(loc), "/v1/backfills/%s", id);
+    tf_http_set_header(req, "Location", loc);
+    tf_http_reply_json(req, status, bf);
+    cJSON_Delete(bf);
+}
+
+/* Does a repeated POST with the same backfill_id ask for something else? */
+static int same_backfill(PGconn *conn, const char *id, const char *job, const char *from,
+                         const char *to, int *exists)
+{
+    const char *params[4] = {id, job, from, to};
+    PGresult *res = tf_pg_exec(conn,
+                               "SELECT job_name = $2 AND range_from = $3::date"
+                               " AND range_to = $4::date FROM tickflow.backfill"
+                               " WHERE backfill_id = $1",
+                               4, params);
+    int same = 0;
+
+    *exists = tf_pg_ok(res) && PQntuples(res) == 1;
+    if (*exists)
+        same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return same;
+}
+
+static void post_backfill(struct tf_http_req *req, PGconn *conn)
+{
+    size_t len = 0;
+    const char *text = tf_http_body(req, &len);
+    const char *actor = tf_http_header(req, "X-Tickflow-Actor");
+    cJSON *body = cJSON_ParseWithLength(text, len);
+    cJSON *job = NULL;
+    const char *name, *from_s, *to_s;
+    int64_t from = 0, to = 0, today = tf_time_now() / 86400;
+    long concurrency = DEFAULT_CONCURRENCY;
+    char id[TF_UUID_LEN + 1], conc[16];
+    const char *params[6];
+    PGresult *res = NULL;
+    const cJSON *it;
+    enum tf_rc rc;
+    int exists = 0;
+
+    if (!body || !cJSON_IsObject(body)) {
+        tf_http_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
+        goto out;
+    }
+    name = tf_json_str(body, "job_name");
+    from_s = tf_json_str(body, "from");
+    to_s = tf_json_str(body, "to");
+    if (!name || !tf_job_name_valid(name)) {
+        tf_http_reply_error(req, 400, "invalid_argument", "job_name is required");
+        goto out;
+    }
+    if (!day_field(body, "from", &from) || !day_field(body, "to", &to)) {
+        tf_http_reply_error(req, 400, "invalid_argument",
+                            "from and to are days such as 2024-03-04 (both included)");
+        goto out;
+    }
+    if (to < from || to - from >= MAX_DAYS) {
+        tf_http_reply_error(req, 400, "invalid_argument",
+                            "to must not be before from, and a backfill spans at most %d days",
+                            MAX_DAYS);
+        goto out;
+    }
+    if (to >= today) {
+        tf_http_reply_error(req, 400, "invalid_argument",
+                            "a backfill covers whole past days: to must be before today (UTC)");
+        goto out;
+    }
+    it = cJSON_GetObjectItemCaseSensitive(body, "concurrency");
+    if (it) {
+        if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
+            it->valuedouble < 1 || it->valuedouble > MAX_CONCURRENCY) {
+            tf_http_reply_error(req, 400, "invalid_argument",
+                                "concurrency must be a whole number from 1 to %d", MAX_CONCURRENCY);
+            goto out;
+        }
+        concurrency = (long)it->valuedouble;
+    }
+    it = cJSON_GetObjectItemCaseSensitive(body, "backfill_id");
+    if (it && (!cJSON_IsString(it) || !tf_uuid_valid(it->valuestring))) {
+        tf_http_reply_error(req, 400, "invalid_argument", "backfill_id must be a UUID");
+        goto out;
+    }
+    if (it) {
+        snprintf(id, sizeof(id), "%s", it->valuestring);
+        for (char *p = id; *p; p++)
+            if (*p >= 'A' && *p <= 'F')
+                *p = (char)(*p - 'A' + 'a');
+    } else {
+        tf_uuid_new(id);
+    }
+    rc = extract_job_get(conn, name, &job);
+    if (rc != TF_OK) {
+        tf_http_reply_error(req, rc == TF_ERR_NOT_FOUND ? 404 : 503, tf_rc_str(rc),
+                            "unknown job %s", name);
+        goto out;
+    }
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(job, "enabled"))) {
+        tf_http_reply_error(req, 409, "conflict", "job %s is disabled", name);
+        goto out;
+    }
+    /* A repeated POST with the same backfill_id: the first one's answer. */
+    if (!same_backfill(conn, id, name, from_s, to_s, &exists) && exists) {
+        tf_http_reply_error(req, 409, "conflict", "backfill %s exists for another job or range",
+                            id);
+        goto out;
+    }
+    if (exists) {
+        reply_backfill(req, conn, id, 200);
+        goto out;
+    }
+    snprintf(conc, sizeof(conc), "%ld", concurrency);
+    params[0] = id;
+    params[1] = name;
+    params[2] = from_s;
+    params[3] = to_s;
+    params[4] = conc;
+    params[5] = actor && strlen(actor) <= 64 ? actor : "api";
+    /* The backfill and its days, all at once or not at all. */
+    if (tf_pg_cmd(conn, "BEGIN") != TF_OK) {
+        tf_http_reply_rc(req, TF_ERR_DB, "cannot start the backfill");
+        goto out;
+    }
+    res = tf_pg_exec(conn,
+                     "WITH b AS (INSERT INTO tickflow.backfill (backfill_id, job_name,"
+                     "  range_from, range_to, concurrency, created_by)"
+                     "  VALUES ($1, $2, $3, $4, $5, $6) RETURNING *)"
+                     " INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+                     "  trigger, window_start, window_end, tickers, max_attempts, backfill_id)"
+                     " SELECT gen_random_uuid(), 'extract', j.job_name, 'http',"
+                     "  d::date::timestamp AT TIME ZONE 'UTC',"
+                     "  (d::date + 1)::timestamp AT TIME ZONE 'UTC',"
+                     "  j.tickers, j.max_attempts, b.backfill_id"
+                     " FROM b JOIN tickflow.job_config j USING (job_name),"
+                     "  generate_series(b.range_from, b.range_to, interval '1 day') AS d",
+                     6, params);
+    if (!tf_pg_ok(res) || tf_pg_cmd(conn, "COMMIT") != TF_OK) {
+        tf_http_reply_error(req, 503, "database_unavailable",
+                            "cannot create the backfill (sqlstate %s)", tf_pg_sqlstate(res));
+        goto out;
+    }
+    tf_log_info(tf_http_logctx(req), "backfill %s job=%s days=%lld concurrency=%ld", id, name,
+                (long long)(to - from + 1), concurrency);
+    reply_backfill(req, conn, id, 202);
+out:
+    PQclear(res);
+    cJSON_Delete(job);
+    cJSON_Delete(body);
+}
+
+int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
+{
+    const char *method = tf_http_method(req);
+    const char *path = tf_http_path(req);
+    char caps[1][128];
+    cJSON *bf = NULL;
+    enum tf_rc rc;
+
+    (void)svc;
+    if (strcmp(path, "/v1/backfills") == 0) {
+        if (strcmp(method, "POST") == 0)
+            post_backfill(req, conn);
+        else
+            tf_http_reply_error(req, 405, "method_not_allowed", "use POST");
+        return 1;
+    }
+    if (!tf_http_match(path, "/v1/backfills/*", caps, 1))
+        return 0;
+    if (strcmp(method, "GET") != 0) {
+        tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+        return 1;
+    }
+    if (!tf_uuid_valid(caps[0])) {
+        tf_http_reply_error(req, 400, "invalid_argument", "a backfill id is a UUID");
+        return 1;
+    }
+    rc = backfill_get(conn, caps[0], &bf);
+    if (rc == TF_ERR_NOT_FOUND)
+        tf_http_reply_error(req, 404, "not_found", "no backfill %s", caps[0]);
+    else if (rc != TF_OK)
+        tf_http_reply_rc(req, rc, "cannot read the backfill");
+    else
+        tf_http_reply_json(req, 200, bf);
+    cJSON_Delete(bf);
+    return 1;
+}
+
+void extract_tick(struct tf_svc *svc, PGconn *conn)
+{
+    PGresult *res = NULL;
+
+    if (tf_pg_cmd(conn, "BEGIN") != TF_OK)
+        return;
+    /* One scheduler at a time across replicas; the others skip this round. */
+    res = tf_pg_exec(conn, "SELECT pg_try_advisory_xact_lock(hashtext('tickflow.backfill'))", 0,
+                     NULL);
+    if (!tf_pg_ok(res) || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+        goto out;
+    PQclear(res);
+    res = tf_pg_exec(
+        conn,
+        "WITH inflight AS (SELECT backfill_id, count(*) AS n FROM tickflow.job_execution"
+        "  WHERE backfill_id IS NOT NULL AND stage = 'extract' AND released_at IS NOT NULL"
+        "  AND status IN ('PENDING', 'RUNNING', 'ZOMBIE') GROUP BY backfill_id),"
+        " next AS (SELECT e.execution_id, row_number() OVER (PARTITION BY e.backfill_id"
+        "   ORDER BY e.window_start) AS rn, b.concurrency - coalesce(i.n, 0) AS room"
+        "  FROM tickflow.job_execution e JOIN tickflow.backfill b USING (backfill_id)"
+        "  LEFT JOIN inflight i USING (backfill_id)"
+        "  WHERE e.stage = 'extract' AND e.released_at IS NULL)"
+        " UPDATE tickflow.job_execution e SET released_at = now(), updated_at = now()"
+        " FROM next WHERE e.execution_id = next.execution_id AND e.stage = 'extract'"
+        " AND next.rn <= next.room RETURNING e.execution_id",
+        0, NULL);
+    if (!tf_pg_ok(res))
+        goto out;
+    if (tf_pg_cmd(conn, "COMMIT") != TF_OK)
+        goto out;
+    for (int i = 0; i < PQntuples(res); i++)
+        tf_svc_enqueue(svc, PQgetvalue(res, i, 0));
+out:
+    PQclear(res);
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PGresult *rb = PQexec(conn, "ROLLBACK");
+        PQclear(rb);
+    }
+}

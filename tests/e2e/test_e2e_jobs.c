@@ -1,0 +1,340 @@
+/*
+ * test_e2e_jobs.c - managing jobs and running backfills over HTTP, on the
+ * native services with the real PostgreSQL and Kafka:
+ *
+ *   - PUT/GET /v1/jobs/{job}: every kind of bad configuration gets a 4xx
+ *     with a clear message and changes nothing; a good one is created, then
+ *     replaced.
+ *   - POST /v1/backfills: 7 days make 7 executions, never more than the
+ *     asked concurrency at once, all completed through gold; the gaps query
+ *     then finds exactly the windows deliberately left out.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "harness.h"
+#include "tf/exec.h"
+
+#define API_KEY "jobs-Key-0c8e21"
+#define SEED    5
+#define JOB     "e2e_jobs"
+
+static struct h_stack stack;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static long long jobs_rows(void)
+{
+    return h_pg_ll(stack.db, "SELECT count(*) FROM tickflow.job_config", 0, NULL);
+}
+
+static long long exec_rows(void)
+{
+    return h_pg_ll(stack.db, "SELECT count(*) FROM tickflow.job_execution", 0, NULL);
+}
+
+/* Sends a request to extract; returns the parsed answer (caller deletes). */
+static cJSON *call(const char *method, const char *path, const char *body, long *status)
+{
+    struct h_resp r;
+    cJSON *out = NULL;
+
+    *status = 0;
+    if (h_http(method, stack.procs[H_EXTRACT].port, path, body, "X-Tickflow-Actor: e2e", &r) == 0) {
+        *status = r.status;
+        out = cJSON_Parse(r.body);
+    }
+    h_resp_free(&r);
+    return out;
+}
+
+static const char *error_message(const cJSON *ans)
+{
+    const char *m =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ans, "error"), "message"));
+
+    return m ? m : "";
+}
+
+static void test_bad_jobs(void)
+{
+    static const struct {
+        const char *path;
+        const char *body;
+        long status;
+        const char *says;
+    } cases[] = {
+        {"/v1/jobs/" JOB, "{\"provider\":\"yahoo\",\"tickers\":[\"AAPL\"]}", 400, "provider"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"polygon\",\"tickers\":[\"aapl\"]}", 400, "upper-case"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"polygon\",\"tickers\":[]}", 400, "tickers"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\",\"AAPL\"]}", 400,
+         "twice"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"],\"tickerz\":1}", 400,
+         "unknown field"},
+        {"/v1/jobs/" JOB,
+         "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"],\"interval_seconds\":600,"
+         "\"overlap_seconds\":600}",
+         400, "overlap"},
+        {"/v1/jobs/" JOB,
+         "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"],\"timespan\":\"day\","
+         "\"interval_seconds\":3600}",
+         400, "shorter than one bar"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"twelvedata\",\"tickers\":[\"AAPL\"],\"multiplier\":7}",
+         400, "Twelve Data serves"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"],\"page_limit\":0}", 400,
+         "page_limit"},
+        {"/v1/jobs/" JOB, "{\"provider\":\"polygon\",\"tickers\":\"AAPL\"}", 400, "tickers"},
+        {"/v1/jobs/" JOB, "not json", 400, "JSON"},
+        {"/v1/jobs/Bad-Name", "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"]}", 400, "job name"},
+        {"/v1/jobs/..", "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"]}", 400, "job name"},
+        {"/v1/jobs/a;DROP", "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"]}", 400, "job name"},
+        {"/v1/jobs/../../etc", "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"]}", 404, ""},
+    };
+    long long before = jobs_rows();
+    long status;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *ans = call("PUT", cases[i].path, cases[i].body, &status);
+        CHECK(status == cases[i].status && strstr(error_message(ans), cases[i].says),
+              "case %zu: %ld \"%s\", want %ld mentioning \"%s\"", i, status, error_message(ans),
+              cases[i].status, cases[i].says);
+        cJSON_Delete(ans);
+    }
+    CHECK_EQ_INT(jobs_rows(), before);
+    cJSON_Delete(call("GET", "/v1/jobs/" JOB, NULL, &status));
+    CHECK_EQ_INT(status, 404);
+    cJSON_Delete(call("DELETE", "/v1/jobs/" JOB, NULL, &status));
+    CHECK_EQ_INT(status, 405);
+}
+
+static void test_good_job(void)
+{
+    long status;
+    cJSON *ans;
+    int listed = 0;
+    const cJSON *it;
+
+    ans = call("PUT", "/v1/jobs/" JOB,
+               "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"],\"interval_seconds\":86400,"
+               "\"overlap_seconds\":0}",
+               &status);
+    CHECK_EQ_INT(status, 201);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(ans, "timespan")), "minute");
+    CHECK_EQ_INT(cJSON_GetObjectItem(ans, "page_limit")->valueint, 50000);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(ans, "updated_by")), "e2e");
+    cJSON_Delete(ans);
+    ans = call("PUT", "/v1/jobs/" JOB,
+               "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\",\"X:BTCUSD\"],"
+               "\"interval_seconds\":86400,\"overlap_seconds\":0,\"rate_limit_per_minute\":600}",
+               &status);
+    CHECK_EQ_INT(status, 200);
+    cJSON_Delete(ans);
+    ans = call("GET", "/v1/jobs/" JOB, NULL, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(ans, "tickers")), 2);
+    CHECK_EQ_INT(cJSON_GetObjectItem(ans, "rate_limit_per_minute")->valueint, 600);
+    cJSON_Delete(ans);
+    /* The backfills below use one ticker. */
+    cJSON_Delete(call("PUT", "/v1/jobs/" JOB,
+                      "{\"provider\":\"polygon\",\"tickers\":[\"MSFT\"],"
+                      "\"interval_seconds\":86400,\"overlap_seconds\":0}",
+                      &status));
+    CHECK_EQ_INT(status, 200);
+    ans = call("GET", "/v1/jobs", NULL, &status);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ans, "jobs"))
+    {
+        listed += strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "job_name")), JOB) == 0;
+    }
+    CHECK_EQ_INT(listed, 1);
+    cJSON_Delete(ans);
+}
+
+static void test_bad_backfills(void)
+{
+    static const struct {
+        const char *body;
+        long status;
+    } cases[] = {
+        {"{\"job_name\":\"" JOB "\",\"from\":\"2024-03-10\",\"to\":\"2024-03-04\"}", 400},
+        {"{\"job_name\":\"" JOB "\",\"from\":\"2022-01-01\",\"to\":\"2023-06-01\"}", 400},
+        {"{\"job_name\":\"" JOB "\",\"from\":\"2024-03-04\",\"to\":\"2099-01-01\"}", 400},
+        {"{\"job_name\":\"" JOB "\",\"from\":\"yesterday\",\"to\":\"2024-03-04\"}", 400},
+        {"{\"job_name\":\"" JOB "\",\"from\":\"2024-03-04\",\"to\":\"2024-03-05\","
+         "\"concurrency\":0}",
+         400},
+        {"{\"job_name\":\"no_such_job\",\"from\":\"2024-03-04\",\"to\":\"2024-03-05\"}", 404},
+        {"{\"from\":\"2024-03-04\",\"to\":\"2024-03-05\"}", 400},
+        {"[]", 400},
+    };
+    long long before = exec_rows();
+    long status;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *ans = call("POST", "/v1/backfills", cases[i].body, &status);
+        CHECK(status == cases[i].status && error_message(ans)[0],
+              "backfill case %zu: %ld \"%s\", want %ld", i, status, error_message(ans),
+              cases[i].status);
+        cJSON_Delete(ans);
+    }
+    /* A year-long minute window is refused for a single execution too. */
+    {
+        char body[256], id[TF_UUID_LEN + 1];
+        tf_uuid_new(id);
+        snprintf(body, sizeof(body),
+                 "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":"
+                 "\"2023-01-01T00:00:00Z\",\"window_end\":\"2024-01-01T00:00:00Z\"}",
+                 id);
+        cJSON_Delete(call("POST", "/v1/executions", body, &status));
+        CHECK_EQ_INT(status, 400);
+    }
+    CHECK_EQ_INT(exec_rows(), before);
+    cJSON_Delete(call("GET", "/v1/backfills/1b4e28ba-2fa1-4d2c-8e8e-6f1f3c0e9a11", NULL, &status));
+    CHECK_EQ_INT(status, 404);
+}
+
+/* Polls a backfill until every day went through gold (or it failed). */
+static cJSON *wait_backfill(const char *id, int days, int seconds)
+{
+    char path[96];
+    long status;
+
+    snprintf(path, sizeof(path), "/v1/backfills/%s", id);
+    for (int i = 0; i < h_timeout(seconds) * 5 && h_stack_alive(&stack); i++) {
+        cJSON *bf = call("GET", path, NULL, &status);
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(bf, "status"));
+        const cJSON *done = cJSON_GetObjectItem(bf, "completed");
+        if (st && (strcmp(st, "FAILED") == 0 ||
+                   (strcmp(st, "SUCCESS") == 0 && cJSON_IsNumber(done) && done->valueint == days)))
+            return bf;
+        cJSON_Delete(bf);
+        sleep_ms(200);
+    }
+    return NULL;
+}
+
+static char *run_backfill(const char *from, const char *to, int concurrency, int days)
+{
+    char body[256];
+    long status;
+    cJSON *ans, *bf;
+    char *id = NULL;
+
+    snprintf(body, sizeof(body),
+             "{\"job_name\":\"" JOB "\",\"from\":\"%s\",\"to\":\"%s\",\"concurrency\":%d}", from,
+             to, concurrency);
+    ans = call("POST", "/v1/backfills", body, &status);
+    CHECK_EQ_INT(status, 202);
+    CHECK_EQ_INT(cJSON_GetObjectItem(ans, "days") ? cJSON_GetObjectItem(ans, "days")->valueint : -1,
+                 days);
+    if (cJSON_GetStringValue(cJSON_GetObjectItem(ans, "backfill_id")))
+        id = strdup(cJSON_GetStringValue(cJSON_GetObjectItem(ans, "backfill_id")));
+    cJSON_Delete(ans);
+    if (!id)
+        return NULL;
+    bf = wait_backfill(id, days, 180);
+    CHECK(bf && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(bf, "status")), "SUCCESS") == 0,
+          "backfill %s..%s finished through gold", from, to);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(bf, "executions")), days);
+    cJSON_Delete(bf);
+    return id;
+}
+
+static void test_backfill_and_gaps(void)
+{
+    char *id = run_backfill("2024-03-04", "2024-03-10", 2, 7);
+    const char *params[1] = {id};
+    long status;
+    cJSON *gaps;
+    const cJSON *list;
+
+    if (!id)
+        return;
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(DISTINCT window_start) FROM tickflow.job_execution"
+                         " WHERE backfill_id = $1 AND stage = 'extract' AND status = 'SUCCESS'"
+                         " AND window_end - window_start = interval '1 day'",
+                         1, params),
+                 7);
+    /* Never more than 2 days in flight: the most runs alive at any run's start. */
+    CHECK(h_pg_ll(stack.db,
+                  "SELECT max((SELECT count(*) FROM tickflow.job_execution o"
+                  "  WHERE o.backfill_id = e.backfill_id AND o.stage = 'extract'"
+                  "  AND o.started_at <= e.started_at AND o.finished_at > e.started_at))"
+                  " FROM tickflow.job_execution e WHERE e.backfill_id = $1"
+                  " AND e.stage = 'extract'",
+                  1, params) <= 2,
+          "concurrency bound held");
+    /* The same POST again with its id: the same backfill, no new executions. */
+    {
+        char body[256];
+        long long before = exec_rows();
+        cJSON *again;
+        snprintf(body, sizeof(body),
+                 "{\"backfill_id\":\"%s\",\"job_name\":\"" JOB "\",\"from\":\"2024-03-04\","
+                 "\"to\":\"2024-03-10\"}",
+                 id);
+        again = call("POST", "/v1/backfills", body, &status);
+        CHECK_EQ_INT(status, 200);
+        cJSON_Delete(again);
+        snprintf(body, sizeof(body),
+                 "{\"backfill_id\":\"%s\",\"job_name\":\"" JOB "\",\"from\":\"2024-03-05\","
+                 "\"to\":\"2024-03-10\"}",
+                 id);
+        cJSON_Delete(call("POST", "/v1/backfills", body, &status));
+        CHECK_EQ_INT(status, 409);
+        CHECK_EQ_INT(exec_rows(), before);
+    }
+    free(id);
+
+    gaps = call("GET", "/v1/jobs/" JOB "/gaps?from=2024-03-01&to=2024-03-11", NULL, &status);
+    CHECK_EQ_INT(status, 200);
+    list = cJSON_GetObjectItem(gaps, "gaps");
+    CHECK_EQ_INT(cJSON_GetArraySize(list), 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "start")),
+              "2024-03-01T00:00:00Z");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "end")),
+              "2024-03-04T00:00:00Z");
+    cJSON_Delete(gaps);
+
+    /* Leave 2024-03-11 and 2024-03-14 out on purpose. */
+    free(run_backfill("2024-03-12", "2024-03-13", 2, 2));
+    free(run_backfill("2024-03-15", "2024-03-15", 1, 1));
+    gaps = call("GET", "/v1/jobs/" JOB "/gaps?from=2024-03-04&to=2024-03-16", NULL, &status);
+    list = cJSON_GetObjectItem(gaps, "gaps");
+    CHECK_EQ_INT(cJSON_GetArraySize(list), 2);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "start")),
+              "2024-03-11T00:00:00Z");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "start")),
+              "2024-03-14T00:00:00Z");
+    CHECK_EQ_INT(cJSON_GetObjectItem(gaps, "gap_seconds")->valuedouble, 2 * 86400);
+    cJSON_Delete(gaps);
+    cJSON_Delete(call("GET", "/v1/jobs/" JOB "/gaps?from=2024-03-16&to=2024-03-01", NULL, &status));
+    CHECK_EQ_INT(status, 400);
+    cJSON_Delete(
+        call("GET", "/v1/jobs/no_such_job/gaps?from=2024-03-01&to=2024-03-02", NULL, &status));
+    CHECK_EQ_INT(status, 404);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (h_stack_start(&stack, "jobs", API_KEY, SEED, NULL) == 0) {
+        test_bad_jobs();
+        test_good_job();
+        test_bad_backfills();
+        test_backfill_and_gaps();
+    } else {
+        CHECK(0, "the stack did not start (see %s)", stack.dir);
+    }
+    CHECK_EQ_INT(h_stack_stop(&stack), 0);
+    return check_summary();
+}
