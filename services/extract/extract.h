@@ -1,11 +1,18 @@
 /*
  * extract.h - declarations shared by the extract service's files.
+ *
+ * An extraction runs a provider over the job's tickers on a few worker
+ * threads (fetch.c); the provider (polygon.c) builds its requests, tells a
+ * good answer from an error and follows its paging, through extract_get()
+ * and extract_land().
  */
 #ifndef EXTRACT_H
 #define EXTRACT_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
+#include "tf/buf.h"
 #include "tf/svc.h"
 
 /* What extract needs of a job_config row. */
@@ -17,6 +24,67 @@ struct extract_job {
     int adjusted;
     long page_limit;
 };
+
+/* How a provider judged one answer. */
+enum extract_verdict {
+    EXTRACT_PAGE_OK,    /* data (possibly no bars) */
+    EXTRACT_PAGE_RETRY, /* worth asking again (throttled, truncated, server trouble) */
+    EXTRACT_PAGE_FAIL,  /* an error answer: this ticker ends with it */
+};
+
+struct extract_fetch;
+
+/* One worker thread of an extraction: its HTTP handle and buffers. */
+struct extract_worker {
+    struct extract_fetch *fetch;
+    struct tf_run *run;
+    const struct extract_job *job;
+    const char *api_key;
+    CURL *curl;
+    struct curl_slist *headers;
+    struct tf_buf body; /* the last answer, as received */
+    long status;
+    long retry_after; /* seconds, -1 when the answer had none */
+    char base[512];   /* provider base URL without a trailing '/' */
+};
+
+struct extract_provider {
+    const char *name;
+    /** The request's path and query as audited: placeholders, the key as "***". */
+    const char *request_template;
+    /**
+     * Judges an answer (root may be NULL when the body is not JSON); sets
+     * *bars for a good one and a reason (no secrets) for the others.
+     */
+    enum extract_verdict (*judge)(long status, const cJSON *root, long long *bars, char *why,
+                                  size_t whylen);
+    /** Fetches and lands every page of one ticker. */
+    enum tf_rc (*ticker)(struct extract_worker *w, const char *ticker, char *err, size_t errlen);
+};
+
+extern const struct extract_provider extract_polygon;
+
+/**
+ * Runs provider over the run's tickers, at most `concurrency` at a time,
+ * and records what happened in the run's objects and the audit table.
+ * A ticker that fails does not stop the others; the run fails if any did.
+ */
+enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
+                             const struct extract_provider *provider, const char *base_url,
+                             const char *api_key, long concurrency);
+
+/**
+ * GETs url (key included), retrying what is worth retrying, and returns the
+ * parsed good answer in *root (caller deletes). what names the request in
+ * logs and errors and must hold no secret. TF_ERR_UPSTREAM with err set
+ * when the provider answered with an error or kept failing.
+ */
+enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *what, cJSON **root,
+                       long long *bars, char *err, size_t errlen);
+
+/** Lands the last answer of w as page pageno of ticker in bronze (gzip) and records it. */
+enum tf_rc extract_land(struct extract_worker *w, const char *ticker, int pageno, long long bars,
+                        const cJSON *root, char *err, size_t errlen);
 
 /** The job_config row of name as JSON (new object). TF_ERR_NOT_FOUND when absent. */
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out);
@@ -30,11 +98,7 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
 /** The backfill scheduler: releases the next days of every backfill (sweeper tick). */
 void extract_tick(struct tf_svc *svc, PGconn *conn);
 
-/**
- * Fetches every ticker of the run from Polygon's aggregates endpoint,
- * writes each page as received to the bronze lake and appends one object
- * per page to run->objects. Returns TF_OK, or an error with run->error.
- */
-enum tf_rc extract_polygon(struct tf_run *run, const struct extract_job *job);
+/** GET /v1/executions/{id}/audit. 1 when answered. */
+int extract_audit_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
 
 #endif

@@ -130,6 +130,7 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
 
 static enum tf_rc extract_run(struct tf_run *run)
 {
+    const struct tf_svc_cfg *svc_cfg = tf_svc_cfg(run->svc);
     struct extract_job job;
     cJSON *cfg = NULL;
     enum tf_rc rc;
@@ -149,14 +150,16 @@ static enum tf_rc extract_run(struct tf_run *run)
     cJSON_Delete(cfg);
 
     if (strcmp(job.provider, "polygon") == 0)
-        return extract_polygon(run, &job);
+        return extract_fetch_run(run, &job, &extract_polygon, svc_cfg->polygon_base,
+                                 svc_cfg->polygon_key, svc_cfg->extract_concurrency);
     tf_run_fail(run, "provider %s is not supported by this build", job.provider);
     return TF_ERR_INVALID;
 }
 
 static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
 {
-    return extract_jobs_route(svc, req, conn) || extract_backfills_route(svc, req, conn);
+    return extract_jobs_route(svc, req, conn) || extract_backfills_route(svc, req, conn) ||
+           extract_audit_route(svc, req, conn);
 }
 
 static const struct tf_stage_def extract_stage = {
@@ -175,6 +178,7 @@ static const struct tf_stage_def extract_stage = {
 /* clang-format off */
 static const struct tf_cfg_key extract_keys[] = {
     TF_SVC_KEYS("8081"),
+    TF_SVC_KEY("TICKFLOW_EXTRACT_CONCURRENCY", TF_CFG_INT, extract_concurrency, "8", 0, 1, 64),
     TF_SVC_KEY("POLYGON_API_KEY",              TF_CFG_STR, polygon_key, NULL, TF_CFG_SECRET, 0, 0),
     TF_SVC_KEY("TICKFLOW_POLYGON_BASE_URL",    TF_CFG_STR, polygon_base, "https://api.polygon.io",
                0, 0, 0),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tf/buf.h"
+#include "tf/gz.h"
 #include "tf/json.h"
 #include "tf/pg.h"
 #include "tf/svc.h"
@@ -194,7 +195,7 @@ static enum tf_rc transform_run(struct tf_run *run)
 {
     const cJSON *objects = cJSON_GetObjectItemCaseSensitive(run->upstream, "objects");
     const cJSON *obj;
-    struct tf_buf raw;
+    struct tf_buf raw, plain;
     struct columns cols;
     enum tf_rc rc = TF_OK;
     char err[512];
@@ -207,6 +208,7 @@ static enum tf_rc transform_run(struct tf_run *run)
         return rc;
     }
     tf_buf_init(&raw, MAX_OBJECT_BYTES);
+    tf_buf_init(&plain, MAX_OBJECT_BYTES);
     columns_init(&cols);
     cJSON_ArrayForEach(obj, objects)
     {
@@ -214,6 +216,8 @@ static enum tf_rc transform_run(struct tf_run *run)
         const char *sha = tf_json_str(obj, "sha256");
         const char *ticker = tf_json_str(obj, "ticker");
         const char *span = tf_json_str(obj, "timespan");
+        const char *encoding = tf_json_str(obj, "encoding");
+        const struct tf_buf *page;
         const char *echoed;
         cJSON *root = NULL;
         struct bar *bars = NULL;
@@ -229,7 +233,18 @@ static enum tf_rc transform_run(struct tf_run *run)
             tf_run_fail(run, "bronze object: %s", err);
             break;
         }
-        root = cJSON_ParseWithLength(raw.data ? raw.data : "", raw.len);
+        page = &raw;
+        if (encoding && strcmp(encoding, "gzip") == 0) {
+            tf_buf_reset(&plain);
+            rc = tf_gunzip(raw.data, raw.len, &plain);
+            if (rc != TF_OK) {
+                tf_run_fail(run, "bronze object for %s does not inflate: %s", ticker,
+                            tf_rc_str(rc));
+                break;
+            }
+            page = &plain;
+        }
+        root = cJSON_ParseWithLength(page->data ? page->data : "", page->len);
         if (!root) {
             tf_run_fail(run, "bronze object for %s is not JSON", ticker);
             rc = TF_ERR_INVALID;
@@ -258,6 +273,7 @@ static enum tf_rc transform_run(struct tf_run *run)
     }
     columns_cleanup(&cols);
     tf_buf_cleanup(&raw);
+    tf_buf_cleanup(&plain);
     return rc;
 }
 

@@ -400,6 +400,31 @@ static void test_pipeline(void)
     CHECK_EQ_INT(jnum(rec, "records_rejected"), 0);
     cJSON_Delete(rec);
 
+    /* The attempt's audit: what was asked and answered, never the key. */
+    {
+        char path[128];
+        struct h_resp r;
+        cJSON *audit, *a;
+        snprintf(path, sizeof(path), "/v1/executions/%s/audit", id);
+        h_http("GET", stack.procs[H_EXTRACT].port, path, NULL, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        CHECK(strstr(r.body, API_KEY) == NULL, "no key in the audit");
+        audit = cJSON_Parse(r.body);
+        a = cJSON_GetArrayItem(cJSON_GetObjectItem(audit, "attempts"), 0);
+        CHECK_EQ_INT(jnum(a, "requests"), e.pages);
+        CHECK_EQ_INT(jnum(a, "pages"), e.pages);
+        CHECK_EQ_INT(jnum(a, "retries"), 0);
+        CHECK_EQ_INT(jnum(a, "bars"), e.total);
+        CHECK_EQ_INT(jnum(cJSON_GetObjectItem(a, "http_statuses"), "2xx"), e.pages);
+        CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(a, "vendor_request_ids")), e.pages);
+        CHECK(jstr(a, "request_template") && strstr(jstr(a, "request_template"), "apiKey=***"),
+              "template with the key masked");
+        CHECK(jnum(a, "raw_bytes") > 3 * jnum(a, "stored_bytes"), "bronze is compressed");
+        CHECK_EQ_INT(jnum(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "tickers"), "AAPL"), "bars"),
+                     e.n[0]);
+        cJSON_Delete(audit);
+        h_resp_free(&r);
+    }
     check_silver(&e, ws, we);
     check_gold(&e, &gold_rows);
     CHECK_EQ_INT(gold_rows, 3 * 7 - (e.n[2] ? 0 : 7));

@@ -14,6 +14,7 @@
 #include "tf/buf.h"
 #include "tf/cfg.h"
 #include "tf/exec.h"
+#include "tf/gz.h"
 #include "tf/http.h"
 #include "tf/job.h"
 #include "tf/lake.h"
@@ -292,6 +293,36 @@ static void test_lake(void)
     }
 }
 
+static void test_gzip(void)
+{
+    struct tf_buf raw, packed, back, small;
+    char text[20000];
+
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (char)('a' + (i * 7 % 26));
+    tf_buf_init(&raw, 1 << 20);
+    tf_buf_init(&packed, 1 << 20);
+    tf_buf_init(&back, 1 << 20);
+    tf_buf_init(&small, 1000);
+    CHECK(tf_gzip(text, sizeof(text), &packed) == TF_OK, "gzip");
+    CHECK(packed.len > 18 && packed.len < sizeof(text) / 4, "compressed %zu bytes to %zu",
+          sizeof(text), packed.len);
+    CHECK((unsigned char)packed.data[0] == 0x1f && (unsigned char)packed.data[1] == 0x8b,
+          "gzip magic");
+    CHECK(tf_gunzip(packed.data, packed.len, &back) == TF_OK, "gunzip");
+    CHECK(back.len == sizeof(text) && memcmp(back.data, text, sizeof(text)) == 0, "round trip");
+    /* A small stream that inflates past the cap is refused, not followed. */
+    CHECK(tf_gunzip(packed.data, packed.len, &small) == TF_ERR_TOO_LARGE, "bounded inflate");
+    tf_buf_reset(&back);
+    CHECK(tf_gunzip(packed.data, packed.len / 2, &back) == TF_ERR_INVALID, "truncated");
+    tf_buf_reset(&back);
+    CHECK(tf_gunzip("not gzip at all", 15, &back) == TF_ERR_INVALID, "garbage");
+    tf_buf_cleanup(&raw);
+    tf_buf_cleanup(&packed);
+    tf_buf_cleanup(&back);
+    tf_buf_cleanup(&small);
+}
+
 static void test_job_rules(void)
 {
     static const struct {
@@ -366,5 +397,6 @@ int main(void)
     test_buf_and_rc();
     test_lake();
     test_job_rules();
+    test_gzip();
     return check_summary();
 }

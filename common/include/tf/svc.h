@@ -53,6 +53,7 @@ struct tf_svc_cfg {
     long workers;
     char *worker_id;
     /* extract only */
+    long extract_concurrency;
     char *polygon_base;
     char *polygon_key;
     char *twelvedata_base;
