@@ -73,6 +73,8 @@ run() {
     export TICKFLOW_LAKE_URI=$RUN/lake TICKFLOW_HTTP_ADDR=127.0.0.1
     export TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:${PORT[marketsim]}
     export POLYGON_API_KEY=${POLYGON_API_KEY:-marketsim-demo}
+    # marketsim has no request budget to protect (real providers keep their free-tier default).
+    export TICKFLOW_POLYGON_RATE_PER_MINUTE=${TICKFLOW_POLYGON_RATE_PER_MINUTE:-600000}
     stop_all
     for name in marketsim extract transform aggregate; do
         start "$name"

@@ -49,7 +49,7 @@ void tf_uuid_new(char out[TF_UUID_LEN + 1])
     " 'window_start', " TSS("window_start") ", 'window_end', " TSS("window_end") ","           \
     " 'tickers', tickers, 'objects', objects, 'records_in', records_in,"                       \
     " 'records_out', records_out, 'records_rejected', records_rejected, 'error', error,"       \
-    " 'worker_id', worker_id, 'heartbeat_at', " TS("heartbeat_at") ","                         \
+    " 'worker_id', worker_id, 'detail', detail, 'heartbeat_at', " TS("heartbeat_at") ","       \
     " 'started_at', " TS("started_at") ", 'finished_at', " TS("finished_at") ","               \
     " 'created_at', " TS("created_at") ", 'updated_at', " TS("updated_at") ")::text"
 /* clang-format on */
@@ -160,7 +160,7 @@ enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const 
     const char *params[3] = {id, stage, worker};
     PGresult *res = run(conn,
                         "UPDATE tickflow.job_execution SET status = 'RUNNING',"
-                        " attempt = attempt + 1, worker_id = $3, error = NULL,"
+                        " attempt = attempt + 1, worker_id = $3, error = NULL, detail = NULL,"
                         " started_at = now(), heartbeat_at = now(), updated_at = now()"
                         " WHERE execution_id = $1 AND stage = $2 AND (status = 'PENDING'"
                         " OR (status = 'ZOMBIE' AND attempt < max_attempts))"
@@ -265,7 +265,7 @@ enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int a
     params[7] = rej;
     params[8] = r->error;
     res = run(conn,
-              "UPDATE tickflow.job_execution SET status = $4, objects = $5::jsonb,"
+              "UPDATE tickflow.job_execution SET status = $4, objects = $5::jsonb, detail = NULL,"
               " records_in = $6, records_out = $7, records_rejected = $8, error = $9,"
               " finished_at = now(), heartbeat_at = now(), updated_at = now()"
               " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"

@@ -23,6 +23,7 @@ struct extract_job {
     char timespan[16];
     int adjusted;
     long page_limit;
+    long rate_per_minute; /* the request budget of the provider key */
 };
 
 /* How a provider judged one answer. */
@@ -72,6 +73,14 @@ extern const struct extract_provider extract_polygon;
 enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
                              const struct extract_provider *provider, const char *base_url,
                              const char *api_key, long concurrency);
+
+/**
+ * Takes one request from the provider key's budget (a token bucket in
+ * PostgreSQL shared by every replica). Returns 0 when the request may go,
+ * the milliseconds to wait before asking again, or -1 when the database
+ * could not be asked. conn is used by one thread at a time.
+ */
+long extract_quota_take(PGconn *conn, const char *bucket, long per_minute);
 
 /**
  * GETs url (key included), retrying what is worth retrying, and returns the

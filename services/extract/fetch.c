@@ -41,6 +41,11 @@ struct extract_fetch {
     int ntickers;
     atomic_int next;
 
+    char bucket[64]; /* the provider key's request budget */
+    long per_minute;
+    pthread_mutex_t conn_mu; /* run->conn is shared by the workers for the budget */
+    long long quota_wait_ms;
+
     pthread_mutex_t mu; /* guards everything below and run->objects */
     long requests, retries, pages, transport_errors;
     long long bars, raw_bytes, stored_bytes;
@@ -122,6 +127,64 @@ static void count_answer(struct extract_fetch *f, CURLcode cc, long status)
     pthread_mutex_unlock(&f->mu);
 }
 
+/* Shows on the stage record what the run waits for (NULL clears it). */
+static void set_detail(struct extract_fetch *f, const char *detail)
+{
+    const char *params[2] = {f->run->execution_id, detail};
+    PGresult *res = tf_pg_exec(f->run->conn,
+                               "UPDATE tickflow.job_execution SET detail = $2"
+                               " WHERE execution_id = $1 AND stage = 'extract'",
+                               2, params);
+
+    PQclear(res);
+}
+
+/*
+ * Waits until the provider key's budget allows one more request. A run
+ * whose budget is spent waits, visibly (the record's detail), instead of
+ * failing.
+ */
+static enum tf_rc quota_wait(struct extract_worker *w, char *err, size_t errlen)
+{
+    struct extract_fetch *f = w->fetch;
+    int shown = 0;
+
+    for (;;) {
+        enum tf_rc rc = tf_run_check(w->run);
+        long wait;
+
+        if (rc != TF_OK)
+            return rc;
+        pthread_mutex_lock(&f->conn_mu);
+        wait = extract_quota_take(w->run->conn, f->bucket, f->per_minute);
+        if (wait >= 500 && !shown) {
+            char detail[160];
+            snprintf(detail, sizeof(detail),
+                     "waiting for the %s request budget (%ld a minute): next request in %ld ms",
+                     f->provider->name, f->per_minute, wait);
+            set_detail(f, detail);
+            shown = 1;
+        } else if (wait == 0 && shown) {
+            set_detail(f, NULL);
+        }
+        pthread_mutex_unlock(&f->conn_mu);
+        if (wait == 0)
+            return TF_OK;
+        if (wait < 0) {
+            snprintf(err, errlen, "cannot reach the request budget in PostgreSQL");
+            return TF_ERR_DB;
+        }
+        if (wait > 5000)
+            wait = 5000; /* ask again soon: a drain or other replicas may change things */
+        pthread_mutex_lock(&f->mu);
+        f->quota_wait_ms += wait;
+        pthread_mutex_unlock(&f->mu);
+        rc = pause_ms(w->run, wait);
+        if (rc != TF_OK)
+            return rc;
+    }
+}
+
 enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *what, cJSON **root,
                        long long *bars, char *err, size_t errlen)
 {
@@ -136,6 +199,9 @@ enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *wh
         CURLcode cc;
         long wait;
 
+        if (rc != TF_OK)
+            return rc;
+        rc = quota_wait(w, err, errlen);
         if (rc != TF_OK)
             return rc;
         tf_buf_reset(&w->body);
@@ -372,20 +438,21 @@ static void write_audit(struct extract_fetch *f, const char *base, int64_t start
     static const char sql[] =
         "INSERT INTO tickflow.extract_audit (execution_id, attempt, job_name, provider,"
         " request_template, requests, retries, pages, bars, raw_bytes, stored_bytes,"
-        " http_statuses, vendor_request_ids, tickers, started_at)"
+        " http_statuses, vendor_request_ids, tickers, started_at, quota_wait_ms)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-        " to_timestamp($15))"
+        " to_timestamp($15), $16)"
         " ON CONFLICT (execution_id, attempt) DO UPDATE SET requests = EXCLUDED.requests,"
         " retries = EXCLUDED.retries, pages = EXCLUDED.pages, bars = EXCLUDED.bars,"
         " raw_bytes = EXCLUDED.raw_bytes, stored_bytes = EXCLUDED.stored_bytes,"
         " http_statuses = EXCLUDED.http_statuses,"
         " vendor_request_ids = EXCLUDED.vendor_request_ids, tickers = EXCLUDED.tickers,"
-        " started_at = EXCLUDED.started_at, finished_at = now()";
+        " started_at = EXCLUDED.started_at, quota_wait_ms = EXCLUDED.quota_wait_ms,"
+        " finished_at = now()";
     struct tf_run *run = f->run;
     char nums[9][24], tmpl[700];
     char *statuses = NULL, *ids = NULL, *outcomes = NULL;
     cJSON *st = cJSON_CreateObject();
-    const char *params[15];
+    const char *params[16];
     PGresult *res;
 
     static const char *const classes[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -407,6 +474,7 @@ static void write_audit(struct extract_fetch *f, const char *base, int64_t start
     snprintf(nums[5], sizeof(nums[5]), "%lld", f->raw_bytes);
     snprintf(nums[6], sizeof(nums[6]), "%lld", f->stored_bytes);
     snprintf(nums[7], sizeof(nums[7]), "%lld", (long long)started);
+    snprintf(nums[8], sizeof(nums[8]), "%lld", f->quota_wait_ms);
     params[0] = run->execution_id;
     params[1] = nums[0];
     params[2] = run->job_name;
@@ -422,7 +490,8 @@ static void write_audit(struct extract_fetch *f, const char *base, int64_t start
     params[12] = ids ? ids : "[]";
     params[13] = outcomes ? outcomes : "{}";
     params[14] = nums[7];
-    res = tf_pg_exec(run->conn, sql, 15, params);
+    params[15] = nums[8];
+    res = tf_pg_exec(run->conn, sql, 16, params);
     if (!tf_pg_ok(res))
         tf_log_warn(&run->log, "audit record not written: sqlstate %s", tf_pg_sqlstate(res));
     PQclear(res);
@@ -449,7 +518,14 @@ enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
     f.run = run;
     f.job = job;
     f.provider = provider;
+    f.per_minute = job->rate_per_minute > 0 ? job->rate_per_minute : 1;
+    {
+        char digest[65];
+        tf_sha256_hex(api_key ? api_key : "", api_key ? strlen(api_key) : 0, digest);
+        snprintf(f.bucket, sizeof(f.bucket), "%s:%.16s", provider->name, digest);
+    }
     pthread_mutex_init(&f.mu, NULL);
+    pthread_mutex_init(&f.conn_mu, NULL);
     f.request_ids = cJSON_CreateArray();
     f.outcomes = cJSON_CreateObject();
     f.tickers = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*f.tickers));
@@ -508,6 +584,7 @@ out:
     cJSON_Delete(f.request_ids);
     cJSON_Delete(f.outcomes);
     pthread_mutex_destroy(&f.mu);
+    pthread_mutex_destroy(&f.conn_mu);
     return rc;
 }
 
@@ -535,7 +612,8 @@ int extract_audit_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *con
         "SELECT coalesce(json_agg(json_build_object('attempt', attempt, 'job_name', job_name,"
         " 'provider', provider, 'request_template', request_template, 'requests', requests,"
         " 'retries', retries, 'pages', pages, 'bars', bars, 'raw_bytes', raw_bytes,"
-        " 'stored_bytes', stored_bytes, 'http_statuses', http_statuses,"
+        " 'stored_bytes', stored_bytes, 'quota_wait_ms', quota_wait_ms,"
+        " 'http_statuses', http_statuses,"
         " 'vendor_request_ids', vendor_request_ids, 'tickers', tickers,"
         " 'started_at', to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
         " 'finished_at', to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"

@@ -147,8 +147,13 @@ static enum tf_rc extract_run(struct tf_run *run)
     job.multiplier = tf_json_long(cfg, "multiplier", 0);
     job.page_limit = tf_json_long(cfg, "page_limit", 0);
     job.adjusted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "adjusted"));
+    job.rate_per_minute = tf_json_long(cfg, "rate_limit_per_minute", 0);
     cJSON_Delete(cfg);
 
+    if (job.rate_per_minute <= 0)
+        job.rate_per_minute = strcmp(job.provider, "polygon") == 0
+                                  ? svc_cfg->polygon_rate_per_minute
+                                  : svc_cfg->twelvedata_rate_per_minute;
     if (strcmp(job.provider, "polygon") == 0)
         return extract_fetch_run(run, &job, &extract_polygon, svc_cfg->polygon_base,
                                  svc_cfg->polygon_key, svc_cfg->extract_concurrency);
@@ -179,6 +184,10 @@ static const struct tf_stage_def extract_stage = {
 static const struct tf_cfg_key extract_keys[] = {
     TF_SVC_KEYS("8081"),
     TF_SVC_KEY("TICKFLOW_EXTRACT_CONCURRENCY", TF_CFG_INT, extract_concurrency, "8", 0, 1, 64),
+    TF_SVC_KEY("TICKFLOW_POLYGON_RATE_PER_MINUTE", TF_CFG_INT, polygon_rate_per_minute, "5", 0,
+               1, 1000000),
+    TF_SVC_KEY("TICKFLOW_TWELVEDATA_RATE_PER_MINUTE", TF_CFG_INT, twelvedata_rate_per_minute,
+               "8", 0, 1, 1000000),
     TF_SVC_KEY("POLYGON_API_KEY",              TF_CFG_STR, polygon_key, NULL, TF_CFG_SECRET, 0, 0),
     TF_SVC_KEY("TICKFLOW_POLYGON_BASE_URL",    TF_CFG_STR, polygon_base, "https://api.polygon.io",
                0, 0, 0),

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "harness.h"
 #include "tf/exec.h"
+#include "tf/lake.h"
 
 #define API_KEY "jobs-Key-0c8e21"
 #define SEED    5
@@ -324,6 +325,71 @@ static void test_backfill_and_gaps(void)
     CHECK_EQ_INT(status, 404);
 }
 
+/*
+ * The provider key's request budget is spent: the run waits (its record
+ * says so) instead of failing, then finishes; the audit counts the wait.
+ */
+static void test_quota_wait(void)
+{
+    char digest[65], bucket[64], id[TF_UUID_LEN + 1], body[512], path[96];
+    const char *params[1] = {bucket};
+    int saw_waiting = 0;
+    long status;
+    cJSON *ans;
+    PGresult *res;
+
+    cJSON_Delete(call("PUT", "/v1/jobs/e2e_quota",
+                      "{\"provider\":\"polygon\",\"tickers\":[\"AAPL\"],\"page_limit\":100,"
+                      "\"rate_limit_per_minute\":60}",
+                      &status));
+    CHECK_EQ_INT(status, 201);
+    tf_sha256_hex(API_KEY, strlen(API_KEY), digest);
+    snprintf(bucket, sizeof(bucket), "polygon:%.16s", digest);
+    res = PQexecParams(stack.db,
+                       "INSERT INTO tickflow.rate_bucket (bucket, tokens, per_minute, updated_at)"
+                       " VALUES ($1, 0, 60, clock_timestamp()) ON CONFLICT (bucket) DO UPDATE"
+                       " SET tokens = 0, per_minute = 60, updated_at = clock_timestamp()",
+                       1, NULL, params, NULL, NULL, 0);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "bucket drained");
+    PQclear(res);
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"e2e_quota\",\"window_start\":"
+             "\"2024-03-04T14:30:00Z\",\"window_end\":\"2024-03-04T21:00:00Z\"}",
+             id);
+    cJSON_Delete(call("POST", "/v1/executions", body, &status));
+    CHECK_EQ_INT(status, 202);
+    snprintf(path, sizeof(path), "/v1/executions/%s", id);
+    for (int i = 0; i < h_timeout(60) * 10; i++) {
+        const char *st, *detail;
+        ans = call("GET", path, NULL, &status);
+        st = cJSON_GetStringValue(cJSON_GetObjectItem(ans, "status"));
+        detail = cJSON_GetStringValue(cJSON_GetObjectItem(ans, "detail"));
+        saw_waiting |= detail && strstr(detail, "waiting for the polygon request budget") != NULL;
+        if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0)) {
+            CHECK_STR(st, "SUCCESS");
+            CHECK(cJSON_IsNull(cJSON_GetObjectItem(ans, "detail")), "detail cleared at the end");
+            cJSON_Delete(ans);
+            break;
+        }
+        cJSON_Delete(ans);
+        sleep_ms(100);
+    }
+    CHECK(saw_waiting, "the record showed the wait while it lasted");
+    snprintf(path, sizeof(path), "/v1/executions/%s/audit", id);
+    ans = call("GET", path, NULL, &status);
+    {
+        const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(ans, "attempts"), 0);
+        CHECK_EQ_INT(
+            cJSON_GetObjectItem(a, "requests") ? cJSON_GetObjectItem(a, "requests")->valueint : -1,
+            4);
+        CHECK(cJSON_GetObjectItem(a, "quota_wait_ms") &&
+                  cJSON_GetObjectItem(a, "quota_wait_ms")->valuedouble >= 2500,
+              "waited about a second per request after the first");
+    }
+    cJSON_Delete(ans);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -332,6 +398,7 @@ int main(void)
         test_good_job();
         test_bad_backfills();
         test_backfill_and_gaps();
+        test_quota_wait();
     } else {
         CHECK(0, "the stack did not start (see %s)", stack.dir);
     }

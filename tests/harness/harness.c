@@ -385,7 +385,7 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
     const char *base = getenv("TICKFLOW_PG_DSN");
     const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
     const char *top = getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test";
-    static char envs[8][1200];
+    static char envs[10][1200];
     const char *env[24];
     int nenv = 0;
     char binpath[600];
@@ -414,7 +414,10 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
     snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_MARKETSIM_SEED=%d", seed);
     snprintf(envs[6], sizeof(envs[6]), "TICKFLOW_MARKETSIM_API_KEY=%s", api_key);
     snprintf(envs[7], sizeof(envs[7]), "TICKFLOW_LOG_LEVEL=info");
-    for (int i = 0; i < 8; i++)
+    /* marketsim has no budget to protect: the free tiers' would only slow tests down. */
+    snprintf(envs[8], sizeof(envs[8]), "TICKFLOW_POLYGON_RATE_PER_MINUTE=600000");
+    snprintf(envs[9], sizeof(envs[9]), "TICKFLOW_TWELVEDATA_RATE_PER_MINUTE=600000");
+    for (int i = 0; i < 10; i++)
         env[nenv++] = envs[i];
     for (int i = 0; extra_env && extra_env[i] && nenv < 23; i++)
         env[nenv++] = extra_env[i];

@@ -54,6 +54,8 @@ struct tf_svc_cfg {
     char *worker_id;
     /* extract only */
     long extract_concurrency;
+    long polygon_rate_per_minute;
+    long twelvedata_rate_per_minute;
     char *polygon_base;
     char *polygon_key;
     char *twelvedata_base;
