@@ -35,6 +35,7 @@ struct tf_http_req {
     struct tf_buf body;
     int too_large;
     int early_done; /* answered before the body was read */
+    int drop;       /* close without answering */
     int64_t started_ms;
     struct tf_logctx log;
     int status;
@@ -232,6 +233,11 @@ void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, 
     cJSON_Delete(root);
 }
 
+void tf_http_drop(struct tf_http_req *req)
+{
+    req->drop = 1;
+}
+
 void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg)
 {
     tf_http_reply_error(req, tf_rc_http_status(rc), tf_rc_str(rc), "%s", msg);
@@ -348,6 +354,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                             srv->opts.max_body);
     else
         srv->opts.handler(req, srv->opts.ud);
+    if (req->drop) {
+        req->status = 0;
+        return MHD_NO; /* libmicrohttpd closes the connection */
+    }
     return queue(req);
 }
 

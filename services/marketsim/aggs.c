@@ -9,7 +9,12 @@
  * that bucket's boundary. A page always carries at least one whole bar, so
  * a limit smaller than one bar's base bars still moves forward (queryCount
  * then exceeds limit). Everything a page needs is generated on the fly, day
- * by day, so memory is bounded by the page.
+ * by day, so memory is bounded by the page. Crypto ("X:") and forex ("C:")
+ * tickers page the same way over their 24-hour sessions.
+ *
+ * A "late" fault hides the bars of the window's last minutes: the window
+ * (and the minutes day bars are built from) ends K minutes before the end
+ * of the window's data, so the hidden bars appear only on a later read.
  */
 #include "marketsim.h"
 
@@ -42,16 +47,19 @@ struct aggs_query {
     int adjusted;
     int desc;
     long limit;
+    int64_t known_ms; /* minutes from here on are withheld (late fault); else past MS_GEN_MAX_MS */
 };
 
 /* The base bars of [from_ms, to_ms] in request order, generated a day at a time. */
 struct base_iter {
     uint64_t seed;
     const char *ticker;
+    int equity;   /* sessions on weekdays only */
     int day_base; /* base bars are whole-day bars */
     int desc;
     int64_t from_ms;
     int64_t to_ms;
+    int64_t known_ms;   /* day bars are built from the minutes before this only */
     int64_t day;        /* next day to load */
     int64_t last_day;   /* last day to load, inclusive */
     struct ms_bar *buf; /* owned: the loaded day's base bars, ascending */
@@ -287,6 +295,7 @@ static int parse_query(struct tf_http_req *req, char caps[][128], struct aggs_qu
     memset(q, 0, sizeof(*q));
     q->adjusted = 1;
     q->limit = LIMIT_DEFAULT;
+    q->known_ms = MS_GEN_MAX_MS + 1;
     if (!valid_ticker(caps[0])) {
         snprintf(msg, msglen,
                  "Invalid ticker '%.40s': use 1 to %d characters of A-Z, 0-9, '.' "
@@ -364,16 +373,19 @@ static const char *presented_key(struct tf_http_req *req)
     return NULL;
 }
 
-/* Constant-time in the length of the configured key. */
-static int key_matches(const char *want, const char *got)
+int marketsim_polygon_auth(struct marketsim_call *call)
 {
-    size_t wl = strlen(want);
-    size_t gl = strlen(got);
-    unsigned char diff = 0;
+    const char *key = presented_key(call->req);
 
-    for (size_t i = 0; i < wl; i++)
-        diff |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
-    return diff == 0 && wl == gl;
+    if (!key) {
+        marketsim_reply_status(call, 401, "ERROR", "error", "API Key was not provided");
+        return 0;
+    }
+    if (call->app->api_key && !marketsim_key_matches(call->app->api_key, key)) {
+        marketsim_reply_status(call, 401, "ERROR", "error", "Unknown API Key");
+        return 0;
+    }
+    return 1;
 }
 
 static void iter_init(struct base_iter *it, uint64_t seed, const struct aggs_query *q)
@@ -383,7 +395,9 @@ static void iter_init(struct base_iter *it, uint64_t seed, const struct aggs_que
     memset(it, 0, sizeof(*it));
     it->seed = seed;
     it->ticker = q->ticker;
+    it->equity = ms_gen_asset(q->ticker) == MS_ASSET_EQUITY;
     it->day_base = strcmp(q->timespan, "day") == 0;
+    it->known_ms = q->known_ms;
     it->desc = q->desc;
     it->from_ms = q->from_ms < MS_GEN_MIN_MS ? MS_GEN_MIN_MS : q->from_ms;
     it->to_ms = q->to_ms > MS_GEN_MAX_MS ? MS_GEN_MAX_MS : q->to_ms;
@@ -415,17 +429,19 @@ static int iter_load(struct base_iter *it)
         free(it->buf);
         it->buf = NULL;
         it->n = 0;
-        if (wd == 0 || wd == 6)
+        if (it->equity && (wd == 0 || wd == 6))
             continue;
         if (it->day_base) {
             struct ms_bar *mins = NULL;
             int64_t t = ms_gen_ny_midnight_ms(day);
+            int64_t end = ms_gen_ny_midnight_ms(day + 1);
             size_t nmin;
 
             if (t < it->from_ms || t > it->to_ms)
                 continue;
-            nmin = ms_gen_minute_bars(it->seed, it->ticker, t, ms_gen_ny_midnight_ms(day + 1) - 1,
-                                      &mins);
+            if (end > it->known_ms)
+                end = it->known_ms;
+            nmin = ms_gen_minute_bars(it->seed, it->ticker, t, end - 1, &mins);
             if (nmin == 0)
                 continue;
             it->n = ms_gen_rollup(mins, nmin, 1, "day", &it->buf);
@@ -618,34 +634,46 @@ static enum tf_rc render(struct tf_buf *buf, const struct aggs_query *q, const c
     return rc;
 }
 
-void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app, char caps[][128],
-                           const char *rid)
+/*
+ * A late fault: the window ends late_minutes before the end of its data
+ * (the last bar in it, or the window's end if sooner), and day bars are
+ * built from the minutes before that cut only.
+ */
+static void apply_late(struct aggs_query *q, uint64_t seed, long late_minutes)
 {
+    int64_t last = 0;
+    int64_t cut;
+
+    if (q->from_ms > q->to_ms || !ms_gen_last_minute(seed, q->ticker, q->from_ms, q->to_ms, &last))
+        return;
+    cut = last + 60000 < q->to_ms + 1 ? last + 60000 : q->to_ms + 1;
+    cut -= (int64_t)late_minutes * 60000;
+    q->known_ms = cut;
+    if (strcmp(q->timespan, "day") != 0 && q->to_ms > cut - 1)
+        q->to_ms = cut - 1;
+}
+
+void marketsim_handle_aggs(struct marketsim_call *call, char caps[][128])
+{
+    struct tf_http_req *req = call->req;
+    struct marketsim_app *app = call->app;
     struct aggs_query q;
     struct page pg = {0};      /* pg.base owned: freed at out */
     struct ms_bar *res = NULL; /* owned: freed at out */
     char *next_url = NULL;     /* owned: freed at out */
     struct tf_buf buf;         /* owned: cleaned up at out */
     char msg[256];
-    const char *key;
     size_t nres = 0;
     size_t len;
     enum tf_rc rc = TF_OK;
 
     tf_buf_init(&buf, BODY_MAX);
-    key = presented_key(req);
-    if (!key) {
-        marketsim_reply_status(req, 401, rid, "ERROR", "error", "API Key was not provided");
-        goto out;
-    }
-    if (app->api_key && !key_matches(app->api_key, key)) {
-        marketsim_reply_status(req, 401, rid, "ERROR", "error", "Unknown API Key");
-        goto out;
-    }
     if (!parse_query(req, caps, &q, msg, sizeof(msg))) {
-        marketsim_reply_status(req, 400, rid, "ERROR", "error", msg);
+        marketsim_reply_status(call, 400, "ERROR", "error", msg);
         goto out;
     }
+    if (call->fault.kind == MARKETSIM_FAULT_LATE)
+        apply_late(&q, app->seed, call->fault.late_minutes);
     /* "ZZ..." tickers are unknown to the vendor: 200 and no bars, as Polygon answers. */
     if (strncmp(q.ticker, "ZZ", 2) != 0 && q.from_ms <= q.to_ms) {
         rc = build_page(&q, app->seed, &pg);
@@ -689,15 +717,15 @@ void marketsim_handle_aggs(struct tf_http_req *req, struct marketsim_app *app, c
         if (rc != TF_OK)
             goto out;
     }
-    rc = render(&buf, &q, rid, res, nres, pg.n, next_url);
+    rc = render(&buf, &q, call->rid, res, nres, pg.n, next_url);
     if (rc != TF_OK)
         goto out;
     len = buf.len;
-    tf_http_reply_take(req, 200, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply(call, 200, "application/json", tf_buf_take(&buf), len);
 out:
     if (rc != TF_OK) {
         snprintf(msg, sizeof(msg), "Internal error: %s", tf_rc_str(rc));
-        marketsim_reply_status(req, 500, rid, "ERROR", "error", msg);
+        marketsim_reply_status(call, 500, "ERROR", "error", msg);
     }
     tf_buf_cleanup(&buf);
     free(next_url);

@@ -31,4 +31,12 @@ int64_t ms_gen_ny_midnight_ms(int64_t days);
 /** The New York calendar day number (days since 1970-01-01) of the instant t_ms. */
 int64_t ms_gen_ny_day(int64_t t_ms);
 
+/**
+ * The start of ticker's last 1-minute bar in [from_ms, to_ms], looking back
+ * at most 14 days from to_ms (any session has a bar in that span). Returns
+ * 1 with it in *out, 0 when there is none (or out of memory).
+ */
+int ms_gen_last_minute(uint64_t seed, const char *ticker, int64_t from_ms, int64_t to_ms,
+                       int64_t *out);
+
 #endif

@@ -1,14 +1,26 @@
 /*
- * main.c - tickflow-marketsim: a stand-in for Polygon's aggregates API.
+ * main.c - tickflow-marketsim: a stand-in for Polygon's aggregates API and
+ * Twelve Data's time_series, for development and tests only (it serves
+ * made-up prices to anyone with any key, and its /_sim control API is open).
  *
  * Owns the process: configuration from the environment, the HTTP daemon,
- * routing, Polygon's status envelopes, and the shutdown on SIGINT/SIGTERM
- * (sigwait on a mask blocked before any thread starts, then the daemon is
- * stopped and everything freed). The bars themselves come from gen.c, the
- * aggregates endpoint lives in aggs.c.
+ * routing, the faults drawn for each data request and the answers they
+ * give, the /_sim control API, Polygon's status envelopes, and the
+ * shutdown on SIGINT/SIGTERM (sigwait on a mask blocked before any thread
+ * starts, then the daemon is stopped and everything freed). The bars come
+ * from gen.c; aggs.c serves Polygon, twelvedata.c Twelve Data, faults.c
+ * keeps the rules and counts.
+ *
+ * Control API (not under /v1 or /v2, never behind TICKFLOW_MARKETSIM_API_KEY):
+ *   POST   /_sim/faults  {"rules":[...]} replaces the rule set; 200 with the rules
+ *   GET    /_sim/faults  the rules with their remaining counts and hits
+ *   DELETE /_sim/faults  no rules
+ *   GET    /_sim/stats   data requests by provider and by ticker
+ *   DELETE /_sim/stats   counts back to zero
  */
 #include "marketsim.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,11 +29,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tf/cfg.h"
 #include "tf/log.h"
 
 #define AGGS_PATTERN "/v2/aggs/ticker/*/range/*/*/*/*"
+#define CTL_BODY_MAX (64u * 1024u)
+
+#define POLYGON_429                                                                                \
+    "You've exceeded the maximum requests per minute, please wait or upgrade your subscription "   \
+    "to continue. https://polygon.io/pricing"
+#define POLYGON_403                                                                                \
+    "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
+#define TD_429                                                                                     \
+    "You have run out of API credits for the current minute. 9 API credits were used, with the "   \
+    "current limit being 8. Wait for the next minute or consider switching to a higher tier "      \
+    "plan at https://twelvedata.com/pricing"
+#define TD_403                                                                                     \
+    "**symbol** %s is available exclusively with pro or enterprise plans. Consider upgrading "     \
+    "your API Key now at https://twelvedata.com/pricing"
+#define BODY_500 "500 Internal Server Error\n"
+#define BODY_503                                                                                   \
+    "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"      \
+    "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
+#define BODY_MALFORMED "<html>gateway error</html>"
 
 struct marketsim_cfg {
     char *addr;
@@ -101,7 +133,28 @@ enum tf_rc marketsim_json_str(struct tf_buf *buf, const char *s)
     return rc;
 }
 
-void marketsim_reply_status(struct tf_http_req *req, int status, const char *rid, const char *st,
+int marketsim_key_matches(const char *want, const char *got)
+{
+    size_t wl = strlen(want);
+    size_t gl = strlen(got);
+    unsigned char diff = 0;
+
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
+    return diff == 0 && wl == gl;
+}
+
+void marketsim_reply(struct marketsim_call *call, int status, const char *content_type, char *body,
+                     size_t len)
+{
+    if (call->fault.kind == MARKETSIM_FAULT_TRUNCATE && body) {
+        len /= 2;
+        body[len] = '\0';
+    }
+    tf_http_reply_take(call->req, status, content_type, body, len);
+}
+
+void marketsim_reply_status(struct marketsim_call *call, int status, const char *st,
                             const char *field, const char *msg)
 {
     struct tf_buf buf;
@@ -109,30 +162,203 @@ void marketsim_reply_status(struct tf_http_req *req, int status, const char *rid
     size_t len;
 
     tf_buf_init(&buf, 64 * 1024);
-    rc = tf_buf_printf(&buf, "{\"status\":\"%s\",\"request_id\":\"%s\",\"%s\":", st, rid, field);
+    rc = tf_buf_printf(&buf, "{\"status\":\"%s\",\"request_id\":\"%s\",\"%s\":", st, call->rid,
+                       field);
     if (rc == TF_OK)
         rc = marketsim_json_str(&buf, msg);
     if (rc == TF_OK)
         rc = tf_buf_puts(&buf, "}");
     if (status >= 500)
-        tf_log_error(tf_http_logctx(req), "reply %d: %s", status, msg);
+        tf_log_error(tf_http_logctx(call->req), "reply %d: %s", status, msg);
     else
-        tf_log_info(tf_http_logctx(req), "reply %d: %s", status, msg);
+        tf_log_info(tf_http_logctx(call->req), "reply %d: %s", status, msg);
     if (rc != TF_OK) {
         tf_buf_cleanup(&buf);
-        tf_http_reply_take(req, 500, "application/json", NULL, 0);
+        tf_http_reply_take(call->req, 500, "application/json", NULL, 0);
         return;
     }
     len = buf.len;
-    tf_http_reply_take(req, status, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply(call, status, "application/json", tf_buf_take(&buf), len);
+}
+
+static void reply_text(struct tf_http_req *req, int status, const char *content_type,
+                       const char *text)
+{
+    char *copy = strdup(text);
+
+    tf_http_reply_take(req, status, content_type, copy, copy ? strlen(text) : 0);
 }
 
 static void reply_ok(struct tf_http_req *req)
 {
-    static const char body[] = "{\"status\":\"ok\"}";
-    char *copy = strdup(body);
+    reply_text(req, 200, "application/json", "{\"status\":\"ok\"}");
+}
 
-    tf_http_reply_take(req, 200, "application/json", copy, copy ? sizeof(body) - 1 : 0);
+/* Answers the buffer's JSON (or a 500 when rc says building it failed). */
+static void reply_buf(struct tf_http_req *req, struct tf_buf *buf, enum tf_rc rc)
+{
+    size_t len = buf->len;
+
+    if (rc != TF_OK) {
+        tf_buf_cleanup(buf);
+        tf_http_reply_rc(req, rc, "cannot build the answer");
+        return;
+    }
+    tf_http_reply_take(req, 200, "application/json", tf_buf_take(buf), len);
+}
+
+/* POST, GET and DELETE /_sim/faults. */
+static void handle_faults(struct tf_http_req *req, struct marketsim_app *app, const char *method)
+{
+    struct marketsim_fault_rule rules[MARKETSIM_MAX_RULES];
+    struct tf_buf buf;
+    char err[256];
+    const char *body;
+    size_t n = 0;
+    size_t len;
+
+    if (strcmp(method, "POST") == 0) {
+        body = tf_http_body(req, &len);
+        if (marketsim_faults_parse(body, len, rules, &n, err, sizeof(err)) != TF_OK) {
+            tf_http_reply_error(req, 400, "invalid", "%s", err);
+            return;
+        }
+        marketsim_faults_replace(app->ctl, rules, n);
+        tf_log_info(tf_http_logctx(req), "faults: %zu rules set", n);
+    } else if (strcmp(method, "DELETE") == 0) {
+        marketsim_faults_replace(app->ctl, NULL, 0);
+        tf_log_info(tf_http_logctx(req), "faults: cleared");
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        tf_http_set_header(req, "Allow", "GET, HEAD, POST, DELETE");
+        tf_http_reply_error(req, 405, "method_not_allowed", "use GET, POST or DELETE");
+        return;
+    }
+    tf_buf_init(&buf, CTL_BODY_MAX);
+    reply_buf(req, &buf, marketsim_faults_render(app->ctl, &buf));
+}
+
+/* GET and DELETE /_sim/stats. */
+static void handle_stats(struct tf_http_req *req, struct marketsim_app *app, const char *method)
+{
+    struct tf_buf buf;
+
+    if (strcmp(method, "DELETE") == 0) {
+        marketsim_stats_reset(app->ctl);
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        tf_http_set_header(req, "Allow", "GET, HEAD, DELETE");
+        tf_http_reply_error(req, 405, "method_not_allowed", "use GET or DELETE");
+        return;
+    }
+    tf_buf_init(&buf, 64u * 1024u * 1024u);
+    reply_buf(req, &buf, marketsim_stats_render(app->ctl, &buf));
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/*
+ * Gives the fault drawn for the call, when it replaces the normal answer.
+ * Returns 1 when it answered (or dropped the connection), 0 when the normal
+ * answer should follow (no fault, or slow, truncate and late, which shape it).
+ */
+static int serve_fault(struct marketsim_call *call, const char *ticker)
+{
+    const struct marketsim_fault *f = &call->fault;
+    int polygon = strcmp(call->provider, MARKETSIM_POLYGON) == 0;
+    char value[32];
+    char msg[256];
+
+    if (f->kind == MARKETSIM_FAULT_NONE)
+        return 0;
+    tf_log_info(tf_http_logctx(call->req), "fault %s provider=%s ticker=%s",
+                marketsim_fault_name(f->kind), call->provider, ticker);
+    switch (f->kind) {
+    case MARKETSIM_FAULT_429:
+        snprintf(value, sizeof(value), "%ld", f->retry_after);
+        tf_http_set_header(call->req, "Retry-After", value);
+        if (polygon)
+            marketsim_reply_status(call, 429, "ERROR", "error", POLYGON_429);
+        else
+            marketsim_td_reply_error(call, 429, 429, TD_429);
+        return 1;
+    case MARKETSIM_FAULT_500:
+        reply_text(call->req, 500, "text/plain", BODY_500);
+        return 1;
+    case MARKETSIM_FAULT_503:
+        if (f->retry_after_set) {
+            snprintf(value, sizeof(value), "%ld", f->retry_after);
+            tf_http_set_header(call->req, "Retry-After", value);
+        }
+        reply_text(call->req, 503, "text/html", BODY_503);
+        return 1;
+    case MARKETSIM_FAULT_MALFORMED:
+        reply_text(call->req, 200, "text/html", BODY_MALFORMED);
+        return 1;
+    case MARKETSIM_FAULT_ERROR200:
+        if (polygon) {
+            marketsim_reply_status(call, 200, "NOT_AUTHORIZED", "message", POLYGON_403);
+        } else {
+            snprintf(msg, sizeof(msg), TD_403, ticker);
+            marketsim_td_reply_error(call, 200, 403, msg);
+        }
+        return 1;
+    case MARKETSIM_FAULT_RESET:
+        tf_http_drop(call->req); /* the connection closes without a byte of answer */
+        return 1;
+    case MARKETSIM_FAULT_SLOW:
+        sleep_ms(f->delay_ms);
+        return 0;
+    default: /* truncate and late shape the normal answer */
+        return 0;
+    }
+}
+
+static void call_init(struct marketsim_call *call, struct tf_http_req *req,
+                      struct marketsim_app *app, const char *provider)
+{
+    memset(call, 0, sizeof(*call));
+    call->req = req;
+    call->app = app;
+    call->provider = provider;
+    marketsim_request_id(req, call->rid, sizeof(call->rid));
+}
+
+/* A Polygon or Twelve Data request: counted, checked for its key, faulted, served. */
+static void handle_data(struct tf_http_req *req, struct marketsim_app *app, const char *provider,
+                        char caps[][128])
+{
+    int polygon = strcmp(provider, MARKETSIM_POLYGON) == 0;
+    struct marketsim_call call;
+    char ticker[64];
+
+    call_init(&call, req, app, provider);
+    if (polygon) {
+        snprintf(ticker, sizeof(ticker), "%s", caps[0]);
+    } else { /* Twelve Data's symbols are case-insensitive */
+        const char *sym = tf_http_query(req, "symbol");
+        size_t i = 0;
+
+        for (; sym && sym[i] && i + 1 < sizeof(ticker); i++)
+            ticker[i] = (char)toupper((unsigned char)sym[i]);
+        ticker[i] = '\0';
+    }
+    marketsim_stats_count(app->ctl, provider, ticker);
+    if (polygon ? !marketsim_polygon_auth(&call) : !marketsim_td_auth(&call))
+        return;
+    marketsim_faults_take(app->ctl, provider, ticker, &call.fault);
+    if (serve_fault(&call, ticker))
+        return;
+    if (polygon)
+        marketsim_handle_aggs(&call, caps);
+    else
+        marketsim_handle_time_series(&call);
 }
 
 static void handle(struct tf_http_req *req, void *ud)
@@ -141,26 +367,38 @@ static void handle(struct tf_http_req *req, void *ud)
     const char *path = tf_http_path(req);
     const char *method = tf_http_method(req);
     int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    struct marketsim_call call;
     char caps[5][128];
-    char rid[33];
 
-    marketsim_request_id(req, rid, sizeof(rid));
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         if (is_get) {
             reply_ok(req);
             return;
         }
+    } else if (strcmp(path, "/_sim/faults") == 0) {
+        handle_faults(req, app, method);
+        return;
+    } else if (strcmp(path, "/_sim/stats") == 0) {
+        handle_stats(req, app, method);
+        return;
     } else if (tf_http_match(path, AGGS_PATTERN, caps, 5)) {
         if (is_get) {
-            marketsim_handle_aggs(req, app, caps, rid);
+            handle_data(req, app, MARKETSIM_POLYGON, caps);
+            return;
+        }
+    } else if (strcmp(path, "/time_series") == 0) {
+        if (is_get) {
+            handle_data(req, app, MARKETSIM_TWELVEDATA, caps);
             return;
         }
     } else {
-        marketsim_reply_status(req, 404, rid, "NOT_FOUND", "message", "Not found");
+        call_init(&call, req, app, MARKETSIM_POLYGON);
+        marketsim_reply_status(&call, 404, "NOT_FOUND", "message", "Not found");
         return;
     }
+    call_init(&call, req, app, MARKETSIM_POLYGON);
     tf_http_set_header(req, "Allow", "GET, HEAD");
-    marketsim_reply_status(req, 405, rid, "ERROR", "error", "Method not allowed");
+    marketsim_reply_status(&call, 405, "ERROR", "error", "Method not allowed");
 }
 
 static void ignore_sigpipe(void)
@@ -216,6 +454,11 @@ int main(void)
     app.api_key = cfg.api_key;
     app.public_url = cfg.public_url && *cfg.public_url ? cfg.public_url : NULL;
     atomic_init(&app.port, (int)cfg.port);
+    app.ctl = marketsim_ctl_new();
+    if (!app.ctl) {
+        tf_log_error(NULL, "out of memory");
+        goto out;
+    }
 
     /* Block the stop signals before the daemon's threads exist, so that
      * only sigwait() below ever sees them. */
@@ -245,6 +488,7 @@ int main(void)
     ret = 0;
 out:
     tf_http_stop(srv);
+    marketsim_ctl_free(app.ctl);
     tf_cfg_cleanup(cfg_keys, TF_ARRAY_LEN(cfg_keys), &cfg);
     if (ret == 0)
         tf_log_info(NULL, "stopped");

@@ -1,9 +1,12 @@
 /*
  * test_marketsim.c - marketsim's bar generator without any I/O: determinism,
  * the session calendar and DST, OHLC invariants, rounding, sparse tickers
- * and rollups.
+ * and rollups; asset classes by ticker syntax, one instrument under both
+ * providers' spellings, the 24/7 crypto and Sunday-to-Friday forex
+ * sessions, and a golden digest that pins the equity bars.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +140,7 @@ static void test_calendar(void)
 
 static void test_invariants(void)
 {
-    static const char *const tickers[] = {"AAPL", "MSFT", "AMZN", "X:BTCUSD", "BRK.B", "T"};
+    static const char *const tickers[] = {"AAPL", "MSFT", "AMZN", "GOOG", "BRK.B", "T"};
     int bad_ohlc = 0, bad_round = 0, bad_v = 0, bad_print = 0, bad_open = 0;
     size_t total = 0;
 
@@ -305,6 +308,263 @@ static void test_buckets(void)
     CHECK_EQ_INT(ms_gen_bucket(0, 1, "week", &s, &e), 0);
 }
 
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    return h * 1099511628211ULL;
+}
+
+static uint64_t fnv_dbl(uint64_t h, double x)
+{
+    uint64_t v;
+
+    memcpy(&v, &x, sizeof(v));
+    return fnv_u64(h, v);
+}
+
+/* A digest of every field of every bar. */
+static uint64_t bars_digest(const struct ms_bar *b, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++) {
+        h = fnv_u64(h, (uint64_t)b[i].t_ms);
+        h = fnv_dbl(h, b[i].o);
+        h = fnv_dbl(h, b[i].h);
+        h = fnv_dbl(h, b[i].l);
+        h = fnv_dbl(h, b[i].c);
+        h = fnv_dbl(h, b[i].v);
+        h = fnv_dbl(h, b[i].vw);
+        h = fnv_u64(h, (uint64_t)b[i].n);
+    }
+    return h;
+}
+
+/*
+ * Equity bars must never change: the e2e tests and any data already built
+ * from marketsim rely on them. The digests were taken before crypto and
+ * forex sessions were added.
+ */
+static void test_equity_golden(void)
+{
+    static const struct {
+        const char *ticker;
+        size_t n;
+        uint64_t digest;
+    } golden[] = {
+        {"AAPL", 8190, 0x941cea3dff17fbc8ULL},
+        {"QQQ.SPARSE", 6575, 0xa5d7269dfcbb78c8ULL},
+        {"BRK.B", 8190, 0x3083026456b72314ULL},
+    };
+
+    for (size_t k = 0; k < sizeof(golden) / sizeof(golden[0]); k++) {
+        struct ms_bar *bars = NULL;
+        size_t n = ms_gen_minute_bars(SEED, golden[k].ticker, utc_ms(2024, 3, 1, 0, 0),
+                                      utc_ms(2024, 4, 1, 0, 0) - 1, &bars);
+
+        CHECK(n == golden[k].n && bars_digest(bars, n) == golden[k].digest,
+              "%s March 2024: %zu bars, digest %016llx; want %zu, %016llx", golden[k].ticker, n,
+              (unsigned long long)bars_digest(bars, n), golden[k].n,
+              (unsigned long long)golden[k].digest);
+        free(bars);
+    }
+}
+
+static void test_asset_syntax(void)
+{
+    static const struct {
+        const char *ticker;
+        enum ms_asset asset;
+        const char *canon;
+    } cases[] = {
+        {"AAPL", MS_ASSET_EQUITY, "AAPL"},          {"BRK.B", MS_ASSET_EQUITY, "BRK.B"},
+        {"X:BTCUSD", MS_ASSET_CRYPTO, "X:BTCUSD"},  {"X:FOOUSD", MS_ASSET_CRYPTO, "X:FOOUSD"},
+        {"BTC/USD", MS_ASSET_CRYPTO, "X:BTCUSD"},   {"eth/btc", MS_ASSET_CRYPTO, "X:ETHBTC"},
+        {"DOGE/USD", MS_ASSET_CRYPTO, "X:DOGEUSD"}, {"C:EURUSD", MS_ASSET_FOREX, "C:EURUSD"},
+        {"EUR/USD", MS_ASSET_FOREX, "C:EURUSD"},    {"gbp/jpy", MS_ASSET_FOREX, "C:GBPJPY"},
+        {"FOO/USD", MS_ASSET_FOREX, "C:FOOUSD"},
+    };
+    char out[32];
+    int bad = 0;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int ok = ms_gen_canonical(cases[i].ticker, out, sizeof(out));
+
+        if (ms_gen_asset(cases[i].ticker) != cases[i].asset || !ok ||
+            strcmp(out, cases[i].canon) != 0) {
+            CHECK(0, "%s: asset %d canonical \"%s\", want %d \"%s\"", cases[i].ticker,
+                  (int)ms_gen_asset(cases[i].ticker), out, (int)cases[i].asset, cases[i].canon);
+            bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(ms_gen_asset(NULL), MS_ASSET_EQUITY);
+    CHECK_EQ_INT(ms_gen_canonical("", out, sizeof(out)), 0);
+    CHECK_EQ_INT(ms_gen_canonical("BTC/USD", out, 8), 0); /* "X:BTCUSD" needs 9 bytes */
+    CHECK_STR(out, "");
+    CHECK_EQ_INT(ms_gen_canonical("BTC/USD", out, 9), 1);
+}
+
+/* 1 when bars a and b hold the very same bars. */
+static int same_bars(const struct ms_bar *a, size_t na, const struct ms_bar *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++) {
+        if (!same_bar(&a[i], &b[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* Counts bars that break OHLC order, 4-decimal prices or the "%.15g" round trip. */
+static size_t count_bad_prices(const struct ms_bar *bars, size_t n)
+{
+    size_t bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct ms_bar *b = &bars[i];
+        double vals[] = {b->o, b->h, b->l, b->c, b->vw};
+        int ok = b->h >= b->o && b->h >= b->c && b->l <= b->o && b->l <= b->c && b->l > 0 &&
+                 b->vw >= b->l && b->vw <= b->h && b->n > 0;
+        char txt[64];
+
+        for (size_t j = 0; j < sizeof(vals) / sizeof(vals[0]); j++) {
+            snprintf(txt, sizeof(txt), "%.15g", vals[j]);
+            ok = ok && is_round4(vals[j]) && strtod(txt, NULL) == vals[j];
+        }
+        bad += !ok;
+    }
+    return bad;
+}
+
+static void test_crypto(void)
+{
+    struct ms_bar *day = NULL, *slice = NULL, *td = NULL, *wknd = NULL, *cross = NULL;
+    size_t nd, ns, nt, nw, nc, gaps = 0, frac = 0, bad_v = 0, bad_open = 0;
+    char txt[64];
+
+    /* A whole UTC day has 1440 bars, 00:00Z to 23:59Z, weekends too. */
+    nd = ms_gen_minute_bars(SEED, "X:BTCUSD", utc_ms(2024, 3, 12, 0, 0),
+                            utc_ms(2024, 3, 13, 0, 0) - 1, &day);
+    CHECK_EQ_INT(nd, 1440);
+    if (nd == 1440) {
+        CHECK_EQ_INT(day[0].t_ms, utc_ms(2024, 3, 12, 0, 0));
+        CHECK_EQ_INT(day[1439].t_ms, utc_ms(2024, 3, 12, 23, 59));
+    }
+    nw = ms_gen_minute_bars(SEED, "X:BTCUSD", utc_ms(2024, 3, 9, 0, 0),
+                            utc_ms(2024, 3, 11, 0, 0) - 1, &wknd);
+    CHECK_EQ_INT(nw, 2 * 1440);
+    for (size_t i = 1; i < nd; i++) {
+        gaps += day[i].t_ms != day[i - 1].t_ms + ONE_MIN_MS;
+        bad_open += day[i].o != day[i - 1].c;
+    }
+    CHECK(gaps == 0 && bad_open == 0, "%zu gaps, %zu opens off the previous close in a day", gaps,
+          bad_open);
+    CHECK_EQ_INT(count_bad_prices(day, nd) + count_bad_prices(wknd, nw), 0);
+
+    /* Volume: fractional coins, 4 decimals, printed exactly by "%.15g". */
+    for (size_t i = 0; i < nd; i++) {
+        snprintf(txt, sizeof(txt), "%.15g", day[i].v);
+        frac += day[i].v != floor(day[i].v);
+        bad_v += !(day[i].v > 0 && is_round4(day[i].v) && strtod(txt, NULL) == day[i].v);
+    }
+    CHECK(frac > nd / 2, "only %zu of %zu crypto volumes are fractional", frac, nd);
+    CHECK_EQ_INT(bad_v, 0);
+
+    /* Any window sees the same bars: an hour alone, and Twelve Data's spelling. */
+    ns = ms_gen_minute_bars(SEED, "X:BTCUSD", utc_ms(2024, 3, 12, 10, 0),
+                            utc_ms(2024, 3, 12, 10, 59), &slice);
+    CHECK(ns == 60 && nd == 1440 && same_bars(slice, ns, day + 600, 60),
+          "the 10:00Z hour differs from the same minutes of the whole day");
+    nt = ms_gen_minute_bars(SEED, "BTC/USD", utc_ms(2024, 3, 12, 0, 0),
+                            utc_ms(2024, 3, 13, 0, 0) - 1, &td);
+    CHECK(same_bars(td, nt, day, nd), "BTC/USD and X:BTCUSD give different bars");
+
+    /* Across midnight UTC the walk restarts, the bars stay the same. */
+    nc = ms_gen_minute_bars(SEED, "X:BTCUSD", utc_ms(2024, 3, 11, 23, 30),
+                            utc_ms(2024, 3, 12, 0, 29), &cross);
+    CHECK(nc == 60 && nd == 1440 && same_bars(cross + 30, 30, day, 30),
+          "a window across midnight changes the bars after it");
+
+    /* Price levels follow the instrument. */
+    CHECK(nd == 1440 && day[0].o > 10000.0 && day[0].o < 200000.0, "BTC opens at %g",
+          nd ? day[0].o : 0.0);
+    free(day);
+    free(slice);
+    free(td);
+    free(wknd);
+    free(cross);
+}
+
+static void test_forex(void)
+{
+    struct ms_bar *w1 = NULL, *w2 = NULL, *sat = NULL, *td = NULL;
+    size_t n1, n2, ns, nt, bad_v = 0;
+
+    /* EST week: Sunday 2024-03-03 17:00 EST (22:00Z) to Friday 2024-03-08 17:00 (22:00Z). */
+    n1 = ms_gen_minute_bars(SEED, "C:EURUSD", utc_ms(2024, 3, 2, 0, 0), utc_ms(2024, 3, 9, 0, 0),
+                            &w1);
+    CHECK_EQ_INT(n1, 5 * 1440);
+    if (n1 == 5 * 1440) {
+        CHECK_EQ_INT(w1[0].t_ms, utc_ms(2024, 3, 3, 22, 0));
+        CHECK_EQ_INT(w1[n1 - 1].t_ms, utc_ms(2024, 3, 8, 21, 59));
+    }
+    /* The week DST starts (Sunday 2024-03-10): 17:00 EDT is 21:00Z. */
+    n2 = ms_gen_minute_bars(SEED, "C:EURUSD", utc_ms(2024, 3, 9, 0, 0), utc_ms(2024, 3, 16, 0, 0),
+                            &w2);
+    CHECK_EQ_INT(n2, 5 * 1440);
+    if (n2 == 5 * 1440) {
+        CHECK_EQ_INT(w2[0].t_ms, utc_ms(2024, 3, 10, 21, 0));
+        CHECK_EQ_INT(w2[n2 - 1].t_ms, utc_ms(2024, 3, 15, 20, 59));
+    }
+    ns = ms_gen_minute_bars(SEED, "C:EURUSD", utc_ms(2024, 3, 9, 0, 0),
+                            utc_ms(2024, 3, 10, 0, 0) - 1, &sat);
+    CHECK_EQ_INT(ns, 0);
+
+    /* Polygon's forex volume is the tick count: v == n, whole and positive. */
+    for (size_t i = 0; i < n1; i++)
+        bad_v += !(w1[i].v == (double)w1[i].n && w1[i].n >= 1);
+    CHECK_EQ_INT(bad_v, 0);
+    CHECK_EQ_INT(count_bad_prices(w1, n1) + count_bad_prices(w2, n2), 0);
+    CHECK(n1 > 0 && w1[0].o > 0.9 && w1[0].o < 1.3, "EUR/USD opens at %g", n1 ? w1[0].o : 0.0);
+
+    nt = ms_gen_minute_bars(SEED, "EUR/USD", utc_ms(2024, 3, 2, 0, 0), utc_ms(2024, 3, 9, 0, 0),
+                            &td);
+    CHECK(same_bars(td, nt, w1, n1), "EUR/USD and C:EURUSD give different bars");
+    free(w1);
+    free(w2);
+    free(sat);
+    free(td);
+}
+
+static void test_24h_sparse(void)
+{
+    struct ms_bar *bars = NULL;
+    int64_t last = 0;
+    size_t n;
+
+    CHECK_EQ_INT(ms_gen_is_sparse("X:BTCUSD"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("DOGE/USD"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("C:EURUSD"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("GBP/JPY"), 0);
+    CHECK_EQ_INT(ms_gen_is_sparse("X:FOOUSD.SPARSE"), 1);
+    CHECK_EQ_INT(ms_gen_is_sparse("C:EURUSD"), ms_gen_is_sparse("EUR/USD"));
+    n = ms_gen_minute_bars(SEED, "X:FOOUSD.SPARSE", utc_ms(2024, 3, 12, 0, 0),
+                           utc_ms(2024, 3, 13, 0, 0) - 1, &bars);
+    CHECK(n > 1000 && n < 1400, "a sparse crypto day has %zu bars", n);
+    free(bars);
+
+    /* The last bar of a window, looking back over a closed weekend. */
+    CHECK_EQ_INT(ms_gen_last_minute(SEED, "AAPL", 0, utc_ms(2024, 3, 10, 12, 0), &last), 1);
+    CHECK_EQ_INT(last, utc_ms(2024, 3, 8, 20, 59));
+    CHECK_EQ_INT(ms_gen_last_minute(SEED, "C:EURUSD", 0, utc_ms(2024, 3, 9, 12, 0), &last), 1);
+    CHECK_EQ_INT(last, utc_ms(2024, 3, 8, 21, 59));
+    CHECK_EQ_INT(ms_gen_last_minute(SEED, "AAPL", utc_ms(2024, 3, 9, 0, 0),
+                                    utc_ms(2024, 3, 10, 12, 0), &last),
+                 0);
+}
+
 int main(void)
 {
     test_determinism();
@@ -313,5 +573,10 @@ int main(void)
     test_sparse();
     test_rollup();
     test_buckets();
+    test_equity_golden();
+    test_asset_syntax();
+    test_crypto();
+    test_forex();
+    test_24h_sparse();
     return check_summary();
 }

@@ -71,6 +71,9 @@ void tf_http_reply_json(struct tf_http_req *req, int status, const cJSON *json);
 void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, const char *fmt,
                          ...) TF_PRINTF(4, 5);
 
+/** Closes the connection without any answer (for simulating a server that resets). */
+void tf_http_drop(struct tf_http_req *req);
+
 /** Answers an error for rc with its standard status and code. */
 void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg);
 
