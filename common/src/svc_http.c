@@ -192,6 +192,11 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
             goto out;
         }
         status = 200;
+        /* Waiting (handed back on a drain, or a dead worker's): queue it here too;
+         * the claim decides who runs it. */
+        if (strcmp(tf_json_str(record, "status"), "PENDING") == 0 ||
+            strcmp(tf_json_str(record, "status"), "ZOMBIE") == 0)
+            tf_svc_enqueue(svc, plan.execution_id);
         /* An orchestrator retrying a failed stage: run it again while attempts are left. */
         if (strcmp(tf_json_str(record, "status"), "FAILED") == 0 &&
             tf_exec_requeue(conn, plan.execution_id, def->name) == TF_OK) {

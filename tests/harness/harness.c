@@ -386,9 +386,8 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
     const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
     const char *top = getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test";
     static char envs[10][1200];
-    const char *env[24];
+    const char **env = st->env;
     int nenv = 0;
-    char binpath[600];
     int ports[H_NPROCS];
 
     memset(st, 0, sizeof(*st));
@@ -423,8 +422,8 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
         env[nenv++] = extra_env[i];
     env[nenv] = NULL;
     for (int i = 0; i < H_NPROCS; i++) {
-        snprintf(binpath, sizeof(binpath), "%s/tickflow-%s", bin, names[i]);
-        if (h_start(&st->procs[i], names[i], binpath, ports[i], st->dir, env) != 0)
+        snprintf(st->bin[i], sizeof(st->bin[i]), "%s/tickflow-%s", bin, names[i]);
+        if (h_start(&st->procs[i], names[i], st->bin[i], ports[i], st->dir, env) != 0)
             return -1;
     }
     st->db = PQconnectdb(st->dsn);
@@ -433,6 +432,14 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
         return -1;
     }
     return 0;
+}
+
+int h_stack_restart(struct h_stack *st, int i)
+{
+    char name[32];
+
+    snprintf(name, sizeof(name), "%s", st->procs[i].name);
+    return h_start(&st->procs[i], name, st->bin[i], st->procs[i].port, st->dir, st->env);
 }
 
 int h_stack_stop(struct h_stack *st)

@@ -32,8 +32,10 @@ struct h_stack {
     char dir[512];  /* logs and the lake */
     char dsn[1024]; /* the stack's own database */
     char dbname[64];
-    char prefix[64]; /* TICKFLOW_KAFKA_TOPIC_PREFIX */
-    PGconn *db;      /* a connection for the test's own queries */
+    char prefix[64];         /* TICKFLOW_KAFKA_TOPIC_PREFIX */
+    PGconn *db;              /* a connection for the test's own queries */
+    const char *env[24];     /* what the services were started with */
+    char bin[H_NPROCS][600]; /* their binaries */
 };
 
 /**
@@ -44,6 +46,9 @@ struct h_stack {
  */
 int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int seed,
                   const char *const *extra_env);
+
+/** Starts service i of the stack again (after h_stop) with the same settings. */
+int h_stack_restart(struct h_stack *st, int i);
 
 /**
  * Stops the services with SIGTERM, closes st->db and drops the database.

@@ -1,0 +1,338 @@
+/*
+ * test_e2e_faults.c - extract against a misbehaving vendor: marketsim's
+ * faults on demand (/_sim/faults), each with its documented outcome.
+ *
+ *   - 429 (with Retry-After), 500, 503, a reset connection, a truncated or
+ *     malformed body once, a slow answer: retried, and the run ends with
+ *     the same bronze bars and silver rows as a clean run;
+ *   - a body that stays malformed: the ticker ends after 5 tries with a
+ *     clear error; an error body on HTTP 200: no retry, the vendor's words;
+ *   - bars that only appear on a later re-read: the overlapping re-run adds
+ *     them, and no bar is ever stored twice;
+ *   - SIGTERM during a slow extraction: the stage is handed back (PENDING)
+ *     and finishes after a restart.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../services/marketsim/gen.h"
+#include "check.h"
+#include "harness.h"
+#include "tf/exec.h"
+#include "tf/gz.h"
+#include "tf/lake.h"
+#include "tf/time.h"
+
+#define API_KEY "faults-Key-9a31c7"
+#define SEED    13
+
+static struct h_stack stack;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void faults(const char *rules)
+{
+    struct h_resp r;
+
+    h_http(rules ? "POST" : "DELETE", stack.procs[H_MARKETSIM].port, "/_sim/faults", rules, NULL,
+           &r);
+    CHECK(r.status == 200, "marketsim took the rules (%ld): %s", r.status, r.body);
+    h_resp_free(&r);
+}
+
+static void add_job(const char *name, int page_limit)
+{
+    char sql[512];
+    PGresult *res;
+
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO tickflow.job_config (job_name, provider, tickers, page_limit,"
+             " updated_by) VALUES ('%s', 'polygon', '{AAPL}', %d, 'e2e')",
+             name, page_limit); /* the test's own constants, not input */
+    res = PQexec(stack.db, sql);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job %s: %s", name, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* POSTs an execution of job over [ws, we) to extract; wait 0 returns at once. */
+static cJSON *extract(const char *job, const char *ws, const char *we, int wait, char *id,
+                      long *status)
+{
+    char body[512];
+    struct h_resp r;
+    cJSON *rec = NULL;
+
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"%s\",\"window_start\":\"%s\","
+             "\"window_end\":\"%s\",\"wait_seconds\":%d}",
+             id, job, ws, we, wait);
+    *status = 0;
+    if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r) == 0) {
+        *status = r.status;
+        rec = cJSON_Parse(r.body);
+    }
+    h_resp_free(&r);
+    return rec;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, k));
+
+    return s ? s : "";
+}
+
+static long audit_field(const char *id, const char *field)
+{
+    char path[128];
+    struct h_resp r;
+    long v = -1;
+
+    snprintf(path, sizeof(path), "/v1/executions/%s/audit", id);
+    h_http("GET", stack.procs[H_EXTRACT].port, path, NULL, NULL, &r);
+    {
+        cJSON *root = cJSON_Parse(r.body);
+        cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "attempts"), 0);
+        cJSON *it = cJSON_GetObjectItem(first, field);
+        if (cJSON_IsNumber(it))
+            v = (long)it->valuedouble;
+        cJSON_Delete(root);
+    }
+    h_resp_free(&r);
+    return v;
+}
+
+/* All bars of an extract record's bronze pages, in order, as one JSON array (new). */
+static cJSON *bronze_bars(const cJSON *rec)
+{
+    cJSON *all = cJSON_CreateArray();
+    const cJSON *o;
+
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(rec, "objects"))
+    {
+        const char *uri = jstr(o, "uri");
+        const char *path = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
+        FILE *fp = fopen(path, "rb");
+        struct tf_buf packed, plain;
+        char chunk[65536];
+        size_t n;
+        cJSON *page, *bar;
+
+        tf_buf_init(&packed, 64u << 20);
+        tf_buf_init(&plain, 256u << 20);
+        while (fp && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+            CHECK(tf_buf_append(&packed, chunk, n) == TF_OK, "read bronze");
+        if (fp)
+            fclose(fp);
+        CHECK(packed.len > 0 && tf_gunzip(packed.data, packed.len, &plain) == TF_OK,
+              "bronze page %s inflates", path);
+        page = cJSON_ParseWithLength(plain.data ? plain.data : "", plain.len);
+        cJSON_ArrayForEach(bar, cJSON_GetObjectItem(page, "results"))
+        {
+            cJSON_AddItemToArray(all, cJSON_Duplicate(bar, 1));
+        }
+        cJSON_Delete(page);
+        tf_buf_cleanup(&packed);
+        tf_buf_cleanup(&plain);
+    }
+    return all;
+}
+
+static size_t generated(const char *ws, const char *we)
+{
+    int64_t a = 0, b = 0;
+    struct ms_bar *bars = NULL;
+    size_t n;
+
+    CHECK(tf_time_parse(ws, &a) == TF_OK && tf_time_parse(we, &b) == TF_OK, "parse");
+    n = ms_gen_minute_bars(SEED, "AAPL", a * 1000, b * 1000 - 1, &bars);
+    free(bars);
+    return n;
+}
+
+static long long silver_count(const char *ws, const char *we)
+{
+    const char *params[2] = {ws, we};
+
+    return h_pg_ll(stack.db,
+                   "SELECT count(*) FROM silver.bars WHERE ticker = 'AAPL'"
+                   " AND timespan = '1minute' AND ts >= $1 AND ts < $2",
+                   2, params);
+}
+
+/* Faults that cost retries only: the outcome equals a clean run's. */
+static void test_retried_faults(void)
+{
+    static const struct {
+        const char *rules;
+        long retries;
+    } cases[] = {
+        {"{\"rules\":[{\"fault\":\"429\",\"times\":2,\"retry_after\":1}]}", 2},
+        {"{\"rules\":[{\"fault\":\"500\",\"times\":1},{\"fault\":\"503\",\"times\":1}]}", 2},
+        {"{\"rules\":[{\"fault\":\"reset\",\"times\":1}]}", 1},
+        {"{\"rules\":[{\"fault\":\"truncate\",\"times\":1}]}", 1},
+        {"{\"rules\":[{\"fault\":\"malformed\",\"times\":1}]}", 1},
+        {"{\"rules\":[{\"fault\":\"slow\",\"times\":1,\"delay_ms\":1500}]}", 0},
+    };
+    const char *ws = "2024-03-05T14:30:00Z", *we = "2024-03-05T21:00:00Z";
+    char id[TF_UUID_LEN + 1];
+    long status;
+    cJSON *clean, *clean_bars;
+
+    faults(NULL);
+    clean = extract("e2e_faults", ws, we, 60, id, &status);
+    CHECK_STR(jstr(clean, "status"), "SUCCESS");
+    clean_bars = bronze_bars(clean);
+    CHECK_EQ_INT(cJSON_GetArraySize(clean_bars), generated(ws, we));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *rec, *bars;
+
+        faults(cases[i].rules);
+        rec = extract("e2e_faults", ws, we, 90, id, &status);
+        CHECK(strcmp(jstr(rec, "status"), "SUCCESS") == 0, "case %zu: %s %s", i,
+              jstr(rec, "status"), jstr(rec, "error"));
+        CHECK(audit_field(id, "retries") == cases[i].retries, "case %zu: %ld retries, want %ld", i,
+              audit_field(id, "retries"), cases[i].retries);
+        bars = bronze_bars(rec);
+        CHECK(cJSON_Compare(bars, clean_bars, 1), "case %zu: the same bars as the clean run", i);
+        cJSON_Delete(bars);
+        cJSON_Delete(rec);
+    }
+    faults(NULL);
+    /* Each bar once in silver, after seven runs of the same window. */
+    for (int i = 0; i < h_timeout(30) * 10; i++) {
+        if (h_pg_ll(stack.db,
+                    "SELECT count(*) FROM tickflow.job_execution WHERE job_name = 'e2e_faults'"
+                    " AND stage = 'transform' AND status = 'SUCCESS'",
+                    0, NULL) >= 7)
+            break;
+        sleep_ms(100);
+    }
+    CHECK_EQ_INT(silver_count(ws, we), generated(ws, we));
+    cJSON_Delete(clean_bars);
+    cJSON_Delete(clean);
+}
+
+/* Faults that end the ticker: a clear error, no key in it. */
+static void test_failing_faults(void)
+{
+    const char *ws = "2024-03-06T14:30:00Z", *we = "2024-03-06T21:00:00Z";
+    char id[TF_UUID_LEN + 1];
+    long status;
+    cJSON *rec;
+
+    faults("{\"rules\":[{\"fault\":\"malformed\",\"times\":-1}]}");
+    rec = extract("e2e_faults", ws, we, 90, id, &status);
+    CHECK_STR(jstr(rec, "status"), "FAILED");
+    CHECK(strstr(jstr(rec, "error"), "not JSON") && strstr(jstr(rec, "error"), "after 5 tries"),
+          "malformed for good: %s", jstr(rec, "error"));
+    CHECK_EQ_INT(audit_field(id, "retries"), 4);
+    CHECK(!strstr(jstr(rec, "error"), API_KEY), "no key in the error");
+    cJSON_Delete(rec);
+
+    faults("{\"rules\":[{\"fault\":\"error200\",\"times\":1}]}");
+    rec = extract("e2e_faults", ws, we, 90, id, &status);
+    CHECK_STR(jstr(rec, "status"), "FAILED");
+    CHECK(strstr(jstr(rec, "error"), "NOT_AUTHORIZED") &&
+              strstr(jstr(rec, "error"), "not entitled"),
+          "the vendor's words: %s", jstr(rec, "error"));
+    CHECK_EQ_INT(audit_field(id, "retries"), 0);
+    cJSON_Delete(rec);
+    faults(NULL);
+}
+
+/* Bars that only appear on a later re-read: the overlapping re-run adds them. */
+static void test_late_bars(void)
+{
+    const char *ws = "2024-03-07T14:30:00Z", *we = "2024-03-07T21:00:00Z";
+    char id[TF_UUID_LEN + 1];
+    long status;
+    cJSON *rec;
+    size_t n = generated(ws, we);
+
+    faults("{\"rules\":[{\"fault\":\"late\",\"times\":1,\"late_minutes\":5}]}");
+    rec = extract("e2e_late", ws, we, 60, id, &status);
+    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(cJSON_GetObjectItem(rec, "records_out")->valueint, n - 5);
+    cJSON_Delete(rec);
+    faults(NULL);
+    rec = extract("e2e_late", ws, we, 60, id, &status);
+    CHECK_EQ_INT(cJSON_GetObjectItem(rec, "records_out")->valueint, n);
+    cJSON_Delete(rec);
+    for (int i = 0; i < h_timeout(30) * 10 && silver_count(ws, we) < (long long)n; i++)
+        sleep_ms(100);
+    CHECK_EQ_INT(silver_count(ws, we), n);
+}
+
+/* SIGTERM in the middle of a slow extraction: handed back, then finished. */
+static void test_drain(void)
+{
+    const char *ws = "2024-03-08T14:30:00Z", *we = "2024-03-08T21:00:00Z";
+    char id[TF_UUID_LEN + 1], path[96];
+    const char *params[1] = {id};
+    long status;
+    int running = 0;
+
+    faults("{\"rules\":[{\"fault\":\"slow\",\"times\":-1,\"delay_ms\":3000}]}");
+    cJSON_Delete(extract("e2e_faults", ws, we, 0, id, &status));
+    CHECK_EQ_INT(status, 202);
+    snprintf(path, sizeof(path), "/v1/executions/%s", id);
+    for (int i = 0; i < h_timeout(10) * 10 && !running; i++) {
+        struct h_resp r;
+        h_http("GET", stack.procs[H_EXTRACT].port, path, NULL, NULL, &r);
+        running = strstr(r.body, "\"RUNNING\"") != NULL;
+        h_resp_free(&r);
+        sleep_ms(100);
+    }
+    CHECK(running, "the extraction is under way");
+    CHECK_EQ_INT(h_stop(&stack.procs[H_EXTRACT]), 0);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND stage = 'extract' AND status = 'PENDING' AND attempt = 0",
+                         1, params),
+                 1);
+    faults(NULL);
+    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
+    /* The orchestrator asks again: the handed-back stage runs and completes. */
+    {
+        char body[256];
+        struct h_resp r;
+        snprintf(body, sizeof(body),
+                 "{\"execution_id\":\"%s\",\"job_name\":\"e2e_faults\",\"wait_seconds\":60}",
+                 params[0]);
+        h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        CHECK(strstr(r.body, "\"SUCCESS\"") && strstr(r.body, "\"attempt\":1"),
+              "finished as attempt 1: %s", r.body);
+        h_resp_free(&r);
+    }
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (h_stack_start(&stack, "faults", API_KEY, SEED, NULL) == 0) {
+        add_job("e2e_faults", 100);
+        add_job("e2e_late", 50000);
+        test_retried_faults();
+        test_failing_faults();
+        test_late_bars();
+        test_drain();
+        for (int i = 1; i < H_NPROCS; i++)
+            CHECK(!h_file_contains(stack.procs[i].log, API_KEY), "no key in %s's log",
+                  stack.procs[i].name);
+    } else {
+        CHECK(0, "the stack did not start (see %s)", stack.dir);
+    }
+    CHECK_EQ_INT(h_stack_stop(&stack), 0);
+    return check_summary();
+}
