@@ -45,13 +45,14 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy clean lint format format-check
+.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
 
-# Test sources also see the harness.
+# Test and benchmark sources also see the harness.
 $(BUILD)/obj/tests/%.o: CFLAGS += -Itests/harness
+$(BUILD)/obj/bench/%.o: CFLAGS += -Itests/harness
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/include/tf/*.h common/src/*.h services/*/*.h tests/harness/*.h)
 	@mkdir -p $(dir $@)
@@ -89,6 +90,10 @@ $(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/bench_%: $(BUILD)/obj/bench/bench_%.o $(HARNESS_OBJ) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@bash tests/env/deps.sh
 
@@ -120,11 +125,19 @@ test-e2e: all $(E2E_BINS)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
+# Benchmarks: figures against their limit, measured side by side in one run.
+bench: bench-extract
+
+bench-extract: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_extract
+	@bash tests/env/up.sh >/dev/null
+	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_extract
+
 check-deploy:
 	@python3 tests/deploy/check_deploy.py
 
 C_FILES := $(wildcard common/src/*.c common/include/tf/*.h services/*/*.c services/*/*.h \
-             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/harness/*.c tests/harness/*.h)
+             tests/unit/*.c tests/integration/*.c tests/e2e/*.c bench/*.c tests/harness/*.c tests/harness/*.h)
 
 format:
 	clang-format -i $(C_FILES)

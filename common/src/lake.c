@@ -144,11 +144,16 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
     obj->bytes = (long long)len;
     if ((size_t)snprintf(obj->uri, sizeof(obj->uri), "file://%s", path) >= sizeof(obj->uri))
         return TF_ERR_INVALID;
-    if (mkdirs_for(path) != 0) {
-        snprintf(err, errlen, "mkdir for %s: %s", key, strerror(errno));
-        return TF_ERR_IO;
-    }
+    /* Folders are made only when missing: the common case has them. */
     fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        if (mkdirs_for(path) != 0) {
+            snprintf(err, errlen, "mkdir for %s: %s", key, strerror(errno));
+            return TF_ERR_IO;
+        }
+        snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+        fd = mkostemp(tmp, O_CLOEXEC);
+    }
     if (fd >= 0)
         fchmod(fd, 0644);
     if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {

@@ -470,6 +470,8 @@ static void svc_free(struct tf_svc *svc)
     free(svc->queue);
     pthread_mutex_destroy(&svc->qmu);
     pthread_cond_destroy(&svc->qcv);
+    pthread_mutex_destroy(&svc->done_mu);
+    pthread_cond_destroy(&svc->done_cv);
     tf_cfg_cleanup(svc->keys, svc->nkeys, &svc->cfg);
     free(svc);
 }
@@ -544,6 +546,8 @@ int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, s
     svc->nkeys = nkeys;
     pthread_mutex_init(&svc->qmu, NULL);
     pthread_cond_init(&svc->qcv, NULL);
+    pthread_mutex_init(&svc->done_mu, NULL);
+    pthread_cond_init(&svc->done_cv, NULL);
     tf_log_init(def->name, TF_LOG_INFO);
     if (tf_cfg_load(keys, nkeys, tf_cfg_getenv, NULL, &svc->cfg, err, sizeof(err)) != TF_OK) {
         fprintf(stderr, "%s: configuration errors:\n%s\n", def->name, err);

@@ -39,10 +39,20 @@ static void wait_final(struct tf_svc *svc, const char *id, int seconds, cJSON **
     int64_t deadline = tf_time_mono_ms() + (int64_t)seconds * 1000;
 
     while (!is_final(*record) && tf_time_mono_ms() < deadline && !atomic_load(&svc->stopping)) {
+        struct timespec until;
+        unsigned long seq;
         PGconn *conn;
         cJSON *fresh = NULL;
 
-        svc_sleep_ms(100);
+        /* Woken when a run of this process ends; a run elsewhere (another
+         * replica, the Kafka chain) is seen by reading again within 250 ms. */
+        pthread_mutex_lock(&svc->done_mu);
+        seq = svc->done_seq;
+        tf_time_deadline(&until, 250);
+        while (svc->done_seq == seq &&
+               pthread_cond_timedwait(&svc->done_cv, &svc->done_mu, &until) == 0)
+            ;
+        pthread_mutex_unlock(&svc->done_mu);
         conn = svc_get_conn(svc, NULL);
         if (!conn)
             continue;

@@ -50,10 +50,15 @@ struct tf_svc {
     atomic_llong m_consumed;
     atomic_llong m_dlq;
     atomic_llong m_released;
+
+    /* Runs finishing in this process wake clients waiting for an outcome. */
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;
+    unsigned long done_seq;
 };
 
-
-
+/** Wakes the HTTP clients waiting for an outcome (a run of this process ended). */
+void svc_run_done(struct tf_svc *svc);
 
 /** Runs waiting for a worker. */
 int svc_queue_depth(struct tf_svc *svc);

@@ -290,10 +290,19 @@ publish:
     if (svc_publish(svc, conn, id, &run.log) == TF_ERR_DB)
         rc = TF_ERR_DB;
 out:
+    svc_run_done(svc);
     cJSON_Delete(run.objects);
     cJSON_Delete(record);
     cJSON_Delete(upstream);
     return rc;
+}
+
+void svc_run_done(struct tf_svc *svc)
+{
+    pthread_mutex_lock(&svc->done_mu);
+    svc->done_seq++;
+    pthread_cond_broadcast(&svc->done_cv);
+    pthread_mutex_unlock(&svc->done_mu);
 }
 
 /* ---- plans: what a new record starts with ---- */

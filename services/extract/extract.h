@@ -45,12 +45,20 @@ struct extract_worker {
     struct curl_slist *headers;
     struct tf_buf body; /* the last answer, as received */
     long status;
-    long retry_after; /* seconds, -1 when the answer had none */
-    char base[512];   /* provider base URL without a trailing '/' */
+    long retry_after;  /* seconds, -1 when the answer had none */
+    long ticker_pages; /* of the ticker being fetched */
+    long long ticker_bars;
+    char base[512]; /* provider base URL without a trailing '/' */
 };
 
 struct extract_provider {
     const char *name;
+    /**
+     * 1 when judge() and the provider read only top-level members: the
+     * answer is then checked by a scanner instead of parsed, and arrays and
+     * objects appear in root as numbers, their element counts.
+     */
+    int shallow;
     /** The request's path and query as audited: placeholders, the key as "***". */
     const char *request_template;
     /**
@@ -64,6 +72,7 @@ struct extract_provider {
 };
 
 extern const struct extract_provider extract_polygon;
+extern const struct extract_provider extract_twelvedata;
 
 /**
  * Runs provider over the run's tickers, at most `concurrency` at a time,
@@ -75,12 +84,12 @@ enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
                              const char *api_key, long concurrency);
 
 /**
- * Takes one request from the provider key's budget (a token bucket in
- * PostgreSQL shared by every replica). Returns 0 when the request may go,
- * the milliseconds to wait before asking again, or -1 when the database
- * could not be asked. conn is used by one thread at a time.
+ * Takes up to want requests from the provider key's budget (a token bucket
+ * in PostgreSQL shared by every replica). Returns 0 with *granted >= 1 when
+ * requests may go, the milliseconds to wait before asking again, or -1 when
+ * the database could not be asked. conn is used by one thread at a time.
  */
-long extract_quota_take(PGconn *conn, const char *bucket, long per_minute);
+long extract_quota_take(PGconn *conn, const char *bucket, long per_minute, int want, int *granted);
 
 /**
  * GETs url (key included), retrying what is worth retrying, and returns the

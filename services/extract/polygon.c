@@ -48,11 +48,12 @@ static enum extract_verdict judge(long status, const cJSON *root, long long *bar
         snprintf(why, whylen, "status %s: %s", st ? st : "(none)", body_error(root));
         return EXTRACT_PAGE_FAIL;
     }
-    if (results && !cJSON_IsArray(results) && !cJSON_IsNull(results)) {
+    /* Shallow answers give results as its element count. */
+    if (results && !cJSON_IsNumber(results) && !cJSON_IsNull(results)) {
         snprintf(why, whylen, "results is not a list");
         return EXTRACT_PAGE_FAIL;
     }
-    *bars = cJSON_IsArray(results) ? cJSON_GetArraySize(results) : 0;
+    *bars = cJSON_IsNumber(results) ? (long long)results->valuedouble : 0;
     return EXTRACT_PAGE_OK;
 }
 
@@ -142,6 +143,7 @@ static enum tf_rc fetch_ticker(struct extract_worker *w, const char *ticker, cha
 
 const struct extract_provider extract_polygon = {
     .name = "polygon",
+    .shallow = 1,
     .request_template = "/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from_ms}/"
                         "{to_ms}?adjusted={adjusted}&sort=asc&limit={page_limit}&apiKey=***",
     .judge = judge,

@@ -14,27 +14,33 @@
 
 #include "tf/pg.h"
 
-long extract_quota_take(PGconn *conn, const char *bucket, long per_minute)
+long extract_quota_take(PGconn *conn, const char *bucket, long per_minute, int want, int *granted)
 {
-    char rate[24];
-    const char *params[2] = {bucket, rate};
+    char rate[24], n[16];
+    const char *params[3] = {bucket, rate, n};
     PGresult *res;
     double avail;
 
+    *granted = 0;
     snprintf(rate, sizeof(rate), "%ld", per_minute);
+    snprintf(n, sizeof(n), "%d", want < 1 ? 1 : want);
+    /* Up to `want` whole tokens from what has refilled since the last take. */
     res = tf_pg_exec(conn,
-                     "UPDATE tickflow.rate_bucket SET tokens = least($2::float8, tokens"
-                     " + extract(epoch FROM clock_timestamp() - updated_at) * $2::float8 / 60)"
-                     " - 1, per_minute = $2::int, updated_at = clock_timestamp()"
-                     " WHERE bucket = $1 AND least($2::float8, tokens"
-                     " + extract(epoch FROM clock_timestamp() - updated_at) * $2::float8 / 60)"
-                     " >= 1 RETURNING tokens",
-                     2, params);
+                     "WITH s AS (SELECT least($2::float8, tokens + extract(epoch FROM"
+                     "  clock_timestamp() - updated_at) * $2::float8 / 60) AS avail"
+                     "  FROM tickflow.rate_bucket WHERE bucket = $1 FOR UPDATE)"
+                     " UPDATE tickflow.rate_bucket b SET tokens = s.avail"
+                     "  - least($3::int, floor(s.avail)), per_minute = $2::int,"
+                     "  updated_at = clock_timestamp()"
+                     " FROM s WHERE b.bucket = $1 AND s.avail >= 1"
+                     " RETURNING least($3::int, floor(s.avail))::int",
+                     3, params);
     if (!tf_pg_ok(res)) {
         PQclear(res);
         return -1;
     }
     if (PQntuples(res) == 1) {
+        *granted = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
         return 0;
     }

@@ -17,6 +17,7 @@
 #include "tf/gz.h"
 #include "tf/http.h"
 #include "tf/job.h"
+#include "tf/jscan.h"
 #include "tf/lake.h"
 #include "tf/time.h"
 
@@ -323,6 +324,66 @@ static void test_gzip(void)
     tf_buf_cleanup(&small);
 }
 
+static void test_jscan(void)
+{
+    static const char page[] =
+        "{\"ticker\":\"AAPL\",\"queryCount\":2,\"adjusted\":true,\"results\":[{\"v\":1e3,"
+        "\"o\":-1.5,\"t\":0},{\"v\":2,\"o\":3.25E-2,\"t\":1}],\"status\":\"OK\","
+        "\"next_url\":\"http:\\/\\/h\\/v2?cursor=a\\u0041\",\"request_id\":null,"
+        "\"meta\":{\"a\":[1,[2,{}]],\"b\":\"\\\"q\\\"\"}}";
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{a:1}",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":tru}",
+        "{\"a\":\"x}",
+        "{\"a\":[1,]}",
+        "{\"a\":1} x",
+        "{\"a\":\"\\q\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":-}",
+    };
+    struct tf_jmember m[8];
+    char out[128];
+    int n = tf_jscan_object(page, sizeof(page) - 1, m, 8);
+    size_t prefixes_accepted = 0, bad_accepted = 0;
+    char deep[200];
+
+    CHECK_EQ_INT(n, 8);
+    CHECK_EQ_INT(tf_jscan_find(m, n, "results")->type, TF_J_ARRAY);
+    CHECK_EQ_INT(tf_jscan_find(m, n, "results")->count, 2);
+    CHECK_EQ_INT(tf_jscan_find(m, n, "meta")->count, 2);
+    CHECK_EQ_INT(tf_jscan_find(m, n, "request_id")->type, TF_J_NULL);
+    CHECK(tf_jscan_string(tf_jscan_find(m, n, "next_url"), out, sizeof(out)) > 0, "string");
+    CHECK_STR(out, "http://h/v2?cursor=aA");
+    CHECK(tf_jscan_string(tf_jscan_find(m, n, "status"), out, sizeof(out)) == 2, "status");
+    CHECK_STR(out, "OK");
+    CHECK(tf_jscan_find(m, n, "missing") == NULL, "absent key");
+    CHECK_EQ_INT(tf_jscan_string(tf_jscan_find(m, n, "queryCount"), out, sizeof(out)), -1);
+    /* A page cut anywhere is not a page. */
+    for (size_t len = 0; len < sizeof(page) - 1; len++)
+        prefixes_accepted += tf_jscan_object(page, len, m, 8) >= 0;
+    CHECK_EQ_INT(prefixes_accepted, 0);
+    for (size_t i = 0; i < TF_ARRAY_LEN(bad); i++) {
+        if (tf_jscan_object(bad[i], strlen(bad[i]), m, 8) >= 0) {
+            bad_accepted++;
+            printf("accepted bad JSON: %s\n", bad[i]);
+        }
+    }
+    CHECK_EQ_INT(bad_accepted, 0);
+    CHECK_EQ_INT(tf_jscan_object(" { } ", 5, m, 8), 0);
+    /* Nesting is bounded. */
+    memset(deep, '[', sizeof(deep));
+    memcpy(deep, "{\"a\":", 5);
+    CHECK_EQ_INT(tf_jscan_object(deep, sizeof(deep), m, 8), -1);
+}
+
 static void test_job_rules(void)
 {
     static const struct {
@@ -398,5 +459,6 @@ int main(void)
     test_lake();
     test_job_rules();
     test_gzip();
+    test_jscan();
     return check_summary();
 }
