@@ -157,6 +157,9 @@ static enum tf_rc extract_run(struct tf_run *run)
     if (strcmp(job.provider, "polygon") == 0)
         return extract_fetch_run(run, &job, &extract_polygon, svc_cfg->polygon_base,
                                  svc_cfg->polygon_key, svc_cfg->extract_concurrency);
+    if (strcmp(job.provider, "twelvedata") == 0)
+        return extract_fetch_run(run, &job, &extract_twelvedata, svc_cfg->twelvedata_base,
+                                 svc_cfg->twelvedata_key, svc_cfg->extract_concurrency);
     tf_run_fail(run, "provider %s is not supported by this build", job.provider);
     return TF_ERR_INVALID;
 }
