@@ -11,9 +11,8 @@
  * day without data, an entitlement error with HTTP 200, throttling, and the
  * key nowhere but in the requests.
  *
- * The harness points extract at its marketsim for Polygon only, so this
- * test starts a marketsim of its own (same seed and key) for Twelve Data's
- * base URL and sends its faults there.
+ * The harness points extract's Polygon and Twelve Data base URLs at the
+ * same marketsim, and the faults are sent there.
  */
 #include <cjson/cJSON.h>
 #include <ftw.h>
@@ -40,7 +39,6 @@
 #define API_KEY  "td-Secret-Key-5b2e8a41"
 
 static struct h_stack stack;
-static struct h_proc sim; /* the marketsim extract's Twelve Data base URL points at */
 
 static void sleep_ms(int ms)
 {
@@ -127,7 +125,8 @@ static void set_faults(const char *rules)
 {
     long status;
 
-    cJSON_Delete(call(rules ? "POST" : "DELETE", sim.port, "/_sim/faults", rules, &status));
+    cJSON_Delete(call(rules ? "POST" : "DELETE", stack.procs[H_MARKETSIM].port, "/_sim/faults",
+                      rules, &status));
     CHECK_EQ_INT(status, 200);
 }
 
@@ -760,26 +759,6 @@ static void test_no_secret_anywhere(void)
     CHECK_EQ_INT(lake_hits, 0);
 }
 
-/* A marketsim of this test's own, for extract's Twelve Data base URL. */
-static int sim_start(char *base_env, size_t len)
-{
-    static const char *const env[] = {"TICKFLOW_MARKETSIM_SEED=" SEED_STR,
-                                      "TICKFLOW_MARKETSIM_API_KEY=" API_KEY,
-                                      "TICKFLOW_LOG_LEVEL=info", NULL};
-    const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
-    const char *top = getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test";
-    char dir[512], binpath[600];
-
-    snprintf(dir, sizeof(dir), "%s/twelvedata-sim-%ld", top, (long)getpid());
-    snprintf(binpath, sizeof(binpath), "%s/tickflow-marketsim", bin);
-    mkdir(top, 0755);
-    mkdir(dir, 0755);
-    if (h_start(&sim, "marketsim", binpath, h_free_port(), dir, env) != 0)
-        return -1;
-    snprintf(base_env, len, "TICKFLOW_TWELVEDATA_BASE_URL=http://127.0.0.1:%d", sim.port);
-    return 0;
-}
-
 static int add_jobs(void)
 {
     return put_job("td_aapl", "AAPL", 1, "minute") | put_job("td_eurusd", "EUR/USD", 15, "minute") |
@@ -789,12 +768,8 @@ static int add_jobs(void)
 
 int main(void)
 {
-    static char base_env[128];
-    const char *const extra_env[] = {base_env, "TWELVEDATA_API_KEY=" API_KEY, NULL};
-
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (sim_start(base_env, sizeof(base_env)) == 0 &&
-        h_stack_start(&stack, "twelvedata", API_KEY, SEED, extra_env) == 0 && add_jobs() == 0) {
+    if (h_stack_start(&stack, "twelvedata", API_KEY, SEED, NULL) == 0 && add_jobs() == 0) {
         test_stock_winter();
         test_stock_summer();
         test_forex();
@@ -810,7 +785,5 @@ int main(void)
         CHECK(0, "the stack did not start (see %s)", stack.dir[0] ? stack.dir : ".run/test");
     }
     CHECK_EQ_INT(h_stack_stop(&stack), 0);
-    if (sim.pid > 0)
-        CHECK_EQ_INT(h_stop(&sim), 0);
     return check_summary();
 }

@@ -385,7 +385,7 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
     const char *base = getenv("TICKFLOW_PG_DSN");
     const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
     const char *top = getenv("TF_TEST_DIR") ? getenv("TF_TEST_DIR") : ".run/test";
-    static char envs[10][1200];
+    static char envs[12][1200];
     const char **env = st->env;
     int nenv = 0;
     int ports[H_NPROCS];
@@ -416,7 +416,11 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
     /* marketsim has no budget to protect: the free tiers' would only slow tests down. */
     snprintf(envs[8], sizeof(envs[8]), "TICKFLOW_POLYGON_RATE_PER_MINUTE=600000");
     snprintf(envs[9], sizeof(envs[9]), "TICKFLOW_TWELVEDATA_RATE_PER_MINUTE=600000");
-    for (int i = 0; i < 10; i++)
+    /* marketsim speaks both providers' APIs. */
+    snprintf(envs[10], sizeof(envs[10]), "TWELVEDATA_API_KEY=%s", api_key);
+    snprintf(envs[11], sizeof(envs[11]), "TICKFLOW_TWELVEDATA_BASE_URL=http://127.0.0.1:%d",
+             ports[0]);
+    for (int i = 0; i < 12; i++)
         env[nenv++] = envs[i];
     for (int i = 0; extra_env && extra_env[i] && nenv < 23; i++)
         env[nenv++] = extra_env[i];

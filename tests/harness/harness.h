@@ -41,8 +41,9 @@ struct h_stack {
 /**
  * Creates a database and a topic prefix named after tag and the process,
  * starts marketsim (seed, requiring api_key) and the three stages pointed
- * at it, with extra_env ("NAME=value" list, NULL-terminated, may be NULL)
- * on top, and connects st->db. Returns 0 when all four are healthy.
+ * at it for both providers (Polygon and Twelve Data, the same key), with extra_env ("NAME=value"
+ * list, NULL-terminated, may be NULL) on top, and connects st->db. Returns 0 when all four are
+ * healthy.
  */
 int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int seed,
                   const char *const *extra_env);
