@@ -112,18 +112,11 @@ static enum tf_rc parse_json(PGresult *res, int row, cJSON **out)
 enum tf_rc tf_exec_get(PGconn *conn, const char *id, const char *stage, cJSON **out)
 {
     const char *params[2] = {id, stage};
-    PGresult *res = run(conn,
-                        "SELECT " RECORD_JSON " FROM tickflow.job_execution"
-                        " WHERE execution_id = $1 AND stage = $2",
-                        2, params);
-    enum tf_rc rc;
 
-    *out = NULL;
-    if (!res)
-        return TF_ERR_DB;
-    rc = PQntuples(res) == 0 ? TF_ERR_NOT_FOUND : parse_json(res, 0, out);
-    PQclear(res);
-    return rc;
+    return tf_pg_json_row(conn,
+                          "SELECT " RECORD_JSON " FROM tickflow.job_execution"
+                          " WHERE execution_id = $1 AND stage = $2",
+                          2, params, out);
 }
 
 enum tf_rc tf_exec_list(PGconn *conn, const char *stage, const char *job, const char *status,

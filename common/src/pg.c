@@ -196,6 +196,25 @@ enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql)
     return rc;
 }
 
+enum tf_rc tf_pg_json_row(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          cJSON **out)
+{
+    PGresult *res = tf_pg_exec(conn, sql, nparams, params);
+    enum tf_rc rc = TF_ERR_DB;
+
+    *out = NULL;
+    if (tf_pg_ok(res)) {
+        if (PQntuples(res) == 0) {
+            rc = TF_ERR_NOT_FOUND;
+        } else {
+            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
+            rc = *out ? TF_OK : TF_ERR_NOMEM;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
 enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out)
 {
     const cJSON *it;

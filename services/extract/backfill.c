@@ -52,20 +52,8 @@
 static enum tf_rc backfill_get(PGconn *conn, const char *id, cJSON **out)
 {
     const char *params[1] = {id};
-    PGresult *res = tf_pg_exec(conn, "SELECT " BACKFILL_JSON, 1, params);
-    enum tf_rc rc = TF_ERR_DB;
 
-    *out = NULL;
-    if (tf_pg_ok(res)) {
-        if (PQntuples(res) == 0) {
-            rc = TF_ERR_NOT_FOUND;
-        } else {
-            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
-            rc = *out ? TF_OK : TF_ERR_NOMEM;
-        }
-    }
-    PQclear(res);
-    return rc;
+    return tf_pg_json_row(conn, "SELECT " BACKFILL_JSON, 1, params, out);
 }
 
 /* A "YYYY-MM-DD" member as a day number; 0 when it is not a plain date. */

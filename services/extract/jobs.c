@@ -38,21 +38,9 @@
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out)
 {
     const char *params[1] = {name};
-    PGresult *res = tf_pg_exec(
-        conn, "SELECT " JOB_JSON " FROM tickflow.job_config WHERE job_name = $1", 1, params);
-    enum tf_rc rc = TF_ERR_DB;
 
-    *out = NULL;
-    if (tf_pg_ok(res)) {
-        if (PQntuples(res) == 0) {
-            rc = TF_ERR_NOT_FOUND;
-        } else {
-            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
-            rc = *out ? TF_OK : TF_ERR_NOMEM;
-        }
-    }
-    PQclear(res);
-    return rc;
+    return tf_pg_json_row(conn, "SELECT " JOB_JSON " FROM tickflow.job_config WHERE job_name = $1",
+                          1, params, out);
 }
 
 /* A whole number member within [lo, hi], or def when absent. */

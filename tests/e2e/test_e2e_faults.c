@@ -31,13 +31,6 @@
 
 static struct h_stack stack;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static void faults(const char *rules)
 {
     struct h_resp r;
@@ -215,7 +208,7 @@ static void test_retried_faults(void)
                     " AND stage = 'transform' AND status = 'SUCCESS'",
                     0, NULL) >= 7)
             break;
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     CHECK_EQ_INT(silver_count(ws, we), generated(ws, we));
     cJSON_Delete(clean_bars);
@@ -269,7 +262,7 @@ static void test_late_bars(void)
     CHECK_EQ_INT(cJSON_GetObjectItem(rec, "records_out")->valueint, n);
     cJSON_Delete(rec);
     for (int i = 0; i < h_timeout(30) * 10 && silver_count(ws, we) < (long long)n; i++)
-        sleep_ms(100);
+        h_sleep_ms(100);
     CHECK_EQ_INT(silver_count(ws, we), n);
 }
 
@@ -291,7 +284,7 @@ static void test_drain(void)
         h_http("GET", stack.procs[H_EXTRACT].port, path, NULL, NULL, &r);
         running = strstr(r.body, "\"RUNNING\"") != NULL;
         h_resp_free(&r);
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     CHECK(running, "the extraction is under way");
     CHECK_EQ_INT(h_stop(&stack.procs[H_EXTRACT]), 0);

@@ -26,13 +26,6 @@
 
 static struct h_stack stack;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static long long jobs_rows(void)
 {
     return h_pg_ll(stack.db, "SELECT count(*) FROM tickflow.job_config", 0, NULL);
@@ -217,7 +210,7 @@ static cJSON *wait_backfill(const char *id, int days, int seconds)
                    (strcmp(st, "SUCCESS") == 0 && cJSON_IsNumber(done) && done->valueint == days)))
             return bf;
         cJSON_Delete(bf);
-        sleep_ms(200);
+        h_sleep_ms(200);
     }
     return NULL;
 }
@@ -373,7 +366,7 @@ static void test_quota_wait(void)
             break;
         }
         cJSON_Delete(ans);
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     CHECK(saw_waiting, "the record showed the wait while it lasted");
     snprintf(path, sizeof(path), "/v1/executions/%s/audit", id);

@@ -34,13 +34,6 @@
 
 static struct h_stack stack;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 /* Runs tests/env/<script> <action>, output to the stack's env.log. */
 static int env_script(const char *script, const char *action)
 {
@@ -82,7 +75,7 @@ static char *wait_aggregate(const char *id, int seconds)
         if (status && (strcmp(status, "SUCCESS") == 0 || strcmp(status, "FAILED") == 0))
             return status;
         free(status);
-        sleep_ms(200);
+        h_sleep_ms(200);
     }
     return NULL;
 }
@@ -165,7 +158,7 @@ static void test_kafka_outage(void)
     for (int i = 0; i < h_timeout(20) * 5; i++) {
         if (h_file_contains(stack.procs[H_EXTRACT].log, "the sweeper retries"))
             break;
-        sleep_ms(200);
+        h_sleep_ms(200);
     }
     CHECK(h_file_contains(stack.procs[H_EXTRACT].log, "event not published yet"),
           "the bronze event failed while the broker was down");
@@ -187,7 +180,7 @@ static void test_kafka_outage(void)
                     " AND event_published_at IS NOT NULL",
                     1, params) == 3)
             break;
-        sleep_ms(200);
+        h_sleep_ms(200);
     }
     CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
@@ -265,11 +258,11 @@ static void test_event_during_db_outage(void)
     for (int i = 0; i < h_timeout(20) * 10; i++) {
         if (h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
             break;
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
           "transform has the event while PostgreSQL is down");
-    sleep_ms(3000); /* several retries' worth */
+    h_sleep_ms(3000); /* several retries' worth */
     CHECK_EQ_INT(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
 
     CHECK_EQ_INT(env_script("pg.sh", "up"), 0);

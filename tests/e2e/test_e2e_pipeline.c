@@ -33,25 +33,6 @@ static const char *const tickers[] = {"AAPL", "MSFT", "QQQ.SPARSE"};
 
 static struct h_stack stack;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-
-    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
-}
-
 /* POSTs body to a service and parses the answer (caller deletes). */
 static cJSON *post(int port, const char *body, long *status)
 {
@@ -85,11 +66,11 @@ static cJSON *wait_stage(int port, const char *id, int seconds)
 {
     for (int i = 0; i < h_timeout(seconds) * 10 && h_stack_alive(&stack); i++) {
         cJSON *rec = get_record(port, id);
-        const char *st = rec ? jstr(rec, "status") : NULL;
+        const char *st = rec ? h_jstr(rec, "status") : NULL;
         if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0))
             return rec;
         cJSON_Delete(rec);
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     return NULL;
 }
@@ -150,10 +131,10 @@ static void test_bad_requests(void)
         cJSON *err = cJSON_GetObjectItemCaseSensitive(ans, "error");
         CHECK(status == cases[i].status, "case %zu: status %ld, want %ld", i, status,
               cases[i].status);
-        CHECK(jstr(err, "code") && strcmp(jstr(err, "code"), cases[i].code) == 0,
-              "case %zu: error code %s, want %s", i, jstr(err, "code") ? jstr(err, "code") : "-",
-              cases[i].code);
-        CHECK(jstr(err, "message") && strlen(jstr(err, "message")) > 10,
+        CHECK(h_jstr(err, "code") && strcmp(h_jstr(err, "code"), cases[i].code) == 0,
+              "case %zu: error code %s, want %s", i,
+              h_jstr(err, "code") ? h_jstr(err, "code") : "-", cases[i].code);
+        CHECK(h_jstr(err, "message") && strlen(h_jstr(err, "message")) > 10,
               "case %zu: error message present", i);
         cJSON_Delete(ans);
     }
@@ -376,13 +357,13 @@ static void test_pipeline(void)
 
     first = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 202);
-    CHECK_STR(jstr(first, "execution_id"), id);
-    CHECK_STR(jstr(first, "stage"), "extract");
+    CHECK_STR(h_jstr(first, "execution_id"), id);
+    CHECK_STR(h_jstr(first, "stage"), "extract");
     /* The same trigger again: the first record, not a second run. */
     again = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(again, "execution_id"), id);
-    CHECK_STR(jstr(again, "created_at"), jstr(first, "created_at"));
+    CHECK_STR(h_jstr(again, "execution_id"), id);
+    CHECK_STR(h_jstr(again, "created_at"), h_jstr(first, "created_at"));
     cJSON_Delete(again);
     /* The same id for another job: a conflict. */
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"job_name\":\"demo_us_equities\"}", id);
@@ -391,8 +372,8 @@ static void test_pipeline(void)
 
     /* Kafka carries it through transform and aggregate. */
     rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 120);
-    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "aggregate finished: %s",
-          rec ? jstr(rec, "status") : "timeout");
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "aggregate finished: %s",
+          rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
     CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
@@ -401,12 +382,12 @@ static void test_pipeline(void)
                  3);
 
     rec = get_record(stack.procs[H_EXTRACT].port, id);
-    CHECK_EQ_INT(jnum(rec, "records_out"), e.total);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), e.total);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), e.pages);
     cJSON_Delete(rec);
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
-    CHECK_EQ_INT(jnum(rec, "records_out"), e.total);
-    CHECK_EQ_INT(jnum(rec, "records_rejected"), 0);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), e.total);
+    CHECK_EQ_INT(h_jnum(rec, "records_rejected"), 0);
     cJSON_Delete(rec);
 
     /* The attempt's audit: what was asked and answered, never the key. */
@@ -420,16 +401,16 @@ static void test_pipeline(void)
         CHECK(strstr(r.body, API_KEY) == NULL, "no key in the audit");
         audit = cJSON_Parse(r.body);
         a = cJSON_GetArrayItem(cJSON_GetObjectItem(audit, "attempts"), 0);
-        CHECK_EQ_INT(jnum(a, "requests"), e.pages);
-        CHECK_EQ_INT(jnum(a, "pages"), e.pages);
-        CHECK_EQ_INT(jnum(a, "retries"), 0);
-        CHECK_EQ_INT(jnum(a, "bars"), e.total);
-        CHECK_EQ_INT(jnum(cJSON_GetObjectItem(a, "http_statuses"), "2xx"), e.pages);
+        CHECK_EQ_INT(h_jnum(a, "requests"), e.pages);
+        CHECK_EQ_INT(h_jnum(a, "pages"), e.pages);
+        CHECK_EQ_INT(h_jnum(a, "retries"), 0);
+        CHECK_EQ_INT(h_jnum(a, "bars"), e.total);
+        CHECK_EQ_INT(h_jnum(cJSON_GetObjectItem(a, "http_statuses"), "2xx"), e.pages);
         CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(a, "vendor_request_ids")), e.pages);
-        CHECK(jstr(a, "request_template") && strstr(jstr(a, "request_template"), "apiKey=***"),
+        CHECK(h_jstr(a, "request_template") && strstr(h_jstr(a, "request_template"), "apiKey=***"),
               "template with the key masked");
-        CHECK(jnum(a, "raw_bytes") > 2 * jnum(a, "stored_bytes"), "bronze is compressed");
-        CHECK_EQ_INT(jnum(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "tickers"), "AAPL"), "bars"),
+        CHECK(h_jnum(a, "raw_bytes") > 2 * h_jnum(a, "stored_bytes"), "bronze is compressed");
+        CHECK_EQ_INT(h_jnum(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "tickers"), "AAPL"), "bars"),
                      e.n[0]);
         cJSON_Delete(audit);
         h_resp_free(&r);
@@ -438,22 +419,22 @@ static void test_pipeline(void)
     check_gold(&e, &gold_rows);
     CHECK_EQ_INT(gold_rows, 3 * 7 - (e.n[2] ? 0 : 7));
     rec = get_record(stack.procs[H_AGGREGATE].port, id);
-    CHECK_EQ_INT(jnum(rec, "records_out"), gold_rows);
-    CHECK_EQ_INT(jnum(rec, "records_in"), e.total);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), gold_rows);
+    CHECK_EQ_INT(h_jnum(rec, "records_in"), e.total);
     cJSON_Delete(rec);
 
     /* Each stage's event went out with the record's counts. */
     ev = find_event("tickflow.bronze.v1", id, NULL, 0);
-    CHECK(ev && jstr(ev, "stage") && strcmp(jstr(ev, "stage"), "extract") == 0, "bronze event");
-    CHECK_STR(jstr(ev, "schema"), "tickflow.stage_event");
+    CHECK(ev && h_jstr(ev, "stage") && strcmp(h_jstr(ev, "stage"), "extract") == 0, "bronze event");
+    CHECK_STR(h_jstr(ev, "schema"), "tickflow.stage_event");
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "objects")), e.pages);
     cJSON_Delete(ev);
     ev = find_event("tickflow.silver.v1", id, NULL, 0);
-    CHECK_EQ_INT(jnum(cJSON_GetObjectItemCaseSensitive(ev, "records"), "out"), e.total);
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(ev, "records"), "out"), e.total);
     cJSON_Delete(ev);
     ev = find_event("tickflow.gold.v1", id, NULL, 0);
-    CHECK_STR(jstr(ev, "status"), "SUCCESS");
-    CHECK_EQ_INT(jnum(cJSON_GetObjectItemCaseSensitive(ev, "records"), "out"), gold_rows);
+    CHECK_STR(h_jstr(ev, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(ev, "records"), "out"), gold_rows);
     cJSON_Delete(ev);
 
     /* Posting to transform after the chain ran it does not run it again. */
@@ -461,13 +442,13 @@ static void test_pipeline(void)
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
     again = post(stack.procs[H_TRANSFORM].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(again, "finished_at"), jstr(rec, "finished_at"));
-    CHECK_EQ_INT(jnum(again, "attempt"), 1);
+    CHECK_STR(h_jstr(again, "finished_at"), h_jstr(rec, "finished_at"));
+    CHECK_EQ_INT(h_jnum(again, "attempt"), 1);
     cJSON_Delete(again);
     cJSON_Delete(rec);
     again = post(stack.procs[H_AGGREGATE].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_EQ_INT(jnum(again, "attempt"), 1);
+    CHECK_EQ_INT(h_jnum(again, "attempt"), 1);
     cJSON_Delete(again);
 
     cJSON_Delete(first);
@@ -499,16 +480,16 @@ static void test_stage_by_stage_overlap(void)
              id);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"wait_seconds\":60}", id);
     rec = post(stack.procs[H_TRANSFORM].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
     rec = post(stack.procs[H_AGGREGATE].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
     CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
@@ -549,21 +530,22 @@ static void test_failed_stage_retry(void)
              id);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(rec, "status"), "FAILED");
-    CHECK_EQ_INT(jnum(rec, "attempt"), 1);
-    CHECK(jstr(rec, "error") && strstr(jstr(rec, "error"), "HTTP 400") &&
-              !strstr(jstr(rec, "error"), API_KEY),
-          "error names the provider's answer: %s", jstr(rec, "error") ? jstr(rec, "error") : "-");
+    CHECK_STR(h_jstr(rec, "status"), "FAILED");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 1);
+    CHECK(h_jstr(rec, "error") && strstr(h_jstr(rec, "error"), "HTTP 400") &&
+              !strstr(h_jstr(rec, "error"), API_KEY),
+          "error names the provider's answer: %s",
+          h_jstr(rec, "error") ? h_jstr(rec, "error") : "-");
     cJSON_Delete(rec);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(rec, "status"), "FAILED");
-    CHECK_EQ_INT(jnum(rec, "attempt"), 2);
+    CHECK_STR(h_jstr(rec, "status"), "FAILED");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
     /* The retry fetched AAPL again (other bytes: a new request id) into its own objects. */
-    CHECK(jstr(rec, "error") && strstr(jstr(rec, "error"), "bad-ticker") &&
-              strstr(jstr(rec, "error"), "HTTP 400"),
+    CHECK(h_jstr(rec, "error") && strstr(h_jstr(rec, "error"), "bad-ticker") &&
+              strstr(h_jstr(rec, "error"), "HTTP 400"),
           "the retry fails on the provider's answer, not on its own bronze: %s",
-          jstr(rec, "error") ? jstr(rec, "error") : "-");
+          h_jstr(rec, "error") ? h_jstr(rec, "error") : "-");
     {
         char lake[600], attempt2[128];
         snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
@@ -573,7 +555,7 @@ static void test_failed_stage_retry(void)
     cJSON_Delete(rec);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_EQ_INT(jnum(rec, "attempt"), 2);
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
     cJSON_Delete(rec);
     /* Nothing downstream ran. */
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
@@ -586,7 +568,7 @@ static int64_t rec_time(const cJSON *rec, const char *key)
 {
     int64_t t = -1;
 
-    if (!jstr(rec, key) || tf_time_parse(jstr(rec, key), &t) != TF_OK)
+    if (!h_jstr(rec, key) || tf_time_parse(h_jstr(rec, key), &t) != TF_OK)
         return -1;
     return t;
 }
@@ -623,14 +605,14 @@ static void test_zombie_recovery(void)
           PQresultErrorMessage(res));
     PQclear(res);
     rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
-    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "completed after the crash: %s",
-          rec ? jstr(rec, "status") : "timeout");
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "completed after the crash: %s",
+          rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
     rec = db_record(id, "extract");
-    CHECK_EQ_INT(jnum(rec, "attempt"), 2);
-    CHECK(jstr(rec, "worker_id") && strcmp(jstr(rec, "worker_id"), "crashed-worker") != 0,
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
+    CHECK(h_jstr(rec, "worker_id") && strcmp(h_jstr(rec, "worker_id"), "crashed-worker") != 0,
           "a live worker took over");
-    CHECK_EQ_INT(jnum(rec, "records_out"), 60);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 60);
     cJSON_Delete(rec);
 }
 
@@ -657,11 +639,11 @@ static void test_publish_after_crash(void)
     /* Same bronze objects, finished a minute ago, event never sent. */
     CHECK(h_copy_extract(stack.db, src, 0, id) == 0, "unpublished run inserted");
     rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
-    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "completed from the outbox: %s",
-          rec ? jstr(rec, "status") : "timeout");
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "completed from the outbox: %s",
+          rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
     rec = db_record(id, "transform");
-    CHECK_EQ_INT(jnum(rec, "records_out"), 1100);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 1100);
     cJSON_Delete(rec);
     CHECK_EQ_INT(h_pg_ll(stack.db,
                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
@@ -690,14 +672,14 @@ static void test_redelivered_event(void)
     for (int i = 0; i < h_timeout(30) * 10; i++) {
         if (h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
             break;
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
           "transform read the redelivered event");
-    sleep_ms(500);
+    h_sleep_ms(500);
     after = db_record(id, "transform");
-    CHECK_EQ_INT(jnum(after, "attempt"), 1);
-    CHECK_STR(jstr(after, "finished_at"), jstr(before, "finished_at"));
+    CHECK_EQ_INT(h_jnum(after, "attempt"), 1);
+    CHECK_STR(h_jstr(after, "finished_at"), h_jstr(before, "finished_at"));
     cJSON_Delete(before);
     cJSON_Delete(after);
     free(id);
@@ -727,7 +709,7 @@ static void test_incremental_window(void)
              "{\"execution_id\":\"%s\",\"job_name\":\"e2e_daily\",\"wait_seconds\":60}", id);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_EQ_INT(status, 200);
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     CHECK_EQ_INT(rec_time(rec, "window_end"), today);
     CHECK_EQ_INT(rec_time(rec, "window_start"), today - 3 * 86400);
     cJSON_Delete(rec);
@@ -740,8 +722,8 @@ static void test_incremental_window(void)
     CHECK_EQ_INT(status, 409);
     {
         cJSON *e = cJSON_GetObjectItem(rec, "error");
-        CHECK(jstr(e, "message") && strstr(jstr(e, "message"), "up to date"), "says why: %s",
-              jstr(e, "message") ? jstr(e, "message") : "-");
+        CHECK(h_jstr(e, "message") && strstr(h_jstr(e, "message"), "up to date"), "says why: %s",
+              h_jstr(e, "message") ? h_jstr(e, "message") : "-");
     }
     cJSON_Delete(rec);
     CHECK_EQ_INT(rows_of(id), 0);

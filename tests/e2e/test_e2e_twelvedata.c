@@ -40,25 +40,6 @@
 
 static struct h_stack stack;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-
-    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
-}
-
 /* Sends a request and parses the JSON answer (caller deletes; NULL when none). */
 static cJSON *call(const char *method, int port, const char *path, const char *body, long *status)
 {
@@ -94,11 +75,11 @@ static cJSON *wait_stage(int port, const char *id, int seconds)
 {
     for (int i = 0; i < h_timeout(seconds) * 10 && h_stack_alive(&stack); i++) {
         cJSON *rec = get_record(port, id);
-        const char *st = rec ? jstr(rec, "status") : NULL;
+        const char *st = rec ? h_jstr(rec, "status") : NULL;
         if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0))
             return rec;
         cJSON_Delete(rec);
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     return NULL;
 }
@@ -308,34 +289,34 @@ static void run_and_check(const char *job, const char *ticker, long multiplier,
     CHECK(n > 0, "%s: the generator has bars in %s..%s", ticker, ws_s, we_s);
     start_run(job, ws_s, we_s, id);
     rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 120);
-    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "%s %s: aggregate %s", ticker, ws_s,
-          rec ? jstr(rec, "status") : "timed out");
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "%s %s: aggregate %s", ticker, ws_s,
+          rec ? h_jstr(rec, "status") : "timed out");
     cJSON_Delete(rec);
 
     /* Extract asked for exactly the window: every bar it got is one silver keeps. */
     rec = get_record(stack.procs[H_EXTRACT].port, id);
-    CHECK_EQ_INT(jnum(rec, "records_out"), n);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), n);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), pages);
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rec, "objects"))
     {
-        CHECK_STR(jstr(o, "provider"), "twelvedata");
-        CHECK_STR(jstr(o, "timespan"), span);
+        CHECK_STR(h_jstr(o, "provider"), "twelvedata");
+        CHECK_STR(h_jstr(o, "timespan"), span);
     }
     cJSON_Delete(rec);
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
-    CHECK_EQ_INT(jnum(rec, "records_in"), n);
-    CHECK_EQ_INT(jnum(rec, "records_out"), n);
-    CHECK_EQ_INT(jnum(rec, "records_rejected"), 0);
+    CHECK_EQ_INT(h_jnum(rec, "records_in"), n);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), n);
+    CHECK_EQ_INT(h_jnum(rec, "records_rejected"), 0);
     cJSON_Delete(rec);
     audit = get_audit(id, &a);
-    CHECK_EQ_INT(jnum(a, "pages"), pages);
-    CHECK_EQ_INT(jnum(a, "requests"), pages);
-    CHECK_EQ_INT(jnum(a, "retries"), 0);
-    CHECK_EQ_INT(jnum(a, "bars"), n);
-    CHECK(jstr(a, "request_template") && strstr(jstr(a, "request_template"), "/time_series?") &&
-              strstr(jstr(a, "request_template"), "apikey=***"),
+    CHECK_EQ_INT(h_jnum(a, "pages"), pages);
+    CHECK_EQ_INT(h_jnum(a, "requests"), pages);
+    CHECK_EQ_INT(h_jnum(a, "retries"), 0);
+    CHECK_EQ_INT(h_jnum(a, "bars"), n);
+    CHECK(h_jstr(a, "request_template") && strstr(h_jstr(a, "request_template"), "/time_series?") &&
+              strstr(h_jstr(a, "request_template"), "apikey=***"),
           "the template names the path and masks the key: %s",
-          jstr(a, "request_template") ? jstr(a, "request_template") : "-");
+          h_jstr(a, "request_template") ? h_jstr(a, "request_template") : "-");
     cJSON_Delete(audit);
 
     check_silver(ticker, span, ws, we, bars, n, with_volume);
@@ -427,19 +408,19 @@ static void test_no_data_day(void)
 
     start_run("td_aapl", "2024-01-13T05:00:00Z", "2024-01-14T05:00:00Z", id);
     rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
-    CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "a day without bars: %s",
-          rec ? jstr(rec, "status") : "timed out");
-    CHECK_EQ_INT(jnum(rec, "records_out"), 0);
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "a day without bars: %s",
+          rec ? h_jstr(rec, "status") : "timed out");
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 0);
     cJSON_Delete(rec);
     rec = get_record(stack.procs[H_EXTRACT].port, id);
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
-    CHECK_EQ_INT(jnum(rec, "records_out"), 0);
-    CHECK(jstr(rec, "error") == NULL, "no error on the record");
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 0);
+    CHECK(h_jstr(rec, "error") == NULL, "no error on the record");
     cJSON_Delete(rec);
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
-    CHECK_EQ_INT(jnum(rec, "records_in"), 0);
-    CHECK_EQ_INT(jnum(rec, "records_out"), 0);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "records_in"), 0);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 0);
     cJSON_Delete(rec);
     CHECK_EQ_INT(
         h_pg_ll(stack.db, "SELECT count(*) FROM silver.bars WHERE execution_id = $1", 1, params),
@@ -450,16 +431,16 @@ static void test_no_data_day(void)
 static void expect_extract_failure(const char *id, const char *what, const char *const *needles)
 {
     cJSON *rec = wait_stage(stack.procs[H_EXTRACT].port, id, 60);
-    const char *err = rec ? jstr(rec, "error") : NULL;
+    const char *err = rec ? h_jstr(rec, "error") : NULL;
 
-    CHECK(rec && strcmp(jstr(rec, "status"), "FAILED") == 0, "%s: extract %s", what,
-          rec ? jstr(rec, "status") : "timed out");
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "FAILED") == 0, "%s: extract %s", what,
+          rec ? h_jstr(rec, "status") : "timed out");
     for (int i = 0; needles[i]; i++)
         CHECK(err && strstr(err, needles[i]), "%s: the error names \"%s\": %s", what, needles[i],
               err ? err : "-");
     CHECK(!err || !strstr(err, API_KEY), "%s: no key in the error", what);
     cJSON_Delete(rec);
-    sleep_ms(300);
+    h_sleep_ms(300);
     rec = get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK(rec == NULL, "%s: nothing downstream ran", what);
     cJSON_Delete(rec);
@@ -490,8 +471,8 @@ static void test_error200(void)
     start_run("td_aapl", "2024-01-10T14:30:00Z", "2024-01-10T15:30:00Z", id);
     expect_extract_failure(id, "error200", needles);
     audit = get_audit(id, &a);
-    CHECK_EQ_INT(jnum(a, "requests"), 1);
-    CHECK_EQ_INT(jnum(a, "retries"), 0);
+    CHECK_EQ_INT(h_jnum(a, "requests"), 1);
+    CHECK_EQ_INT(h_jnum(a, "retries"), 0);
     cJSON_Delete(audit);
     set_faults(NULL);
 }
@@ -518,17 +499,17 @@ static void test_throttled(void)
         CHECK_EQ_INT(n, 60);
         start_run("td_aapl", "2024-01-11T14:30:00Z", "2024-01-11T15:30:00Z", id);
         rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
-        CHECK(rec && strcmp(jstr(rec, "status"), "SUCCESS") == 0, "throttled run: %s",
-              rec ? jstr(rec, "status") : "timed out");
+        CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "throttled run: %s",
+              rec ? h_jstr(rec, "status") : "timed out");
         cJSON_Delete(rec);
         check_silver("AAPL", "1minute", ws, we, bars, n, 1);
         free(bars);
     }
     audit = get_audit(id, &a);
-    CHECK_EQ_INT(jnum(a, "retries"), 2);
-    CHECK_EQ_INT(jnum(a, "requests"), 3);
-    CHECK_EQ_INT(jnum(cJSON_GetObjectItemCaseSensitive(a, "http_statuses"), "4xx"), 2);
-    CHECK_EQ_INT(jnum(cJSON_GetObjectItemCaseSensitive(a, "http_statuses"), "2xx"), 1);
+    CHECK_EQ_INT(h_jnum(a, "retries"), 2);
+    CHECK_EQ_INT(h_jnum(a, "requests"), 3);
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(a, "http_statuses"), "4xx"), 2);
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(a, "http_statuses"), "2xx"), 1);
     cJSON_Delete(audit);
     set_faults(NULL);
 }
@@ -670,10 +651,10 @@ static void test_transform_page_rules(void)
     cJSON *rec = transform_pages("2024-03-10T06:00:00Z", "2024-03-10T09:00:00Z", pages);
     PGresult *res;
 
-    CHECK_STR(jstr(rec, "status"), "SUCCESS");
-    CHECK_EQ_INT(jnum(rec, "records_in"), 10);
-    CHECK_EQ_INT(jnum(rec, "records_out"), 4);
-    CHECK_EQ_INT(jnum(rec, "records_rejected"), 6);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "records_in"), 10);
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 4);
+    CHECK_EQ_INT(h_jnum(rec, "records_rejected"), 6);
     cJSON_Delete(rec);
     res =
         PQexec(stack.db, "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
@@ -692,9 +673,9 @@ static void test_transform_page_rules(void)
 
     /* An error body in bronze other than "no data" is not an empty page. */
     rec = transform_pages("2024-03-11T06:00:00Z", "2024-03-11T09:00:00Z", error_pages);
-    CHECK_STR(jstr(rec, "status"), "FAILED");
-    CHECK(jstr(rec, "error") && strstr(jstr(rec, "error"), "Twelve Data error 401"),
-          "the error names the vendor's: %s", jstr(rec, "error") ? jstr(rec, "error") : "-");
+    CHECK_STR(h_jstr(rec, "status"), "FAILED");
+    CHECK(h_jstr(rec, "error") && strstr(h_jstr(rec, "error"), "Twelve Data error 401"),
+          "the error names the vendor's: %s", h_jstr(rec, "error") ? h_jstr(rec, "error") : "-");
     cJSON_Delete(rec);
 }
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
@@ -51,11 +52,23 @@ int h_free_port(void)
     return port;
 }
 
-static void sleep_ms(int ms)
+void h_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
+}
+
+const char *h_jstr(const cJSON *obj, const char *key)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+}
+
+double h_jnum(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
 }
 
 int h_start(struct h_proc *p, const char *name, const char *binary, int port, const char *logdir,
@@ -99,7 +112,7 @@ int h_start(struct h_proc *p, const char *name, const char *binary, int port, co
             return 0;
         }
         h_resp_free(&r);
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     fprintf(stderr, "%s did not become healthy; see %s\n", name, p->log);
     return -1;
@@ -152,7 +165,7 @@ int h_stop(struct h_proc *p)
             p->pid = 0;
             return decode_status(status);
         }
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     kill(p->pid, SIGKILL);
     waitpid(p->pid, &status, 0);

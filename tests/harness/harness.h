@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
 #include "tf/rc.h"
@@ -56,6 +57,15 @@ int h_stack_restart(struct h_stack *st, int i);
  * Returns how many services did not exit cleanly (0 under ASan means no leak).
  */
 int h_stack_stop(struct h_stack *st);
+
+/** Sleeps ms milliseconds. */
+void h_sleep_ms(int ms);
+
+/** A string member of a JSON object, or NULL. */
+const char *h_jstr(const cJSON *obj, const char *key);
+
+/** A number member of a JSON object, or NaN. */
+double h_jnum(const cJSON *obj, const char *key);
 
 /** Timeouts in tests are multiplied by TF_TEST_TIMEOUT_MULT (default 1). */
 int h_timeout(int seconds);

@@ -49,6 +49,14 @@ const char *tf_pg_sqlstate(const PGresult *res);
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
 
 /**
+ * Runs a query whose first row's first column is JSON text and parses it
+ * into *out (new object). TF_ERR_NOT_FOUND when there is no row, TF_ERR_DB
+ * when the query fails.
+ */
+enum tf_rc tf_pg_json_row(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          cJSON **out) TF_MUSTCHECK;
+
+/**
  * Appends the strings of a JSON array to out as a PostgreSQL text[] literal
  * ({"a","b"}), to be passed as one parameter. Non-strings are skipped.
  */
