@@ -14,3 +14,22 @@ long tf_json_long(const cJSON *obj, const char *key, long def)
 
     return cJSON_IsNumber(it) ? (long)it->valuedouble : def;
 }
+
+enum tf_rc tf_json_append_str(struct tf_buf *buf, const char *s)
+{
+    enum tf_rc rc = tf_buf_puts(buf, "\"");
+
+    for (; rc == TF_OK && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            rc = tf_buf_printf(buf, "\\%c", c);
+        else if (c < 0x20)
+            rc = tf_buf_printf(buf, "\\u%04x", c);
+        else
+            rc = tf_buf_append(buf, s, 1);
+    }
+    if (rc == TF_OK)
+        rc = tf_buf_puts(buf, "\"");
+    return rc;
+}

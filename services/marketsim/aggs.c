@@ -18,6 +18,8 @@
  */
 #include "marketsim.h"
 
+#include "tf/json.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,7 +629,7 @@ static enum tf_rc render(struct tf_buf *buf, const struct aggs_query *q, const c
     if (rc == TF_OK && next_url) {
         rc = tf_buf_puts(buf, ",\"next_url\":");
         if (rc == TF_OK)
-            rc = marketsim_json_str(buf, next_url);
+            rc = tf_json_append_str(buf, next_url);
     }
     if (rc == TF_OK)
         rc = tf_buf_puts(buf, "}");

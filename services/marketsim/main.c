@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "tf/cfg.h"
+#include "tf/json.h"
 #include "tf/log.h"
 
 #define AGGS_PATTERN "/v2/aggs/ticker/*/range/*/*/*/*"
@@ -114,25 +115,6 @@ void marketsim_request_id(struct tf_http_req *req, char *out, size_t outlen)
     snprintf(out, outlen, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);
 }
 
-enum tf_rc marketsim_json_str(struct tf_buf *buf, const char *s)
-{
-    enum tf_rc rc = tf_buf_puts(buf, "\"");
-
-    for (; rc == TF_OK && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\')
-            rc = tf_buf_printf(buf, "\\%c", c);
-        else if (c < 0x20)
-            rc = tf_buf_printf(buf, "\\u%04x", c);
-        else
-            rc = tf_buf_append(buf, s, 1);
-    }
-    if (rc == TF_OK)
-        rc = tf_buf_puts(buf, "\"");
-    return rc;
-}
-
 int marketsim_key_matches(const char *want, const char *got)
 {
     size_t wl = strlen(want);
@@ -165,7 +147,7 @@ void marketsim_reply_status(struct marketsim_call *call, int status, const char 
     rc = tf_buf_printf(&buf, "{\"status\":\"%s\",\"request_id\":\"%s\",\"%s\":", st, call->rid,
                        field);
     if (rc == TF_OK)
-        rc = marketsim_json_str(&buf, msg);
+        rc = tf_json_append_str(&buf, msg);
     if (rc == TF_OK)
         rc = tf_buf_puts(&buf, "}");
     if (status >= 500)

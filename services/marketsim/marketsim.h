@@ -36,9 +36,6 @@ struct marketsim_call {
 /** A Polygon-style request_id: 32 lowercase hex digits, a hash of the request (out >= 33). */
 void marketsim_request_id(struct tf_http_req *req, char *out, size_t outlen);
 
-/** Appends s to buf as a JSON string, quotes included. */
-enum tf_rc marketsim_json_str(struct tf_buf *buf, const char *s) TF_MUSTCHECK;
-
 /** 1 when got equals the configured key want (constant time in want's length). */
 int marketsim_key_matches(const char *want, const char *got);
 

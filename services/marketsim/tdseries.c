@@ -10,6 +10,8 @@
  */
 #include "tdseries.h"
 
+#include "tf/json.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,26 +324,6 @@ out:
     return rc;
 }
 
-/* Appends s as a JSON string, quotes included. */
-static enum tf_rc json_str(struct tf_buf *buf, const char *s)
-{
-    enum tf_rc rc = tf_buf_puts(buf, "\"");
-
-    for (; rc == TF_OK && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\')
-            rc = tf_buf_printf(buf, "\\%c", c);
-        else if (c < 0x20)
-            rc = tf_buf_printf(buf, "\\u%04x", c);
-        else
-            rc = tf_buf_append(buf, s, 1);
-    }
-    if (rc == TF_OK)
-        rc = tf_buf_puts(buf, "\"");
-    return rc;
-}
-
 static const char *currency_name(const char *code)
 {
     for (size_t i = 0; i < sizeof(currency_names) / sizeof(currency_names[0]); i++) {
@@ -415,7 +397,7 @@ enum tf_rc marketsim_td_render_error(struct tf_buf *buf, int code, const char *m
     enum tf_rc rc = tf_buf_printf(buf, "{\"code\":%d,\"message\":", code);
 
     if (rc == TF_OK)
-        rc = json_str(buf, msg);
+        rc = tf_json_append_str(buf, msg);
     if (rc == TF_OK)
         rc = tf_buf_puts(buf, ",\"status\":\"error\"}");
     return rc;

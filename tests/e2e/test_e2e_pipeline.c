@@ -48,33 +48,6 @@ static cJSON *post(int port, const char *body, long *status)
     return out;
 }
 
-static cJSON *get_record(int port, const char *id)
-{
-    char path[128];
-    struct h_resp r;
-    cJSON *out = NULL;
-
-    snprintf(path, sizeof(path), "/v1/executions/%s", id);
-    if (h_http("GET", port, path, NULL, NULL, &r) == 0 && r.status == 200)
-        out = cJSON_Parse(r.body);
-    h_resp_free(&r);
-    return out;
-}
-
-/* Waits until the stage record at port is SUCCESS or FAILED; returns it. */
-static cJSON *wait_stage(int port, const char *id, int seconds)
-{
-    for (int i = 0; i < h_timeout(seconds) * 10 && h_stack_alive(&stack); i++) {
-        cJSON *rec = get_record(port, id);
-        const char *st = rec ? h_jstr(rec, "status") : NULL;
-        if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0))
-            return rec;
-        cJSON_Delete(rec);
-        h_sleep_ms(100);
-    }
-    return NULL;
-}
-
 /* Records of one execution id, any stage. */
 static long long rows_of(const char *id)
 {
@@ -371,7 +344,7 @@ static void test_pipeline(void)
     CHECK_EQ_INT(status, 409);
 
     /* Kafka carries it through transform and aggregate. */
-    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 120);
+    rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id, 120);
     CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "aggregate finished: %s",
           rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
@@ -381,11 +354,11 @@ static void test_pipeline(void)
                          1, id_param),
                  3);
 
-    rec = get_record(stack.procs[H_EXTRACT].port, id);
+    rec = h_get_record(stack.procs[H_EXTRACT].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), e.total);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), e.pages);
     cJSON_Delete(rec);
-    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), e.total);
     CHECK_EQ_INT(h_jnum(rec, "records_rejected"), 0);
     cJSON_Delete(rec);
@@ -418,7 +391,7 @@ static void test_pipeline(void)
     check_silver(&e, ws, we);
     check_gold(&e, &gold_rows);
     CHECK_EQ_INT(gold_rows, 3 * 7 - (e.n[2] ? 0 : 7));
-    rec = get_record(stack.procs[H_AGGREGATE].port, id);
+    rec = h_get_record(stack.procs[H_AGGREGATE].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), gold_rows);
     CHECK_EQ_INT(h_jnum(rec, "records_in"), e.total);
     cJSON_Delete(rec);
@@ -439,7 +412,7 @@ static void test_pipeline(void)
 
     /* Posting to transform after the chain ran it does not run it again. */
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
-    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     again = post(stack.procs[H_TRANSFORM].port, body, &status);
     CHECK_EQ_INT(status, 200);
     CHECK_STR(h_jstr(again, "finished_at"), h_jstr(rec, "finished_at"));
@@ -558,7 +531,7 @@ static void test_failed_stage_retry(void)
     CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
     cJSON_Delete(rec);
     /* Nothing downstream ran. */
-    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK(rec == NULL, "no transform record for a failed extract");
     cJSON_Delete(rec);
 }
@@ -604,7 +577,7 @@ static void test_zombie_recovery(void)
     CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "crashed run inserted: %s",
           PQresultErrorMessage(res));
     PQclear(res);
-    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
+    rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id, 60);
     CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "completed after the crash: %s",
           rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
@@ -638,7 +611,7 @@ static void test_publish_after_crash(void)
     free(from);
     /* Same bronze objects, finished a minute ago, event never sent. */
     CHECK(h_copy_extract(stack.db, src, 0, id) == 0, "unpublished run inserted");
-    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
+    rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id, 60);
     CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "completed from the outbox: %s",
           rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);

@@ -55,35 +55,6 @@ static cJSON *call(const char *method, int port, const char *path, const char *b
     return out;
 }
 
-static cJSON *get_record(int port, const char *id)
-{
-    char path[128];
-    long status;
-    cJSON *rec;
-
-    snprintf(path, sizeof(path), "/v1/executions/%s", id);
-    rec = call("GET", port, path, NULL, &status);
-    if (status != 200) {
-        cJSON_Delete(rec);
-        return NULL;
-    }
-    return rec;
-}
-
-/* Waits until the stage record at port is SUCCESS or FAILED; returns it. */
-static cJSON *wait_stage(int port, const char *id, int seconds)
-{
-    for (int i = 0; i < h_timeout(seconds) * 10 && h_stack_alive(&stack); i++) {
-        cJSON *rec = get_record(port, id);
-        const char *st = rec ? h_jstr(rec, "status") : NULL;
-        if (st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0))
-            return rec;
-        cJSON_Delete(rec);
-        h_sleep_ms(100);
-    }
-    return NULL;
-}
-
 /* Creates a Twelve Data job through PUT /v1/jobs (its validation included). */
 static int put_job(const char *name, const char *ticker, int multiplier, const char *timespan)
 {
@@ -288,13 +259,13 @@ static void run_and_check(const char *job, const char *ticker, long multiplier,
     n = expected_bars(ticker, ws, we, multiplier, timespan, &bars);
     CHECK(n > 0, "%s: the generator has bars in %s..%s", ticker, ws_s, we_s);
     start_run(job, ws_s, we_s, id);
-    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 120);
+    rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id, 120);
     CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "%s %s: aggregate %s", ticker, ws_s,
           rec ? h_jstr(rec, "status") : "timed out");
     cJSON_Delete(rec);
 
     /* Extract asked for exactly the window: every bar it got is one silver keeps. */
-    rec = get_record(stack.procs[H_EXTRACT].port, id);
+    rec = h_get_record(stack.procs[H_EXTRACT].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), n);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), pages);
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rec, "objects"))
@@ -303,7 +274,7 @@ static void run_and_check(const char *job, const char *ticker, long multiplier,
         CHECK_STR(h_jstr(o, "timespan"), span);
     }
     cJSON_Delete(rec);
-    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_in"), n);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), n);
     CHECK_EQ_INT(h_jnum(rec, "records_rejected"), 0);
@@ -407,17 +378,17 @@ static void test_no_data_day(void)
     cJSON *rec;
 
     start_run("td_aapl", "2024-01-13T05:00:00Z", "2024-01-14T05:00:00Z", id);
-    rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
+    rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id, 60);
     CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "a day without bars: %s",
           rec ? h_jstr(rec, "status") : "timed out");
     CHECK_EQ_INT(h_jnum(rec, "records_out"), 0);
     cJSON_Delete(rec);
-    rec = get_record(stack.procs[H_EXTRACT].port, id);
+    rec = h_get_record(stack.procs[H_EXTRACT].port, id);
     CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     CHECK_EQ_INT(h_jnum(rec, "records_out"), 0);
     CHECK(h_jstr(rec, "error") == NULL, "no error on the record");
     cJSON_Delete(rec);
-    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     CHECK_EQ_INT(h_jnum(rec, "records_in"), 0);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), 0);
@@ -430,7 +401,7 @@ static void test_no_data_day(void)
 /* Waits for the extract stage and checks it FAILED with all of needles in its error. */
 static void expect_extract_failure(const char *id, const char *what, const char *const *needles)
 {
-    cJSON *rec = wait_stage(stack.procs[H_EXTRACT].port, id, 60);
+    cJSON *rec = h_wait_stage(&stack, stack.procs[H_EXTRACT].port, id, 60);
     const char *err = rec ? h_jstr(rec, "error") : NULL;
 
     CHECK(rec && strcmp(h_jstr(rec, "status"), "FAILED") == 0, "%s: extract %s", what,
@@ -441,7 +412,7 @@ static void expect_extract_failure(const char *id, const char *what, const char 
     CHECK(!err || !strstr(err, API_KEY), "%s: no key in the error", what);
     cJSON_Delete(rec);
     h_sleep_ms(300);
-    rec = get_record(stack.procs[H_TRANSFORM].port, id);
+    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK(rec == NULL, "%s: nothing downstream ran", what);
     cJSON_Delete(rec);
 }
@@ -498,7 +469,7 @@ static void test_throttled(void)
         n = expected_bars("AAPL", ws, we, 1, "minute", &bars);
         CHECK_EQ_INT(n, 60);
         start_run("td_aapl", "2024-01-11T14:30:00Z", "2024-01-11T15:30:00Z", id);
-        rec = wait_stage(stack.procs[H_AGGREGATE].port, id, 60);
+        rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id, 60);
         CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "throttled run: %s",
               rec ? h_jstr(rec, "status") : "timed out");
         cJSON_Delete(rec);

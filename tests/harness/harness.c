@@ -556,3 +556,30 @@ int h_copy_extract(PGconn *db, const char *src, int published, char id[37])
     PQclear(res);
     return ok ? 0 : -1;
 }
+
+cJSON *h_get_record(int port, const char *id)
+{
+    char path[128];
+    struct h_resp r;
+    cJSON *out = NULL;
+
+    snprintf(path, sizeof(path), "/v1/executions/%s", id);
+    if (h_http("GET", port, path, NULL, NULL, &r) == 0 && r.status == 200)
+        out = cJSON_Parse(r.body);
+    h_resp_free(&r);
+    return out;
+}
+
+cJSON *h_wait_stage(struct h_stack *st, int port, const char *id, int seconds)
+{
+    for (int i = 0; i < h_timeout(seconds) * 10 && h_stack_alive(st); i++) {
+        cJSON *rec = h_get_record(port, id);
+        const char *status = h_jstr(rec, "status");
+
+        if (status && (strcmp(status, "SUCCESS") == 0 || strcmp(status, "FAILED") == 0))
+            return rec;
+        cJSON_Delete(rec);
+        h_sleep_ms(100);
+    }
+    return NULL;
+}

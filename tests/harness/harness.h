@@ -67,6 +67,15 @@ const char *h_jstr(const cJSON *obj, const char *key);
 /** A number member of a JSON object, or NaN. */
 double h_jnum(const cJSON *obj, const char *key);
 
+/** GET /v1/executions/{id} of the service on port (new object), NULL unless 200. */
+cJSON *h_get_record(int port, const char *id);
+
+/**
+ * Waits up to seconds for the stage record of id at port to be SUCCESS or
+ * FAILED (giving up early if a service of st died); returns it or NULL.
+ */
+cJSON *h_wait_stage(struct h_stack *st, int port, const char *id, int seconds);
+
 /** Timeouts in tests are multiplied by TF_TEST_TIMEOUT_MULT (default 1). */
 int h_timeout(int seconds);
 

@@ -6,10 +6,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "tf/buf.h"
+
 /** The string member key of obj (borrowed), or NULL when absent or not a string. */
 const char *tf_json_str(const cJSON *obj, const char *key);
 
 /** The number member key of obj as a long, or def when absent or not a number. */
 long tf_json_long(const cJSON *obj, const char *key, long def);
+
+/** Appends s to buf as a JSON string, quotes included, escaped as JSON requires. */
+enum tf_rc tf_json_append_str(struct tf_buf *buf, const char *s) TF_MUSTCHECK;
 
 #endif
