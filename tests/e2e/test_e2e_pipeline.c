@@ -736,9 +736,102 @@ static void test_no_secret_anywhere(void)
                          " WHERE e::text LIKE '%' || $1 || '%'",
                          1, (const char *const[]){API_KEY}),
                  0);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.extract_audit a"
+                         " WHERE a::text LIKE '%' || $1 || '%'",
+                         1, (const char *const[]){API_KEY}),
+                 0);
     snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
     CHECK_EQ_INT(h_tree_paths_containing(lake, API_KEY), 0);
     CHECK(h_tree_paths_containing(lake, "page-0001.json") >= NTICKERS, "bronze pages exist");
+    /* Every stage event this stack published, on every topic. */
+    {
+        static const char *const topics[] = {"tickflow.bronze.v1", "tickflow.silver.v1",
+                                             "tickflow.gold.v1", "tickflow.dlq.v1"};
+        long events = 0, with_key = 0;
+        for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++)
+            events += h_topic_scan(stack.prefix, topics[t], API_KEY, &with_key);
+        CHECK(events >= 9, "%ld events read", events);
+        CHECK_EQ_INT(with_key, 0);
+    }
+}
+
+/*
+ * Polygon's forex (C:) and crypto (X:) tickers at 5-minute bars: the
+ * sessions (24/7 crypto, Sunday-to-Friday forex) and the roll-up to the
+ * job's bar size come through exactly as generated.
+ */
+static void test_polygon_fx_crypto(void)
+{
+    static const char *const fx[] = {"X:BTCUSD", "C:EURUSD"};
+    const char *ws_s = "2024-03-09T00:00:00Z", *we_s = "2024-03-11T00:00:00Z"; /* a weekend */
+    char id[TF_UUID_LEN + 1], body[512];
+    int64_t ws = 0, we = 0;
+    long status;
+    cJSON *rec;
+    PGresult *res =
+        PQexec(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
+                         " multiplier, timespan, page_limit, updated_by) VALUES ('e2e_fx',"
+                         " 'polygon', '{X:BTCUSD,C:EURUSD}', 5, 'minute', 1000, 'e2e')");
+
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "fx job: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    CHECK(tf_time_parse(ws_s, &ws) == TF_OK && tf_time_parse(we_s, &we) == TF_OK, "parse");
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"e2e_fx\",\"window_start\":\"%s\","
+             "\"window_end\":\"%s\"}",
+             id, ws_s, we_s);
+    cJSON_Delete(post(stack.procs[H_EXTRACT].port, body, &status));
+    CHECK_EQ_INT(status, 202);
+    rec = h_wait_stage(&stack, stack.procs[H_TRANSFORM].port, id, 120);
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "fx transform: %s",
+          rec ? h_jstr(rec, "status") : "timeout");
+    cJSON_Delete(rec);
+    for (size_t i = 0; i < 2; i++) {
+        struct ms_bar *mins = NULL, *bars = NULL;
+        size_t nm = ms_gen_minute_bars(SEED, fx[i], ws * 1000, we * 1000 - 1, &mins);
+        size_t nb = ms_gen_rollup(mins, nm, 5, "minute", &bars);
+        const char *params[3] = {fx[i], ws_s, we_s};
+        PGresult *r = PQexecParams(stack.db,
+                                   "SELECT (extract(epoch FROM ts) * 1000)::bigint, open, high,"
+                                   " low, close, volume FROM silver.bars WHERE ticker = $1"
+                                   " AND timespan = '5minute' AND ts >= $2 AND ts < $3"
+                                   " ORDER BY ts",
+                                   3, NULL, params, NULL, NULL, 0);
+        size_t differ = 0;
+
+        CHECK(PQntuples(r) == (int)nb, "%s: %d silver bars, generated %zu", fx[i], PQntuples(r),
+              nb);
+        size_t vol_ulps = 0;
+        for (int k = 0; k < PQntuples(r) && k < (int)nb; k++) {
+            double v = strtod(PQgetvalue(r, k, 5), NULL);
+            differ += strtoll(PQgetvalue(r, k, 0), NULL, 10) != bars[k].t_ms ||
+                      strtod(PQgetvalue(r, k, 1), NULL) != bars[k].o ||
+                      strtod(PQgetvalue(r, k, 4), NULL) != bars[k].c ||
+                      fabs(v - bars[k].v) > 1e-9 * fabs(bars[k].v);
+            vol_ulps += v != bars[k].v;
+        }
+        CHECK(differ == 0, "%s: %zu bars differ", fx[i], differ);
+        if (vol_ulps)
+            printf("# %s: %zu volume sums differ in the last bits (printed with %%.15g)\n", fx[i],
+                   vol_ulps);
+        PQclear(r);
+        free(mins);
+        free(bars);
+    }
+    /* Crypto trades all weekend (576 five-minute bars); forex only from Sunday 17:00 New York. */
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM silver.bars WHERE ticker = 'X:BTCUSD'"
+                         " AND timespan = '5minute' AND ts >= '2024-03-09' AND ts < '2024-03-11'",
+                         0, NULL),
+                 576);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM silver.bars WHERE ticker = 'C:EURUSD'"
+                         " AND timespan = '5minute' AND ts < '2024-03-10T21:00:00Z'"
+                         " AND ts >= '2024-03-09'",
+                         0, NULL),
+                 0);
 }
 
 /* The job this test runs: three tickers, one of them sparse, 100 base bars a page. */
@@ -771,6 +864,7 @@ int main(void)
         test_publish_after_crash();
         test_redelivered_event();
         test_incremental_window();
+        test_polygon_fx_crypto();
         test_dead_letter();
         test_no_secret_anywhere();
     } else {

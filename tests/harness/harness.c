@@ -583,3 +583,46 @@ cJSON *h_wait_stage(struct h_stack *st, int port, const char *id, int seconds)
     }
     return NULL;
 }
+
+long h_topic_scan(const char *prefix, const char *topic, const char *needle, long *with_needle)
+{
+    struct tf_kafka_consumer *cons = NULL;
+    char full[160], group[200], err[256];
+    long n = 0;
+    int quiet = 0;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, topic);
+    snprintf(group, sizeof(group), "%sscan-%ld-%s", prefix, (long)getpid(), topic);
+    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), group, full, &cons, err,
+                              sizeof(err)) != TF_OK) {
+        fprintf(stderr, "scan %s: %s\n", full, err);
+        return -1;
+    }
+    /* Up to 20 s for the group to form; then stop after 2 s without a message. */
+    for (int i = 0; i < h_timeout(20) * 2 && quiet < 4; i++) {
+        rd_kafka_message_t *msg = tf_kafka_consumer_poll(cons, 500);
+        rd_kafka_headers_t *hdrs = NULL;
+        const char *name;
+        const void *val;
+        size_t len;
+        int hit;
+
+        if (!msg) {
+            quiet += n > 0;
+            continue;
+        }
+        quiet = 0;
+        n++;
+        hit = msg->payload && memmem(msg->payload, msg->len, needle, strlen(needle)) != NULL;
+        if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (size_t h = 0;
+                 rd_kafka_header_get_all(hdrs, h, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+                 h++)
+                hit |= val && memmem(val, len, needle, strlen(needle)) != NULL;
+        }
+        *with_needle += hit;
+        rd_kafka_message_destroy(msg);
+    }
+    tf_kafka_consumer_free(cons);
+    return n;
+}

@@ -67,6 +67,13 @@ const char *h_jstr(const cJSON *obj, const char *key);
 /** A number member of a JSON object, or NaN. */
 double h_jnum(const cJSON *obj, const char *key);
 
+/**
+ * Reads every message of <prefix><topic> with a fresh consumer group until
+ * the topic is quiet, counting in *with_needle those whose value or
+ * headers contain needle. Returns the number of messages read.
+ */
+long h_topic_scan(const char *prefix, const char *topic, const char *needle, long *with_needle);
+
 /** GET /v1/executions/{id} of the service on port (new object), NULL unless 200. */
 cJSON *h_get_record(int port, const char *id);
 
