@@ -186,6 +186,8 @@ static const struct tf_stage_def extract_stage = {
 /* clang-format off */
 static const struct tf_cfg_key extract_keys[] = {
     TF_SVC_KEYS("8081"),
+    TF_SVC_KEY("TICKFLOW_EXTRACT_TIMEOUT_MS", TF_CFG_INT, extract_timeout_ms, "120000", 0, 1000,
+               3600000),
     TF_SVC_KEY("TICKFLOW_EXTRACT_CONCURRENCY", TF_CFG_INT, extract_concurrency, "8", 0, 1, 64),
     TF_SVC_KEY("TICKFLOW_POLYGON_RATE_PER_MINUTE", TF_CFG_INT, polygon_rate_per_minute, "5", 0,
                1, 1000000),

@@ -3,7 +3,8 @@
  * faults on demand (/_sim/faults), each with its documented outcome.
  *
  *   - 429 (with Retry-After), 500, 503, a reset connection, a truncated or
- *     malformed body once, a slow answer: retried, and the run ends with
+ *     malformed body once, an answer slower than the request timeout: retried
+ *     (a slow one within it is simply waited for), and the run ends with
  *     the same bronze bars and silver rows as a clean run;
  *   - a body that stays malformed: the ticker ends after 5 tries with a
  *     clear error; an error body on HTTP 200: no retry, the vendor's words;
@@ -175,6 +176,8 @@ static void test_retried_faults(void)
         {"{\"rules\":[{\"fault\":\"truncate\",\"times\":1}]}", 1},
         {"{\"rules\":[{\"fault\":\"malformed\",\"times\":1}]}", 1},
         {"{\"rules\":[{\"fault\":\"slow\",\"times\":1,\"delay_ms\":1500}]}", 0},
+        /* Slower than the request timeout (3 s here): a timeout, retried. */
+        {"{\"rules\":[{\"fault\":\"slow\",\"times\":1,\"delay_ms\":5000}]}", 1},
     };
     const char *ws = "2024-03-05T14:30:00Z", *we = "2024-03-05T21:00:00Z";
     char id[TF_UUID_LEN + 1];
@@ -201,12 +204,12 @@ static void test_retried_faults(void)
         cJSON_Delete(rec);
     }
     faults(NULL);
-    /* Each bar once in silver, after seven runs of the same window. */
+    /* Each bar once in silver, after eight runs of the same window. */
     for (int i = 0; i < h_timeout(30) * 10; i++) {
         if (h_pg_ll(stack.db,
                     "SELECT count(*) FROM tickflow.job_execution WHERE job_name = 'e2e_faults'"
                     " AND stage = 'transform' AND status = 'SUCCESS'",
-                    0, NULL) >= 7)
+                    0, NULL) >= 8)
             break;
         h_sleep_ms(100);
     }
@@ -313,7 +316,9 @@ static void test_drain(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (h_stack_start(&stack, "faults", API_KEY, SEED, NULL) == 0) {
+    static const char *const env[] = {"TICKFLOW_EXTRACT_TIMEOUT_MS=3000", NULL};
+
+    if (h_stack_start(&stack, "faults", API_KEY, SEED, env) == 0) {
         add_job("e2e_faults", 100);
         add_job("e2e_late", 50000);
         test_retried_faults();

@@ -54,6 +54,7 @@ struct tf_svc_cfg {
     char *worker_id;
     /* extract only */
     long extract_concurrency;
+    long extract_timeout_ms;
     long polygon_rate_per_minute;
     long twelvedata_rate_per_minute;
     char *polygon_base;
