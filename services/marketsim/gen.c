@@ -542,6 +542,22 @@ static int push_clipped(struct ms_bar **bars, size_t *n, size_t *cap, const stru
     return 1;
 }
 
+/*
+ * Frees the day buffer and gives the bars to the caller (NULL and 0 when
+ * there are none, or when ok is 0: an allocation failed on the way).
+ */
+static size_t hand_over(struct ms_bar *day, struct ms_bar *bars, size_t n, int ok,
+                        struct ms_bar **out)
+{
+    free(day);
+    if (!ok || n == 0) {
+        free(bars);
+        return 0;
+    }
+    *out = bars;
+    return n;
+}
+
 /* ms_gen_minute_bars() for crypto and forex: UTC days of 1440 minutes. */
 static size_t minute_bars_24h(uint64_t seed, const char *ticker, enum ms_asset asset,
                               int64_t from_ms, int64_t to_ms, struct ms_bar **out)
@@ -571,17 +587,9 @@ static size_t minute_bars_24h(uint64_t seed, const char *ticker, enum ms_asset a
         if (!push_clipped(&bars, &n, &cap, day, kept, from_ms, to_ms, DAY_MINUTES))
             goto fail;
     }
-    free(day);
-    if (n == 0) {
-        free(bars);
-        return 0;
-    }
-    *out = bars;
-    return n;
+    return hand_over(day, bars, n, 1, out);
 fail:
-    free(day);
-    free(bars);
-    return 0;
+    return hand_over(day, bars, n, 0, out);
 }
 
 size_t ms_gen_minute_bars(uint64_t seed, const char *ticker, int64_t from_ms, int64_t to_ms,
@@ -628,17 +636,9 @@ size_t ms_gen_minute_bars(uint64_t seed, const char *ticker, int64_t from_ms, in
         if (!push_clipped(&bars, &n, &cap, day, kept, from_ms, to_ms, SESSION_MINUTES))
             goto fail;
     }
-    free(day);
-    if (n == 0) {
-        free(bars);
-        return 0;
-    }
-    *out = bars;
-    return n;
+    return hand_over(day, bars, n, 1, out);
 fail:
-    free(day);
-    free(bars);
-    return 0;
+    return hand_over(day, bars, n, 0, out);
 }
 
 int ms_gen_last_minute(uint64_t seed, const char *ticker, int64_t from_ms, int64_t to_ms,
