@@ -355,6 +355,36 @@ static int forex_open(int64_t t_ms)
 }
 
 /*
+ * One minute of the walk from open o: close, high, low and VWAP, from four
+ * of the minute's draws in a fixed order (close, high, low, VWAP), with the
+ * close kept at or above floor.
+ */
+static void price_step(uint64_t *st, const struct ticker_params *tp, double o, double drift,
+                       double floor, double *c, double *h, double *l, double *vw)
+{
+    double hi, lo;
+
+    *c = round4(o * exp(drift + tp->vol * gauss(st)));
+    if (*c < floor)
+        *c = floor;
+    hi = o > *c ? o : *c;
+    lo = o < *c ? o : *c;
+    *h = round4(hi * (1.0 + 0.6 * tp->vol * fabs(gauss(st))));
+    *l = round4(lo * (1.0 - 0.6 * tp->vol * fabs(gauss(st))));
+    if (*h < hi)
+        *h = hi;
+    if (*l > lo)
+        *l = lo;
+    if (*l < 0.0001)
+        *l = 0.0001;
+    *vw = round4(*l + (*h - *l) * (0.25 + 0.5 * uniform(st)));
+    if (*vw < *l)
+        *vw = *l;
+    if (*vw > *h)
+        *vw = *h;
+}
+
+/*
  * Builds UTC day number `days` of a crypto or forex instrument into
  * bars[DAY_MINUTES]; returns how many bars it kept: the minutes in session
  * (all of them for crypto) that a sparse instrument does not skip. The walk
@@ -383,29 +413,12 @@ static size_t gen_day_24h(uint64_t seed, const struct ticker_params *tp, int64_t
         int64_t t = t0 + (int64_t)i * MS_PER_MINUTE;
         double hour = (double)i / 60.0;
         double o = prev;
-        double c, h, l, hi, lo, vw, v, profile, g, u;
+        double c, h, l, vw, v, profile, g, u;
         long long trades;
         int drop;
 
         /* Exactly six draws per minute keep the stream aligned. */
-        c = round4(o * exp(drift + tp->vol * gauss(&st)));
-        if (c < tp->floor_price)
-            c = tp->floor_price;
-        hi = o > c ? o : c;
-        lo = o < c ? o : c;
-        h = round4(hi * (1.0 + 0.6 * tp->vol * fabs(gauss(&st))));
-        l = round4(lo * (1.0 - 0.6 * tp->vol * fabs(gauss(&st))));
-        if (h < hi)
-            h = hi;
-        if (l > lo)
-            l = lo;
-        if (l < 0.0001)
-            l = 0.0001;
-        vw = round4(l + (h - l) * (0.25 + 0.5 * uniform(&st)));
-        if (vw < l)
-            vw = l;
-        if (vw > h)
-            vw = h;
+        price_step(&st, tp, o, drift, tp->floor_price, &c, &h, &l, &vw);
         g = gauss(&st);
         u = uniform(&st);
         if (forex) {
@@ -473,28 +486,11 @@ static size_t gen_day(uint64_t seed, const struct ticker_params *tp, int64_t day
     for (int i = 0; i < SESSION_MINUTES; i++) {
         struct ms_bar *b = &bars[kept];
         double o = prev;
-        double c, h, l, hi, lo, vw, v, profile, trade_size;
+        double c, h, l, vw, v, profile, trade_size;
         int drop;
 
         /* Exactly six draws per minute keep the stream aligned. */
-        c = round4(o * exp(drift + tp->vol * gauss(&st)));
-        if (c < 0.01)
-            c = 0.01;
-        hi = o > c ? o : c;
-        lo = o < c ? o : c;
-        h = round4(hi * (1.0 + 0.6 * tp->vol * fabs(gauss(&st))));
-        l = round4(lo * (1.0 - 0.6 * tp->vol * fabs(gauss(&st))));
-        if (h < hi)
-            h = hi;
-        if (l > lo)
-            l = lo;
-        if (l < 0.0001)
-            l = 0.0001;
-        vw = round4(l + (h - l) * (0.25 + 0.5 * uniform(&st)));
-        if (vw < l)
-            vw = l;
-        if (vw > h)
-            vw = h;
+        price_step(&st, tp, o, drift, 0.01, &c, &h, &l, &vw);
         /* U-shaped volume: heavier after the open and before the close. */
         profile = 1.0 + 2.5 * exp(-(double)i / 25.0) +
                   2.0 * exp(-(double)(SESSION_MINUTES - 1 - i) / 25.0);

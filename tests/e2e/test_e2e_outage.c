@@ -134,13 +134,32 @@ static size_t generated(int64_t ws, int64_t we)
     return n;
 }
 
+/*
+ * The execution went through gold once (each stage SUCCESS on its first
+ * attempt) and silver holds every generated bar of [ws, we) once.
+ */
+static void expect_completed(const char *id, int64_t ws, int64_t we, const char *after, int seconds)
+{
+    const char *params[1] = {id};
+    char *status = wait_aggregate(id, seconds);
+
+    CHECK(status && strcmp(status, "SUCCESS") == 0, "aggregate after %s: %s", after,
+          status ? status : "timeout");
+    free(status);
+    CHECK_EQ_INT(silver_rows(ws, we), generated(ws, we));
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND status = 'SUCCESS' AND attempt = 1",
+                         1, params),
+                 3);
+}
+
 static void test_kafka_outage(void)
 {
     const char *ws_s = "2024-03-06T14:30:00Z", *we_s = "2024-03-06T21:00:00Z";
     char id[TF_UUID_LEN + 1], body[512];
     const char *params[1] = {id};
     int64_t ws = 0, we = 0;
-    char *status = NULL;
 
     CHECK(tf_time_parse(ws_s, &ws) == TF_OK && tf_time_parse(we_s, &we) == TF_OK, "parse");
     new_execution(ws_s, we_s, 60, id, body, sizeof(body));
@@ -163,16 +182,7 @@ static void test_kafka_outage(void)
     CHECK(h_file_contains(stack.procs[H_EXTRACT].log, "event not published yet"),
           "the bronze event failed while the broker was down");
     CHECK_EQ_INT(env_script("kafka.sh", "up"), 0);
-    status = wait_aggregate(id, 150);
-    CHECK(status && strcmp(status, "SUCCESS") == 0, "aggregate after the broker came back: %s",
-          status ? status : "timeout");
-    free(status);
-    CHECK_EQ_INT(silver_rows(ws, we), generated(ws, we));
-    CHECK_EQ_INT(h_pg_ll(stack.db,
-                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
-                         " AND status = 'SUCCESS' AND attempt = 1",
-                         1, params),
-                 3);
+    expect_completed(id, ws, we, "the broker came back", 150);
     /* Every stage's event went out in the end. */
     for (int i = 0; i < h_timeout(30) * 5; i++) {
         if (h_pg_ll(stack.db,
@@ -196,7 +206,6 @@ static void test_postgres_outage(void)
     const char *params[1] = {id};
     int64_t ws = 0, we = 0;
     struct h_resp r;
-    char *status = NULL;
 
     CHECK(tf_time_parse(ws_s, &ws) == TF_OK && tf_time_parse(we_s, &we) == TF_OK, "parse");
     new_execution(ws_s, we_s, 0, id, body, sizeof(body));
@@ -217,16 +226,7 @@ static void test_postgres_outage(void)
     h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
     CHECK_EQ_INT(r.status, 202);
     h_resp_free(&r);
-    status = wait_aggregate(id, 120);
-    CHECK(status && strcmp(status, "SUCCESS") == 0, "aggregate after PostgreSQL came back: %s",
-          status ? status : "timeout");
-    free(status);
-    CHECK_EQ_INT(silver_rows(ws, we), generated(ws, we));
-    CHECK_EQ_INT(h_pg_ll(stack.db,
-                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
-                         " AND status = 'SUCCESS' AND attempt = 1",
-                         1, params),
-                 3);
+    expect_completed(id, ws, we, "PostgreSQL came back", 120);
 }
 
 /*
