@@ -8,7 +8,7 @@
 
 CC       ?= cc
 SANITIZER ?=
-PKGS     := libmicrohttpd libcurl libcjson libpq rdkafka libcrypto uuid zlib
+PKGS     := libmicrohttpd libcurl libcjson libpq rdkafka libcrypto uuid zlib libzstd
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS   ?= -O2 -g
@@ -17,14 +17,15 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/sr
 ifeq ($(CI),true)
 CFLAGS   += -Werror
 endif
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lcjson -lpq -lrdkafka -lcrypto -luuid -lz) -lm -pthread
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lcjson -lpq -lrdkafka -lcrypto -luuid -lz -lzstd) -lm -pthread
 
+# BUILD may be set to keep several builds side by side (make BUILD=build-x ...).
 ifneq ($(SANITIZER),)
-BUILD    := build-san
+BUILD    ?= build-san
 CFLAGS   += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
 LDFLAGS  += -fsanitize=$(SANITIZER)
 else
-BUILD    := build
+BUILD    ?= build
 endif
 
 COMMON_SRC := $(wildcard common/src/*.c)

@@ -53,6 +53,7 @@ BUILD_DEPS = {
     "libssl-dev",
     "uuid-dev",
     "zlib1g-dev",
+    "libzstd-dev",
 }
 RUNTIME_DEPS = {
     "libmicrohttpd12",
@@ -63,6 +64,7 @@ RUNTIME_DEPS = {
     "libssl3",
     "libuuid1",
     "zlib1g",
+    "libzstd1",
     "ca-certificates",
     "curl",
 }
@@ -79,6 +81,7 @@ SONAME_PACKAGES = {
     "libcrypto.so.3": "libssl3",
     "libuuid.so.1": "libuuid1",
     "libz.so.1": "zlib1g",
+    "libzstd.so.1": "libzstd1",
     "libc.so.6": None,
     "libm.so.6": None,
     "libpthread.so.0": None,

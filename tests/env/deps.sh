@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libpq-dev librdkafka-dev
-    libssl-dev uuid-dev zlib1g-dev
+    libssl-dev uuid-dev zlib1g-dev libzstd-dev
     postgresql postgresql-client
     openjdk-17-jre-headless maven
     curl python3 python3-yaml ca-certificates
