@@ -122,8 +122,25 @@ static void fsync_dir_of(const char *path)
     }
 }
 
+/* Both writers: replace renames over an existing object, put links (and
+ * so never overwrites). */
+static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                             int replace, struct tf_lake_obj *obj, char *err, size_t errlen);
+
 enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, size_t len,
                        struct tf_lake_obj *obj, char *err, size_t errlen)
+{
+    return lake_write(lake, key, data, len, 0, obj, err, errlen);
+}
+
+enum tf_rc tf_lake_replace(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                           struct tf_lake_obj *obj, char *err, size_t errlen)
+{
+    return lake_write(lake, key, data, len, 1, obj, err, errlen);
+}
+
+static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                             int replace, struct tf_lake_obj *obj, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     char tmp[PATH_MAX + 16];
@@ -162,7 +179,12 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
     }
     close(fd);
     fd = -1;
-    if (link(tmp, path) != 0) {
+    if (replace) {
+        if (rename(tmp, path) != 0) {
+            snprintf(err, errlen, "rename %s: %s", key, strerror(errno));
+            goto out;
+        }
+    } else if (link(tmp, path) != 0) {
         if (errno != EEXIST) {
             snprintf(err, errlen, "link %s: %s", key, strerror(errno));
             goto out;

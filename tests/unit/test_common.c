@@ -279,6 +279,22 @@ static void test_lake(void)
           "checksum mismatch detected");
     CHECK(tf_lake_get(lake, "file:///etc/passwd", NULL, &got, err, sizeof(err)) == TF_ERR_INVALID,
           "outside the lake refused");
+    /* Replace: a rebuilt object takes the key whole; nothing else is left beside it. */
+    CHECK(tf_lake_replace(lake, "silver/d/date=2024-01-02/part.parquet", "one", 3, &obj, err,
+                          sizeof(err)) == TF_OK,
+          "replace new: %s", err);
+    CHECK(tf_lake_replace(lake, "silver/d/date=2024-01-02/part.parquet", "second", 6, &again, err,
+                          sizeof(err)) == TF_OK,
+          "replace existing: %s", err);
+    CHECK(tf_lake_get(lake, again.uri, again.sha256, &got, err, sizeof(err)) == TF_OK, "get: %s",
+          err);
+    CHECK_STR(got.data, "second");
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "test $(ls -A '%s/silver/d/date=2024-01-02' | wc -l) -eq 1",
+                 root);
+        CHECK(system(cmd) == 0, "no temporary file left beside the replaced object");
+    }
     tf_buf_cleanup(&got);
     CHECK(tf_lake_put(lake, "../escape.json", "x", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,
           "traversal refused");

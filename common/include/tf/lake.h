@@ -39,6 +39,15 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
                        struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
 
 /**
+ * Writes data under key, replacing what is there atomically (temporary
+ * file, fsync, rename over, fsync of the folder): a reader sees the old
+ * bytes or the new, never a mix. For objects that are rebuilt whole, such
+ * as a silver Parquet partition. Errors as tf_lake_put.
+ */
+enum tf_rc tf_lake_replace(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                           struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
+
+/**
  * Reads the object at uri into out (which must be initialised) and checks
  * its sha256 when want_sha256 is not NULL (TF_ERR_CONFLICT on mismatch).
  * URIs outside the lake are refused (TF_ERR_INVALID).
