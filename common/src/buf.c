@@ -55,6 +55,11 @@ static enum tf_rc reserve(struct tf_buf *buf, size_t extra)
     return TF_OK;
 }
 
+enum tf_rc tf_buf_reserve(struct tf_buf *buf, size_t extra)
+{
+    return reserve(buf, extra);
+}
+
 enum tf_rc tf_buf_append(struct tf_buf *buf, const void *data, size_t n)
 {
     enum tf_rc rc = reserve(buf, n);

@@ -452,12 +452,12 @@ static enum tf_rc transform_run(struct tf_run *run)
             break;
         }
         page = &raw;
-        if (encoding && strcmp(encoding, "gzip") == 0) {
+        if (encoding && strcmp(encoding, "identity") != 0) {
             tf_buf_reset(&plain);
-            rc = tf_gunzip(raw.data, raw.len, &plain);
+            rc = tf_unpack(encoding, raw.data, raw.len, &plain);
             if (rc != TF_OK) {
-                tf_run_fail(run, "bronze object for %s does not inflate: %s", ticker,
-                            tf_rc_str(rc));
+                tf_run_fail(run, "bronze object for %s (%s) does not decompress: %s", ticker,
+                            encoding, tf_rc_str(rc));
                 break;
             }
             page = &plain;

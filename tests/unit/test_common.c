@@ -340,6 +340,51 @@ static void test_gzip(void)
     tf_buf_cleanup(&small);
 }
 
+static void test_zstd(void)
+{
+    struct tf_zstd *z = tf_zstd_new(1);
+    struct tf_buf packed, back, small, two;
+    char text[200000];
+
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (char)('a' + (i * 7 % 26) + (i % 1000 == 0));
+    tf_buf_init(&packed, 1 << 20);
+    tf_buf_init(&back, 1 << 20);
+    tf_buf_init(&small, 1000);
+    tf_buf_init(&two, 1 << 20);
+    CHECK(z != NULL, "compressor");
+    CHECK(tf_zstd_compress(z, text, sizeof(text), &packed) == TF_OK, "zstd");
+    CHECK(packed.len > 8 && packed.len < sizeof(text) / 8, "compressed %zu bytes to %zu",
+          sizeof(text), packed.len);
+    CHECK(memcmp(packed.data, "\x28\xb5\x2f\xfd", 4) == 0, "zstd frame magic");
+    CHECK(tf_zstd_decompress(packed.data, packed.len, &back) == TF_OK, "unzstd");
+    CHECK(back.len == sizeof(text) && memcmp(back.data, text, sizeof(text)) == 0, "round trip");
+    /* The same compressor again, then two frames back to back: both come out. */
+    CHECK(tf_buf_append(&two, packed.data, packed.len) == TF_OK, "copy");
+    CHECK(tf_zstd_compress(z, "tail", 4, &two) == TF_OK, "second frame");
+    tf_buf_reset(&back);
+    CHECK(tf_zstd_decompress(two.data, two.len, &back) == TF_OK, "two frames");
+    CHECK_EQ_INT(back.len, sizeof(text) + 4);
+    CHECK(memcmp(back.data + sizeof(text), "tail", 4) == 0, "second frame's bytes");
+    CHECK(tf_zstd_decompress(packed.data, packed.len, &small) == TF_ERR_TOO_LARGE,
+          "bounded expansion");
+    tf_buf_reset(&back);
+    CHECK(tf_zstd_decompress(packed.data, packed.len - 6, &back) == TF_ERR_INVALID, "truncated");
+    tf_buf_reset(&back);
+    packed.data[packed.len - 1] ^= 0x55; /* the content checksum */
+    CHECK(tf_zstd_decompress(packed.data, packed.len, &back) == TF_ERR_INVALID, "bad checksum");
+    tf_buf_reset(&back);
+    CHECK(tf_zstd_decompress("not zstd at all", 15, &back) == TF_ERR_INVALID, "garbage");
+    tf_buf_reset(&back);
+    CHECK(tf_zstd_decompress("", 0, &back) == TF_ERR_INVALID, "empty input");
+    tf_zstd_free(z);
+    tf_zstd_free(NULL);
+    tf_buf_cleanup(&packed);
+    tf_buf_cleanup(&back);
+    tf_buf_cleanup(&small);
+    tf_buf_cleanup(&two);
+}
+
 static void test_jscan(void)
 {
     static const char page[] =
@@ -475,6 +520,7 @@ int main(void)
     test_lake();
     test_job_rules();
     test_gzip();
+    test_zstd();
     test_jscan();
     return check_summary();
 }

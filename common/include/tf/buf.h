@@ -26,6 +26,13 @@ void tf_buf_cleanup(struct tf_buf *buf);
 /** Empties the buffer, keeping its memory. */
 void tf_buf_reset(struct tf_buf *buf);
 
+/**
+ * Makes room for at least extra more bytes past len (for writers that fill
+ * data + len themselves and then add to len). TF_ERR_TOO_LARGE past the
+ * cap, TF_ERR_NOMEM.
+ */
+enum tf_rc tf_buf_reserve(struct tf_buf *buf, size_t extra) TF_MUSTCHECK;
+
 /** Appends n bytes. TF_ERR_TOO_LARGE past the cap, TF_ERR_NOMEM. */
 enum tf_rc tf_buf_append(struct tf_buf *buf, const void *data, size_t n) TF_MUSTCHECK;
 
