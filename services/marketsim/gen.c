@@ -3,9 +3,11 @@
  *
  * Owns no state: every number comes from a 64-bit integer hash of (seed,
  * instrument, day), stretched with splitmix64, so any window of any size
- * sees the same bar for a given minute. An equity trading day is always
- * built whole (390 minutes, 09:30-15:59 New York time, Monday to Friday, no
- * holiday calendar) and then clipped to the window asked for; a crypto or
+ * sees the same bar for a given minute. Sessions come from the trading
+ * calendar (tf/calendar.h). An equity trading day is always built whole
+ * (the walk of 390 minutes from 09:30 New York time) and then clipped to
+ * the day's session (none on weekends and NYSE holidays, the first 210
+ * minutes on early-close days) and to the window asked for; a crypto or
  * forex day is the whole UTC day (1440 minutes, the walk running through
  * closed minutes too), of which the minutes in session are kept. Floating
  * point is plain IEEE double through <math.h>; prices, VWAP and crypto
@@ -21,6 +23,7 @@
 #include <strings.h>
 
 #include "gen_internal.h"
+#include "tf/calendar.h"
 #include "tf/time.h"
 
 #define SESSION_MINUTES 390
@@ -147,19 +150,14 @@ static int currency_index(const char *s, size_t n)
 
 enum ms_asset ms_gen_asset(const char *ticker)
 {
-    const char *slash;
-
-    if (!ticker)
-        return MS_ASSET_EQUITY;
-    if (strncmp(ticker, "X:", 2) == 0)
+    switch (tf_market_of(ticker)) {
+    case TF_MARKET_CRYPTO:
         return MS_ASSET_CRYPTO;
-    if (strncmp(ticker, "C:", 2) == 0)
+    case TF_MARKET_FOREX:
         return MS_ASSET_FOREX;
-    slash = strchr(ticker, '/');
-    if (!slash)
+    default:
         return MS_ASSET_EQUITY;
-    return crypto_base_index(ticker, (size_t)(slash - ticker)) >= 0 ? MS_ASSET_CRYPTO
-                                                                    : MS_ASSET_FOREX;
+    }
 }
 
 int ms_gen_canonical(const char *ticker, char *out, size_t outlen)
@@ -334,26 +332,6 @@ static void ticker_params_24h(struct ticker_params *tp, const char *canon, enum 
     tp->sparse = ms_gen_is_sparse(canon);
 }
 
-/* 1 when the forex market is open at t_ms: Sunday 17:00 to Friday 17:00 New York time. */
-static int forex_open(int64_t t_ms)
-{
-    int64_t sec = floor_div(t_ms, 1000);
-    int64_t local = sec + tf_time_us_eastern_offset(sec);
-    int64_t day = floor_div(local, 86400);
-    int64_t minute = (local - day * 86400) / 60;
-
-    switch (tf_weekday(day)) {
-    case 6:
-        return 0;
-    case 5:
-        return minute < 17 * 60;
-    case 0:
-        return minute >= 17 * 60;
-    default:
-        return 1;
-    }
-}
-
 /*
  * One minute of the walk from open o: close, high, low and VWAP, from four
  * of the minute's draws in a fixed order (close, high, low, VWAP), with the
@@ -398,6 +376,7 @@ static size_t gen_day_24h(uint64_t seed, const struct ticker_params *tp, int64_t
     uint64_t skip;
     double drift, open, prev;
     int64_t t0 = days * MS_PER_DAY;
+    enum tf_market market = tp->asset == MS_ASSET_FOREX ? TF_MARKET_FOREX : TF_MARKET_CRYPTO;
     int forex = tp->asset == MS_ASSET_FOREX;
     size_t kept = 0;
 
@@ -439,7 +418,7 @@ static size_t gen_day_24h(uint64_t seed, const struct ticker_params *tp, int64_t
         }
         drop = tp->sparse && splitmix64(&skip) % 5 == 0;
         prev = c;
-        if (drop || (forex && !forex_open(t)))
+        if (drop || !tf_cal_minute_open(market, floor_div(t, 1000)))
             continue;
         b->t_ms = t;
         b->o = o;
@@ -455,10 +434,12 @@ static size_t gen_day_24h(uint64_t seed, const struct ticker_params *tp, int64_t
 }
 
 /*
- * Builds the session of New York day number `days` (a weekday) into
- * bars[SESSION_MINUTES]; returns how many bars it kept (all 390 unless the
- * ticker is sparse). The walk runs through skipped minutes too, so a bar
- * after a gap opens at the close of the minute that had no trades.
+ * Builds the full-day walk of New York day number `days` (a trading day)
+ * into bars[SESSION_MINUTES], 09:30 to 15:59; returns how many bars it kept
+ * (all 390 unless the ticker is sparse). The walk runs through skipped
+ * minutes too, so a bar after a gap opens at the close of the minute that
+ * had no trades. An early close keeps the bars before 13:00 (the caller
+ * clips them), so the first 210 minutes are those of a full day's walk.
  */
 static size_t gen_day(uint64_t seed, const struct ticker_params *tp, int64_t days,
                       struct ms_bar *bars)
@@ -608,19 +589,19 @@ size_t ms_gen_minute_bars(uint64_t seed, const char *ticker, int64_t from_ms, in
     if (asset != MS_ASSET_EQUITY)
         return minute_bars_24h(seed, ticker, asset, from_ms, to_ms, out);
     ticker_params_init(&tp, ticker);
-    /* The whole session lies inside one UTC day (13:30Z-21:00Z at most). */
+    /* A session lies inside one UTC day (13:30Z-21:00Z at most), whose date
+     * is its New York date. */
     for (int64_t days = floor_div(from_ms, MS_PER_DAY); days <= floor_div(to_ms, MS_PER_DAY);
          days++) {
-        int wd = tf_weekday(days);
-        int64_t first, last;
+        int64_t open_s, close_s, first, last;
         size_t kept;
         int y, m, d;
 
-        if (wd == 0 || wd == 6)
-            continue;
         tf_civil_from_days(days, &y, &m, &d);
-        first = tf_time_us_eastern_to_utc(y, m, d, 9, 30) * 1000;
-        last = first + (SESSION_MINUTES - 1) * MS_PER_MINUTE;
+        if (!tf_cal_us_session(y, m, d, &open_s, &close_s))
+            continue; /* a weekend or an NYSE holiday */
+        first = open_s * 1000;
+        last = close_s * 1000 - MS_PER_MINUTE; /* 15:59, or 12:59 on an early close */
         if (last < from_ms || first > to_ms)
             continue;
         if (!day) {
@@ -629,7 +610,8 @@ size_t ms_gen_minute_bars(uint64_t seed, const char *ticker, int64_t from_ms, in
                 goto fail;
         }
         kept = gen_day(seed, &tp, days, day);
-        if (!push_clipped(&bars, &n, &cap, day, kept, from_ms, to_ms, SESSION_MINUTES))
+        if (!push_clipped(&bars, &n, &cap, day, kept, from_ms, to_ms < last ? to_ms : last,
+                          SESSION_MINUTES))
             goto fail;
     }
     return hand_over(day, bars, n, 1, out);

@@ -4,12 +4,14 @@
  * Bars are a seeded random walk per (instrument, day): the walk restarts
  * each day from an open price that is itself a function of (seed,
  * instrument, day), so any minute's bar is the same whatever window asked
- * for it. The ticker's syntax picks the asset class and its session
- * (ms_gen_asset()):
+ * for it. The ticker's syntax picks the asset class (ms_gen_asset()), and
+ * the trading calendar (tf/calendar.h) its session:
  *
- *   - US equities (the default, e.g. "AAPL"): the regular session,
- *     09:30-16:00 America/New_York, Monday to Friday (no holidays); the walk
- *     restarts each New York trading day. Volume is a whole number.
+ *   - US equities (the default, e.g. "AAPL"): the NYSE regular session,
+ *     09:30-16:00 America/New_York, Monday to Friday, no bars on NYSE
+ *     holidays, 09:30-13:00 on early-close days (the first 210 minutes of
+ *     that day's walk, which is built as a full day's); the walk restarts
+ *     each New York trading day. Volume is a whole number.
  *   - Crypto (Polygon "X:BTCUSD", Twelve Data "BTC/USD"): every minute,
  *     24/7. Volume is fractional (4 decimals, in units of the base coin).
  *   - Forex (Polygon "C:EURUSD", Twelve Data "EUR/USD"): continuous from
@@ -42,7 +44,8 @@ struct ms_bar {
 enum ms_asset { MS_ASSET_EQUITY = 0, MS_ASSET_CRYPTO, MS_ASSET_FOREX };
 
 /**
- * The asset class of a ticker, from its syntax alone:
+ * The asset class of a ticker, from its syntax alone (tf_market_of(), whose
+ * market it maps to one for one):
  *   - "X:..." or "BASE/QUOTE" whose BASE is BTC, ETH, SOL, XRP, DOGE or LTC
  *     (any case): MS_ASSET_CRYPTO;
  *   - "C:..." or any other symbol with a '/': MS_ASSET_FOREX;

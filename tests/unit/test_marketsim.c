@@ -14,6 +14,7 @@
 #include "../../services/marketsim/gen.h"
 #include "../../services/marketsim/gen_internal.h"
 #include "../harness/check.h"
+#include "tf/calendar.h"
 #include "tf/time.h"
 
 #define SEED       42
@@ -343,7 +344,9 @@ static uint64_t bars_digest(const struct ms_bar *b, size_t n)
 /*
  * Equity bars must never change: the e2e tests and any data already built
  * from marketsim rely on them. The digests were taken before crypto and
- * forex sessions were added.
+ * forex sessions were added, and taken again when the NYSE calendar came
+ * in: March 2024 lost Good Friday (the 29th) and nothing else, so each is
+ * the digest of the earlier generator's bars of March 1-28.
  */
 static void test_equity_golden(void)
 {
@@ -352,9 +355,9 @@ static void test_equity_golden(void)
         size_t n;
         uint64_t digest;
     } golden[] = {
-        {"AAPL", 8190, 0x941cea3dff17fbc8ULL},
-        {"QQQ.SPARSE", 6575, 0xa5d7269dfcbb78c8ULL},
-        {"BRK.B", 8190, 0x3083026456b72314ULL},
+        {"AAPL", 7800, 0x7bd4b0973211b6d0ULL},
+        {"QQQ.SPARSE", 6260, 0x234f35d4217030f9ULL},
+        {"BRK.B", 7800, 0xc35c16f74a363d60ULL},
     };
 
     for (size_t k = 0; k < sizeof(golden) / sizeof(golden[0]); k++) {
@@ -565,6 +568,110 @@ static void test_24h_sparse(void)
                  0);
 }
 
+/*
+ * Sessions follow the trading calendar. The digests pin 2022-2026 whole:
+ * they were taken from the generator as it was before the calendar, keeping
+ * only the minutes that tf_cal_minute_open() calls open, so ordinary days
+ * are unchanged, holidays are gone and an early close is the first 210
+ * minutes of that day's walk; forex and crypto were already in session.
+ */
+static void test_trading_calendar(void)
+{
+    static const struct {
+        const char *ticker;
+        size_t n;
+        uint64_t digest;
+    } golden[] = {
+        {"AAPL", 487470, 0x073c8ca72379fc72ULL},      {"QQQ.SPARSE", 390044, 0xddc38f155d7105b5ULL},
+        {"BRK.B", 487470, 0x7870d45c67fab392ULL},     {"C:EURUSD", 1877880, 0x291de2ebb0ca2a40ULL},
+        {"X:BTCUSD", 2629440, 0x0e3186d8f3cf4261ULL},
+    };
+    struct ms_bar *bars = NULL;
+    size_t n;
+
+    for (size_t k = 0; k < sizeof(golden) / sizeof(golden[0]); k++) {
+        n = ms_gen_minute_bars(SEED, golden[k].ticker, utc_ms(2022, 1, 1, 0, 0),
+                               utc_ms(2027, 1, 1, 0, 0) - 1, &bars);
+        CHECK(n == golden[k].n && bars_digest(bars, n) == golden[k].digest,
+              "%s 2022-2026: %zu bars, digest %016llx; want %zu, %016llx", golden[k].ticker, n,
+              (unsigned long long)bars_digest(bars, n), golden[k].n,
+              (unsigned long long)golden[k].digest);
+        free(bars);
+        bars = NULL;
+    }
+
+    /* Holidays: Independence Day, Good Friday, an observed Juneteenth. */
+    CHECK_EQ_INT(day_bars("AAPL", 2024, 7, 4, &bars), 0);
+    CHECK(bars == NULL, "a holiday must leave *out NULL");
+    CHECK_EQ_INT(day_bars("AAPL", 2024, 3, 29, &bars), 0);
+    CHECK_EQ_INT(day_bars("MSFT", 2022, 6, 20, &bars), 0);
+    /* New Year 2022 fell on a Saturday: December 31, 2021 trades in full. */
+    n = day_bars("AAPL", 2021, 12, 31, &bars);
+    CHECK_EQ_INT(n, 390);
+    free(bars);
+    bars = NULL;
+
+    /* An early close: 09:30-12:59 EDT, the first 210 minutes of the walk. */
+    n = day_bars("AAPL", 2024, 7, 3, &bars);
+    CHECK_EQ_INT(n, 210);
+    if (n == 210) {
+        CHECK_EQ_INT(bars[0].t_ms, utc_ms(2024, 7, 3, 13, 30));
+        CHECK_EQ_INT(bars[209].t_ms, utc_ms(2024, 7, 3, 16, 59));
+        CHECK(bars_digest(bars, n) == 0x6342cc904cddd1bdULL, "2024-07-03 digest %016llx",
+              (unsigned long long)bars_digest(bars, n));
+    }
+    free(bars);
+    bars = NULL;
+    /* ... and in winter (the day after Thanksgiving): 14:30Z to 17:59Z. */
+    n = day_bars("AAPL", 2024, 11, 29, &bars);
+    CHECK_EQ_INT(n, 210);
+    if (n == 210)
+        CHECK_EQ_INT(bars[209].t_ms, utc_ms(2024, 11, 29, 17, 59));
+    free(bars);
+    bars = NULL;
+    /* A window reaching past an early close gets nothing after 13:00. */
+    n = ms_gen_minute_bars(SEED, "AAPL", ny_ms(2024, 12, 24, 12, 58), ny_ms(2024, 12, 24, 15, 0),
+                           &bars);
+    CHECK_EQ_INT(n, 2);
+    free(bars);
+    bars = NULL;
+
+    /* The generator and the calendar agree on every dense instrument's bar count. */
+    {
+        static const char *const dense[] = {"AAPL", "C:EURUSD", "X:BTCUSD", "EUR/USD"};
+        int64_t from = utc_ms(2024, 6, 1, 0, 0), to = utc_ms(2025, 1, 1, 0, 0);
+
+        for (size_t k = 0; k < sizeof(dense) / sizeof(dense[0]); k++) {
+            struct ms_bar *hours = NULL;
+            size_t nh;
+
+            n = ms_gen_minute_bars(SEED, dense[k], from, to - 1, &bars);
+            CHECK(
+                n > 0 && (long long)n == tf_cal_expected_bars(tf_market_of(dense[k]), 1, "minute",
+                                                              from / 1000, to / 1000),
+                "%s: %zu minute bars, calendar expects %lld", dense[k], n,
+                tf_cal_expected_bars(tf_market_of(dense[k]), 1, "minute", from / 1000, to / 1000));
+            nh = ms_gen_rollup(bars, n, 1, "hour", &hours);
+            CHECK_EQ_INT(nh, tf_cal_expected_bars(tf_market_of(dense[k]), 1, "hour", from / 1000,
+                                                  to / 1000));
+            free(hours);
+            hours = NULL;
+            /* Whole New York days for day bars. */
+            free(bars);
+            bars = NULL;
+            n = ms_gen_minute_bars(SEED, dense[k], ny_ms(2024, 6, 1, 0, 0),
+                                   ny_ms(2025, 1, 1, 0, 0) - 1, &bars);
+            nh = ms_gen_rollup(bars, n, 1, "day", &hours);
+            CHECK_EQ_INT(nh, tf_cal_expected_bars(tf_market_of(dense[k]), 1, "day",
+                                                  ny_ms(2024, 6, 1, 0, 0) / 1000,
+                                                  ny_ms(2025, 1, 1, 0, 0) / 1000));
+            free(hours);
+            free(bars);
+            bars = NULL;
+        }
+    }
+}
+
 int main(void)
 {
     test_determinism();
@@ -574,6 +681,7 @@ int main(void)
     test_rollup();
     test_buckets();
     test_equity_golden();
+    test_trading_calendar();
     test_asset_syntax();
     test_crypto();
     test_forex();
