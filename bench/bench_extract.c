@@ -54,7 +54,8 @@ static double curl_round(const char *config)
     char cmd[1024];
     double t0 = now_s();
 
-    snprintf(cmd, sizeof(cmd), "curl -s --parallel --parallel-max %d -K '%s'", CONCURRENCY, config);
+    snprintf(cmd, sizeof(cmd), "curl -s --compressed --parallel --parallel-max %d -K '%s'",
+             CONCURRENCY, config);
     if (system(cmd) != 0)
         fprintf(stderr, "curl failed\n");
     return now_s() - t0;

@@ -122,10 +122,11 @@ static void fsync_dir_of(const char *path)
     }
 }
 
-/* Both writers: replace renames over an existing object, put links (and
- * so never overwrites). */
+#define LAKE_REPLACE 0x1u /* rename over an existing object (else link: never overwrite) */
+#define LAKE_NOSYNC  0x2u /* leave the folder's fsync to tf_lake_sync() */
+
 static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
-                             int replace, struct tf_lake_obj *obj, char *err, size_t errlen);
+                             unsigned flags, struct tf_lake_obj *obj, char *err, size_t errlen);
 
 enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, size_t len,
                        struct tf_lake_obj *obj, char *err, size_t errlen)
@@ -133,14 +134,47 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
     return lake_write(lake, key, data, len, 0, obj, err, errlen);
 }
 
+enum tf_rc tf_lake_put_nosync(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                              struct tf_lake_obj *obj, char *err, size_t errlen)
+{
+    return lake_write(lake, key, data, len, LAKE_NOSYNC, obj, err, errlen);
+}
+
 enum tf_rc tf_lake_replace(struct tf_lake *lake, const char *key, const void *data, size_t len,
                            struct tf_lake_obj *obj, char *err, size_t errlen)
 {
-    return lake_write(lake, key, data, len, 1, obj, err, errlen);
+    return lake_write(lake, key, data, len, LAKE_REPLACE, obj, err, errlen);
+}
+
+enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    int fd, r;
+
+    if (!key_ok(folder)) {
+        snprintf(err, errlen, "bad lake folder");
+        return TF_ERR_INVALID;
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", lake->root, folder) >= sizeof(path)) {
+        snprintf(err, errlen, "lake folder too long");
+        return TF_ERR_INVALID;
+    }
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %s: %s", folder, strerror(errno));
+        return TF_ERR_IO;
+    }
+    r = fsync(fd);
+    close(fd);
+    if (r != 0) {
+        snprintf(err, errlen, "fsync %s: %s", folder, strerror(errno));
+        return TF_ERR_IO;
+    }
+    return TF_OK;
 }
 
 static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
-                             int replace, struct tf_lake_obj *obj, char *err, size_t errlen)
+                             unsigned flags, struct tf_lake_obj *obj, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     char tmp[PATH_MAX + 16];
@@ -179,7 +213,7 @@ static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *
     }
     close(fd);
     fd = -1;
-    if (replace) {
+    if (flags & LAKE_REPLACE) {
         if (rename(tmp, path) != 0) {
             snprintf(err, errlen, "rename %s: %s", key, strerror(errno));
             goto out;
@@ -200,7 +234,8 @@ static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *
         }
         goto out;
     }
-    fsync_dir_of(path);
+    if (!(flags & LAKE_NOSYNC))
+        fsync_dir_of(path);
     rc = TF_OK;
 out:
     if (fd >= 0)

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "tf/buf.h"
+#include "tf/gz.h"
 #include "tf/svc.h"
 
 /* What extract needs of a job_config row. */
@@ -43,7 +44,12 @@ struct extract_worker {
     const char *api_key;
     CURL *curl;
     struct curl_slist *headers;
-    struct tf_buf body; /* the last answer, as received */
+    struct tf_buf body;        /* the last answer, as received */
+    struct tf_buf text;        /* its JSON, when it came gzip-encoded */
+    const struct tf_buf *json; /* body or text: the answer's JSON */
+    int gzipped;               /* the answer had Content-Encoding: gzip */
+    struct tf_buf packed;      /* an identity answer, compressed for the lake */
+    struct tf_zstd *zstd;      /* this worker's compressor */
     long status;
     long retry_after;  /* seconds, -1 when the answer had none */
     long ticker_pages; /* of the ticker being fetched */

@@ -74,6 +74,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     struct extract_worker *w = ud;
     size_t len = size * n;
 
+    /* Only gzip is asked for; any other coding is left undecoded and
+     * fails the JSON checks like a damaged body. */
+    if (len > 17 && strncasecmp(data, "Content-Encoding:", 17) == 0) {
+        const char *v = data + 17;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        w->gzipped = strncasecmp(v, "gzip", 4) == 0;
+    }
     if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
         char *end = NULL;
         long v = strtol(data + 12, &end, 10);
@@ -278,6 +286,8 @@ enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *wh
         tf_buf_reset(&w->body);
         w->status = 0;
         w->retry_after = -1;
+        w->gzipped = 0;
+        w->json = &w->body;
         curl_easy_setopt(w->curl, CURLOPT_URL, url);
         cc = curl_easy_perform(w->curl);
         if (cc == CURLE_OK)
@@ -287,12 +297,19 @@ enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *wh
             rc = tf_run_check(w->run);
             return rc != TF_OK ? rc : TF_ERR_DRAINING;
         }
+        if (cc == CURLE_OK && w->gzipped) {
+            /* The body is kept as it came; its JSON is read from a copy. */
+            tf_buf_reset(&w->text);
+            if (tf_gunzip(w->body.data ? w->body.data : "", w->body.len, &w->text) != TF_OK)
+                cc = CURLE_BAD_CONTENT_ENCODING;
+            w->json = &w->text;
+        }
         if (cc != CURLE_OK) {
             snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
         } else {
-            *root = f->provider->shallow
-                        ? shallow_root(w->body.data ? w->body.data : "", w->body.len)
-                        : cJSON_ParseWithLength(w->body.data ? w->body.data : "", w->body.len);
+            const char *json = w->json->data ? w->json->data : "";
+            *root = f->provider->shallow ? shallow_root(json, w->json->len)
+                                         : cJSON_ParseWithLength(json, w->json->len);
             verdict = f->provider->judge(w->status, *root, bars, why, sizeof(why));
             if (verdict == EXTRACT_PAGE_OK)
                 return TF_OK;
@@ -333,45 +350,63 @@ static void ticker_segment(const char *ticker, char *out, size_t outlen)
     out[i] = '\0';
 }
 
+/* The attempt's bronze folder: every page of the attempt lands in it. */
+static void attempt_folder(const struct extract_fetch *f, char *out, size_t outlen)
+{
+    const struct tf_run *run = f->run;
+    char date[16];
+
+    tf_time_format_date(run->window_start, date, sizeof(date));
+    snprintf(out, outlen, "bronze/%s/%s/date=%s/job=%s/exec=%s/attempt=%d", f->provider->name,
+             f->job->dataset, date, run->job_name, run->execution_id, run->attempt);
+}
+
 enum tf_rc extract_land(struct extract_worker *w, const char *ticker, int pageno, long long bars,
                         const cJSON *root, char *err, size_t errlen)
 {
     struct extract_fetch *f = w->fetch;
     struct tf_run *run = w->run;
     const char *request_id = tf_json_str(root, "request_id");
-    struct tf_buf packed;
+    const struct tf_buf *stored = &w->packed;
+    const char *encoding = "zstd", *suffix = "zst";
     struct tf_lake_obj obj;
-    char date[16], seg[64], key[512], span[32], why[256];
+    char folder[400], seg[64], key[512], span[32], why[256];
     cJSON *o = NULL;
     enum tf_rc rc;
 
-    tf_buf_init(&packed, MAX_PAGE_BYTES);
-    rc = tf_gzip(w->body.data ? w->body.data : "", w->body.len, &packed);
-    if (rc != TF_OK) {
-        snprintf(err, errlen, "cannot compress page %d of %s", pageno, ticker);
-        goto out;
+    /* A gzip answer is landed as it came; an identity one is compressed. */
+    if (w->gzipped) {
+        stored = &w->body;
+        encoding = "gzip";
+        suffix = "gz";
+    } else {
+        tf_buf_reset(&w->packed);
+        rc = tf_zstd_compress(w->zstd, w->body.data ? w->body.data : "", w->body.len, &w->packed);
+        if (rc != TF_OK) {
+            snprintf(err, errlen, "cannot compress page %d of %s", pageno, ticker);
+            return rc;
+        }
     }
-    tf_time_format_date(run->window_start, date, sizeof(date));
     ticker_segment(ticker, seg, sizeof(seg));
     /* Each attempt writes its own objects: a vendor answers a repeated
-     * request with other bytes (a new request id, late bars). */
-    snprintf(key, sizeof(key),
-             "bronze/%s/%s/date=%s/job=%s/exec=%s/attempt=%d/ticker=%s/page-%04d.json.gz",
-             f->provider->name, w->job->dataset, date, run->job_name, run->execution_id,
-             run->attempt, seg, pageno);
-    rc = tf_lake_put(tf_svc_lake(run->svc), key, packed.data, packed.len, &obj, why, sizeof(why));
+     * request with other bytes (a new request id, late bars). One folder
+     * per attempt: its name is synced once, after the last page. */
+    attempt_folder(f, folder, sizeof(folder));
+    snprintf(key, sizeof(key), "%s/%s.page-%04d.json.%s", folder, seg, pageno, suffix);
+    rc = tf_lake_put_nosync(tf_svc_lake(run->svc), key, stored->data ? stored->data : "",
+                            stored->len, &obj, why, sizeof(why));
     if (rc != TF_OK) {
         snprintf(err, errlen, "bronze write failed: %s", why);
-        goto out;
+        return rc;
     }
     snprintf(span, sizeof(span), "%ld%s", w->job->multiplier, w->job->timespan);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "uri", obj.uri);
     cJSON_AddNumberToObject(o, "bytes", (double)obj.bytes);
-    cJSON_AddNumberToObject(o, "raw_bytes", (double)w->body.len);
+    cJSON_AddNumberToObject(o, "raw_bytes", (double)w->json->len);
     cJSON_AddNumberToObject(o, "records", (double)bars);
     cJSON_AddStringToObject(o, "sha256", obj.sha256);
-    cJSON_AddStringToObject(o, "encoding", "gzip");
+    cJSON_AddStringToObject(o, "encoding", encoding);
     cJSON_AddStringToObject(o, "provider", f->provider->name);
     cJSON_AddStringToObject(o, "dataset", w->job->dataset);
     cJSON_AddStringToObject(o, "ticker", ticker);
@@ -386,16 +421,14 @@ enum tf_rc extract_land(struct extract_worker *w, const char *ticker, int pageno
     f->bars += bars;
     w->ticker_pages++;
     w->ticker_bars += bars;
-    f->raw_bytes += (long long)w->body.len;
+    f->raw_bytes += (long long)w->json->len;
     f->stored_bytes += obj.bytes;
     if (request_id && f->nrequest_ids < MAX_REQUEST_IDS) {
         cJSON_AddItemToArray(f->request_ids, cJSON_CreateString(request_id));
         f->nrequest_ids++;
     }
     pthread_mutex_unlock(&f->mu);
-out:
-    tf_buf_cleanup(&packed);
-    return rc;
+    return TF_OK;
 }
 
 static void *worker_main(void *arg)
@@ -462,21 +495,28 @@ static enum tf_rc worker_init(struct extract_worker *w, struct extract_fetch *f,
     w->job = f->job;
     w->api_key = key;
     tf_buf_init(&w->body, MAX_PAGE_BYTES);
+    tf_buf_init(&w->text, MAX_PAGE_BYTES);
+    w->json = &w->body;
+    tf_buf_init(&w->packed, MAX_PAGE_BYTES + MAX_PAGE_BYTES / 64 + 1024);
     snprintf(w->base, sizeof(w->base), "%s", base);
     blen = strlen(w->base);
     while (blen > 0 && w->base[blen - 1] == '/')
         w->base[--blen] = '\0';
+    w->zstd = tf_zstd_new(1);
     w->curl = curl_easy_init();
-    if (!w->curl)
+    if (!w->curl || !w->zstd)
         return TF_ERR_NOMEM;
     snprintf(rid, sizeof(rid), "X-Request-Id: %s", f->run->execution_id);
     w->headers = curl_slist_append(NULL, rid);
+    /* Asked for by hand, and not decoded by libcurl: a gzip answer is
+     * landed in bronze byte for byte, and only read through a copy. */
+    w->headers = curl_slist_append(w->headers, "Accept-Encoding: gzip");
     curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->headers);
     curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
     curl_easy_setopt(w->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(w->curl, CURLOPT_HEADERDATA, w);
-    curl_easy_setopt(w->curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(w->curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "tickflow-extract/1");
     curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, tf_svc_cfg(f->run->svc)->extract_timeout_ms);
@@ -492,7 +532,10 @@ static void worker_cleanup(struct extract_worker *w)
 {
     curl_slist_free_all(w->headers);
     curl_easy_cleanup(w->curl);
+    tf_zstd_free(w->zstd);
     tf_buf_cleanup(&w->body);
+    tf_buf_cleanup(&w->text);
+    tf_buf_cleanup(&w->packed);
 }
 
 /* Writes the attempt's audit record (a drained attempt that runs again overwrites it). */
@@ -628,6 +671,16 @@ enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
     }
     run->records_in = f.bars;
     run->records_out = f.bars;
+    if (f.pages > 0) {
+        char folder[400], why[256];
+        attempt_folder(&f, folder, sizeof(folder));
+        if (tf_lake_sync(tf_svc_lake(run->svc), folder, why, sizeof(why)) != TF_OK &&
+            f.stop == TF_OK) {
+            tf_run_fail(run, "bronze folder not synced: %s", why);
+            rc = TF_ERR_IO;
+            goto out;
+        }
+    }
     if (f.stop == TF_OK && started > 0)
         write_audit(&f, workers[0].base, t0);
     if (started == 0) {

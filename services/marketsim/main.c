@@ -29,9 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "tf/cfg.h"
+#include "tf/gz.h"
 #include "tf/json.h"
 #include "tf/log.h"
 
@@ -63,6 +65,7 @@ struct marketsim_cfg {
     char *api_key;
     char *public_url;
     long seed;
+    long gzip;
 };
 
 #define KEY(n, type, field, def, flags, min, max)                                                  \
@@ -76,6 +79,7 @@ static const struct tf_cfg_key cfg_keys[] = { /* alphabetical */
     KEY("TICKFLOW_HTTP_PORT",            TF_CFG_INT, port,       "8090",    0,         0, 65535),
     KEY("TICKFLOW_LOG_LEVEL",            TF_CFG_STR, log_level,  "info",    0,             0, 0),
     KEY("TICKFLOW_MARKETSIM_API_KEY",    TF_CFG_STR, api_key,    NULL,      TF_CFG_SECRET, 0, 0),
+    KEY("TICKFLOW_MARKETSIM_GZIP",       TF_CFG_INT, gzip,       "1",       0,             0, 1),
     KEY("TICKFLOW_MARKETSIM_PUBLIC_URL", TF_CFG_STR, public_url, NULL,      0,             0, 0),
     KEY("TICKFLOW_MARKETSIM_SEED",       TF_CFG_INT, seed,       "42",      0,      0, LONG_MAX),
 };
@@ -126,9 +130,46 @@ int marketsim_key_matches(const char *want, const char *got)
     return diff == 0 && wl == gl;
 }
 
+/* 1 when an Accept-Encoding value takes gzip (listed, and not with q=0). */
+static int accepts_gzip(const char *value)
+{
+    const char *p = value;
+
+    while (p && *p) {
+        size_t n, k;
+
+        p += strspn(p, " \t,");
+        n = strcspn(p, ",");     /* one coding, e.g. "gzip;q=0.5" */
+        k = strcspn(p, " \t;,"); /* its name */
+        if (k == 4 && strncasecmp(p, "gzip", 4) == 0) {
+            const char *q = p + k + strspn(p + k, " \t;");
+            if (q < p + n && strncasecmp(q, "q=", 2) == 0)
+                return strtod(q + 2, NULL) > 0;
+            return 1;
+        }
+        p += n;
+    }
+    return 0;
+}
+
 void marketsim_reply(struct marketsim_call *call, int status, const char *content_type, char *body,
                      size_t len)
 {
+    /* Like the providers' front ends: gzip for a client that takes it. */
+    if (body && call->app->gzip && accepts_gzip(tf_http_header(call->req, "Accept-Encoding"))) {
+        struct tf_buf packed;
+
+        tf_buf_init(&packed, len + len / 2 + 1024);
+        if (tf_gzip(body, len, &packed) == TF_OK) {
+            free(body);
+            len = packed.len;
+            body = tf_buf_take(&packed);
+            tf_http_set_header(call->req, "Content-Encoding", "gzip");
+        }
+        tf_buf_cleanup(&packed);
+        tf_http_set_header(call->req, "Vary", "Accept-Encoding");
+    }
+    /* Cut after any coding, as a connection that breaks off would. */
     if (call->fault.kind == MARKETSIM_FAULT_TRUNCATE && body) {
         len /= 2;
         body[len] = '\0';
@@ -433,6 +474,7 @@ int main(void)
     tf_cfg_log(cfg_keys, TF_ARRAY_LEN(cfg_keys), &cfg);
     trim_slashes(cfg.public_url);
     app.seed = (uint64_t)cfg.seed;
+    app.gzip = (int)cfg.gzip;
     app.api_key = cfg.api_key;
     app.public_url = cfg.public_url && *cfg.public_url ? cfg.public_url : NULL;
     atomic_init(&app.port, (int)cfg.port);

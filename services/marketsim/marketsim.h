@@ -18,6 +18,7 @@
 /* Read-only once the daemon runs, except port (set right after binding); ctl locks itself. */
 struct marketsim_app {
     uint64_t seed;
+    int gzip;                  /* 1: gzip answers for clients that accept it */
     const char *api_key;       /* NULL: any non-empty key is accepted */
     const char *public_url;    /* base of next_url without a trailing '/'; NULL: http://<Host> */
     atomic_int port;           /* bound port, for next_url when a request has no Host */

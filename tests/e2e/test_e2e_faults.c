@@ -127,7 +127,8 @@ static cJSON *bronze_bars(const cJSON *rec)
             CHECK(tf_buf_append(&packed, chunk, n) == TF_OK, "read bronze");
         if (fp)
             fclose(fp);
-        CHECK(packed.len > 0 && tf_gunzip(packed.data, packed.len, &plain) == TF_OK,
+        CHECK(packed.len > 0 &&
+                  tf_unpack(jstr(o, "encoding"), packed.data, packed.len, &plain) == TF_OK,
               "bronze page %s inflates", path);
         page = cJSON_ParseWithLength(plain.data ? plain.data : "", plain.len);
         cJSON_ArrayForEach(bar, cJSON_GetObjectItem(page, "results"))

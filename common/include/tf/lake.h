@@ -39,6 +39,19 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
                        struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
 
 /**
+ * As tf_lake_put, but the folder that now names the object is not synced:
+ * the bytes are durable on return, the name once tf_lake_sync() has run on
+ * its folder. For a writer that lands many objects in one folder and then
+ * records them; each folder costs one fsync instead of one per object.
+ */
+enum tf_rc tf_lake_put_nosync(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                              struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
+
+/** Syncs the lake folder named by folder (a key without the object's name). */
+enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err,
+                        size_t errlen) TF_MUSTCHECK;
+
+/**
  * Writes data under key, replacing what is there atomically (temporary
  * file, fsync, rename over, fsync of the folder): a reader sees the old
  * bytes or the new, never a mix. For objects that are rebuilt whole, such
