@@ -2,6 +2,8 @@
 # Runs tickflow's test suites and prints one closing line for the whole run:
 #   N passed, N failed
 # Usage: tests/run.sh [all|unit|integration|e2e|deploy]   (BUILD=build-san for sanitizer builds)
+# The unit suite also reads test_parquet's files with pyarrow and DuckDB
+# (tests/env/pyenv.sh makes the venv; it needs PyPI once).
 # The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,10 +49,16 @@ run_suite() {
 }
 
 if [ "$which" = all ] || [ "$which" = unit ]; then
+    # test_parquet leaves its files here for the lake check below.
+    export TF_PQ_OUT=$PWD/$out/parquet-${BUILD##*/}
+    rm -rf "$TF_PQ_OUT"
     for t in "$BUILD"/tests/test_*; do
         case $t in *test_e2e_* | *test_int_*) continue ;; esac
         run_suite "unit-$(basename "$t")" "$t"
     done
+    # Those files read back by pyarrow and DuckDB (pinned in .run/venv).
+    run_suite lake-parquet bash -c \
+        'tests/env/pyenv.sh && exec .run/venv/bin/python tests/lake/check_parquet.py "$TF_PQ_OUT"'
 fi
 if [ -f .run/env.sh ]; then
     # shellcheck disable=SC1091

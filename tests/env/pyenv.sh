@@ -18,12 +18,17 @@ py=$venv/bin/python
 stamp=$venv/.tickflow-pins
 
 want="${TF_PY_PINS[*]}"
-if [ -x "$py" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+ready() { [ -x "$py" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; }
+if ready; then
     say "pyenv: $venv ready ($want)"
     exit 0
 fi
 
 tf_lock venv
+if ready; then # another caller finished it while we waited
+    say "pyenv: $venv ready ($want)"
+    exit 0
+fi
 # Debian's interpreter, so the venv does not depend on a per-user Python.
 base=/usr/bin/python3
 [ -x "$base" ] || base=$(command -v python3)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "tf/buf.h"
@@ -28,8 +29,10 @@
 #define FILE_CAP ((size_t)256 * 1024 * 1024)
 
 static char out_dir[512];
+static int out_is_temp; /* a folder of our own: removed at the end */
 static struct tf_buf index_json;
 static int ncases;
+static char case_names[16][32];
 
 static const char *type_name(enum tf_pq_type t)
 {
@@ -168,8 +171,9 @@ static size_t write_case(const char *name, const struct tf_pq_column *cols, size
     snprintf(path, sizeof(path), "%s/%s.parquet", out_dir, name);
     CHECK(write_file(path, a.data, a.len), "%s: write %s: %s", name, path, strerror(errno));
     CHECK(write_sidecar(name, cols, ncols, nrows, opts, a.len), "%s: sidecar", name);
-    if (tf_buf_printf(&index_json, "%s\"%s\"", ncases ? ", " : "", name) == TF_OK)
-        ncases++;
+    if (ncases < (int)TF_ARRAY_LEN(case_names) &&
+        tf_buf_printf(&index_json, "%s\"%s\"", ncases ? ", " : "", name) == TF_OK)
+        snprintf(case_names[ncases++], sizeof(case_names[0]), "%s", name);
     len = a.len;
 out:
     tf_buf_cleanup(&a);
@@ -566,6 +570,23 @@ static void test_buffer(void)
     free(v);
 }
 
+/* Removes what this run wrote into a temporary folder, and the folder. */
+static void remove_temp(void)
+{
+    char path[1024];
+
+    for (int i = 0; i < ncases; i++) {
+        if (snprintf(path, sizeof(path), "%s/%s.parquet", out_dir, case_names[i]) <
+            (int)sizeof(path))
+            remove(path);
+        if (snprintf(path, sizeof(path), "%s/%s.json", out_dir, case_names[i]) < (int)sizeof(path))
+            remove(path);
+    }
+    snprintf(path, sizeof(path), "%s/index.json", out_dir);
+    remove(path);
+    CHECK(rmdir(out_dir) == 0, "rmdir %s: %s", out_dir, strerror(errno));
+}
+
 int main(void)
 {
     const char *dir = getenv("TF_PQ_OUT");
@@ -583,6 +604,7 @@ int main(void)
             check_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
             return check_summary();
         }
+        out_is_temp = 1;
     }
     tf_buf_init(&index_json, 1 << 20);
     CHECK(tf_buf_puts(&index_json, "{\"cases\": [") == TF_OK, "index");
@@ -602,7 +624,10 @@ int main(void)
     snprintf(path, sizeof(path), "%s/index.json", out_dir);
     CHECK(write_file(path, index_json.data, index_json.len), "write %s", path);
     CHECK_EQ_INT(ncases, 10);
-    printf("files in %s\n", out_dir);
+    if (out_is_temp)
+        remove_temp(); /* nobody reads them: TF_PQ_OUT keeps them for the lake check */
+    else
+        printf("files in %s\n", out_dir);
     tf_buf_cleanup(&index_json);
     return check_summary();
 }
