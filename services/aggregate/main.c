@@ -1,94 +1,172 @@
 /*
- * main.c - the aggregate stage: recompute the hourly OHLCV rollups of
- * every hour the execution's window touched, from all silver bars in those
- * hours, and upsert them into gold.bars_hourly in one lease-fenced
- * transaction. Triggered by tickflow.silver.v1 events or by a POST with the
- * execution id; publishes on tickflow.gold.v1.
+ * main.c - the aggregate stage: for the tickers and window of an
+ * execution, recompute the hourly and daily rollups (with their derived
+ * columns) of every bucket the window touched, measure completeness
+ * against the trading calendar and evaluate the job's data-quality rules,
+ * all in one lease-fenced transaction. Triggered by tickflow.silver.v1
+ * events or by a POST with the execution id; publishes on tickflow.gold.v1.
+ * Alerts of failed checks are delivered after the commit (alerts.c).
+ *
+ * Outcome: a failed check of severity "warn" leaves the stage SUCCESS and
+ * is listed under the gold.dq_results object's "warnings" in the record
+ * and its event; one of severity "fail" makes the stage FAILED with an
+ * error naming the check, after gold and the results are committed.
  */
+#include "aggregate.h"
+
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf/json.h"
 #include "tf/pg.h"
-#include "tf/svc.h"
 #include "tf/time.h"
 
+struct aggregate_cfg aggregate_cfg;
+
+static void add_object(struct tf_run *run, const char *uri, long long records)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "uri", uri);
+    cJSON_AddNumberToObject(o, "records", (double)records);
+    cJSON_AddItemToArray(run->objects, o);
+}
+
+/* Reads the job's bar size and rules; *rules is a new JSON array. */
+static enum tf_rc load_job(struct agg_ctx *ctx, cJSON **rules)
+{
+    struct tf_run *run = ctx->run;
+    const char *params[1] = {run->job_name};
+    PGresult *res = tf_pg_exec(run->conn,
+                               "SELECT multiplier, timespan, dq_rules::text"
+                               " FROM tickflow.job_config WHERE job_name = $1",
+                               1, params);
+    enum tf_rc rc = TF_OK;
+
+    *rules = NULL;
+    if (!tf_pg_ok(res)) {
+        tf_run_fail(run, "cannot read job %s: sqlstate %s", run->job_name, tf_pg_sqlstate(res));
+        rc = TF_ERR_DB;
+    } else if (PQntuples(res) != 1) {
+        tf_run_fail(run, "job %s does not exist", run->job_name);
+        rc = TF_ERR_NOT_FOUND;
+    } else {
+        ctx->multiplier = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        snprintf(ctx->timespan, sizeof(ctx->timespan), "%s", PQgetvalue(res, 0, 1));
+        snprintf(ctx->span, sizeof(ctx->span), "%ld%s", ctx->multiplier, ctx->timespan);
+        ctx->bar_s = tf_timespan_seconds(ctx->timespan, ctx->multiplier);
+        if (ctx->bar_s <= 0)
+            ctx->bar_s = 60;
+        *rules = cJSON_Parse(PQgetvalue(res, 0, 2));
+        if (!*rules) {
+            tf_run_fail(run, "out of memory");
+            rc = TF_ERR_NOMEM;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
 /*
- * open = first bar's open, close = last bar's close, high/low extremes,
- * volume and trades summed, VWAP = sum(vwap * volume) / sum(volume) over
- * the bars that have a VWAP. Whole hours: [hour(start), hour(end - 1) + 1h).
+ * Makes the writes so far durable under the lease, so that a failed
+ * check's stage can be recorded FAILED without losing gold and the
+ * results: the row is still locked by the fence until this commit, and
+ * the runtime's FAILED move that follows is itself guarded by the attempt.
  */
-static const char rollup_sql[] =
-    "WITH job AS (SELECT multiplier::text || timespan AS span FROM tickflow.job_config"
-    "  WHERE job_name = $1),"
-    " up AS ("
-    "  INSERT INTO gold.bars_hourly AS g (ticker, source_timespan, bucket, open, high, low,"
-    "   close, volume, vwap, trades, bar_count, execution_id, updated_at)"
-    "  SELECT b.ticker, b.timespan, date_trunc('hour', b.ts),"
-    "   (array_agg(b.open ORDER BY b.ts))[1], max(b.high), min(b.low),"
-    "   (array_agg(b.close ORDER BY b.ts DESC))[1], sum(b.volume),"
-    "   sum(b.vwap * b.volume) FILTER (WHERE b.vwap IS NOT NULL)"
-    "    / nullif(sum(b.volume) FILTER (WHERE b.vwap IS NOT NULL), 0),"
-    "   sum(b.trades), count(*), $5::uuid, now()"
-    "  FROM silver.bars b, job"
-    "  WHERE b.ticker = ANY($2::text[]) AND b.timespan = job.span"
-    "   AND b.ts >= date_trunc('hour', $3::timestamptz)"
-    "   AND b.ts < date_trunc('hour', $4::timestamptz - interval '1 microsecond')"
-    "              + interval '1 hour'"
-    "  GROUP BY b.ticker, b.timespan, date_trunc('hour', b.ts)"
-    "  ON CONFLICT (ticker, source_timespan, bucket) DO UPDATE SET open = EXCLUDED.open,"
-    "   high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"
-    "   volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades,"
-    "   bar_count = EXCLUDED.bar_count, execution_id = EXCLUDED.execution_id,"
-    "   updated_at = EXCLUDED.updated_at"
-    "  RETURNING bar_count)"
-    " SELECT count(*), coalesce(sum(bar_count), 0) FROM up";
+static enum tf_rc commit_early(struct tf_run *run)
+{
+    enum tf_rc rc = tf_exec_heartbeat(run->conn, run->execution_id, "aggregate", run->attempt);
+
+    if (rc == TF_OK)
+        rc = tf_pg_cmd(run->conn, "COMMIT");
+    /* The runtime rolls back what it thinks is still open. */
+    if (rc == TF_OK)
+        rc = tf_pg_cmd(run->conn, "BEGIN");
+    return rc;
+}
 
 static enum tf_rc aggregate_run(struct tf_run *run)
 {
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(run->record, "tickers");
+    const cJSON *it;
+    struct agg_ctx ctx;
     struct tf_buf tickers;
-    char ws[32], we[32];
-    const char *params[5];
-    PGresult *res = NULL;
+    struct agg_dq_outcome dq;
+    cJSON *rules = NULL;
     enum tf_rc rc;
 
-    /* One writer per ticker at a time: the rollup reads silver after the
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&dq, 0, sizeof(dq));
+    ctx.run = run;
+    tf_buf_init(&tickers, 1024 * 1024);
+    ctx.ticker_array = &tickers;
+
+    /* One writer per ticker at a time: the rollups read silver after the
      * lock, so the last writer always computes from the newest rows. */
-    rc = tf_pg_lock_keys(run->conn, "tickflow.gold",
-                         cJSON_GetObjectItemCaseSensitive(run->record, "tickers"));
+    rc = tf_pg_lock_keys(run->conn, "tickflow.gold", names);
     if (rc != TF_OK) {
         tf_run_fail(run, "cannot lock the tickers' gold rows");
-        return rc;
+        goto out;
     }
-    tf_buf_init(&tickers, 1024 * 1024);
-    rc = tf_pg_text_array(cJSON_GetObjectItemCaseSensitive(run->record, "tickers"), &tickers);
+    rc = tf_pg_text_array(names, &tickers);
     if (rc != TF_OK) {
         tf_run_fail(run, "ticker list too long");
         goto out;
     }
-    tf_time_format(run->window_start, ws, sizeof(ws));
-    tf_time_format(run->window_end, we, sizeof(we));
-    params[0] = run->job_name;
-    params[1] = tickers.data;
-    params[2] = ws;
-    params[3] = we;
-    params[4] = run->execution_id;
-    res = tf_pg_exec(run->conn, rollup_sql, 5, params);
-    if (!tf_pg_ok(res)) {
-        tf_run_fail(run, "hourly rollup failed: sqlstate %s", tf_pg_sqlstate(res));
-        rc = TF_ERR_DB;
+    ctx.tickers = calloc((size_t)cJSON_GetArraySize(names) + 1, sizeof(*ctx.tickers));
+    if (!ctx.tickers) {
+        tf_run_fail(run, "out of memory");
+        rc = TF_ERR_NOMEM;
         goto out;
     }
-    run->records_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    run->records_in = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    cJSON_ArrayForEach(it, names)
+    {
+        if (!cJSON_IsString(it))
+            continue;
+        ctx.tickers[ctx.ntickers].name = it->valuestring;
+        ctx.tickers[ctx.ntickers].market = tf_market_of(it->valuestring);
+        ctx.ntickers++;
+    }
+    rc = load_job(&ctx, &rules);
+    if (rc == TF_OK)
+        rc = aggregate_rollups(&ctx);
+    if (rc == TF_OK)
+        rc = aggregate_checks(&ctx, rules, &dq);
+    if (rc != TF_OK)
+        goto out;
+
+    run->records_in = ctx.bars_in;
+    run->records_out = ctx.hourly_rows;
+    add_object(run, "postgres:gold.bars_hourly", ctx.hourly_rows);
+    add_object(run, "postgres:gold.bars_daily", ctx.daily_rows);
+    add_object(run, "postgres:gold.completeness", (long long)ctx.ntickers);
     {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "uri", "postgres:gold.bars_hourly");
-        cJSON_AddNumberToObject(o, "records", (double)run->records_out);
+        cJSON_AddStringToObject(o, "uri", "postgres:gold.dq_results");
+        cJSON_AddNumberToObject(o, "records", (double)dq.results);
+        cJSON_AddNumberToObject(o, "failed", (double)dq.failed);
+        cJSON_AddItemToObject(o, "warnings", dq.warnings);
+        dq.warnings = NULL;
         cJSON_AddItemToArray(run->objects, o);
     }
+    tf_log_info(&run->log, "gold hourly=%lld daily=%lld bars=%lld checks=%ld failed=%ld",
+                ctx.hourly_rows, ctx.daily_rows, ctx.bars_in, dq.results, dq.failed);
+    if (dq.failed_fail > 0) {
+        rc = commit_early(run);
+        if (rc != TF_OK) {
+            tf_run_fail(run, "cannot commit gold before failing on a check: %s", tf_rc_str(rc));
+            goto out;
+        }
+        tf_run_fail(run, "data-quality check failed: %s%s", dq.first_fail,
+                    dq.failed_fail > 1 ? " (and more, see gold.dq_results)" : "");
+        rc = TF_ERR_INVALID;
+    }
 out:
-    PQclear(res);
+    cJSON_Delete(dq.warnings);
+    cJSON_Delete(rules);
+    free(ctx.tickers);
     tf_buf_cleanup(&tickers);
     return rc;
 }
@@ -102,12 +180,42 @@ static const struct tf_stage_def aggregate_stage = {
     .default_port = 8083,
     .run = aggregate_run,
     .plan = NULL,
+    .tick = aggregate_alerts_tick,
     .route = NULL,
 };
 
 static const struct tf_cfg_key aggregate_keys[] = {TF_SVC_KEYS("8083")};
 
+/* clang-format off */
+static const struct tf_cfg_key own_keys[] = {
+    { "TICKFLOW_ALERT_MAX_ATTEMPTS", TF_CFG_INT,
+      offsetof(struct aggregate_cfg, alert_max_attempts), "8", 0, 1, 100 },
+    { "TICKFLOW_ALERT_RETRY_MS", TF_CFG_INT,
+      offsetof(struct aggregate_cfg, alert_retry_ms), "2000", 0, 100, 3600000 },
+};
+/* clang-format on */
+
 int main(void)
 {
-    return tf_svc_main(&aggregate_stage, aggregate_keys, TF_ARRAY_LEN(aggregate_keys));
+    struct tf_cfg_key keys[TF_ALERT_CFG_NKEYS + TF_ARRAY_LEN(own_keys)];
+    size_t n;
+    char err[2048];
+    int code;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tf_log_init("aggregate", TF_LOG_INFO);
+    n = tf_alert_cfg_keys(keys, TF_ALERT_CFG_NKEYS, offsetof(struct aggregate_cfg, alert));
+    memcpy(&keys[n], own_keys, sizeof(own_keys));
+    n += TF_ARRAY_LEN(own_keys);
+    if (tf_cfg_load(keys, n, tf_cfg_getenv, NULL, &aggregate_cfg, err, sizeof(err)) != TF_OK) {
+        fprintf(stderr, "aggregate: configuration errors:\n%s\n", err);
+        tf_cfg_cleanup(keys, n, &aggregate_cfg);
+        curl_global_cleanup();
+        return 2;
+    }
+    tf_cfg_log(keys, n, &aggregate_cfg);
+    code = tf_svc_main(&aggregate_stage, aggregate_keys, TF_ARRAY_LEN(aggregate_keys));
+    tf_cfg_cleanup(keys, n, &aggregate_cfg);
+    curl_global_cleanup();
+    return code;
 }

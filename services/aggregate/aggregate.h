@@ -1,0 +1,89 @@
+/*
+ * aggregate.h - what the aggregate service's files share (service-private).
+ *
+ * main.c    configuration, the stage definition, one run from start to end
+ * rollup.c  hourly and daily rollups with their derived columns
+ * checks.c  completeness against the trading calendar, data-quality rules
+ * alerts.c  delivery of failed checks' alerts, retried from the outbox
+ */
+#ifndef AGGREGATE_H
+#define AGGREGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+
+#include "tf/alert.h"
+#include "tf/buf.h"
+#include "tf/calendar.h"
+#include "tf/dq.h"
+#include "tf/rc.h"
+#include "tf/svc.h"
+
+/* The settings aggregate reads besides the runtime's (TF_SVC_KEYS). */
+struct aggregate_cfg {
+    struct tf_alert_cfg alert;
+    long alert_max_attempts; /* TICKFLOW_ALERT_MAX_ATTEMPTS */
+    long alert_retry_ms;     /* TICKFLOW_ALERT_RETRY_MS: first backoff, doubled per attempt */
+};
+
+/* Loaded once in main() before any thread starts; read-only afterwards. */
+extern struct aggregate_cfg aggregate_cfg;
+
+/* One ticker of the execution. */
+struct agg_ticker {
+    const char *name; /* borrowed from the record */
+    enum tf_market market;
+    long long expected; /* bars the calendar expects in the window */
+    long long actual;   /* bars silver holds in the window */
+};
+
+/* What a run works on. */
+struct agg_ctx {
+    struct tf_run *run;
+    char span[32]; /* source timespan, e.g. "1minute" */
+    long multiplier;
+    char timespan[16]; /* "minute", "hour", "day" */
+    int64_t bar_s;     /* one bar in seconds */
+    struct agg_ticker *tickers;
+    size_t ntickers;
+    struct tf_buf *ticker_array; /* the names as a PostgreSQL text[] literal */
+    long long hourly_rows, daily_rows, bars_in;
+};
+
+/**
+ * Upserts the hourly and daily rollups of every bucket the window touched
+ * and recomputes the derived columns of those buckets and the 20 after
+ * them. Errors set run->error.
+ */
+enum tf_rc aggregate_rollups(struct agg_ctx *ctx) TF_MUSTCHECK;
+
+/**
+ * Counts expected and actual bars per ticker and stores them in
+ * gold.completeness. Errors set run->error.
+ */
+enum tf_rc aggregate_completeness(struct agg_ctx *ctx) TF_MUSTCHECK;
+
+/** What the data-quality rules found. */
+struct agg_dq_outcome {
+    long results;     /* rows written */
+    long failed;      /* of them, not passed */
+    long failed_fail; /* of them, severity fail */
+    char first_fail[512];
+    cJSON *warnings; /* array of strings (owned by the caller once set) */
+};
+
+/**
+ * Evaluates the job's dq_rules (rules, a JSON array) over the execution's
+ * window and writes gold.dq_results, queueing an alert for each failed
+ * check when a channel is configured. Errors set run->error.
+ */
+enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules,
+                            struct agg_dq_outcome *out) TF_MUSTCHECK;
+
+/** The runtime's tick: delivers the alerts that are due. */
+void aggregate_alerts_tick(struct tf_svc *svc, PGconn *conn);
+
+#endif
