@@ -29,6 +29,16 @@ struct tf_lake *tf_svc_lake(const struct tf_svc *svc)
     return svc->lake;
 }
 
+PGconn *tf_svc_conn_get(struct tf_svc *svc)
+{
+    return svc_get_conn(svc, NULL);
+}
+
+void tf_svc_conn_put(struct tf_svc *svc, PGconn *conn)
+{
+    tf_pg_pool_put(svc->pool, conn);
+}
+
 const char *tf_svc_worker_id(const struct tf_svc *svc)
 {
     return svc->worker_id;
@@ -192,8 +202,12 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     }
     rc = tf_exec_get(conn, id, def->name, &existing);
     if (rc == TF_OK) {
-        /* Known: run it if nobody has (a POST may have queued it), else settled. */
-        rc = svc_execute(svc, conn, id);
+        /* Known: a newer upstream attempt (a replay) runs it again once it is
+         * finished; otherwise run it if nobody has (a POST may have queued
+         * it), else settled. */
+        rc = svc_rerun_if_newer(svc, conn, id, (int)tf_json_long(ev, "attempt", 0), &log);
+        if (rc == TF_OK)
+            rc = svc_execute(svc, conn, id);
         goto out;
     }
     if (rc != TF_ERR_NOT_FOUND)

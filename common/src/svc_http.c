@@ -95,6 +95,7 @@ static enum tf_rc check_body(const cJSON *body, int id_required, char *err, size
     static const char *const strings[] = {"job_name", "window_start", "window_end"};
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "execution_id");
     const cJSON *wait = cJSON_GetObjectItemCaseSensitive(body, "wait_seconds");
+    const cJSON *replay = cJSON_GetObjectItemCaseSensitive(body, "replay");
 
     if (!cJSON_IsObject(body)) {
         snprintf(err, errlen, "the body must be a JSON object");
@@ -128,7 +129,52 @@ static enum tf_rc check_body(const cJSON *body, int id_required, char *err, size
         snprintf(err, errlen, "wait_seconds must be a whole number from 0 to %d", MAX_WAIT_SEC);
         return TF_ERR_INVALID;
     }
+    if (replay && !cJSON_IsBool(replay)) {
+        snprintf(err, errlen, "replay must be true or false");
+        return TF_ERR_INVALID;
+    }
     return TF_OK;
+}
+
+/*
+ * A replay may only rebuild a stage from an upstream stage that succeeded;
+ * checked before anything is written. Replies and returns non-zero when
+ * the request is refused.
+ */
+static int refuse_replay(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, const char *id)
+{
+    const char *up_stage = svc->def->upstream;
+    cJSON *up = NULL;
+    const char *status;
+    enum tf_rc rc;
+
+    if (!up_stage) {
+        tf_http_reply_error(req, 400, "invalid_argument",
+                            "%s has no upstream stage to replay from; replay transform or "
+                            "aggregate",
+                            svc->def->name);
+        return 1;
+    }
+    rc = tf_exec_get(conn, id, up_stage, &up);
+    if (rc == TF_ERR_NOT_FOUND) {
+        tf_http_reply_error(req, 404, "not_found", "execution %s has no %s stage to replay from",
+                            id, up_stage);
+        return 1;
+    }
+    if (rc != TF_OK) {
+        tf_http_reply_rc(req, rc, "cannot read the upstream record");
+        return 1;
+    }
+    status = tf_json_str(up, "status");
+    if (!status || strcmp(status, "SUCCESS") != 0) {
+        tf_http_reply_error(req, 409, "conflict",
+                            "the %s stage of execution %s is %s; a replay needs it to be SUCCESS",
+                            up_stage, id, status ? status : "unknown");
+        cJSON_Delete(up);
+        return 1;
+    }
+    cJSON_Delete(up);
+    return 0;
 }
 
 /*
@@ -152,6 +198,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     int wait = 0;
     int created = 0;
     int status = 202;
+    int replay = 0;
 
     /* The body is NUL-terminated; cJSON wants the NUL inside the length to
      * check that nothing follows the value. */
@@ -180,6 +227,9 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     tf_logctx_set_exec(tf_http_logctx(req), plan.execution_id);
     if (cJSON_GetObjectItemCaseSensitive(body, "wait_seconds"))
         wait = cJSON_GetObjectItemCaseSensitive(body, "wait_seconds")->valueint;
+    replay = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "replay"));
+    if (replay && refuse_replay(svc, req, conn, plan.execution_id))
+        goto out;
 
     rc = tf_exec_get(conn, plan.execution_id, def->name, &record);
     if (rc == TF_ERR_NOT_FOUND) {
@@ -202,8 +252,26 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
             goto out;
         }
         status = 200;
-        /* Waiting (handed back on a drain, or a dead worker's): queue it here too;
-         * the claim decides who runs it. */
+        /* A replay: the finished stage is rebuilt from its upstream as a new attempt. */
+        if (replay && strcmp(tf_json_str(record, "status"), "RUNNING") == 0) {
+            tf_http_reply_error(req, 409, "conflict",
+                                "the %s stage of execution %s is running; replay it once it "
+                                "has finished",
+                                def->name, plan.execution_id);
+            goto out;
+        }
+        if (replay && svc_rerun(svc, conn, plan.execution_id) == TF_OK) {
+            cJSON_Delete(record);
+            record = NULL;
+            if (tf_exec_get(conn, plan.execution_id, def->name, &record) != TF_OK) {
+                tf_http_reply_rc(req, TF_ERR_DB, "cannot read the execution record");
+                goto out;
+            }
+            tf_log_info(tf_http_logctx(req), "replay of stage %s queued", def->name);
+            status = 202;
+        }
+        /* Waiting (handed back on a drain, or a dead worker's, or a replay): queue
+         * it here too; the claim decides who runs it. */
         if (strcmp(tf_json_str(record, "status"), "PENDING") == 0 ||
             strcmp(tf_json_str(record, "status"), "ZOMBIE") == 0)
             tf_svc_enqueue(svc, plan.execution_id);
@@ -359,7 +427,9 @@ static const char openapi_doc[] =
     "\"properties\":{\"execution_id\":{\"type\":\"string\",\"format\":\"uuid\"},"
     "\"job_name\":{\"type\":\"string\"},\"window_start\":{\"type\":\"string\","
     "\"format\":\"date-time\"},\"window_end\":{\"type\":\"string\",\"format\":\"date-time\"},"
-    "\"wait_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600}}}}}},"
+    "\"wait_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600},"
+    "\"replay\":{\"type\":\"boolean\",\"description\":\"rebuild this stage from the "
+    "upstream stage's output as a new attempt, even when it succeeded\"}}}}}},"
     "\"responses\":{\"200\":{\"description\":\"existing or finished record\"},"
     "\"202\":{\"description\":\"accepted\"},\"400\":{\"description\":\"bad request\"},"
     "\"404\":{\"description\":\"unknown job or upstream stage\"},"

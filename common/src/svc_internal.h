@@ -79,6 +79,22 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id);
 enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
                        const struct tf_logctx *log);
 
+/**
+ * Makes a finished (SUCCESS or FAILED) stage of execution id runnable again
+ * (PENDING, with one more attempt allowed and its event unsent): a replay.
+ * TF_ERR_CONFLICT when the stage is not finished (running or waiting).
+ */
+enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id) TF_MUSTCHECK;
+
+/**
+ * For an upstream event of attempt up_attempt: when the stage's finished
+ * record consumed an older upstream attempt, makes it runnable again
+ * (svc_rerun). TF_OK when there is nothing to wait for; TF_ERR_CONFLICT when the stage is still
+ * running on an older upstream attempt (the event is tried again later); TF_ERR_DB.
+ */
+enum tf_rc svc_rerun_if_newer(struct tf_svc *svc, PGconn *conn, const char *id, int up_attempt,
+                              const struct tf_logctx *log) TF_MUSTCHECK;
+
 /** Builds a new record from a body (the stage's plan, or the upstream stage's record). */
 enum tf_rc svc_make_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
                          struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);

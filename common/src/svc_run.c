@@ -171,6 +171,7 @@ static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
     }
     run->record = *record;
     run->upstream = *upstream;
+    run->upstream_attempt = (int)tf_json_long(*upstream, "attempt", 0);
     snprintf(run->job_name, sizeof(run->job_name), "%s", tf_json_str(*record, "job_name"));
     run->window_start = svc_record_time(*record, "window_start");
     run->window_end = svc_record_time(*record, "window_end");
@@ -180,6 +181,73 @@ static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
         return TF_ERR_NOMEM;
     }
     return TF_OK;
+}
+
+/*
+ * Records which upstream attempt the run consumed, in the transaction of
+ * its outcome for a fenced stage: an event of a newer one runs it again.
+ */
+static enum tf_rc note_upstream(struct tf_run *run)
+{
+    char att[16], up[16];
+    const char *params[4] = {run->execution_id, run->svc->def->name, att, up};
+    PGresult *res;
+    enum tf_rc rc;
+
+    if (!run->upstream)
+        return TF_OK;
+    snprintf(att, sizeof(att), "%d", run->attempt);
+    snprintf(up, sizeof(up), "%d", run->upstream_attempt);
+    res = tf_pg_exec(run->conn,
+                     "UPDATE tickflow.job_execution SET upstream_attempt = $4"
+                     " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
+                     " AND status = 'RUNNING'",
+                     4, params);
+    if (!tf_pg_ok(res))
+        rc = TF_ERR_DB;
+    else
+        rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_LEASE;
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * The stage's after_commit step, then its objects added to the record (only
+ * while the record is still this attempt's SUCCESS).
+ */
+static void after_commit(struct tf_run *run)
+{
+    const struct tf_stage_def *def = run->svc->def;
+    char att[16];
+    const char *params[4];
+    char *objects = NULL;
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    if (!def->after_commit)
+        return;
+    rc = def->after_commit(run);
+    if (rc != TF_OK)
+        tf_log_error(&run->log, "stage %s committed, but its follow-up failed: %s (%s)", def->name,
+                     run->error[0] ? run->error : "no detail", tf_rc_str(rc));
+    objects = cJSON_PrintUnformatted(run->objects);
+    if (!objects)
+        return;
+    snprintf(att, sizeof(att), "%d", run->attempt);
+    params[0] = run->execution_id;
+    params[1] = def->name;
+    params[2] = att;
+    params[3] = objects;
+    res = tf_pg_exec(run->conn,
+                     "UPDATE tickflow.job_execution SET objects = $4::jsonb, updated_at = now()"
+                     " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
+                     " AND status = 'SUCCESS'",
+                     4, params);
+    if (!tf_pg_ok(res))
+        tf_log_warn(&run->log, "cannot add the objects to the record: sqlstate %s",
+                    tf_pg_sqlstate(res));
+    PQclear(res);
+    cJSON_free(objects);
 }
 
 /* Runs the stage's work; for a fenced stage inside its lease-guarded transaction. */
@@ -210,7 +278,9 @@ static enum tf_rc work(struct tf_run *run, int *in_txn)
         return rc;
     result = (struct tf_exec_result){"SUCCESS",        run->objects,          run->records_in,
                                      run->records_out, run->records_rejected, NULL};
-    rc = tf_exec_finish(run->conn, run->execution_id, def->name, run->attempt, &result);
+    rc = note_upstream(run);
+    if (rc == TF_OK)
+        rc = tf_exec_finish(run->conn, run->execution_id, def->name, run->attempt, &result);
     if (rc == TF_OK && *in_txn) {
         rc = tf_pg_cmd(run->conn, "COMMIT");
         *in_txn = 0;
@@ -251,6 +321,7 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
     if (in_txn && tf_pg_cmd(conn, "ROLLBACK") != TF_OK)
         tf_log_warn(&run.log, "rollback failed");
     if (rc == TF_OK) {
+        after_commit(&run);
         atomic_fetch_add(&svc->m_success, 1);
         tf_log_info(&run.log,
                     "stage succeeded stage=%s attempt=%d in=%lld out=%lld rejected=%lld ms=%lld",
@@ -292,6 +363,7 @@ publish:
 out:
     svc_run_done(svc);
     cJSON_Delete(run.objects);
+    cJSON_Delete(run.state);
     cJSON_Delete(record);
     cJSON_Delete(upstream);
     return rc;
@@ -303,6 +375,67 @@ void svc_run_done(struct tf_svc *svc)
     svc->done_seq++;
     pthread_cond_broadcast(&svc->done_cv);
     pthread_mutex_unlock(&svc->done_mu);
+}
+
+/* ---- replays: a finished stage run again ---- */
+
+enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id)
+{
+    const char *params[2] = {id, svc->def->name};
+    PGresult *res = tf_pg_exec(conn,
+                               "UPDATE tickflow.job_execution SET status = 'PENDING',"
+                               " max_attempts = greatest(max_attempts, attempt + 1),"
+                               " event_published_at = NULL, updated_at = now()"
+                               " WHERE execution_id = $1 AND stage = $2"
+                               " AND status IN ('SUCCESS', 'FAILED')",
+                               2, params);
+    enum tf_rc rc;
+
+    if (!tf_pg_ok(res))
+        rc = TF_ERR_DB;
+    else
+        rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_CONFLICT;
+    PQclear(res);
+    return rc;
+}
+
+enum tf_rc svc_rerun_if_newer(struct tf_svc *svc, PGconn *conn, const char *id, int up_attempt,
+                              const struct tf_logctx *log)
+{
+    const char *params[2] = {id, svc->def->name};
+    PGresult *res = tf_pg_exec(conn,
+                               "SELECT status, coalesce(upstream_attempt, 1)"
+                               " FROM tickflow.job_execution"
+                               " WHERE execution_id = $1 AND stage = $2",
+                               2, params);
+    enum tf_rc rc = TF_OK;
+    const char *status;
+    int consumed;
+
+    if (!tf_pg_ok(res)) {
+        PQclear(res);
+        return TF_ERR_DB;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return TF_OK;
+    }
+    status = PQgetvalue(res, 0, 0);
+    consumed = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    if (up_attempt > consumed) {
+        if (strcmp(status, "SUCCESS") == 0 || strcmp(status, "FAILED") == 0) {
+            rc = svc_rerun(svc, conn, id);
+            if (rc == TF_OK)
+                tf_log_info(log, "upstream attempt %d is newer than the %d consumed: %s runs again",
+                            up_attempt, consumed, svc->def->name);
+            else if (rc == TF_ERR_CONFLICT)
+                rc = TF_OK; /* moved on meanwhile: the claim decides */
+        } else if (strcmp(status, "RUNNING") == 0) {
+            rc = TF_ERR_CONFLICT; /* it may be reading the older upstream: ask again later */
+        }
+    }
+    PQclear(res);
+    return rc;
 }
 
 /* ---- plans: what a new record starts with ---- */

@@ -1,21 +1,26 @@
 /*
  * main.c - the transform stage: for each bronze page that extract landed,
- * check its checksum, parse the bars, and upsert them into silver.bars in
- * one lease-fenced transaction, so a page read twice or an overlapping
- * window never leaves a bar twice. Triggered by tickflow.bronze.v1 events
- * or by a POST with the execution id; publishes on tickflow.silver.v1.
+ * check its checksum, parse the bars, apply the rules (pages.c), and load
+ * the good ones into silver.bars in one lease-fenced transaction; the
+ * others go to the quarantine, silver.rejected_bars, with their rule.
+ * Triggered by tickflow.bronze.v1 events or by a POST with the execution id
+ * (with "replay": true, a finished run is rebuilt from the same bronze);
+ * publishes on tickflow.silver.v1. After the commit, the Parquet files of
+ * the lake partitions the run touched are rewritten (lake.c).
  *
- * Each provider's pages have a parser of their own (polygon_page,
- * twelvedata_page) that turns one page into the same struct bar array,
- * times in UTC epoch milliseconds; what follows is shared: bars outside
- * the run's window are rejected, the rest sorted by time, a time seen twice
- * keeps the copy that came later in the page.
+ * The load streams: one page at a time is read, checked and sent with COPY
+ * into a staging table of the transaction (its rejects straight into the
+ * quarantine), so memory is bounded by a page, not the execution. One
+ * INSERT ... SELECT DISTINCT ON then upserts the staged bars: within the
+ * execution a later page wins over an earlier one (then a later item in
+ * the page); across executions the bar fetched last from the vendor wins
+ * (silver.bars.fetched_at is the extract's finish), so a retry or a replay
+ * leaves silver as it was, and a later correction replaces the old value.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tf/buf.h"
 #include "tf/gz.h"
@@ -23,472 +28,434 @@
 #include "tf/pg.h"
 #include "tf/svc.h"
 #include "tf/time.h"
-#include "tf/tz.h"
+#include "transform.h"
 
 #define MAX_OBJECT_BYTES (512u * 1024 * 1024)
+#define MAX_COPY_BYTES   (1024u * 1024 * 1024)
+/* Reject rows get a time only inside years 1900..9999 (PostgreSQL's range is wider). */
+#define TS_MIN_MS (-2208988800000LL)
+#define TS_MAX_MS 253402300800000LL
 
-struct bar {
-    long long t; /* start, UTC epoch milliseconds */
-    size_t seq;  /* position in the page: among equal times the later wins */
-    double o, h, l, c, v, vw;
-    long long n;
-    int has_v; /* volume is NULL without it (Twelve Data forex and crypto) */
-    int has_vw;
-    int has_n;
-};
+static const char stage_sql[] =
+    "CREATE TEMP TABLE transform_stage (ticker text NOT NULL, timespan text NOT NULL,"
+    " provider text NOT NULL, t bigint NOT NULL, o float8 NOT NULL, h float8 NOT NULL,"
+    " l float8 NOT NULL, c float8 NOT NULL, v float8, vw float8, n bigint, ord bigint NOT NULL)"
+    " ON COMMIT DROP";
 
-/* What a provider's parser made of one page. */
-struct page {
-    struct bar *bars; /* owned: the bars in page order, seq set, window not yet checked */
-    size_t n;
-    long long seen; /* items in the page */
-    long long bad;  /* items that were not bars */
-};
+static const char copy_stage_sql[] =
+    "COPY pg_temp.transform_stage (ticker, timespan, provider, t, o, h, l, c, v, vw, n, ord)"
+    " FROM STDIN";
 
-/*
- * A provider's page parser: fills *pg from a page of ticker. A page it
- * cannot read at all (an error answer, another ticker's page, times it
- * cannot place) fails the run with run->error set; single bad items are
- * only counted in pg->bad.
- */
-struct page_parser {
-    const char *provider;
-    enum tf_rc (*parse)(struct tf_run *run, const char *ticker, const cJSON *root, struct page *pg);
-};
+static const char copy_reject_sql[] =
+    "COPY silver.rejected_bars (execution_id, attempt, job_name, ticker, timespan, ts, rule, raw,"
+    " object_uri, page, item) FROM STDIN";
 
-/* Columns of one page, as PostgreSQL array literals. */
-struct columns {
-    struct tf_buf t, o, h, l, c, v, vw, n;
-};
+/* The lake partitions the load changes: its own bars, and any whose provider it replaces. */
+static const char touched_sql[] =
+    "SELECT DISTINCT provider, timespan,"
+    " to_char((timestamptz 'epoch' + t * interval '1 millisecond') AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD') FROM pg_temp.transform_stage"
+    " UNION"
+    " SELECT DISTINCT b.provider, b.timespan, to_char(b.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    " FROM silver.bars b JOIN pg_temp.transform_stage s ON s.ticker = b.ticker"
+    " AND s.timespan = b.timespan AND b.ts = timestamptz 'epoch' + s.t * interval '1 millisecond'"
+    " WHERE b.ts >= $1::timestamptz AND b.ts < $2::timestamptz AND b.provider <> s.provider"
+    " AND b.fetched_at <= coalesce($3::timestamptz, now())"
+    " ORDER BY 1, 2, 3";
 
 static const char upsert_sql[] =
-    "INSERT INTO silver.bars AS s (ticker, timespan, ts, open, high, low, close, volume,"
-    " vwap, trades, execution_id, ingested_at)"
-    " SELECT $1, $2, timestamptz 'epoch' + u.t * interval '1 millisecond', u.o, u.h, u.l, u.c,"
-    " u.v, u.vw, u.n, $3::uuid, now()"
-    " FROM unnest($4::bigint[], $5::float8[], $6::float8[], $7::float8[], $8::float8[],"
-    " $9::float8[], $10::float8[], $11::bigint[]) AS u(t, o, h, l, c, v, vw, n)"
-    " ON CONFLICT (ticker, timespan, ts) DO UPDATE SET open = EXCLUDED.open,"
-    " high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"
-    " volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades,"
-    " execution_id = EXCLUDED.execution_id, ingested_at = EXCLUDED.ingested_at";
+    "WITH src AS (SELECT DISTINCT ON (ticker, timespan, t) ticker, timespan, provider, t, o, h,"
+    "  l, c, v, vw, n FROM pg_temp.transform_stage ORDER BY ticker, timespan, t, ord DESC),"
+    " up AS (INSERT INTO silver.bars AS s (ticker, timespan, ts, open, high, low, close,"
+    "  volume, vwap, trades, execution_id, ingested_at, provider, fetched_at)"
+    "  SELECT ticker, timespan, timestamptz 'epoch' + t * interval '1 millisecond', o, h, l, c,"
+    "  v, vw, n, $1::uuid, now(), provider, coalesce($2::timestamptz, now()) FROM src"
+    "  ON CONFLICT (ticker, timespan, ts) DO UPDATE SET open = EXCLUDED.open,"
+    "  high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"
+    "  volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades,"
+    "  execution_id = EXCLUDED.execution_id, ingested_at = EXCLUDED.ingested_at,"
+    "  provider = EXCLUDED.provider, fetched_at = EXCLUDED.fetched_at"
+    "  WHERE s.fetched_at <= EXCLUDED.fetched_at RETURNING 1)"
+    " SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up)";
 
-static int get_num(const cJSON *bar, const char *key, double *out)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(bar, key);
-
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
-        return 0;
-    *out = it->valuedouble;
-    return 1;
-}
-
-/* Room for count bars in pg; fails the run when memory is short. */
-static enum tf_rc page_alloc(struct tf_run *run, struct page *pg, int count)
-{
-    if (count <= 0)
-        return TF_OK;
-    pg->bars = calloc((size_t)count, sizeof(*pg->bars));
-    if (!pg->bars) {
-        tf_run_fail(run, "out of memory for a page of %d bars", count);
-        return TF_ERR_NOMEM;
-    }
-    return TF_OK;
-}
-
-/* Reads one Polygon result; 0 when a required field is missing or not finite. */
-static int polygon_bar(const cJSON *item, struct bar *b)
-{
-    double t = 0, n = 0;
-
-    memset(b, 0, sizeof(*b));
-    if (!get_num(item, "t", &t) || !get_num(item, "o", &b->o) || !get_num(item, "h", &b->h) ||
-        !get_num(item, "l", &b->l) || !get_num(item, "c", &b->c) || !get_num(item, "v", &b->v))
-        return 0;
-    b->t = (long long)t;
-    b->has_v = 1;
-    b->has_vw = get_num(item, "vw", &b->vw);
-    b->has_n = get_num(item, "n", &n);
-    b->n = (long long)n;
-    return 1;
-}
-
-/* A Polygon aggregates page: {"ticker", "results": [{"t" (ms), "o", ..., "v", "vw"?, "n"?}]}. */
-static enum tf_rc polygon_page(struct tf_run *run, const char *ticker, const cJSON *root,
-                               struct page *pg)
-{
-    const char *echoed = tf_json_str(root, "ticker");
-    const cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
-    const cJSON *item;
-    enum tf_rc rc;
-
-    if (echoed && strcmp(echoed, ticker) != 0) {
-        tf_run_fail(run, "bronze page for %s names ticker %s", ticker, echoed);
-        return TF_ERR_INVALID;
-    }
-    rc = page_alloc(run, pg, cJSON_IsArray(results) ? cJSON_GetArraySize(results) : 0);
-    if (rc != TF_OK || !pg->bars)
-        return rc;
-    cJSON_ArrayForEach(item, results)
-    {
-        pg->seen++;
-        if (!polygon_bar(item, &pg->bars[pg->n])) {
-            pg->bad++;
-            continue;
-        }
-        pg->bars[pg->n].seq = pg->n;
-        pg->n++;
-    }
-    return TF_OK;
-}
-
-/*
- * A Twelve Data number: a JSON string in decimal notation (what the vendor
- * sends) or a JSON number; finite. strtod() reads it under the C locale
- * (decimal point '.'): the services never call setlocale(). The character
- * check keeps out what strtod() would also take: blanks, hex, inf and nan.
- */
-static int td_num(const cJSON *obj, const char *key, double *out)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    const char *s;
-    char *end = NULL;
-    double v;
-
-    if (cJSON_IsNumber(it)) {
-        if (!isfinite(it->valuedouble))
-            return 0;
-        *out = it->valuedouble;
-        return 1;
-    }
-    if (!cJSON_IsString(it))
-        return 0;
-    s = it->valuestring;
-    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
-        return 0;
-    v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v))
-        return 0;
-    *out = v;
-    return 1;
-}
-
-/*
- * Reads one Twelve Data value: datetime ("YYYY-MM-DD HH:MM:SS", or
- * "YYYY-MM-DD" for daily bars) is wall-clock time in tz; 0 when a required
- * field is missing or bad, or the time never happens in tz (a DST gap). A
- * time that happens twice (the hour after a fall-back) is taken as the
- * first; volume is optional (absent or null: NULL in silver); Twelve Data
- * has no VWAP or trade count.
- */
-static int twelvedata_bar(const cJSON *item, const struct tf_tz *tz, struct bar *b)
-{
-    const char *dt = tf_json_str(item, "datetime");
-    const cJSON *volume = cJSON_GetObjectItemCaseSensitive(item, "volume");
-    size_t len = dt ? strlen(dt) : 0;
-    int64_t local = 0, utc = 0;
-
-    memset(b, 0, sizeof(*b));
-    if (!(len == 10 || (len == 19 && dt[10] == ' ')) || tf_time_parse(dt, &local) != TF_OK ||
-        tf_tz_local_to_utc(tz, local, &utc) != TF_OK)
-        return 0;
-    if (!td_num(item, "open", &b->o) || !td_num(item, "high", &b->h) ||
-        !td_num(item, "low", &b->l) || !td_num(item, "close", &b->c))
-        return 0;
-    if (volume && !cJSON_IsNull(volume)) {
-        if (!td_num(item, "volume", &b->v))
-            return 0;
-        b->has_v = 1;
-    }
-    b->t = (long long)utc * 1000;
-    return 1;
-}
-
-/* 1 when meta.symbol names ticker ("SBIN" is how Twelve Data echoes "SBIN:NSE"). */
-static int same_symbol(const char *echoed, const char *ticker)
-{
-    size_t n = strlen(echoed);
-
-    if (strcasecmp(echoed, ticker) == 0)
-        return 1;
-    return n > 0 && strncasecmp(echoed, ticker, n) == 0 && ticker[n] == ':';
-}
-
-/*
- * A Twelve Data time_series page: {"meta": {"symbol", "exchange_timezone"?},
- * "values": [{"datetime", "open", ..., "volume"?}], "status": "ok"}, in any
- * order (newest first by default). The datetimes are in
- * meta.exchange_timezone, UTC when it is absent (forex, crypto). The
- * vendor's "no data" error is an empty page; any other error fails the run.
- */
-static enum tf_rc twelvedata_page(struct tf_run *run, const char *ticker, const cJSON *root,
-                                  struct page *pg)
-{
-    const char *status = tf_json_str(root, "status");
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
-    const cJSON *values = cJSON_GetObjectItemCaseSensitive(root, "values");
-    const char *symbol = tf_json_str(meta, "symbol");
-    const char *zone = tf_json_str(meta, "exchange_timezone");
-    const struct tf_tz *tz = NULL;
-    const cJSON *item;
-    enum tf_rc rc;
-
-    if (status && strcmp(status, "error") == 0) {
-        const char *msg = tf_json_str(root, "message");
-
-        if (tf_json_long(root, "code", 0) == 400 && msg &&
-            strncmp(msg, "No data is available", 20) == 0)
-            return TF_OK;
-        tf_run_fail(run, "bronze page for %s holds Twelve Data error %ld: %.200s", ticker,
-                    tf_json_long(root, "code", 0), msg ? msg : "no message");
-        return TF_ERR_INVALID;
-    }
-    if (!cJSON_IsArray(values)) {
-        tf_run_fail(run, "bronze page for %s has no values list", ticker);
-        return TF_ERR_INVALID;
-    }
-    if (symbol && !same_symbol(symbol, ticker)) {
-        tf_run_fail(run, "bronze page for %s names symbol %.40s", ticker, symbol);
-        return TF_ERR_INVALID;
-    }
-    rc = tf_tz_get(zone ? zone : "UTC", &tz);
-    if (rc != TF_OK) {
-        tf_run_fail(run, "bronze page for %s: exchange_timezone %.64s: %s", ticker,
-                    zone ? zone : "UTC", tf_rc_str(rc));
-        return rc;
-    }
-    rc = page_alloc(run, pg, cJSON_GetArraySize(values));
-    if (rc != TF_OK || !pg->bars)
-        return rc;
-    cJSON_ArrayForEach(item, values)
-    {
-        pg->seen++;
-        if (!twelvedata_bar(item, tz, &pg->bars[pg->n])) {
-            pg->bad++;
-            continue;
-        }
-        pg->bars[pg->n].seq = pg->n;
-        pg->n++;
-    }
-    return TF_OK;
-}
-
-static const struct page_parser parsers[] = {
-    {"polygon", polygon_page},
-    {"twelvedata", twelvedata_page},
+/* What one run keeps from page to page. */
+struct load {
+    struct tf_run *run;
+    const cJSON *tickers; /* the job's */
+    struct tf_buf raw, plain;
+    struct tf_buf good, bad; /* COPY text of a page's good bars and rejects */
+    char attempt[16];
 };
 
-/* The parser of provider's pages, NULL for a provider this build cannot read. */
-static const struct page_parser *parser_get(const char *provider)
+/* Appends s to a COPY text field, escaped (backslash, tab, newline, CR). */
+static enum tf_rc copy_str(struct tf_buf *out, const char *s)
 {
-    for (size_t i = 0; i < TF_ARRAY_LEN(parsers); i++) {
-        if (strcmp(parsers[i].provider, provider) == 0)
-            return &parsers[i];
-    }
-    return NULL;
-}
-
-static int cmp_bar(const void *a, const void *b)
-{
-    const struct bar *x = a;
-    const struct bar *y = b;
-
-    if (x->t != y->t)
-        return (x->t > y->t) - (x->t < y->t);
-    return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-static void columns_init(struct columns *c)
-{
-    struct tf_buf *all[] = {&c->t, &c->o, &c->h, &c->l, &c->c, &c->v, &c->vw, &c->n};
-
-    for (size_t i = 0; i < TF_ARRAY_LEN(all); i++)
-        tf_buf_init(all[i], MAX_OBJECT_BYTES);
-}
-
-static void columns_cleanup(struct columns *c)
-{
-    struct tf_buf *all[] = {&c->t, &c->o, &c->h, &c->l, &c->c, &c->v, &c->vw, &c->n};
-
-    for (size_t i = 0; i < TF_ARRAY_LEN(all); i++)
-        tf_buf_cleanup(all[i]);
-}
-
-/* Writes bars[0..n) as array literals; %.17g keeps every double exact. */
-static enum tf_rc columns_fill(struct columns *c, const struct bar *bars, size_t n)
-{
-    struct tf_buf *all[] = {&c->t, &c->o, &c->h, &c->l, &c->c, &c->v, &c->vw, &c->n};
     enum tf_rc rc = TF_OK;
+    const char *run = s;
 
-    for (size_t i = 0; i < TF_ARRAY_LEN(all) && rc == TF_OK; i++) {
-        tf_buf_reset(all[i]);
-        rc = tf_buf_puts(all[i], "{");
-    }
-    for (size_t i = 0; i < n && rc == TF_OK; i++) {
-        const struct bar *b = &bars[i];
-        const char *sep = i ? "," : "";
+    for (const char *p = s; *p && rc == TF_OK; p++) {
+        const char *esc = NULL;
 
-        rc = tf_buf_printf(&c->t, "%s%lld", sep, b->t);
-        rc = rc ? rc : tf_buf_printf(&c->o, "%s%.17g", sep, b->o);
-        rc = rc ? rc : tf_buf_printf(&c->h, "%s%.17g", sep, b->h);
-        rc = rc ? rc : tf_buf_printf(&c->l, "%s%.17g", sep, b->l);
-        rc = rc ? rc : tf_buf_printf(&c->c, "%s%.17g", sep, b->c);
+        switch (*p) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
+        }
+        rc = tf_buf_append(out, run, (size_t)(p - run));
         if (rc == TF_OK)
-            rc = b->has_v ? tf_buf_printf(&c->v, "%s%.17g", sep, b->v)
-                          : tf_buf_printf(&c->v, "%sNULL", sep);
-        if (rc == TF_OK)
-            rc = b->has_vw ? tf_buf_printf(&c->vw, "%s%.17g", sep, b->vw)
-                           : tf_buf_printf(&c->vw, "%sNULL", sep);
-        if (rc == TF_OK)
-            rc = b->has_n ? tf_buf_printf(&c->n, "%s%lld", sep, b->n)
-                          : tf_buf_printf(&c->n, "%sNULL", sep);
+            rc = tf_buf_puts(out, esc);
+        run = p + 1;
     }
-    for (size_t i = 0; i < TF_ARRAY_LEN(all) && rc == TF_OK; i++)
-        rc = tf_buf_puts(all[i], "}");
+    if (rc == TF_OK)
+        rc = tf_buf_puts(out, run);
+    return rc;
+}
+
+/* Appends a double (%.17g: exact) or \N, then sep. */
+static enum tf_rc copy_dbl(struct tf_buf *out, int has, double v, char sep)
+{
+    return has ? tf_buf_printf(out, "%.17g%c", v, sep) : tf_buf_printf(out, "\\N%c", sep);
+}
+
+/* Sends rows (COPY text) with the COPY statement sql. */
+static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_buf *rows)
+{
+    PGresult *res = PQexec(run->conn, sql);
+    enum tf_rc rc = TF_OK;
+    int ok;
+
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        tf_run_fail(run, "COPY refused: sqlstate %s", tf_pg_sqlstate(res));
+        PQclear(res);
+        return TF_ERR_DB;
+    }
+    PQclear(res);
+    ok = 1;
+    for (size_t off = 0; ok && off < rows->len;) {
+        size_t n = rows->len - off > (1u << 20) ? (1u << 20) : rows->len - off;
+        ok = PQputCopyData(run->conn, rows->data + off, (int)n) == 1;
+        off += n;
+    }
+    if (PQputCopyEnd(run->conn, ok ? NULL : "client gave up") != 1)
+        ok = 0;
+    while ((res = PQgetResult(run->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK) {
+            tf_run_fail(run, "COPY failed: sqlstate %s", tf_pg_sqlstate(res));
+            rc = TF_ERR_DB;
+        }
+        PQclear(res);
+    }
+    if (!ok && rc == TF_OK) {
+        tf_run_fail(run, "COPY failed: the connection broke");
+        rc = TF_ERR_DB;
+    }
+    return rc;
+}
+
+/* Runs a statement of the run; fails the run with what on error. */
+static enum tf_rc run_sql(struct tf_run *run, const char *sql, int n, const char *const *params,
+                          const char *what, PGresult **out)
+{
+    PGresult *res = tf_pg_exec(run->conn, sql, n, params);
+
+    if (!tf_pg_ok(res)) {
+        tf_run_fail(run, "%s failed: sqlstate %s", what, tf_pg_sqlstate(res));
+        PQclear(res);
+        return TF_ERR_DB;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return TF_OK;
+}
+
+/* 1 when ticker is one of the job's. */
+static int job_ticker(const cJSON *tickers, const char *ticker)
+{
+    const cJSON *t;
+
+    cJSON_ArrayForEach(t, tickers)
+    {
+        if (cJSON_IsString(t) && strcmp(t->valuestring, ticker) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The COPY row of a good bar. */
+static enum tf_rc good_row(struct tf_buf *out, const struct page *pg, const char *span,
+                           const char *provider, const struct bar *b, long long ord)
+{
+    enum tf_rc rc = copy_str(out, pg->ticker);
+
+    rc = rc ? rc : tf_buf_puts(out, "\t");
+    rc = rc ? rc : copy_str(out, span);
+    rc = rc ? rc : tf_buf_puts(out, "\t");
+    rc = rc ? rc : copy_str(out, provider);
+    rc = rc ? rc
+            : tf_buf_printf(out, "\t%lld\t%.17g\t%.17g\t%.17g\t%.17g\t", b->t, b->o, b->h, b->l,
+                            b->c);
+    rc = rc ? rc : copy_dbl(out, b->has_v, b->v, '\t');
+    rc = rc ? rc : copy_dbl(out, b->has_vw, b->vw, '\t');
+    if (rc == TF_OK)
+        rc = b->has_n ? tf_buf_printf(out, "%lld\t", b->n) : tf_buf_puts(out, "\\N\t");
+    return rc ? rc : tf_buf_printf(out, "%lld\n", ord);
+}
+
+/* The COPY row of a rejected bar. */
+static enum tf_rc bad_row(struct load *ld, const struct page *pg, const char *span, const char *uri,
+                          int pageno, const struct bar *b)
+{
+    struct tf_buf *out = &ld->bad;
+    char *raw = b->raw ? cJSON_PrintUnformatted(b->raw) : NULL;
+    enum tf_rc rc;
+
+    rc = tf_buf_printf(out, "%s\t%s\t", ld->run->execution_id, ld->attempt);
+    rc = rc ? rc : copy_str(out, ld->run->job_name);
+    rc = rc ? rc : tf_buf_puts(out, "\t");
+    rc = rc ? rc : copy_str(out, pg->ticker);
+    rc = rc ? rc : tf_buf_puts(out, "\t");
+    rc = rc ? rc : copy_str(out, span);
+    if (rc == TF_OK && b->has_t && b->t >= TS_MIN_MS && b->t < TS_MAX_MS) {
+        long long sec = b->t >= 0 ? b->t / 1000 : (b->t - 999) / 1000;
+        char ts[40];
+
+        tf_time_format((int64_t)sec, ts, sizeof(ts));
+        ts[strlen(ts) - 1] = '\0'; /* the Z, which follows the milliseconds */
+        rc = tf_buf_printf(out, "\t%s.%03lldZ\t", ts, b->t - sec * 1000);
+    } else if (rc == TF_OK) {
+        rc = tf_buf_puts(out, "\t\\N\t");
+    }
+    rc = rc ? rc : tf_buf_printf(out, "%s\t", b->rule);
+    rc = rc ? rc : copy_str(out, raw ? raw : "null");
+    rc = rc ? rc : tf_buf_puts(out, "\t");
+    rc = rc ? rc : copy_str(out, uri);
+    rc = rc ? rc : tf_buf_printf(out, "\t%d\t%d\n", pageno, b->item);
+    cJSON_free(raw);
     return rc;
 }
 
 /*
- * Keeps the bars of bars[0..n) inside the run's window, sorted by time with
- * one bar per time (the one later in the page wins); counts the others in
- * *rejected. Returns how many are kept, at the front of bars.
+ * One bronze object: read, check, parse, apply the rules, and COPY its good
+ * bars into the staging table and its rejects into the quarantine.
  */
-static size_t window_bars(const struct tf_run *run, struct bar *bars, size_t n, long long *rejected)
+static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
 {
-    long long lo = (long long)run->window_start * 1000;
-    long long hi = (long long)run->window_end * 1000;
-    size_t m = 0;
-    size_t k = 0;
+    struct tf_run *run = ld->run;
+    const char *uri = tf_json_str(obj, "uri");
+    const char *sha = tf_json_str(obj, "sha256");
+    const char *ticker = tf_json_str(obj, "ticker");
+    const char *span = tf_json_str(obj, "timespan");
+    const char *encoding = tf_json_str(obj, "encoding");
+    /* Objects written before providers were named are Polygon's. */
+    const char *provider = tf_json_str(obj, "provider") ? tf_json_str(obj, "provider") : "polygon";
+    int pageno = (int)tf_json_long(obj, "page", index + 1);
+    const struct page_parser *parser;
+    const struct tf_buf *text;
+    struct bar_size size;
+    struct page pg;
+    cJSON *root = NULL;
+    char err[512];
+    enum tf_rc rc;
+    size_t good;
+    int known;
 
-    if (n == 0)
-        return 0; /* bars may be NULL, which qsort() must not see */
-    for (size_t i = 0; i < n; i++) {
-        if (bars[i].t < lo || bars[i].t >= hi) {
-            (*rejected)++;
-            continue;
-        }
-        bars[m++] = bars[i];
+    memset(&pg, 0, sizeof(pg));
+    if (!uri || !sha || !ticker || !span) {
+        tf_run_fail(run, "an extract object lacks uri, sha256, ticker or timespan");
+        return TF_ERR_INVALID;
     }
-    qsort(bars, m, sizeof(*bars), cmp_bar);
-    for (size_t i = 0; i < m; i++) {
-        if (k > 0 && bars[k - 1].t == bars[i].t) {
-            bars[k - 1] = bars[i]; /* a repeated time: keep the later copy */
-            (*rejected)++;
-            continue;
-        }
-        bars[k++] = bars[i];
+    parser = transform_parser(provider);
+    if (!parser) {
+        tf_run_fail(run,
+                    "bronze object for %s comes from provider %.32s, which this build cannot "
+                    "read",
+                    ticker, provider);
+        return TF_ERR_INVALID;
     }
-    return k;
+    if (!transform_bar_size(span, &size)) {
+        tf_run_fail(run, "bronze object for %s has bar size %.32s, which this build cannot read",
+                    ticker, span);
+        return TF_ERR_INVALID;
+    }
+    tf_buf_reset(&ld->raw);
+    rc = tf_lake_get(tf_svc_lake(run->svc), uri, sha, &ld->raw, err, sizeof(err));
+    if (rc != TF_OK) {
+        tf_run_fail(run, "bronze object: %s", err);
+        return rc;
+    }
+    text = &ld->raw;
+    if (encoding && strcmp(encoding, "identity") != 0) {
+        tf_buf_reset(&ld->plain);
+        rc = tf_unpack(encoding, ld->raw.data, ld->raw.len, &ld->plain);
+        if (rc != TF_OK) {
+            tf_run_fail(run, "bronze object for %s (%s) does not decompress: %s", ticker, encoding,
+                        tf_rc_str(rc));
+            return rc;
+        }
+        text = &ld->plain;
+    }
+    root = cJSON_ParseWithLength(text->data ? text->data : "", text->len);
+    if (!root) {
+        tf_run_fail(run, "bronze object for %s is not JSON", ticker);
+        return TF_ERR_INVALID;
+    }
+    err[0] = '\0';
+    rc = parser->parse(ticker, root, &pg, err, sizeof(err));
+    if (rc != TF_OK) {
+        tf_run_fail(run, "%s", err[0] ? err : tf_rc_str(rc));
+        goto out;
+    }
+    known = strcmp(pg.ticker, ticker) == 0 && job_ticker(ld->tickers, ticker);
+    good = transform_validate(&pg, known, &size, (long long)run->window_start * 1000,
+                              (long long)run->window_end * 1000);
+    tf_buf_reset(&ld->good);
+    tf_buf_reset(&ld->bad);
+    for (size_t i = 0; i < pg.n && rc == TF_OK; i++) {
+        const struct bar *b = &pg.bars[i];
+
+        if (b->rule)
+            rc = bad_row(ld, &pg, span, uri, pageno, b);
+        else
+            rc = good_row(&ld->good, &pg, span, provider, b,
+                          ((long long)index << 32) | (long long)b->item);
+    }
+    if (rc != TF_OK) {
+        tf_run_fail(run, "page of %s too large to load", ticker);
+        goto out;
+    }
+    if (ld->good.len)
+        rc = copy_in(run, copy_stage_sql, &ld->good);
+    if (rc == TF_OK && ld->bad.len)
+        rc = copy_in(run, copy_reject_sql, &ld->bad);
+    run->records_in += (long long)pg.n;
+    run->records_rejected += (long long)(pg.n - good);
+out:
+    transform_page_cleanup(&pg);
+    cJSON_Delete(root);
+    return rc;
 }
 
-static enum tf_rc upsert(struct tf_run *run, const char *ticker, const char *timespan,
-                         struct columns *c)
+/*
+ * Makes the monthly partitions the window needs, committed on a connection
+ * of its own before the run touches silver (creating one waits for every
+ * open transaction on silver.bars: inside the run it could wait for
+ * itself); on the run's connection when no other is free.
+ */
+static enum tf_rc ensure_partitions(struct tf_run *run, const char *ws, const char *we)
 {
-    const char *params[11] = {ticker,    timespan,   run->execution_id, c->t.data,
-                              c->o.data, c->h.data,  c->l.data,         c->c.data,
-                              c->v.data, c->vw.data, c->n.data};
-    PGresult *res = tf_pg_exec(run->conn, upsert_sql, 11, params);
+    static const char sql[] = "SELECT silver.ensure_bars_partitions($1::timestamptz,"
+                              " $2::timestamptz)";
+    const char *params[2] = {ws, we};
+    PGconn *side = tf_svc_conn_get(run->svc);
+    PGresult *res = tf_pg_exec(side ? side : run->conn, sql, 2, params);
     enum tf_rc rc = TF_OK;
 
     if (!tf_pg_ok(res)) {
-        tf_run_fail(run, "upsert into silver.bars failed: sqlstate %s", tf_pg_sqlstate(res));
+        tf_run_fail(run, "cannot make silver's monthly partitions: sqlstate %s",
+                    tf_pg_sqlstate(res));
         rc = TF_ERR_DB;
     }
     PQclear(res);
+    tf_svc_conn_put(run->svc, side);
     return rc;
+}
+
+/* Upserts the staged bars and notes the lake partitions they touch in run->state. */
+static enum tf_rc upsert(struct tf_run *run, const char *ws, const char *we, const char *fetched)
+{
+    const char *tparams[3] = {ws, we, fetched};
+    const char *uparams[2] = {run->execution_id, fetched};
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    rc = run_sql(run, touched_sql, 3, tparams, "listing the touched lake partitions", &res);
+    if (rc != TF_OK)
+        return rc;
+    run->state = cJSON_CreateArray();
+    for (int i = 0; run->state && i < PQntuples(res); i++) {
+        cJSON *p = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(p, "provider", PQgetvalue(res, i, 0));
+        cJSON_AddStringToObject(p, "timespan", PQgetvalue(res, i, 1));
+        cJSON_AddStringToObject(p, "date", PQgetvalue(res, i, 2));
+        cJSON_AddItemToArray(run->state, p);
+    }
+    PQclear(res);
+    res = NULL;
+    rc = run_sql(run, upsert_sql, 2, uparams, "upsert into silver.bars", &res);
+    if (rc != TF_OK)
+        return rc;
+    run->records_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    tf_log_info(&run->log, "silver bars loaded=%lld changed=%lld", run->records_out,
+                strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    PQclear(res);
+    return TF_OK;
 }
 
 static enum tf_rc transform_run(struct tf_run *run)
 {
     const cJSON *objects = cJSON_GetObjectItemCaseSensitive(run->upstream, "objects");
+    const char *fetched = tf_json_str(run->upstream, "finished_at");
+    const char *id_param[1] = {run->execution_id};
     const cJSON *obj;
-    struct tf_buf raw, plain;
-    struct columns cols;
+    struct load ld;
+    char ws[32], we[32];
     enum tf_rc rc = TF_OK;
-    char err[512];
+    int index = 0;
 
+    memset(&ld, 0, sizeof(ld));
+    ld.run = run;
+    ld.tickers = cJSON_GetObjectItemCaseSensitive(run->record, "tickers");
+    snprintf(ld.attempt, sizeof(ld.attempt), "%d", run->attempt);
+    tf_time_format(run->window_start, ws, sizeof(ws));
+    tf_time_format(run->window_end, we, sizeof(we));
+    rc = ensure_partitions(run, ws, we);
+    if (rc != TF_OK)
+        return rc;
     /* One writer per ticker at a time, so overlapping executions apply in order. */
-    rc = tf_pg_lock_keys(run->conn, "tickflow.silver",
-                         cJSON_GetObjectItemCaseSensitive(run->record, "tickers"));
+    rc = tf_pg_lock_keys(run->conn, "tickflow.silver", ld.tickers);
     if (rc != TF_OK) {
         tf_run_fail(run, "cannot lock the tickers' silver rows");
         return rc;
     }
-    tf_buf_init(&raw, MAX_OBJECT_BYTES);
-    tf_buf_init(&plain, MAX_OBJECT_BYTES);
-    columns_init(&cols);
+    /* This execution's earlier rejects go: a retry or a replay writes them again. */
+    rc = run_sql(run, "DELETE FROM silver.rejected_bars WHERE execution_id = $1", 1, id_param,
+                 "clearing the execution's rejects", NULL);
+    if (rc == TF_OK)
+        rc = run_sql(run, stage_sql, 0, NULL, "creating the staging table", NULL);
+    if (rc != TF_OK)
+        return rc;
+    tf_buf_init(&ld.raw, MAX_OBJECT_BYTES);
+    tf_buf_init(&ld.plain, MAX_OBJECT_BYTES);
+    tf_buf_init(&ld.good, MAX_COPY_BYTES);
+    tf_buf_init(&ld.bad, MAX_COPY_BYTES);
     cJSON_ArrayForEach(obj, objects)
     {
-        const char *uri = tf_json_str(obj, "uri");
-        const char *sha = tf_json_str(obj, "sha256");
-        const char *ticker = tf_json_str(obj, "ticker");
-        const char *span = tf_json_str(obj, "timespan");
-        const char *encoding = tf_json_str(obj, "encoding");
-        const char *provider = tf_json_str(obj, "provider");
-        const struct page_parser *parser;
-        const struct tf_buf *page;
-        cJSON *root = NULL;
-        struct page pg;
-        size_t n;
-
-        if (!uri || !sha || !ticker || !span) {
-            tf_run_fail(run, "an extract object lacks uri, sha256, ticker or timespan");
-            rc = TF_ERR_INVALID;
-            break;
-        }
-        /* Objects written before providers were named are Polygon's. */
-        parser = parser_get(provider ? provider : "polygon");
-        if (!parser) {
-            tf_run_fail(run,
-                        "bronze object for %s comes from provider %.32s, which this build "
-                        "cannot read",
-                        ticker, provider);
-            rc = TF_ERR_INVALID;
-            break;
-        }
-        rc = tf_lake_get(tf_svc_lake(run->svc), uri, sha, &raw, err, sizeof(err));
-        if (rc != TF_OK) {
-            tf_run_fail(run, "bronze object: %s", err);
-            break;
-        }
-        page = &raw;
-        if (encoding && strcmp(encoding, "identity") != 0) {
-            tf_buf_reset(&plain);
-            rc = tf_unpack(encoding, raw.data, raw.len, &plain);
-            if (rc != TF_OK) {
-                tf_run_fail(run, "bronze object for %s (%s) does not decompress: %s", ticker,
-                            encoding, tf_rc_str(rc));
-                break;
-            }
-            page = &plain;
-        }
-        root = cJSON_ParseWithLength(page->data ? page->data : "", page->len);
-        if (!root) {
-            tf_run_fail(run, "bronze object for %s is not JSON", ticker);
-            rc = TF_ERR_INVALID;
-            break;
-        }
-        memset(&pg, 0, sizeof(pg));
-        rc = parser->parse(run, ticker, root, &pg);
-        cJSON_Delete(root);
-        run->records_in += pg.seen;
-        run->records_rejected += pg.bad;
-        n = rc == TF_OK ? window_bars(run, pg.bars, pg.n, &run->records_rejected) : 0;
-        if (n > 0) {
-            rc = columns_fill(&cols, pg.bars, n);
-            if (rc == TF_OK)
-                rc = upsert(run, ticker, span, &cols);
-            else
-                tf_run_fail(run, "page too large");
-        }
-        free(pg.bars);
+        rc = tf_run_check(run);
+        if (rc == TF_OK)
+            rc = load_object(&ld, obj, index++);
         if (rc != TF_OK)
             break;
-        run->records_out += (long long)n;
     }
-    columns_cleanup(&cols);
-    tf_buf_cleanup(&raw);
-    tf_buf_cleanup(&plain);
+    if (rc == TF_OK)
+        rc = upsert(run, ws, we, fetched);
+    tf_buf_cleanup(&ld.raw);
+    tf_buf_cleanup(&ld.plain);
+    tf_buf_cleanup(&ld.good);
+    tf_buf_cleanup(&ld.bad);
     return rc;
 }
 
@@ -502,6 +469,7 @@ static const struct tf_stage_def transform_stage = {
     .run = transform_run,
     .plan = NULL,
     .route = NULL,
+    .after_commit = transform_lake,
 };
 
 static const struct tf_cfg_key transform_keys[] = {TF_SVC_KEYS("8082")};

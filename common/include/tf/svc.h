@@ -105,6 +105,8 @@ struct tf_run {
     long long records_rejected;
     char error[1024];         /* output: why the run failed (no secrets) */
     struct tf_run_beat *beat; /* the runtime's heartbeat of an unfenced run */
+    int upstream_attempt;     /* the attempt of the upstream record the run reads (0: none) */
+    cJSON *state; /* the stage's own notes from run to after_commit (owned by the runtime) */
 };
 
 struct tf_stage_def {
@@ -130,6 +132,15 @@ struct tf_stage_def {
     void (*tick)(struct tf_svc *svc, PGconn *conn);
     /** Extra routes; returns 1 when it answered. NULL for none. */
     int (*route)(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
+    /**
+     * Called after a successful run's outcome is committed, outside any
+     * transaction, before the event goes out (transform: the Parquet lake,
+     * rebuilt from committed silver). Objects it appends to run->objects
+     * are added to the record. An error is logged and leaves the record
+     * SUCCESS (what it writes is rebuilt by the next run that touches it).
+     * NULL for none.
+     */
+    enum tf_rc (*after_commit)(struct tf_run *run);
 };
 
 /**
@@ -146,6 +157,16 @@ struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
 
 /** Queues a run of execution id's stage for the workers (the claim decides who runs it). */
 void tf_svc_enqueue(struct tf_svc *svc, const char *id);
+
+/**
+ * A second pooled connection for work that must commit on its own, outside
+ * the run's transaction (waits up to a few seconds; NULL when none). Give
+ * it back with tf_svc_conn_put().
+ */
+PGconn *tf_svc_conn_get(struct tf_svc *svc);
+
+/** Gives back a connection from tf_svc_conn_get(). NULL-safe. */
+void tf_svc_conn_put(struct tf_svc *svc, PGconn *conn);
 
 /** The worker id this process writes on the records it owns. */
 const char *tf_svc_worker_id(const struct tf_svc *svc);

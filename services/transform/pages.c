@@ -1,0 +1,392 @@
+/*
+ * pages.c - bronze pages into bars, and the rules a bar must pass to reach
+ * silver.
+ *
+ * Each provider's pages have a parser of their own (polygon_page,
+ * twelvedata_page) that turns every item of a page into a struct bar,
+ * times in UTC epoch milliseconds; an item it cannot read is kept, already
+ * rejected, so that the quarantine sees every item of every page. The rules
+ * that follow (transform_validate) are the same for every provider.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tf/json.h"
+#include "tf/time.h"
+#include "tf/tz.h"
+#include "transform.h"
+
+#define MS_MINUTE 60000LL
+#define MS_HOUR   3600000LL
+#define MS_DAY    86400000LL
+/* Times beyond this many ms from the epoch (about 285,000 years) are not times. */
+#define MS_LIMIT 9.0e15
+
+/* A required number: 1 when present and finite. */
+static int get_num(const cJSON *obj, const char *key, double *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
+        return 0;
+    *out = it->valuedouble;
+    return 1;
+}
+
+/* An optional number: 1 present and finite, 0 absent or null, -1 anything else. */
+static int opt_num(const cJSON *obj, const char *key, double *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    if (!it || cJSON_IsNull(it))
+        return 0;
+    return get_num(obj, key, out) ? 1 : -1;
+}
+
+/* Room for count bars in pg. */
+static enum tf_rc page_alloc(struct page *pg, int count, char *err, size_t errlen)
+{
+    if (count <= 0)
+        return TF_OK;
+    pg->bars = calloc((size_t)count, sizeof(*pg->bars));
+    if (!pg->bars) {
+        snprintf(err, errlen, "out of memory for a page of %d items", count);
+        return TF_ERR_NOMEM;
+    }
+    return TF_OK;
+}
+
+/* Reads one Polygon result into b (b->rule set when it cannot). */
+static void polygon_bar(const cJSON *item, struct bar *b)
+{
+    double t = 0, n = 0;
+    int vw, nn;
+
+    if (get_num(item, "t", &t) && fabs(t) < MS_LIMIT) {
+        b->t = (long long)t;
+        b->local = b->t;
+        b->has_t = 1;
+    }
+    if (!get_num(item, "o", &b->o) || !get_num(item, "h", &b->h) || !get_num(item, "l", &b->l) ||
+        !get_num(item, "c", &b->c) || !get_num(item, "v", &b->v)) {
+        b->rule = RULE_NOT_FINITE;
+        return;
+    }
+    b->has_v = 1;
+    vw = opt_num(item, "vw", &b->vw);
+    nn = opt_num(item, "n", &n);
+    if (vw < 0 || nn < 0 || fabs(n) > MS_LIMIT) {
+        b->rule = RULE_NOT_FINITE;
+        return;
+    }
+    b->has_vw = vw;
+    b->has_n = nn;
+    b->n = (long long)n;
+    if (!b->has_t)
+        b->rule = get_num(item, "t", &t) ? RULE_TS_INVALID : RULE_NOT_FINITE;
+}
+
+/* A Polygon aggregates page: {"ticker", "results": [{"t" (ms), "o", ..., "v", "vw"?, "n"?}]}. */
+static enum tf_rc polygon_page(const char *ticker, const cJSON *root, struct page *pg, char *err,
+                               size_t errlen)
+{
+    const char *echoed = tf_json_str(root, "ticker");
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
+    const cJSON *item;
+    enum tf_rc rc;
+
+    snprintf(pg->ticker, sizeof(pg->ticker), "%s", echoed ? echoed : ticker);
+    pg->day_ny = 1;
+    rc = page_alloc(pg, cJSON_IsArray(results) ? cJSON_GetArraySize(results) : 0, err, errlen);
+    if (rc != TF_OK || !pg->bars)
+        return rc;
+    cJSON_ArrayForEach(item, results)
+    {
+        struct bar *b = &pg->bars[pg->n];
+
+        b->item = (int)pg->n;
+        b->raw = item;
+        polygon_bar(item, b);
+        pg->n++;
+    }
+    return TF_OK;
+}
+
+/*
+ * A Twelve Data number: a JSON string in decimal notation (what the vendor
+ * sends) or a JSON number; finite. strtod() reads it under the C locale
+ * (decimal point '.'): the services never call setlocale(). The character
+ * check keeps out what strtod() would also take: blanks, hex, inf and nan.
+ */
+static int td_num(const cJSON *obj, const char *key, double *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const char *s;
+    char *end = NULL;
+    double v;
+
+    if (cJSON_IsNumber(it)) {
+        if (!isfinite(it->valuedouble))
+            return 0;
+        *out = it->valuedouble;
+        return 1;
+    }
+    if (!cJSON_IsString(it))
+        return 0;
+    s = it->valuestring;
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
+        return 0;
+    v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/*
+ * Reads one Twelve Data value: datetime ("YYYY-MM-DD HH:MM:SS", or
+ * "YYYY-MM-DD" for daily bars) is wall-clock time in tz; a time that never
+ * happens in tz (a DST gap) is ts_invalid. A time that happens twice (the
+ * hour after a fall-back) is taken as the first; volume is optional (absent
+ * or null: NULL in silver); Twelve Data has no VWAP or trade count.
+ */
+static void twelvedata_bar(const cJSON *item, const struct tf_tz *tz, struct bar *b)
+{
+    const char *dt = tf_json_str(item, "datetime");
+    const cJSON *volume = cJSON_GetObjectItemCaseSensitive(item, "volume");
+    size_t len = dt ? strlen(dt) : 0;
+    int64_t local = 0, utc = 0;
+
+    if ((len == 10 || (len == 19 && dt[10] == ' ')) && tf_time_parse(dt, &local) == TF_OK &&
+        tf_tz_local_to_utc(tz, local, &utc) == TF_OK) {
+        b->t = (long long)utc * 1000;
+        b->local = (long long)local * 1000;
+        b->has_t = 1;
+    }
+    if (!td_num(item, "open", &b->o) || !td_num(item, "high", &b->h) ||
+        !td_num(item, "low", &b->l) || !td_num(item, "close", &b->c)) {
+        b->rule = RULE_NOT_FINITE;
+        return;
+    }
+    if (volume && !cJSON_IsNull(volume)) {
+        if (!td_num(item, "volume", &b->v)) {
+            b->rule = RULE_NOT_FINITE;
+            return;
+        }
+        b->has_v = 1;
+    }
+    if (!b->has_t)
+        b->rule = RULE_TS_INVALID;
+}
+
+/*
+ * A Twelve Data time_series page: {"meta": {"symbol", "exchange_timezone"?},
+ * "values": [{"datetime", "open", ..., "volume"?}], "status": "ok"}, in any
+ * order (newest first by default). The datetimes are in
+ * meta.exchange_timezone, UTC when it is absent (forex, crypto). The
+ * vendor's "no data" error is an empty page; any other error fails the run.
+ */
+static enum tf_rc twelvedata_page(const char *ticker, const cJSON *root, struct page *pg, char *err,
+                                  size_t errlen)
+{
+    const char *status = tf_json_str(root, "status");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(root, "values");
+    const char *symbol = tf_json_str(meta, "symbol");
+    const char *zone = tf_json_str(meta, "exchange_timezone");
+    const struct tf_tz *tz = NULL;
+    const cJSON *item;
+    enum tf_rc rc;
+
+    snprintf(pg->ticker, sizeof(pg->ticker), "%s", ticker);
+    if (status && strcmp(status, "error") == 0) {
+        const char *msg = tf_json_str(root, "message");
+
+        if (tf_json_long(root, "code", 0) == 400 && msg &&
+            strncmp(msg, "No data is available", 20) == 0)
+            return TF_OK;
+        snprintf(err, errlen, "bronze page for %s holds Twelve Data error %ld: %.200s", ticker,
+                 tf_json_long(root, "code", 0), msg ? msg : "no message");
+        return TF_ERR_INVALID;
+    }
+    if (!cJSON_IsArray(values)) {
+        snprintf(err, errlen, "bronze page for %s has no values list", ticker);
+        return TF_ERR_INVALID;
+    }
+    /* "SBIN" is how Twelve Data echoes "SBIN:NSE": the same ticker. */
+    if (symbol) {
+        size_t n = strlen(symbol);
+        int same = strcasecmp(symbol, ticker) == 0 ||
+                   (n > 0 && strncasecmp(symbol, ticker, n) == 0 && ticker[n] == ':');
+        if (!same)
+            snprintf(pg->ticker, sizeof(pg->ticker), "%s", symbol);
+    }
+    rc = tf_tz_get(zone ? zone : "UTC", &tz);
+    if (rc != TF_OK) {
+        snprintf(err, errlen, "bronze page for %s: exchange_timezone %.64s: %s", ticker,
+                 zone ? zone : "UTC", tf_rc_str(rc));
+        return rc;
+    }
+    rc = page_alloc(pg, cJSON_GetArraySize(values), err, errlen);
+    if (rc != TF_OK || !pg->bars)
+        return rc;
+    cJSON_ArrayForEach(item, values)
+    {
+        struct bar *b = &pg->bars[pg->n];
+
+        b->item = (int)pg->n;
+        b->raw = item;
+        twelvedata_bar(item, tz, b);
+        pg->n++;
+    }
+    return TF_OK;
+}
+
+static const struct page_parser parsers[] = {
+    {"polygon", polygon_page},
+    {"twelvedata", twelvedata_page},
+};
+
+const struct page_parser *transform_parser(const char *provider)
+{
+    for (size_t i = 0; i < TF_ARRAY_LEN(parsers); i++) {
+        if (strcmp(parsers[i].provider, provider) == 0)
+            return &parsers[i];
+    }
+    return NULL;
+}
+
+int transform_bar_size(const char *span, struct bar_size *out)
+{
+    static const struct {
+        const char *name;
+        enum span_unit unit;
+    } units[] = {{"minute", SPAN_MINUTE}, {"hour", SPAN_HOUR}, {"day", SPAN_DAY}};
+    char *end = NULL;
+    long mult;
+
+    if (!span || *span < '1' || *span > '9')
+        return 0;
+    mult = strtol(span, &end, 10);
+    if (mult < 1 || mult > 100000)
+        return 0;
+    for (size_t i = 0; i < TF_ARRAY_LEN(units); i++) {
+        if (strcmp(end, units[i].name) == 0) {
+            out->mult = mult;
+            out->unit = units[i].unit;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static long long floor_mod(long long a, long long m)
+{
+    long long r = a % m;
+
+    return r < 0 ? r + m : r;
+}
+
+/*
+ * 1 when the bar starts on the job's bar size: minute and hour bars on
+ * multiples of their length (on the epoch for Polygon, on the exchange's
+ * clock for Twelve Data, the same for zones a whole number of hours from
+ * UTC); day bars at midnight: Twelve Data's exchange-local dates, Polygon's
+ * at midnight New York time (stocks) or UTC (crypto and forex).
+ */
+static int aligned(const struct page *pg, const struct bar *b, const struct bar_size *size)
+{
+    long long len;
+
+    if (size->unit == SPAN_DAY) {
+        if (floor_mod(b->local, MS_DAY) == 0)
+            return 1;
+        if (!pg->day_ny)
+            return 0;
+        return floor_mod(b->t + (long long)tf_time_us_eastern_offset(b->t / 1000) * 1000, MS_DAY) ==
+               0;
+    }
+    len = (size->unit == SPAN_MINUTE ? MS_MINUTE : MS_HOUR) * size->mult;
+    return floor_mod(b->local, len) == 0;
+}
+
+static const char *bar_rule(const struct page *pg, const struct bar *b, const struct bar_size *size,
+                            long long lo_ms, long long hi_ms)
+{
+    if (b->o <= 0 || b->h <= 0 || b->l <= 0 || b->c <= 0)
+        return RULE_PRICE;
+    if (b->has_v && b->v < 0)
+        return RULE_VOLUME;
+    if (b->h < b->l)
+        return RULE_HIGH_LOW;
+    if (b->h < (b->o > b->c ? b->o : b->c))
+        return RULE_HIGH_OC;
+    if (b->l > (b->o < b->c ? b->o : b->c))
+        return RULE_LOW_OC;
+    if (!aligned(pg, b, size))
+        return RULE_MISALIGNED;
+    if (b->t < lo_ms || b->t >= hi_ms)
+        return RULE_OUTSIDE;
+    return NULL;
+}
+
+/* Orders good bars by time, then by position in the page. */
+static int cmp_time(const void *a, const void *b)
+{
+    const struct bar *x = *(const struct bar *const *)a;
+    const struct bar *y = *(const struct bar *const *)b;
+
+    if (x->t != y->t)
+        return (x->t > y->t) - (x->t < y->t);
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+size_t transform_validate(struct page *pg, int known, const struct bar_size *size, long long lo_ms,
+                          long long hi_ms)
+{
+    struct bar **good = NULL;
+    size_t ngood = 0;
+
+    for (size_t i = 0; i < pg->n; i++) {
+        struct bar *b = &pg->bars[i];
+
+        if (!known)
+            b->rule = RULE_UNKNOWN_TICKER;
+        if (!b->rule)
+            b->rule = bar_rule(pg, b, size, lo_ms, hi_ms);
+        ngood += b->rule == NULL;
+    }
+    if (ngood < 2)
+        return ngood;
+    good = malloc(ngood * sizeof(*good));
+    if (!good)
+        return ngood; /* duplicates then go to the load, where the later page position wins */
+    ngood = 0;
+    for (size_t i = 0; i < pg->n; i++) {
+        if (!pg->bars[i].rule)
+            good[ngood++] = &pg->bars[i];
+    }
+    qsort(good, ngood, sizeof(*good), cmp_time);
+    for (size_t i = 0; i + 1 < ngood; i++) {
+        if (good[i]->t == good[i + 1]->t)
+            good[i]->rule = RULE_DUPLICATE; /* a later copy in the page wins */
+    }
+    {
+        size_t left = 0;
+        for (size_t i = 0; i < ngood; i++)
+            left += good[i]->rule == NULL;
+        ngood = left;
+    }
+    free(good);
+    return ngood;
+}
+
+void transform_page_cleanup(struct page *pg)
+{
+    free(pg->bars);
+    pg->bars = NULL;
+    pg->n = 0;
+}
