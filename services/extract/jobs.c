@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tf/buf.h"
+#include "tf/dq.h"
 #include "tf/job.h"
 #include "tf/json.h"
 #include "tf/pg.h"
@@ -30,7 +31,8 @@
     " 'adjusted', adjusted, 'page_limit', page_limit,"                                         \
     " 'interval_seconds', interval_seconds, 'overlap_seconds', overlap_seconds,"               \
     " 'max_attempts', max_attempts, 'enabled', enabled,"                                       \
-    " 'rate_limit_per_minute', rate_limit_per_minute, 'updated_by', updated_by,"               \
+    " 'rate_limit_per_minute', rate_limit_per_minute, 'dq_rules', dq_rules,"                   \
+    " 'updated_by', updated_by,"                                                               \
     " 'created_at', to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                    \
     " 'updated_at', to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
 /* clang-format on */
@@ -83,6 +85,7 @@ struct job_input {
     const char *timespan;
     long multiplier, page_limit, interval, overlap, attempts, rate;
     int adjusted, enabled, has_rate;
+    const cJSON *dq_rules; /* NULL: none */
 };
 
 /* Checks a PUT body; in->... point into body. */
@@ -103,7 +106,7 @@ static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, 
     }
     cJSON_ArrayForEach(it, body)
     {
-        int ok = 0;
+        int ok = strcmp(it->string, "dq_rules") == 0;
         for (size_t i = 0; i < TF_ARRAY_LEN(known) && !ok; i++)
             ok = strcmp(it->string, known[i]) == 0;
         if (!ok) {
@@ -170,6 +173,20 @@ static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, 
         if (rc != TF_OK)
             return rc;
     }
+    /* Data-quality rules (tf/dq.h): checked strictly, tickers against the job's. */
+    in->dq_rules = cJSON_GetObjectItemCaseSensitive(body, "dq_rules");
+    if (in->dq_rules) {
+        size_t nrules = 0;
+        struct tf_dq_rule *scratch = calloc(TF_DQ_MAX_RULES, sizeof(*scratch));
+
+        if (!scratch)
+            return TF_ERR_NOMEM;
+        rc = tf_dq_rules_parse(in->dq_rules, in->tickers, scratch, TF_DQ_MAX_RULES, &nrules, err,
+                               errlen);
+        free(scratch);
+        if (rc != TF_OK)
+            return rc;
+    }
     bar = tf_timespan_seconds(in->timespan, in->multiplier);
     if (in->interval < bar) {
         snprintf(err, errlen, "interval_seconds (%ld) is shorter than one bar (%lld s)",
@@ -188,8 +205,8 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     static const char upsert[] =
         "INSERT INTO tickflow.job_config AS j (job_name, provider, dataset, tickers,"
         " multiplier, timespan, adjusted, page_limit, interval_seconds, overlap_seconds,"
-        " max_attempts, enabled, rate_limit_per_minute, updated_by)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " max_attempts, enabled, rate_limit_per_minute, updated_by, dq_rules)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
         " ON CONFLICT (job_name) DO UPDATE SET provider = EXCLUDED.provider,"
         " dataset = EXCLUDED.dataset, tickers = EXCLUDED.tickers,"
         " multiplier = EXCLUDED.multiplier, timespan = EXCLUDED.timespan,"
@@ -197,7 +214,7 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
         " interval_seconds = EXCLUDED.interval_seconds,"
         " overlap_seconds = EXCLUDED.overlap_seconds, max_attempts = EXCLUDED.max_attempts,"
         " enabled = EXCLUDED.enabled, rate_limit_per_minute = EXCLUDED.rate_limit_per_minute,"
-        " updated_by = EXCLUDED.updated_by, updated_at = now()"
+        " updated_by = EXCLUDED.updated_by, dq_rules = EXCLUDED.dq_rules, updated_at = now()"
         " RETURNING (xmax = 0)";
     size_t len = 0;
     const char *text = tf_http_body(req, &len);
@@ -207,7 +224,8 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     struct job_input in;
     struct tf_buf tickers;
     char nums[6][24], err[512];
-    const char *params[14];
+    char *rules = NULL; /* owned: cJSON_free at out */
+    const char *params[15];
     PGresult *res = NULL;
     int created = 0;
 
@@ -247,7 +265,9 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     params[11] = in.enabled ? "t" : "f";
     params[12] = in.has_rate ? nums[5] : NULL;
     params[13] = actor && strlen(actor) <= 64 ? actor : "api";
-    res = tf_pg_exec(conn, upsert, 14, params);
+    rules = in.dq_rules ? cJSON_PrintUnformatted(in.dq_rules) : NULL;
+    params[14] = rules ? rules : "[]";
+    res = tf_pg_exec(conn, upsert, 15, params);
     if (!tf_pg_ok(res)) {
         tf_http_reply_error(req, 503, "database_unavailable", "cannot save job %s (sqlstate %s)",
                             name, tf_pg_sqlstate(res));
@@ -263,6 +283,7 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     tf_http_reply_json(req, created ? 201 : 200, job);
 out:
     PQclear(res);
+    cJSON_free(rules);
     tf_buf_cleanup(&tickers);
     cJSON_Delete(job);
     cJSON_Delete(body);
