@@ -222,12 +222,13 @@ static void printable(char *s)
 }
 
 /*
- * What an error may show of a URL: scheme://host[:port]. *secret_part gets
+ * What an error may show of a URL: scheme://host[:port]. TF_ERR_INVALID
+ * unless it parses, has a host and one of the two schemes. *secret_part gets
  * a new string with its path and query (NULL when there is none), which is
- * scrubbed from error text. TF_ERR_INVALID when curl cannot parse it.
+ * scrubbed from error text.
  */
-static enum tf_rc url_origin(const char *url, char *out, size_t outlen, char **secret_part,
-                             int *has_password)
+static enum tf_rc url_origin(const char *url, const char *const schemes[2], char *out,
+                             size_t outlen, char **secret_part, int *has_password)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *pw = NULL;
@@ -242,7 +243,8 @@ static enum tf_rc url_origin(const char *url, char *out, size_t outlen, char **s
         return TF_ERR_NOMEM;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+        (strcmp(scheme, schemes[0]) != 0 && strcmp(scheme, schemes[1]) != 0)) {
         rc = TF_ERR_INVALID;
         goto out;
     }
@@ -273,6 +275,9 @@ out:
     curl_url_cleanup(u);
     return rc;
 }
+
+static const char *const web_schemes[2] = {"http", "https"};
+static const char *const mail_schemes[2] = {"smtp", "smtps"};
 
 /* Alert fields made safe once, for both channels. */
 struct clean_alert {
@@ -516,9 +521,12 @@ static enum tf_rc send_webhook(const struct tf_alert_cfg *cfg, const struct clea
 
     tf_buf_init(&reply, REPLY_MAX + 1);
     cerr[0] = '\0';
-    rc = url_origin(cfg->webhook_url, origin, sizeof(origin), &secret_part, NULL);
+    rc = url_origin(cfg->webhook_url, web_schemes, origin, sizeof(origin), &secret_part, NULL);
     if (rc != TF_OK) {
-        err_add(err, errlen, "webhook: %s", rc == TF_ERR_NOMEM ? "out of memory" : "bad URL");
+        err_add(err, errlen, "webhook: %s",
+                rc == TF_ERR_NOMEM
+                    ? "out of memory"
+                    : "TICKFLOW_ALERT_WEBHOOK_URL is not an http(s) URL with a host");
         goto out;
     }
     body = webhook_body(c);
@@ -788,9 +796,11 @@ static enum tf_rc send_mail(const struct tf_alert_cfg *cfg, const struct clean_a
 
     tf_buf_init(&to, 64 * 1024);
     cerr[0] = '\0';
-    rc = url_origin(cfg->smtp_url, origin, sizeof(origin), NULL, &url_pw);
+    rc = url_origin(cfg->smtp_url, mail_schemes, origin, sizeof(origin), NULL, &url_pw);
     if (rc != TF_OK) {
-        err_add(err, errlen, "mail: %s", rc == TF_ERR_NOMEM ? "out of memory" : "bad SMTP URL");
+        err_add(err, errlen, "mail: %s",
+                rc == TF_ERR_NOMEM ? "out of memory"
+                                   : "TICKFLOW_ALERT_SMTP_URL is not an smtp(s) URL with a host");
         goto out;
     }
     if (url_pw) {
@@ -841,12 +851,13 @@ static enum tf_rc send_mail(const struct tf_alert_cfg *cfg, const struct clean_a
         char said[40] = "";
 
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-        if (code > 0)
+        if (code >= 400) /* the server's refusal; below, its last good answer says nothing */
             snprintf(said, sizeof(said), ", SMTP %ld", code);
         scrub(cerr, cfg->smtp_password);
         printable(cerr);
-        err_add(err, errlen, "mail: %s (curl %d%s%s%s) at %s", curl_easy_strerror(cc), (int)cc,
-                said, cerr[0] ? ": " : "", cerr, origin);
+        err_add(err, errlen, "mail: %s (curl %d%s%s%s) at %s%s", curl_easy_strerror(cc), (int)cc,
+                said, cerr[0] ? ": " : "", cerr, origin,
+                creds && cc == CURLE_USE_SSL_FAILED ? "; credentials are only sent over TLS" : "");
         rc = TF_ERR_UPSTREAM;
     }
 out:
