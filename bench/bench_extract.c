@@ -2,10 +2,13 @@
  * bench_extract.c - extract's throughput against its limit, in one run.
  *
  * 500 tickers x one trading day of 1-minute bars from marketsim. The limit
- * is curl downloading the same 500 pages (the same URLs) at the same
- * concurrency; extract does that plus gzip, sha256, an fsync'd write-once
- * lake object per page, its records and its audit. Three rounds, the two
- * sides alternating; the medians are reported, ending with
+ * is curl downloading the same 500 pages (the same URLs, gzip-encoded as
+ * the providers send them, decoded by curl) at the same concurrency;
+ * extract does that plus a validating scan, sha256, an fsync'd write-once
+ * lake object per page, its records and its audit. BENCH_TRANSFER=identity
+ * measures uncompressed transfer instead (extract then compresses with
+ * zstd itself). Three rounds, the two sides alternating; the medians are
+ * reported, ending with
  *   bench extract: bars_per_s=<n> limit_bars_per_s=<n> ratio=<r>
  */
 #include <cjson/cJSON.h>
@@ -48,14 +51,23 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+/* 1 unless BENCH_TRANSFER=identity: pages travel gzip-encoded, as the
+ * providers send them to a client that asks. */
+static int gzip_transfer(void)
+{
+    const char *t = getenv("BENCH_TRANSFER");
+
+    return !t || strcmp(t, "identity") != 0;
+}
+
 /* curl fetching the same pages as extract, CONCURRENCY at a time. */
 static double curl_round(const char *config)
 {
     char cmd[1024];
     double t0 = now_s();
 
-    snprintf(cmd, sizeof(cmd), "curl -s --compressed --parallel --parallel-max %d -K '%s'",
-             CONCURRENCY, config);
+    snprintf(cmd, sizeof(cmd), "curl -s %s--parallel --parallel-max %d -K '%s'",
+             gzip_transfer() ? "--compressed " : "", CONCURRENCY, config);
     if (system(cmd) != 0)
         fprintf(stderr, "curl failed\n");
     return now_s() - t0;
@@ -131,9 +143,11 @@ int main(void)
     snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_POLYGON_RATE_PER_MINUTE=1000000");
     snprintf(envs[6], sizeof(envs[6]), "TICKFLOW_EXTRACT_CONCURRENCY=%d", CONCURRENCY);
     snprintf(envs[7], sizeof(envs[7]), "TICKFLOW_LOG_LEVEL=warn");
-    for (int i = 0; i < 8; i++)
+    snprintf(envs[8], sizeof(envs[8]), "TICKFLOW_MARKETSIM_GZIP=%d", gzip_transfer());
+    for (int i = 0; i < 9; i++)
         env[i] = envs[i];
-    env[8] = NULL;
+    env[9] = NULL;
+    printf("transfer: %s\n", gzip_transfer() ? "gzip" : "identity");
     snprintf(binpath, sizeof(binpath), "%s/tickflow-marketsim", bin);
     if (h_start(&ms, "marketsim", binpath, ports[0], dir, env) != 0)
         return 1;
