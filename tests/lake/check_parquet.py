@@ -25,6 +25,7 @@ Each check prints `ok - NAME` or `not ok - NAME: REASON`; the last line is
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -61,7 +62,11 @@ LOGICAL = {"string": "STRING", "int64": "NONE", "double": "NONE", "timestamp_us"
 CONVERTED = {"string": "UTF8", "int64": "NONE", "double": "NONE", "timestamp_us": "TIMESTAMP_MICROS"}
 # Columns whose chunks must be dictionary-encoded (repeating strings); every
 # other column chunk must be PLAIN. dict_overflow passes the entry cap.
-DICTIONARY = {"many": {"ticker", "symbol"}}
+DICTIONARY = {
+    "many": {"ticker", "symbol"},
+    "patterns": {"small", "mid"},  # 2- and 9-bit indices; "wide" rarely repeats
+    "wide_dict": {"key"},  # 16-bit indices
+}
 
 
 def check(name: str, ok: bool, reason: str = "") -> bool:
@@ -420,6 +425,51 @@ def check_duckdb(name: str, path: Path, case: dict) -> None:
     check(f"{name}: duckdb parquet_metadata null counts and codec", not problems, "; ".join(problems[:5]))
 
 
+def literal(kind: str, v) -> str:
+    if kind == "string":
+        return sql_str(v)
+    if kind == "double":
+        return f"CAST({sql_str(repr(v))} AS DOUBLE)"
+    if kind == "timestamp_us":
+        when = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=v)
+        return f"CAST({sql_str(when.isoformat(sep=' ') + '+00')} AS TIMESTAMPTZ)"
+    return str(v)
+
+
+def duck_ge(kind: str, v, t) -> bool:
+    """v >= t as DuckDB compares: strings by bytes, NaN above every number."""
+    if kind == "string":
+        return v.encode("utf-8") >= t.encode("utf-8")
+    if kind == "double" and math.isnan(v):
+        return True
+    return v >= t
+
+
+def check_duckdb_filters(name: str, path: Path, case: dict) -> None:
+    """Counts under a filter at each column's median: DuckDB skips row groups
+    by their min/max, so wrong statistics would lose or keep rows wrongly."""
+    con = duckdb.connect()
+    src = f"read_parquet({sql_str(str(path))})"
+    problems = []
+    tried = 0
+    for c in case["columns"]:
+        kind = c["type"]
+        vals = [v for v in c["values"] if v is not None]
+        usable = [v for v in vals if not (kind == "double" and math.isnan(v))]
+        if not usable:
+            continue
+        key = (lambda v: v.encode("utf-8")) if kind == "string" else None
+        t = sorted(usable, key=key)[len(usable) // 2]
+        q = '"' + c["name"].replace('"', '""') + '"'
+        ge = sum(duck_ge(kind, v, t) for v in vals)
+        got_ge = con.execute(f"SELECT count(*) FROM {src} WHERE {q} >= {literal(kind, t)}").fetchone()[0]
+        got_lt = con.execute(f"SELECT count(*) FROM {src} WHERE {q} < {literal(kind, t)}").fetchone()[0]
+        tried += 1
+        if (got_ge, got_lt) != (ge, len(vals) - ge):
+            problems.append(f"{c['name']} vs {t!r}: >= {got_ge}, < {got_lt}; want {ge}, {len(vals) - ge}")
+    check(f"{name}: duckdb filtered counts on {tried} columns", not problems, "; ".join(problems[:5]))
+
+
 def main() -> int:
     arg = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("TF_PQ_OUT", "")
     if not arg:
@@ -442,6 +492,7 @@ def main() -> int:
         guarded(f"{name}: pyarrow metadata", lambda: check_metadata(name, path, case))
         guarded(f"{name}: layout", lambda: check_layout(name, path, case))
         guarded(f"{name}: duckdb read", lambda: check_duckdb(name, path, case))
+        guarded(f"{name}: duckdb filters", lambda: check_duckdb_filters(name, path, case))
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0
 

@@ -453,6 +453,109 @@ out:
     free(k);
 }
 
+/* The RLE/bit-packed hybrid at its edges: null runs of every length from 1
+   to 20 (7, 8 and 9 around the run threshold), alternation, a seeded random
+   pattern; dictionaries of 3, 300 and 40,000 entries (index widths 2, 9 and
+   16); odd page and group sizes so pages cut runs in the middle. */
+static void case_patterns(void)
+{
+    enum { N = 20000 };
+    const char **small = calloc(N, sizeof(*small));
+    const char **mid = calloc(N, sizeof(*mid));
+    const char **wide = calloc(N, sizeof(*wide));
+    char *mem = calloc(N, 3 * 12);
+    int64_t *iv = calloc(N, sizeof(*iv));
+    int64_t *ts = calloc(N, sizeof(*ts));
+    double *dv = calloc(N, sizeof(*dv));
+    unsigned char *runs = calloc(N, 1);
+    unsigned char *alt = calloc(N, 1);
+    unsigned char *rnd = calloc(N, 1);
+    struct tf_pq_opts opts = {0};
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    size_t i = 0;
+    int len = 1, val = 1;
+
+    if (!small || !mid || !wide || !mem || !iv || !ts || !dv || !runs || !alt || !rnd) {
+        CHECK(0, "patterns: out of memory");
+        goto out;
+    }
+    while (i < N) { /* runs of 1, 2, ... 20, 1, 2, ... alternating present/null */
+        for (int k = 0; k < len && i < N; k++)
+            runs[i++] = (unsigned char)val;
+        val = !val;
+        len = len % 20 + 1;
+    }
+    for (i = 0; i < N; i++) {
+        char *p = mem + i * 36;
+
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        alt[i] = i % 2 == 0;
+        rnd[i] = (seed >> 11) % 3 != 0;
+        snprintf(p, 12, "s%zu", i % 3);
+        snprintf(p + 12, 12, "m%zu", (i * 7) % 300);
+        snprintf(p + 24, 12, "w%zu", (size_t)(seed % 40000));
+        small[i] = p;
+        mid[i] = p + 12;
+        wide[i] = p + 24;
+        iv[i] = (int64_t)(seed >> 1) - (int64_t)(seed >> 2);
+        ts[i] = 1704067200000000 + (int64_t)(seed % 86400000000u);
+        dv[i] = (double)(int64_t)(seed % 2000001) / 1000.0 - 1000.0;
+    }
+    {
+        struct tf_pq_column cols[] = {
+            {"runs", TF_PQ_INT64, 1, iv, runs},      {"alt", TF_PQ_DOUBLE, 1, dv, alt},
+            {"rnd", TF_PQ_TIMESTAMP_US, 1, ts, rnd}, {"small", TF_PQ_STRING, 1, small, runs},
+            {"mid", TF_PQ_STRING, 1, mid, rnd},      {"wide", TF_PQ_STRING, 0, wide, NULL},
+        };
+
+        opts.rows_per_group = 7001;
+        opts.page_rows = 997;
+        write_case("patterns", cols, TF_ARRAY_LEN(cols), N, &opts);
+    }
+out:
+    free(small);
+    free(mid);
+    free(wide);
+    free(mem);
+    free(iv);
+    free(ts);
+    free(dv);
+    free(runs);
+    free(alt);
+    free(rnd);
+}
+
+/* A dictionary of 40,000 entries: 16-bit indices, nulls between them. */
+static void case_wide_dict(void)
+{
+    enum { N = 100000 };
+    const char **k = calloc(N, sizeof(*k));
+    char *mem = calloc(N, 8);
+    unsigned char *p = calloc(N, 1);
+    struct tf_pq_opts opts = {0};
+
+    if (!k || !mem || !p) {
+        CHECK(0, "wide_dict: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < N; i++) {
+        snprintf(mem + i * 8, 8, "w%05zu", i * 7919 % 40000);
+        k[i] = mem + i * 8;
+        p[i] = i % 5 != 2;
+    }
+    {
+        struct tf_pq_column cols[] = {{"key", TF_PQ_STRING, 1, k, p}};
+
+        write_case("wide_dict", cols, 1, N, &opts);
+    }
+out:
+    free(k);
+    free(mem);
+    free(p);
+}
+
 /* ------------------------------------------------------------------------- */
 
 static void expect_invalid(const char *what, const struct tf_pq_column *cols, size_t ncols,
@@ -619,11 +722,13 @@ int main(void)
     case_extremes();
     case_many();
     case_big_strings();
+    case_patterns();
+    case_wide_dict();
 
     CHECK(tf_buf_puts(&index_json, "]}\n") == TF_OK, "index");
     snprintf(path, sizeof(path), "%s/index.json", out_dir);
     CHECK(write_file(path, index_json.data, index_json.len), "write %s", path);
-    CHECK_EQ_INT(ncases, 10);
+    CHECK_EQ_INT(ncases, 12);
     if (out_is_temp)
         remove_temp(); /* nobody reads them: TF_PQ_OUT keeps them for the lake check */
     else
