@@ -57,6 +57,7 @@ if [ "$which" = all ] || [ "$which" = unit ]; then
         run_suite "unit-$(basename "$t")" "$t"
     done
     # Those files read back by pyarrow and DuckDB (pinned in .run/venv).
+    # shellcheck disable=SC2016 # $TF_PQ_OUT is expanded by the inner bash
     run_suite lake-parquet bash -c \
         'tests/env/pyenv.sh && exec .run/venv/bin/python tests/lake/check_parquet.py "$TF_PQ_OUT"'
 fi
