@@ -558,8 +558,9 @@ static uint32_t dict_index(const struct dict *d, const char *s)
     return found < 0 ? 0 : (uint32_t)found; /* always found: built from the same rows */
 }
 
-/* Builds the dictionary of rows [r0, r1) of a string column. Returns 1 when
-   the chunk should use it (it fits and values repeat), 0 for PLAIN. */
+/* Builds the dictionary of rows [r0, r1) of a string column. *use is 1
+   when the chunk should use it (it fits the caps and each entry is used at
+   least twice on average), 0 for PLAIN. */
 static enum tf_rc dict_build(struct pq *pq, const struct tf_pq_column *col, size_t r0, size_t r1,
                              int *use)
 {

@@ -41,7 +41,7 @@ struct tf_pq_opts {
     size_t rows_per_group;     /* 0: TF_PQ_DEFAULT_GROUP_ROWS */
     size_t page_rows;          /* most rows in one data page; 0: TF_PQ_DEFAULT_PAGE_ROWS */
     size_t page_bytes;         /* a page closes past this many bytes; 0: TF_PQ_DEFAULT_PAGE_BYTES */
-    int zstd_level;            /* 0: TF_PQ_DEFAULT_ZSTD_LEVEL */
+    int zstd_level;            /* 0: TF_PQ_DEFAULT_ZSTD_LEVEL; 1-3 suit the lake */
     int no_dictionary;         /* 1: PLAIN strings even when they repeat */
     const struct tf_pq_kv *kv; /* key_value_metadata, written in this order */
     size_t nkv;
