@@ -202,13 +202,12 @@ static void err_add(char *err, size_t errlen, const char *fmt, ...)
 static void scrub(char *s, const char *secret)
 {
     size_t slen = secret ? strlen(secret) : 0;
-    char *p;
+    char *p = slen >= 4 ? strstr(s, secret) : NULL;
 
-    if (slen < 4)
-        return;
-    while ((p = strstr(s, secret)) != NULL) {
+    while (p) {
         memcpy(p, "***", 3);
         memmove(p + 3, p + slen, strlen(p + slen) + 1);
+        p = strstr(p + 3, secret);
     }
 }
 
@@ -563,7 +562,8 @@ static enum tf_rc send_webhook(const struct tf_alert_cfg *cfg, const struct clea
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299) {
-        char *said = reply.data ? reply.data : "";
+        char none[1] = "";
+        char *said = reply.data ? reply.data : none;
 
         scrub(said, cfg->webhook_url);
         scrub(said, secret_part);
@@ -607,19 +607,22 @@ static int addr_ok(const char *s, size_t n)
 
 /*
  * Splits mail_to on commas into envelope recipients ("<a@b>") and the To
- * header ("a@b, c@d"). TF_ERR_INVALID names the bad entry by position.
+ * header's value ("a@b, c@d", folded before a line passes 78 characters).
+ * TF_ERR_INVALID names the bad entry by position.
  */
 static enum tf_rc parse_rcpts(const char *list, struct curl_slist **rcpts, struct tf_buf *to,
                               char *err, size_t errlen)
 {
     const char *p = list;
     int pos = 0, count = 0;
+    size_t line = 4; /* "To: " */
 
     while (*p) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         const char *s = p;
         char angle[260];
+        const char *sep;
         struct curl_slist *grown;
 
         p = end ? end + 1 : p + n;
@@ -642,8 +645,17 @@ static enum tf_rc parse_rcpts(const char *list, struct curl_slist **rcpts, struc
         }
         snprintf(angle, sizeof(angle), "<%.*s>", (int)n, s);
         grown = curl_slist_append(*rcpts, angle);
-        if (!grown || (to->len && tf_buf_puts(to, ", ") != TF_OK) ||
-            tf_buf_append(to, s, n) != TF_OK) {
+        if (to->len == 0) {
+            sep = "";
+        } else if (line + 2 + n > 78) {
+            sep = ",\r\n "; /* the next line starts with the folding space */
+            line = 1;
+        } else {
+            sep = ", ";
+            line += 2;
+        }
+        line += n;
+        if (!grown || tf_buf_puts(to, sep) != TF_OK || tf_buf_append(to, s, n) != TF_OK) {
             if (grown)
                 *rcpts = grown;
             err_add(err, errlen, "mail: out of memory");

@@ -259,7 +259,8 @@ static char *slurp(const char *path)
 
     if (!fp)
         return NULL;
-    if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0) {
+    n = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (n >= 0 && fseek(fp, 0, SEEK_SET) == 0) {
         data = malloc((size_t)n + 1);
         if (data && fread(data, 1, (size_t)n, fp) != (size_t)n) {
             free(data);
@@ -939,6 +940,34 @@ static void test_mail_ok(struct sink *sink)
               "message on one line: %s", data);
         CHECK(crlf_only(data), "CRLF line endings only");
         free(hdrs);
+    }
+    cJSON_Delete(sess);
+
+    /* Many recipients: each in the envelope, the To header folded into short lines. */
+    a = sample_alert();
+    cfg.mail_to = "first.recipient@operations.example.com,second.recipient@operations.example.com,"
+                  "third.recipient@operations.example.com,fourth.recipient@operations.example.com";
+    CHECK(tf_alert_send(&cfg, TF_ALERT_MAIL, &a, &delivered, err, sizeof(err)) == TF_OK,
+          "mail to four: %s", err);
+    sess = sink_next(sink, h_timeout(5) * 1000);
+    msg = session_msg(sess, 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(msg, "rcpt_tos")), 4);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "rcpt_tos"), 3)),
+              "<fourth.recipient@operations.example.com>");
+    data = h_jstr(msg, "data");
+    CHECK(data && strstr(data, "\r\nTo: first.recipient@operations.example.com,\r\n"
+                               " second.recipient@operations.example.com,\r\n"
+                               " third.recipient@operations.example.com,\r\n"
+                               " fourth.recipient@operations.example.com\r\n"),
+          "To folded: %s", data ? data : "(none)");
+    for (const char *l = data; l && *l;) {
+        const char *e = strstr(l, "\r\n");
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+
+        if (strncmp(l, "\r\n", 2) == 0 || len == 0)
+            break; /* end of the header */
+        CHECK(len <= 78, "header line within 78: %.*s", (int)len, l);
+        l = e ? e + 2 : l + len;
     }
     cJSON_Delete(sess);
 }
