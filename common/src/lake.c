@@ -3,6 +3,7 @@
  */
 #include "tf/lake.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -171,6 +172,43 @@ enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err, siz
         return TF_ERR_IO;
     }
     return TF_OK;
+}
+
+enum tf_rc tf_lake_clear(struct tf_lake *lake, const char *folder, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct dirent *de;
+    int removed = 0;
+    DIR *dir;
+
+    if (!key_ok(folder)) {
+        snprintf(err, errlen, "bad lake folder");
+        return TF_ERR_INVALID;
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", lake->root, folder) >= sizeof(path)) {
+        snprintf(err, errlen, "lake folder too long");
+        return TF_ERR_INVALID;
+    }
+    dir = opendir(path);
+    if (!dir) {
+        if (errno == ENOENT)
+            return TF_OK;
+        snprintf(err, errlen, "open %s: %s", folder, strerror(errno));
+        return TF_ERR_IO;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        struct stat st;
+        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (unlinkat(dirfd(dir), de->d_name, 0) != 0) {
+            snprintf(err, errlen, "remove %s/%s: %s", folder, de->d_name, strerror(errno));
+            closedir(dir);
+            return TF_ERR_IO;
+        }
+        removed++;
+    }
+    closedir(dir);
+    return removed ? tf_lake_sync(lake, folder, err, errlen) : TF_OK;
 }
 
 static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,

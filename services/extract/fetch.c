@@ -657,6 +657,18 @@ enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
         rc = TF_ERR_NOMEM;
         goto out;
     }
+    {
+        /* A stage handed back on SIGTERM runs again as the same attempt:
+         * the pages its first run landed were never recorded, and would
+         * stand in the way of this run's (other request ids, later bars). */
+        char folder[400], why[256];
+        attempt_folder(&f, folder, sizeof(folder));
+        if (tf_lake_clear(tf_svc_lake(run->svc), folder, why, sizeof(why)) != TF_OK) {
+            tf_run_fail(run, "bronze folder not cleared: %s", why);
+            rc = TF_ERR_IO;
+            goto out;
+        }
+    }
     for (int i = 0; i < nworkers; i++) {
         if (worker_init(&workers[i], &f, base_url, api_key) != TF_OK ||
             pthread_create(&threads[i], NULL, worker_main, &workers[i]) != 0) {

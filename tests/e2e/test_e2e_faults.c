@@ -42,18 +42,23 @@ static void faults(const char *rules)
     h_resp_free(&r);
 }
 
-static void add_job(const char *name, int page_limit)
+static void add_job_tickers(const char *name, const char *tickers, int page_limit)
 {
     char sql[512];
     PGresult *res;
 
     snprintf(sql, sizeof(sql),
              "INSERT INTO tickflow.job_config (job_name, provider, tickers, page_limit,"
-             " updated_by) VALUES ('%s', 'polygon', '{AAPL}', %d, 'e2e')",
-             name, page_limit); /* the test's own constants, not input */
+             " updated_by) VALUES ('%s', 'polygon', '%s', %d, 'e2e')",
+             name, tickers, page_limit); /* the test's own constants, not input */
     res = PQexec(stack.db, sql);
     CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "job %s: %s", name, PQresultErrorMessage(res));
     PQclear(res);
+}
+
+static void add_job(const char *name, int page_limit)
+{
+    add_job_tickers(name, "{AAPL}", page_limit);
 }
 
 /* POSTs an execution of job over [ws, we) to extract; wait 0 returns at once. */
@@ -142,16 +147,21 @@ static cJSON *bronze_bars(const cJSON *rec)
     return all;
 }
 
-static size_t generated(const char *ws, const char *we)
+static size_t generated_for(const char *ticker, const char *ws, const char *we)
 {
     int64_t a = 0, b = 0;
     struct ms_bar *bars = NULL;
     size_t n;
 
     CHECK(tf_time_parse(ws, &a) == TF_OK && tf_time_parse(we, &b) == TF_OK, "parse");
-    n = ms_gen_minute_bars(SEED, "AAPL", a * 1000, b * 1000 - 1, &bars);
+    n = ms_gen_minute_bars(SEED, ticker, a * 1000, b * 1000 - 1, &bars);
     free(bars);
     return n;
+}
+
+static size_t generated(const char *ws, const char *we)
+{
+    return generated_for("AAPL", ws, we);
 }
 
 static long long silver_count(const char *ws, const char *we)
@@ -314,6 +324,70 @@ static void test_drain(void)
     }
 }
 
+/*
+ * SIGTERM after one ticker's pages have landed and while another's are
+ * slow: the stage runs again as the same attempt, and the pages the first
+ * run left (never recorded) do not stand in its way.
+ */
+static void test_drain_after_pages(void)
+{
+    const char *ws = "2024-03-11T13:30:00Z", *we = "2024-03-11T20:00:00Z";
+    char id[TF_UUID_LEN + 1], lake[600], page4[128];
+    const char *params[1] = {id};
+    long status;
+    int landed = 0;
+
+    faults("{\"rules\":[{\"ticker\":\"MSFT\",\"fault\":\"slow\",\"times\":-1,"
+           "\"delay_ms\":3000}]}");
+    cJSON_Delete(extract("e2e_drain", ws, we, 0, id, &status));
+    CHECK_EQ_INT(status, 202);
+    snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
+    snprintf(page4, sizeof(page4), "exec=%s/attempt=1/AAPL.page-0004.json", id);
+    for (int i = 0; i < h_timeout(10) * 10 && !landed; i++) {
+        landed = h_tree_paths_containing(lake, page4) == 1;
+        h_sleep_ms(100);
+    }
+    CHECK(landed, "AAPL's four pages landed while MSFT's are slow");
+    CHECK_EQ_INT(h_stop(&stack.procs[H_EXTRACT]), 0);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND stage = 'extract' AND status = 'PENDING' AND attempt = 0",
+                         1, params),
+                 1);
+    faults(NULL);
+    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
+    {
+        char body[256];
+        struct h_resp r;
+        cJSON *rec;
+        snprintf(body, sizeof(body),
+                 "{\"execution_id\":\"%s\",\"job_name\":\"e2e_drain\",\"wait_seconds\":60}", id);
+        h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        rec = cJSON_Parse(r.body);
+        CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+        CHECK_EQ_INT(h_jnum(rec, "attempt"), 1);
+        CHECK_EQ_INT(h_jnum(rec, "records_out"), generated(ws, we) + generated_for("MSFT", ws, we));
+        /* Every recorded object is the file under its name, byte for byte. */
+        {
+            cJSON *bars = bronze_bars(rec);
+            CHECK_EQ_INT(cJSON_GetArraySize(bars),
+                         generated(ws, we) + generated_for("MSFT", ws, we));
+            cJSON_Delete(bars);
+        }
+        CHECK_EQ_INT(h_tree_paths_containing(lake, page4), 1);
+        cJSON_Delete(rec);
+        h_resp_free(&r);
+    }
+    {
+        cJSON *rec = h_wait_stage(&stack, stack.procs[H_TRANSFORM].port, id, 60);
+        CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0,
+              "transform read the resumed attempt's pages (sha256 checked): %s",
+              rec ? h_jstr(rec, "error") : "timed out");
+        cJSON_Delete(rec);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -322,10 +396,12 @@ int main(void)
     if (h_stack_start(&stack, "faults", API_KEY, SEED, env) == 0) {
         add_job("e2e_faults", 100);
         add_job("e2e_late", 50000);
+        add_job_tickers("e2e_drain", "{AAPL,MSFT}", 100);
         test_retried_faults();
         test_failing_faults();
         test_late_bars();
         test_drain();
+        test_drain_after_pages();
         for (int i = 1; i < H_NPROCS; i++)
             CHECK(!h_file_contains(stack.procs[i].log, API_KEY), "no key in %s's log",
                   stack.procs[i].name);

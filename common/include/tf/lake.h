@@ -52,6 +52,14 @@ enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err,
                         size_t errlen) TF_MUSTCHECK;
 
 /**
+ * Removes the objects directly in folder (not its sub-folders; a missing
+ * folder is fine) and syncs it: for a writer that owns the folder and takes
+ * up work whose earlier, unrecorded objects must not stand in its way.
+ */
+enum tf_rc tf_lake_clear(struct tf_lake *lake, const char *folder, char *err,
+                         size_t errlen) TF_MUSTCHECK;
+
+/**
  * Writes data under key, replacing what is there atomically (temporary
  * file, fsync, rename over, fsync of the folder): a reader sees the old
  * bytes or the new, never a mix. For objects that are rebuilt whole, such
