@@ -295,6 +295,23 @@ static void test_lake(void)
                  root);
         CHECK(system(cmd) == 0, "no temporary file left beside the replaced object");
     }
+    /* put_nosync + sync, then clear: the folder's objects go, its sub-folders stay. */
+    CHECK(tf_lake_put_nosync(lake, "bronze/x/p1.json", "a", 1, &obj, err, sizeof(err)) == TF_OK,
+          "put_nosync: %s", err);
+    CHECK(tf_lake_put_nosync(lake, "bronze/x/sub/p2.json", "b", 1, &obj, err, sizeof(err)) == TF_OK,
+          "put_nosync in a sub-folder: %s", err);
+    CHECK(tf_lake_sync(lake, "bronze/x", err, sizeof(err)) == TF_OK, "sync: %s", err);
+    CHECK(tf_lake_sync(lake, "bronze/none", err, sizeof(err)) == TF_ERR_IO, "sync of nothing");
+    CHECK(tf_lake_clear(lake, "bronze/x", err, sizeof(err)) == TF_OK, "clear: %s", err);
+    CHECK(tf_lake_clear(lake, "bronze/none", err, sizeof(err)) == TF_OK, "clear of nothing");
+    CHECK(tf_lake_clear(lake, "../x", err, sizeof(err)) == TF_ERR_INVALID, "clear outside");
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd),
+                 "test ! -e '%s/bronze/x/p1.json' && test -f '%s/bronze/x/sub/p2.json'", root,
+                 root);
+        CHECK(system(cmd) == 0, "cleared the folder's object, kept the sub-folder's");
+    }
     tf_buf_cleanup(&got);
     CHECK(tf_lake_put(lake, "../escape.json", "x", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,
           "traversal refused");
