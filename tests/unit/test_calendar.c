@@ -171,6 +171,8 @@ static void test_edges(void)
     expect_session(2027, 12, 31, 14, 30, 21); /* New Year 2028 on a Saturday: not observed */
     expect_closed(2028, 1, 1);                /* ... and the Saturday itself is closed */
     expect_session(2028, 1, 3, 14, 30, 21);
+    /* The demo's default day (tools/demo.sh) is a full winter session: 14:30Z-21:00Z. */
+    expect_session(2024, 3, 4, 14, 30, 21);
     /* One-off closures are out of scope: 2025-01-09 reads as an ordinary day. */
     expect_session(2025, 1, 9, 14, 30, 21);
 
