@@ -191,8 +191,9 @@ static void check_silver(const char *ticker, const char *span, int64_t ws, int64
 
 /*
  * Gold holds each hour's rollup of those bars: OHLC exact, volume summed
- * (NULL when no bar has one), VWAP and trades NULL (Twelve Data has
- * neither), bar_count the silver bars of the hour.
+ * (NULL when no bar has one), trades NULL (Twelve Data has none), VWAP
+ * from the typical price (h + l + c) / 3 weighted by volume (Twelve Data
+ * has no VWAP; NULL without volume), bar_count the silver bars of the hour.
  */
 static void check_gold(const char *ticker, const char *span, const struct ms_bar *bars, size_t n,
                        int with_volume)
@@ -205,19 +206,20 @@ static void check_gold(const char *ticker, const char *span, const struct ms_bar
         char bucket[32];
         const char *params[3] = {ticker, span, bucket};
         long long count = 0;
-        double v_sum = 0;
+        double v_sum = 0, pv_sum = 0;
         PGresult *res;
 
         tf_time_format(hours[h].t_ms / 1000, bucket, sizeof(bucket));
         for (size_t k = 0; k < n; k++) {
             if (bars[k].t_ms / 3600000 == hours[h].t_ms / 3600000) {
                 v_sum += bars[k].v;
+                pv_sum += (bars[k].h + bars[k].l + bars[k].c) / 3 * bars[k].v;
                 count++;
             }
         }
         res = PQexecParams(stack.db,
                            "SELECT open, high, low, close, volume, volume IS NULL,"
-                           " vwap IS NULL AND trades IS NULL, bar_count"
+                           " trades IS NULL, bar_count, vwap"
                            " FROM gold.bars_hourly WHERE ticker = $1"
                            " AND source_timespan = $2 AND bucket = $3",
                            3, NULL, params, NULL, NULL, 0);
@@ -228,7 +230,9 @@ static void check_gold(const char *ticker, const char *span, const struct ms_bar
                    (with_volume ? col(res, 0, 4) != v_sum
                                 : strcmp(PQgetvalue(res, 0, 5), "t") != 0) ||
                    strcmp(PQgetvalue(res, 0, 6), "t") != 0 ||
-                   strtoll(PQgetvalue(res, 0, 7), NULL, 10) != count) {
+                   strtoll(PQgetvalue(res, 0, 7), NULL, 10) != count ||
+                   (with_volume ? fabs(col(res, 0, 8) - pv_sum / v_sum) > 1e-9 * (pv_sum / v_sum)
+                                : !PQgetisnull(res, 0, 8))) {
             bad++;
         }
         PQclear(res);
