@@ -247,6 +247,27 @@ static void test_series(void)
     free(bars);
     bars = NULL;
 
+    /* The NYSE calendar: nothing on a holiday; an early close ends with a half-hour 12:30 bar,
+     * and its day bar closes at the 12:59 minute's close. */
+    q = query("AAPL", "1day", ny_ms(2024, 7, 3, 0, 0), ny_ms(2024, 7, 6, 0, 0), 5000);
+    CHECK_EQ_INT(marketsim_td_series(SEED, &q, &bars, &n), TF_OK);
+    nm = ms_gen_minute_bars(SEED, "AAPL", ny_ms(2024, 7, 3, 0, 0), ny_ms(2024, 7, 4, 0, 0) - 1,
+                            &mins);
+    CHECK(n == 2 && nm == 210 && bars[0].t_ms == ny_ms(2024, 7, 3, 0, 0) &&
+              bars[0].c == mins[209].c && bars[1].t_ms == ny_ms(2024, 7, 5, 0, 0),
+          "Independence Day week: %zu day bars, %zu minutes on July 3", n, nm);
+    free(bars);
+    bars = NULL;
+    q = query("AAPL", "1h", ny_ms(2024, 7, 3, 0, 0), ny_ms(2024, 7, 5, 0, 0), 5000);
+    CHECK_EQ_INT(marketsim_td_series(SEED, &q, &hours, &n), TF_OK);
+    CHECK(n == 4 && hours[0].t_ms == ny_ms(2024, 7, 3, 9, 30) &&
+              hours[3].t_ms == ny_ms(2024, 7, 3, 12, 30) && nm == 210 && hours[3].c == mins[209].c,
+          "July 3-4 hours: %zu bars", n);
+    free(hours);
+    hours = NULL;
+    free(mins);
+    mins = NULL;
+
     /* Forex 1day bars are UTC days, including the Sunday evening session. */
     q = query("EUR/USD", "1day", utc_ms(2024, 3, 8, 0, 0), utc_ms(2024, 3, 12, 0, 0), 5000);
     CHECK_EQ_INT(marketsim_td_series(SEED, &q, &bars, &n), TF_OK);
