@@ -46,7 +46,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract clean lint format format-check
+.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -127,12 +127,17 @@ test-e2e: all $(E2E_BINS)
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
 # Benchmarks: figures against their limit, measured side by side in one run.
-bench: bench-extract
+bench: bench-extract bench-load
 
 bench-extract: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_extract
 	@bash tests/env/up.sh >/dev/null
 	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_extract
+
+bench-load: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_load
+	@bash tests/env/up.sh >/dev/null
+	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_load
 
 check-deploy:
 	@python3 tests/deploy/check_deploy.py

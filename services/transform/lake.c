@@ -22,6 +22,7 @@
 #include "tf/lake.h"
 #include "tf/parquet.h"
 #include "tf/pg.h"
+#include "tf/time.h"
 #include "transform.h"
 
 #define FETCH_ROWS     "20000"
@@ -235,6 +236,7 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     struct tf_buf file;
     enum tf_rc rc;
     cJSON *o;
+    int64_t started = tf_time_mono_ms(), read_ms = started;
 
     snprintf(dataset, sizeof(dataset), "%s_%s", provider, span);
     snprintf(key, sizeof(key), "silver/%s/date=%s/bars.parquet", dataset, date);
@@ -258,6 +260,7 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     }
     if (rc == TF_OK)
         rc = read_rows(run, provider, span, date, &k);
+    read_ms = tf_time_mono_ms();
     if (rc == TF_OK)
         rc = encode(run, &k, &file);
     if (rc == TF_OK) {
@@ -273,6 +276,9 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     }
     if (rc != TF_OK)
         goto out;
+    tf_log_info(&run->log, "lake file written key=%s rows=%zu bytes=%lld read_ms=%lld ms=%lld", key,
+                k.n, lo.bytes, (long long)(read_ms - started),
+                (long long)(tf_time_mono_ms() - started));
     o = cJSON_CreateObject();
     if (o) {
         cJSON_AddStringToObject(o, "uri", lo.uri);

@@ -8,16 +8,23 @@
  * publishes on tickflow.silver.v1. After the commit, the Parquet files of
  * the lake partitions the run touched are rewritten (lake.c).
  *
- * The load streams: one page at a time is read, checked and sent with COPY
- * into a staging table of the transaction (its rejects straight into the
- * quarantine), so memory is bounded by a page, not the execution. One
- * INSERT ... SELECT DISTINCT ON then upserts the staged bars: within the
- * execution a later page wins over an earlier one (then a later item in
- * the page); across executions the bar fetched last from the vendor wins
- * (silver.bars.fetched_at is the extract's finish), so a retry or a replay
- * leaves silver as it was, and a later correction replaces the old value.
+ * The load streams: one page at a time is read, checked and sent with
+ * binary COPY, so memory is bounded by a page, not the execution. A page's
+ * bars that silver does not hold yet go straight into silver.bars (COPY's
+ * batched inserts, the fastest way in; the per-ticker locks keep other
+ * transforms away meanwhile); the ones it holds go to a staging table of
+ * the transaction, and its rejects straight into the quarantine. One
+ * UPDATE ... FROM (SELECT DISTINCT ON ...) then applies the staged bars:
+ * within the execution a later page wins over an earlier one (then a later
+ * item in the page); across executions the bar fetched last from the
+ * vendor wins (silver.bars.fetched_at is the extract's finish), so a retry
+ * or a replay leaves silver as it was, and a later correction replaces the
+ * old value. records_out counts the bars that passed the rules, so
+ * records_in = records_out + records_rejected.
  */
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,52 +45,74 @@
 
 static const char stage_sql[] =
     "CREATE TEMP TABLE transform_stage (ticker text NOT NULL, timespan text NOT NULL,"
-    " provider text NOT NULL, t bigint NOT NULL, o float8 NOT NULL, h float8 NOT NULL,"
-    " l float8 NOT NULL, c float8 NOT NULL, v float8, vw float8, n bigint, ord bigint NOT NULL)"
+    " ts timestamptz NOT NULL, open float8 NOT NULL, high float8 NOT NULL, low float8 NOT NULL,"
+    " close float8 NOT NULL, volume float8, vwap float8, trades bigint, execution_id uuid NOT NULL,"
+    " provider text NOT NULL, fetched_at timestamptz NOT NULL, ord bigint NOT NULL)"
     " ON COMMIT DROP";
 
+#define BAR_COLUMNS                                                                                \
+    "ticker, timespan, ts, open, high, low, close, volume, vwap, trades, execution_id, provider,"  \
+    " fetched_at"
+
+/* New bars go straight into silver; bars it already has are staged for the update. */
+static const char copy_silver_sql[] =
+    "COPY silver.bars (" BAR_COLUMNS ") FROM STDIN (FORMAT binary)";
 static const char copy_stage_sql[] =
-    "COPY pg_temp.transform_stage (ticker, timespan, provider, t, o, h, l, c, v, vw, n, ord)"
-    " FROM STDIN";
+    "COPY pg_temp.transform_stage (" BAR_COLUMNS ", ord) FROM STDIN (FORMAT binary)";
 
 static const char copy_reject_sql[] =
     "COPY silver.rejected_bars (execution_id, attempt, job_name, ticker, timespan, ts, rule, raw,"
     " object_uri, page, item) FROM STDIN";
 
-/* The lake partitions the load changes: its own bars, and any whose provider it replaces. */
-static const char touched_sql[] =
-    "SELECT DISTINCT provider, timespan,"
-    " to_char((timestamptz 'epoch' + t * interval '1 millisecond') AT TIME ZONE 'UTC',"
-    " 'YYYY-MM-DD') FROM pg_temp.transform_stage"
-    " UNION"
-    " SELECT DISTINCT b.provider, b.timespan, to_char(b.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-    " FROM silver.bars b JOIN pg_temp.transform_stage s ON s.ticker = b.ticker"
-    " AND s.timespan = b.timespan AND b.ts = timestamptz 'epoch' + s.t * interval '1 millisecond'"
-    " WHERE b.ts >= $1::timestamptz AND b.ts < $2::timestamptz AND b.provider <> s.provider"
-    " AND b.fetched_at <= coalesce($3::timestamptz, now())"
-    " ORDER BY 1, 2, 3";
+/* The times silver already holds in a page's range. */
+static const char existing_sql[] =
+    "SELECT (extract(epoch FROM ts) * 1000)::bigint FROM silver.bars WHERE ticker = $1"
+    " AND timespan = $2 AND ts >= timestamptz 'epoch' + $3::bigint * interval '1 millisecond'"
+    " AND ts <= timestamptz 'epoch' + $4::bigint * interval '1 millisecond' ORDER BY ts";
 
-static const char upsert_sql[] =
-    "WITH src AS (SELECT DISTINCT ON (ticker, timespan, t) ticker, timespan, provider, t, o, h,"
-    "  l, c, v, vw, n FROM pg_temp.transform_stage ORDER BY ticker, timespan, t, ord DESC),"
-    " up AS (INSERT INTO silver.bars AS s (ticker, timespan, ts, open, high, low, close,"
-    "  volume, vwap, trades, execution_id, ingested_at, provider, fetched_at)"
-    "  SELECT ticker, timespan, timestamptz 'epoch' + t * interval '1 millisecond', o, h, l, c,"
-    "  v, vw, n, $1::uuid, now(), provider, coalesce($2::timestamptz, now()) FROM src"
-    "  ON CONFLICT (ticker, timespan, ts) DO UPDATE SET open = EXCLUDED.open,"
-    "  high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"
-    "  volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades,"
-    "  execution_id = EXCLUDED.execution_id, ingested_at = EXCLUDED.ingested_at,"
-    "  provider = EXCLUDED.provider, fetched_at = EXCLUDED.fetched_at"
-    "  WHERE s.fetched_at <= EXCLUDED.fetched_at RETURNING 1)"
-    " SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up)";
+/*
+ * The staged bars replace the stored ones fetched no later (within the
+ * execution, the one from the latest page); also lists the lake partitions
+ * of bars whose provider changes (their old dataset loses them).
+ */
+static const char update_sql[] =
+    "WITH src AS (SELECT DISTINCT ON (ticker, timespan, ts) * FROM pg_temp.transform_stage"
+    "  ORDER BY ticker, timespan, ts, ord DESC),"
+    " old AS (SELECT DISTINCT b.provider, b.timespan,"
+    "  to_char(b.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS date FROM silver.bars b"
+    "  JOIN src ON src.ticker = b.ticker AND src.timespan = b.timespan AND src.ts = b.ts"
+    "  WHERE b.provider <> src.provider AND b.fetched_at <= src.fetched_at),"
+    " up AS (UPDATE silver.bars s SET open = src.open, high = src.high, low = src.low,"
+    "  close = src.close, volume = src.volume, vwap = src.vwap, trades = src.trades,"
+    "  execution_id = src.execution_id, ingested_at = now(), provider = src.provider,"
+    "  fetched_at = src.fetched_at FROM src WHERE s.ticker = src.ticker"
+    "  AND s.timespan = src.timespan AND s.ts = src.ts AND s.fetched_at <= src.fetched_at"
+    "  RETURNING 1)"
+    " SELECT (SELECT count(*) FROM up), (SELECT coalesce(json_agg(old), '[]') FROM old)::text";
+
+/* PostgreSQL's binary timestamps count microseconds from 2000-01-01. */
+#define PG_EPOCH_US 946684800000000LL
+
+/* A lake partition the run changes: (provider, bar size, UTC day). */
+struct part {
+    char provider[32];
+    char span[32];
+    long long day; /* days since the epoch */
+};
 
 /* What one run keeps from page to page. */
 struct load {
     struct tf_run *run;
     const cJSON *tickers; /* the job's */
     struct tf_buf raw, plain;
-    struct tf_buf good, bad; /* COPY text of a page's good bars and rejects */
+    struct tf_buf fresh, seen, bad; /* COPY data of a page: new bars, known bars, rejects */
+    long long *known;               /* times silver holds in the page's range (sorted) */
+    size_t nknown, known_cap;
+    unsigned char exec_uuid[16];
+    long long fetched_us; /* the extract's finish, PostgreSQL binary time */
+    struct part *parts;
+    size_t nparts, parts_cap;
+    long long inserted;
     char attempt[16];
 };
 
@@ -122,13 +151,7 @@ static enum tf_rc copy_str(struct tf_buf *out, const char *s)
     return rc;
 }
 
-/* Appends a double (%.17g: exact) or \N, then sep. */
-static enum tf_rc copy_dbl(struct tf_buf *out, int has, double v, char sep)
-{
-    return has ? tf_buf_printf(out, "%.17g%c", v, sep) : tf_buf_printf(out, "\\N%c", sep);
-}
-
-/* Sends rows (COPY text) with the COPY statement sql. */
+/* Sends rows (COPY data) with the COPY statement sql. */
 static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_buf *rows)
 {
     PGresult *res = PQexec(run->conn, sql);
@@ -194,24 +217,156 @@ static int job_ticker(const cJSON *tickers, const char *ticker)
     return 0;
 }
 
-/* The COPY row of a good bar. */
-static enum tf_rc good_row(struct tf_buf *out, const struct page *pg, const char *span,
-                           const char *provider, const struct bar *b, long long ord)
+/* Binary COPY: big-endian integers and doubles, fields as length + bytes. */
+static enum tf_rc put_be(struct tf_buf *out, uint64_t v, int bytes)
 {
-    enum tf_rc rc = copy_str(out, pg->ticker);
+    unsigned char b[8];
 
-    rc = rc ? rc : tf_buf_puts(out, "\t");
-    rc = rc ? rc : copy_str(out, span);
-    rc = rc ? rc : tf_buf_puts(out, "\t");
-    rc = rc ? rc : copy_str(out, provider);
-    rc = rc ? rc
-            : tf_buf_printf(out, "\t%lld\t%.17g\t%.17g\t%.17g\t%.17g\t", b->t, b->o, b->h, b->l,
-                            b->c);
-    rc = rc ? rc : copy_dbl(out, b->has_v, b->v, '\t');
-    rc = rc ? rc : copy_dbl(out, b->has_vw, b->vw, '\t');
+    for (int i = 0; i < bytes; i++)
+        b[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+    return tf_buf_append(out, b, (size_t)bytes);
+}
+
+static enum tf_rc put_i64(struct tf_buf *out, long long v)
+{
+    enum tf_rc rc = put_be(out, 8, 4);
+
+    return rc ? rc : put_be(out, (uint64_t)v, 8);
+}
+
+static enum tf_rc put_f64(struct tf_buf *out, int has, double v)
+{
+    uint64_t bits;
+    enum tf_rc rc;
+
+    if (!has)
+        return put_be(out, 0xffffffffu, 4); /* NULL */
+    memcpy(&bits, &v, sizeof(bits));
+    rc = put_be(out, 8, 4);
+    return rc ? rc : put_be(out, bits, 8);
+}
+
+static enum tf_rc put_bytes(struct tf_buf *out, const void *p, size_t n)
+{
+    enum tf_rc rc = put_be(out, (uint64_t)n, 4);
+
+    return rc ? rc : tf_buf_append(out, p, n);
+}
+
+/* The binary COPY header, when out is empty. */
+static enum tf_rc put_header(struct tf_buf *out)
+{
+    static const unsigned char header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
+                                             0,   0,   0,   0,   0,   0,   0,    0,    0};
+
+    return out->len ? TF_OK : tf_buf_append(out, header, sizeof(header));
+}
+
+/* The binary COPY tuple of a good bar (BAR_COLUMNS, then ord when with_ord). */
+static enum tf_rc good_row(struct load *ld, struct tf_buf *out, const struct page *pg,
+                           const char *span, const char *provider, const struct bar *b,
+                           int with_ord, long long ord)
+{
+    enum tf_rc rc = put_header(out);
+
+    rc = rc ? rc : put_be(out, with_ord ? 14 : 13, 2);
+    rc = rc ? rc : put_bytes(out, pg->ticker, strlen(pg->ticker));
+    rc = rc ? rc : put_bytes(out, span, strlen(span));
+    rc = rc ? rc : put_i64(out, b->t * 1000 - PG_EPOCH_US);
+    rc = rc ? rc : put_f64(out, 1, b->o);
+    rc = rc ? rc : put_f64(out, 1, b->h);
+    rc = rc ? rc : put_f64(out, 1, b->l);
+    rc = rc ? rc : put_f64(out, 1, b->c);
+    rc = rc ? rc : put_f64(out, b->has_v, b->v);
+    rc = rc ? rc : put_f64(out, b->has_vw, b->vw);
     if (rc == TF_OK)
-        rc = b->has_n ? tf_buf_printf(out, "%lld\t", b->n) : tf_buf_puts(out, "\\N\t");
-    return rc ? rc : tf_buf_printf(out, "%lld\n", ord);
+        rc = b->has_n ? put_i64(out, b->n) : put_be(out, 0xffffffffu, 4);
+    rc = rc ? rc : put_bytes(out, ld->exec_uuid, sizeof(ld->exec_uuid));
+    rc = rc ? rc : put_bytes(out, provider, strlen(provider));
+    rc = rc ? rc : put_i64(out, ld->fetched_us);
+    if (rc == TF_OK && with_ord)
+        rc = put_i64(out, ord);
+    return rc;
+}
+
+/* Ends a binary COPY's data. */
+static enum tf_rc put_trailer(struct tf_buf *out)
+{
+    return out->len ? put_be(out, 0xffff, 2) : TF_OK;
+}
+
+/* Notes the lake partition of a bar. */
+static enum tf_rc note_part(struct load *ld, const char *provider, const char *span, long long t_ms)
+{
+    long long day = t_ms >= 0 ? t_ms / 86400000 : (t_ms - 86399999) / 86400000;
+    struct part *p;
+
+    for (size_t i = ld->nparts; i > 0; i--) {
+        p = &ld->parts[i - 1];
+        if (p->day == day && strcmp(p->span, span) == 0 && strcmp(p->provider, provider) == 0)
+            return TF_OK;
+    }
+    if (ld->nparts == ld->parts_cap) {
+        size_t cap = ld->parts_cap ? ld->parts_cap * 2 : 16;
+        p = realloc(ld->parts, cap * sizeof(*p));
+        if (!p)
+            return TF_ERR_NOMEM;
+        ld->parts = p;
+        ld->parts_cap = cap;
+    }
+    p = &ld->parts[ld->nparts++];
+    snprintf(p->provider, sizeof(p->provider), "%s", provider);
+    snprintf(p->span, sizeof(p->span), "%s", span);
+    p->day = day;
+    return TF_OK;
+}
+
+/* 1 when silver already holds a bar of the page at t. */
+static int is_known(const struct load *ld, long long t)
+{
+    size_t lo = 0, hi = ld->nknown;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ld->known[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ld->nknown && ld->known[lo] == t;
+}
+
+/* Reads the times silver holds for (ticker, span) in [lo, hi] into ld->known. */
+static enum tf_rc read_known(struct load *ld, const char *ticker, const char *span, long long lo,
+                             long long hi)
+{
+    char los[24], his[24];
+    const char *params[4] = {ticker, span, los, his};
+    PGresult *res = NULL;
+    enum tf_rc rc;
+    size_t n;
+
+    snprintf(los, sizeof(los), "%lld", lo);
+    snprintf(his, sizeof(his), "%lld", hi);
+    rc = run_sql(ld->run, existing_sql, 4, params, "reading the bars silver holds", &res);
+    if (rc != TF_OK)
+        return rc;
+    n = (size_t)PQntuples(res);
+    if (n > ld->known_cap) {
+        long long *k = realloc(ld->known, n * sizeof(*k));
+        if (!k) {
+            PQclear(res);
+            tf_run_fail(ld->run, "out of memory");
+            return TF_ERR_NOMEM;
+        }
+        ld->known = k;
+        ld->known_cap = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        ld->known[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+    ld->nknown = n;
+    PQclear(res);
+    return TF_OK;
 }
 
 /* The COPY row of a rejected bar. */
@@ -270,6 +425,7 @@ static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
     char err[512];
     enum tf_rc rc;
     size_t good;
+    long long fresh = 0;
     int known;
 
     memset(&pg, 0, sizeof(pg));
@@ -321,27 +477,55 @@ static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
     known = strcmp(pg.ticker, ticker) == 0 && job_ticker(ld->tickers, ticker);
     good = transform_validate(&pg, known, &size, (long long)run->window_start * 1000,
                               (long long)run->window_end * 1000);
-    tf_buf_reset(&ld->good);
+    ld->nknown = 0;
+    if (good > 0) {
+        long long lo = LLONG_MAX, hi = LLONG_MIN;
+        for (size_t i = 0; i < pg.n; i++) {
+            if (!pg.bars[i].rule) {
+                lo = pg.bars[i].t < lo ? pg.bars[i].t : lo;
+                hi = pg.bars[i].t > hi ? pg.bars[i].t : hi;
+            }
+        }
+        rc = read_known(ld, pg.ticker, span, lo, hi);
+        if (rc != TF_OK)
+            goto out;
+    }
+    tf_buf_reset(&ld->fresh);
+    tf_buf_reset(&ld->seen);
     tf_buf_reset(&ld->bad);
     for (size_t i = 0; i < pg.n && rc == TF_OK; i++) {
         const struct bar *b = &pg.bars[i];
 
-        if (b->rule)
+        if (b->rule) {
             rc = bad_row(ld, &pg, span, uri, pageno, b);
-        else
-            rc = good_row(&ld->good, &pg, span, provider, b,
+            continue;
+        }
+        if (is_known(ld, b->t))
+            rc = good_row(ld, &ld->seen, &pg, span, provider, b, 1,
                           ((long long)index << 32) | (long long)b->item);
+        else {
+            rc = good_row(ld, &ld->fresh, &pg, span, provider, b, 0, 0);
+            fresh++;
+        }
+        if (rc == TF_OK)
+            rc = note_part(ld, provider, span, b->t);
     }
+    rc = rc ? rc : put_trailer(&ld->fresh);
+    rc = rc ? rc : put_trailer(&ld->seen);
     if (rc != TF_OK) {
         tf_run_fail(run, "page of %s too large to load", ticker);
         goto out;
     }
-    if (ld->good.len)
-        rc = copy_in(run, copy_stage_sql, &ld->good);
+    if (ld->fresh.len)
+        rc = copy_in(run, copy_silver_sql, &ld->fresh);
+    if (rc == TF_OK && ld->seen.len)
+        rc = copy_in(run, copy_stage_sql, &ld->seen);
     if (rc == TF_OK && ld->bad.len)
         rc = copy_in(run, copy_reject_sql, &ld->bad);
     run->records_in += (long long)pg.n;
     run->records_rejected += (long long)(pg.n - good);
+    run->records_out += (long long)good;
+    ld->inserted += fresh;
 out:
     transform_page_cleanup(&pg);
     cJSON_Delete(root);
@@ -373,36 +557,99 @@ static enum tf_rc ensure_partitions(struct tf_run *run, const char *ws, const ch
     return rc;
 }
 
-/* Upserts the staged bars and notes the lake partitions they touch in run->state. */
-static enum tf_rc upsert(struct tf_run *run, const char *ws, const char *we, const char *fetched)
+/* Adds a partition from the update's JSON list ({provider, timespan, date}). */
+static enum tf_rc note_old_part(struct load *ld, const cJSON *p)
 {
-    const char *tparams[3] = {ws, we, fetched};
-    const char *uparams[2] = {run->execution_id, fetched};
+    const char *provider = tf_json_str(p, "provider");
+    const char *span = tf_json_str(p, "timespan");
+    const char *date = tf_json_str(p, "date");
+    int64_t t = 0;
+
+    if (!provider || !span || !date || tf_time_parse(date, &t) != TF_OK)
+        return TF_ERR_INVALID;
+    return note_part(ld, provider, span, (long long)t * 1000);
+}
+
+/*
+ * Applies the staged bars (those silver held already) and notes every lake
+ * partition the run changed in run->state.
+ */
+static enum tf_rc finish(struct load *ld)
+{
+    struct tf_run *run = ld->run;
+    PGresult *res = NULL;
+    cJSON *old = NULL;
+    const cJSON *p;
+    long long updated;
+    enum tf_rc rc;
+
+    rc = run_sql(run, update_sql, 0, NULL, "updating silver.bars", &res);
+    if (rc != TF_OK)
+        return rc;
+    updated = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    old = cJSON_Parse(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    cJSON_ArrayForEach(p, old)
+    {
+        if (rc == TF_OK)
+            rc = note_old_part(ld, p);
+    }
+    cJSON_Delete(old);
+    run->state = cJSON_CreateArray();
+    for (size_t i = 0; rc == TF_OK && run->state && i < ld->nparts; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char date[16];
+
+        tf_time_format_date((int64_t)ld->parts[i].day * 86400, date, sizeof(date));
+        cJSON_AddStringToObject(o, "provider", ld->parts[i].provider);
+        cJSON_AddStringToObject(o, "timespan", ld->parts[i].span);
+        cJSON_AddStringToObject(o, "date", date);
+        cJSON_AddItemToArray(run->state, o);
+    }
+    if (rc != TF_OK || !run->state) {
+        tf_run_fail(run, "cannot list the lake partitions");
+        return rc != TF_OK ? rc : TF_ERR_NOMEM;
+    }
+    tf_log_info(&run->log, "silver bars inserted=%lld updated=%lld", ld->inserted, updated);
+    return TF_OK;
+}
+
+/* The extract's finish as a PostgreSQL binary time (its fetched_at), into ld. */
+static enum tf_rc read_fetched(struct load *ld, const char *fetched)
+{
+    const char *params[1] = {fetched};
     PGresult *res = NULL;
     enum tf_rc rc;
 
-    rc = run_sql(run, touched_sql, 3, tparams, "listing the touched lake partitions", &res);
+    rc = run_sql(ld->run,
+                 "SELECT ((extract(epoch FROM coalesce($1::timestamptz, now())) - 946684800)"
+                 " * 1000000)::bigint",
+                 1, params, "reading the fetch time", &res);
     if (rc != TF_OK)
         return rc;
-    run->state = cJSON_CreateArray();
-    for (int i = 0; run->state && i < PQntuples(res); i++) {
-        cJSON *p = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(p, "provider", PQgetvalue(res, i, 0));
-        cJSON_AddStringToObject(p, "timespan", PQgetvalue(res, i, 1));
-        cJSON_AddStringToObject(p, "date", PQgetvalue(res, i, 2));
-        cJSON_AddItemToArray(run->state, p);
-    }
-    PQclear(res);
-    res = NULL;
-    rc = run_sql(run, upsert_sql, 2, uparams, "upsert into silver.bars", &res);
-    if (rc != TF_OK)
-        return rc;
-    run->records_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    tf_log_info(&run->log, "silver bars loaded=%lld changed=%lld", run->records_out,
-                strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    ld->fetched_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return TF_OK;
+}
+
+/* The 16 bytes of a canonical UUID. */
+static void uuid_bytes(const char *id, unsigned char out[16])
+{
+    size_t k = 0;
+
+    for (size_t i = 0; id[i] && k < 32; i++) {
+        char c = id[i];
+        int v;
+
+        if (c == '-')
+            continue;
+        v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        if (k % 2 == 0)
+            out[k / 2] = (unsigned char)(v << 4);
+        else
+            out[k / 2] |= (unsigned char)v;
+        k++;
+    }
 }
 
 static enum tf_rc transform_run(struct tf_run *run)
@@ -415,11 +662,13 @@ static enum tf_rc transform_run(struct tf_run *run)
     char ws[32], we[32];
     enum tf_rc rc = TF_OK;
     int index = 0;
+    int64_t started = tf_time_mono_ms();
 
     memset(&ld, 0, sizeof(ld));
     ld.run = run;
     ld.tickers = cJSON_GetObjectItemCaseSensitive(run->record, "tickers");
     snprintf(ld.attempt, sizeof(ld.attempt), "%d", run->attempt);
+    uuid_bytes(run->execution_id, ld.exec_uuid);
     tf_time_format(run->window_start, ws, sizeof(ws));
     tf_time_format(run->window_end, we, sizeof(we));
     rc = ensure_partitions(run, ws, we);
@@ -436,11 +685,14 @@ static enum tf_rc transform_run(struct tf_run *run)
                  "clearing the execution's rejects", NULL);
     if (rc == TF_OK)
         rc = run_sql(run, stage_sql, 0, NULL, "creating the staging table", NULL);
+    if (rc == TF_OK)
+        rc = read_fetched(&ld, fetched);
     if (rc != TF_OK)
         return rc;
     tf_buf_init(&ld.raw, MAX_OBJECT_BYTES);
     tf_buf_init(&ld.plain, MAX_OBJECT_BYTES);
-    tf_buf_init(&ld.good, MAX_COPY_BYTES);
+    tf_buf_init(&ld.fresh, MAX_COPY_BYTES);
+    tf_buf_init(&ld.seen, MAX_COPY_BYTES);
     tf_buf_init(&ld.bad, MAX_COPY_BYTES);
     cJSON_ArrayForEach(obj, objects)
     {
@@ -450,12 +702,21 @@ static enum tf_rc transform_run(struct tf_run *run)
         if (rc != TF_OK)
             break;
     }
-    if (rc == TF_OK)
-        rc = upsert(run, ws, we, fetched);
+    if (rc == TF_OK) {
+        int64_t loaded = tf_time_mono_ms();
+
+        tf_log_info(&run->log, "pages loaded pages=%d in=%lld rejected=%lld ms=%lld", index,
+                    run->records_in, run->records_rejected, (long long)(loaded - started));
+        rc = finish(&ld);
+        tf_log_info(&run->log, "update done ms=%lld", (long long)(tf_time_mono_ms() - loaded));
+    }
     tf_buf_cleanup(&ld.raw);
     tf_buf_cleanup(&ld.plain);
-    tf_buf_cleanup(&ld.good);
+    tf_buf_cleanup(&ld.fresh);
+    tf_buf_cleanup(&ld.seen);
     tf_buf_cleanup(&ld.bad);
+    free(ld.known);
+    free(ld.parts);
     return rc;
 }
 

@@ -1,0 +1,321 @@
+/*
+ * bench_load.c - transform's silver load against its limit, in one run.
+ *
+ * About a million one-minute bars (695 tickers x one 24-hour day) as gzip
+ * bronze pages, one per ticker, recorded as a finished extract. The limit
+ * is psql's \copy of the same rows into the same silver.bars (partitioned,
+ * with its indexes); transform does that plus reading, inflating and
+ * checking every page, the rules, COPY into its staging table, the
+ * DISTINCT ON upsert and the Parquet file of the day. Then aggregate rolls
+ * the day up from silver, timed on its own. The services' peak RSS is
+ * their VmHWM. Ends with
+ *   bench load: bars_per_s=<n> copy_bars_per_s=<n> ratio=<r> peak_rss_mb=<n>
+ * where bars_per_s is transform's (POST to its event out, Parquet included).
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tf/buf.h"
+#include "tf/exec.h"
+#include "tf/gz.h"
+#include "tf/lake.h"
+#include "tf/time.h"
+
+#define TICKERS 695
+#define MINUTES 1440
+#define API_KEY "bench-key"
+#define JOB     "bench_load"
+#define DAY_MS  1709510400000LL /* 2024-03-04T00:00:00Z */
+
+static struct h_stack stack;
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A deterministic walk: the same bars every run. */
+static double next_unit(unsigned long long *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+static long vm_hwm_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/*
+ * Writes every ticker's page (gzip) into the lake and the same rows as COPY
+ * text into copy_path; returns the extract's objects (new) or NULL.
+ */
+static cJSON *make_pages(const char *copy_path, long long *bars)
+{
+    char dir[700], path[900], real[4096], sha[65], uri[4200];
+    cJSON *objects = cJSON_CreateArray();
+    FILE *copy = fopen(copy_path, "w");
+    struct tf_buf page, packed;
+
+    snprintf(dir, sizeof(dir), "%s/lake/bench", stack.dir);
+    mkdir(dir, 0755);
+    tf_buf_init(&page, 64u << 20);
+    tf_buf_init(&packed, 64u << 20);
+    *bars = 0;
+    for (int k = 0; copy && k < TICKERS; k++) {
+        char ticker[16];
+        unsigned long long s = 0x9e3779b97f4a7c15ULL ^ (unsigned long long)k;
+        double price = 20 + 400 * next_unit(&s);
+        enum tf_rc rc;
+        FILE *f;
+        cJSON *o;
+
+        snprintf(ticker, sizeof(ticker), "B%04d", k);
+        tf_buf_reset(&page);
+        tf_buf_reset(&packed);
+        rc = tf_buf_printf(&page, "{\"ticker\":\"%s\",\"resultsCount\":%d,\"results\":[", ticker,
+                           MINUTES);
+        for (int m = 0; m < MINUTES && rc == TF_OK; m++) {
+            long long t = DAY_MS + m * 60000LL;
+            double op = price, c = price * (1 + (next_unit(&s) - 0.5) * 0.004);
+            double h = fmax(op, c) * (1 + next_unit(&s) * 0.001);
+            double l = fmin(op, c) * (1 - next_unit(&s) * 0.001);
+            double v = floor(100 + next_unit(&s) * 10000), vw = (h + l + c) / 3;
+            int n = 1 + (int)(next_unit(&s) * 200);
+            char ts[32];
+
+            price = c;
+            rc = tf_buf_printf(&page,
+                               "%s{\"v\":%.17g,\"vw\":%.17g,\"o\":%.17g,\"c\":%.17g,\"h\":%.17g,"
+                               "\"l\":%.17g,\"t\":%lld,\"n\":%d}",
+                               m ? "," : "", v, vw, op, c, h, l, t, n);
+            tf_time_format(t / 1000, ts, sizeof(ts));
+            fprintf(copy,
+                    "%s\t1minute\t%s\t%.17g\t%.17g\t%.17g\t%.17g\t%.17g\t%.17g\t%d\t"
+                    "00000000-0000-4000-8000-000000000000\n",
+                    ticker, ts, op, h, l, c, v, vw, n);
+        }
+        rc = rc ? rc : tf_buf_puts(&page, "],\"status\":\"OK\"}");
+        rc = rc ? rc : tf_gzip(page.data, page.len, &packed);
+        snprintf(path, sizeof(path), "%s/%s.json.gz", dir, ticker);
+        f = rc == TF_OK ? fopen(path, "wb") : NULL;
+        if (!f || fwrite(packed.data, 1, packed.len, f) != packed.len || fclose(f) != 0 ||
+            !realpath(path, real)) {
+            fprintf(stderr, "cannot write %s\n", path);
+            cJSON_Delete(objects);
+            objects = NULL;
+            break;
+        }
+        tf_sha256_hex(packed.data, packed.len, sha);
+        snprintf(uri, sizeof(uri), "file://%s", real);
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "uri", uri);
+        cJSON_AddNumberToObject(o, "bytes", (double)packed.len);
+        cJSON_AddStringToObject(o, "sha256", sha);
+        cJSON_AddStringToObject(o, "encoding", "gzip");
+        cJSON_AddStringToObject(o, "provider", "polygon");
+        cJSON_AddStringToObject(o, "ticker", ticker);
+        cJSON_AddStringToObject(o, "timespan", "1minute");
+        cJSON_AddNumberToObject(o, "page", 1);
+        cJSON_AddItemToArray(objects, o);
+        *bars += MINUTES;
+    }
+    if (copy)
+        fclose(copy);
+    tf_buf_cleanup(&page);
+    tf_buf_cleanup(&packed);
+    return objects;
+}
+
+static int exec_sql(const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(stack.db, sql, n, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* The limit: psql's \copy of the rows into silver.bars. Returns seconds, < 0 on failure. */
+static double copy_limit(const char *copy_path)
+{
+    char cmd[4096];
+    double t0;
+    int status;
+
+    if (exec_sql("SELECT silver.ensure_bars_partitions('2024-03-04', '2024-03-05')", 0, NULL))
+        return -1;
+    snprintf(cmd, sizeof(cmd),
+             "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"\\copy silver.bars (ticker, timespan, ts,"
+             " open, high, low, close, volume, vwap, trades, execution_id) FROM '%s'\"",
+             stack.dsn, copy_path);
+    t0 = now_s();
+    status = system(cmd);
+    t0 = now_s() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return -1;
+    if (exec_sql("TRUNCATE silver.bars", 0, NULL) ||
+        exec_sql("VACUUM ANALYZE silver.bars", 0, NULL))
+        return -1;
+    return t0;
+}
+
+/* Polls until sql (with id) answers a row; returns 0, or -1 after a long wait. */
+static int wait_row(const char *sql, const char *id)
+{
+    const char *params[1] = {id};
+
+    for (int i = 0; i < h_timeout(1200) * 50; i++) {
+        char *v = h_pg_value(stack.db, sql, 1, params);
+        if (v) {
+            free(v);
+            return 0;
+        }
+        h_sleep_ms(20);
+    }
+    return -1;
+}
+
+int main(void)
+{
+    static const char *const env[] = {"TICKFLOW_LOG_LEVEL=info", NULL};
+    char copy_path[700], id[TF_UUID_LEN + 1], body[128];
+    cJSON *objects = NULL;
+    long long bars = 0;
+    double copy_s, t0, t_silver, t_gold;
+    long rss_t, rss_a;
+    char *text;
+    int rc = 1;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (h_stack_start(&stack, "benchload", API_KEY, 1, env) != 0) {
+        fprintf(stderr, "the stack did not start (see %s)\n", stack.dir);
+        goto out;
+    }
+    {
+        struct tf_buf list;
+        const char *params[1];
+        enum tf_rc lrc = TF_OK;
+        tf_buf_init(&list, 1u << 20);
+        for (int k = 0; k < TICKERS && lrc == TF_OK; k++)
+            lrc = tf_buf_printf(&list, "%sB%04d", k ? "," : "{", k);
+        if (lrc == TF_OK)
+            lrc = tf_buf_puts(&list, "}");
+        params[0] = list.data;
+        if (lrc != TF_OK ||
+            exec_sql("INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                     " timespan, updated_by) VALUES ('" JOB "', 'polygon', $1, 1, 'minute',"
+                     " 'bench')",
+                     1, params)) {
+            tf_buf_cleanup(&list);
+            goto out;
+        }
+        tf_buf_cleanup(&list);
+    }
+    snprintf(copy_path, sizeof(copy_path), "%s/bars.copy", stack.dir);
+    objects = make_pages(copy_path, &bars);
+    if (!objects)
+        goto out;
+    copy_s = copy_limit(copy_path);
+    if (copy_s <= 0) {
+        fprintf(stderr, "the \\copy limit failed\n");
+        goto out;
+    }
+    tf_uuid_new(id);
+    text = cJSON_PrintUnformatted(objects);
+    {
+        const char *params[2] = {id, text};
+        int bad = exec_sql("INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+                           " status, attempt, window_start, window_end, tickers, objects,"
+                           " worker_id, started_at, finished_at, event_published_at)"
+                           " SELECT $1, 'extract', job_name, 'SUCCESS', 1, '2024-03-04',"
+                           " '2024-03-05', tickers, $2::jsonb, 'bench', now(), now(), now()"
+                           " FROM tickflow.job_config WHERE job_name = '" JOB "'",
+                           2, params);
+        cJSON_free(text);
+        if (bad)
+            goto out;
+    }
+    snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
+    t0 = now_s();
+    {
+        struct h_resp r;
+        if (h_http("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, NULL, &r) != 0 ||
+            r.status != 202) {
+            fprintf(stderr, "POST transform: %ld %s\n", r.status, r.body ? r.body : "");
+            h_resp_free(&r);
+            goto out;
+        }
+        h_resp_free(&r);
+    }
+    if (wait_row("SELECT status FROM tickflow.job_execution WHERE execution_id = $1"
+                 " AND stage = 'transform' AND (event_published_at IS NOT NULL"
+                 " OR status = 'FAILED')",
+                 id) != 0)
+        goto out;
+    t_silver = now_s() - t0;
+    if (wait_row("SELECT status FROM tickflow.job_execution WHERE execution_id = $1"
+                 " AND stage = 'aggregate' AND status IN ('SUCCESS', 'FAILED')",
+                 id) != 0)
+        goto out;
+    t_gold = now_s() - t0 - t_silver;
+    rss_t = vm_hwm_kb(stack.procs[H_TRANSFORM].pid);
+    rss_a = vm_hwm_kb(stack.procs[H_AGGREGATE].pid);
+    {
+        const char *params[1] = {id};
+        long long out = h_pg_ll(stack.db,
+                                "SELECT records_out FROM tickflow.job_execution WHERE"
+                                " execution_id = $1 AND stage = 'transform' AND status = 'SUCCESS'",
+                                1, params);
+        long long rows = h_pg_ll(stack.db, "SELECT count(*) FROM silver.bars", 0, NULL);
+        char *agg = h_pg_value(stack.db,
+                               "SELECT status FROM tickflow.job_execution WHERE execution_id = $1"
+                               " AND stage = 'aggregate'",
+                               1, params);
+        if (out != bars || rows != bars || !agg || strcmp(agg, "SUCCESS") != 0) {
+            fprintf(stderr,
+                    "bench load: transform stored %lld (silver %lld) of %lld bars, aggregate %s\n",
+                    out, rows, bars, agg ? agg : "-");
+            free(agg);
+            goto out;
+        }
+        free(agg);
+    }
+    printf("bench load: bars=%lld transform_s=%.2f aggregate_s=%.2f aggregate_bars_per_s=%.0f"
+           " copy_s=%.2f transform_rss_mb=%.0f aggregate_rss_mb=%.0f\n",
+           bars, t_silver, t_gold, (double)bars / t_gold, copy_s, rss_t / 1024.0, rss_a / 1024.0);
+    printf("bench load: bars_per_s=%.0f copy_bars_per_s=%.0f ratio=%.2f peak_rss_mb=%.0f\n",
+           (double)bars / t_silver, (double)bars / copy_s, copy_s / t_silver,
+           (rss_t > rss_a ? rss_t : rss_a) / 1024.0);
+    rc = 0;
+out:
+    cJSON_Delete(objects);
+    if (h_stack_stop(&stack) != 0)
+        rc = 1;
+    return rc;
+}
