@@ -121,8 +121,25 @@ static const char *intern(struct cols *k, const char *prev, const char *s)
     return copy;
 }
 
-static double num(const PGresult *res, int row, int col, unsigned char *has)
+/* PostgreSQL's binary timestamps count microseconds from 2000-01-01. */
+#define PG_EPOCH_US 946684800000000LL
+
+/* A big-endian 8-byte field of a binary result. */
+static uint64_t be64(const PGresult *res, int row, int col)
 {
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static double f64(const PGresult *res, int row, int col, unsigned char *has)
+{
+    uint64_t bits;
+    double v;
+
     if (PQgetisnull(res, row, col)) {
         if (has)
             *has = 0;
@@ -130,10 +147,12 @@ static double num(const PGresult *res, int row, int col, unsigned char *has)
     }
     if (has)
         *has = 1;
-    return strtod(PQgetvalue(res, row, col), NULL);
+    bits = be64(res, row, col);
+    memcpy(&v, &bits, sizeof(v));
+    return v;
 }
 
-/* Appends a FETCH result's rows. */
+/* Appends a binary FETCH result's rows. */
 static enum tf_rc cols_add(struct cols *k, const PGresult *res)
 {
     for (int r = 0; r < PQntuples(res); r++) {
@@ -146,15 +165,15 @@ static enum tf_rc cols_add(struct cols *k, const PGresult *res)
         k->exec[i] = intern(k, i ? k->exec[i - 1] : NULL, PQgetvalue(res, r, 10));
         if (!k->ticker[i] || !k->span[i] || !k->exec[i])
             return TF_ERR_NOMEM;
-        k->ts[i] = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-        k->o[i] = num(res, r, 3, NULL);
-        k->h[i] = num(res, r, 4, NULL);
-        k->l[i] = num(res, r, 5, NULL);
-        k->c[i] = num(res, r, 6, NULL);
-        k->v[i] = num(res, r, 7, &k->has_v[i]);
-        k->vw[i] = num(res, r, 8, &k->has_vw[i]);
+        k->ts[i] = (int64_t)be64(res, r, 2) + PG_EPOCH_US;
+        k->o[i] = f64(res, r, 3, NULL);
+        k->h[i] = f64(res, r, 4, NULL);
+        k->l[i] = f64(res, r, 5, NULL);
+        k->c[i] = f64(res, r, 6, NULL);
+        k->v[i] = f64(res, r, 7, &k->has_v[i]);
+        k->vw[i] = f64(res, r, 8, &k->has_vw[i]);
         k->has_n[i] = !PQgetisnull(res, r, 9);
-        k->trades[i] = k->has_n[i] ? strtoll(PQgetvalue(res, r, 9), NULL, 10) : 0;
+        k->trades[i] = k->has_n[i] ? (int64_t)be64(res, r, 9) : 0;
         k->n++;
     }
     return TF_OK;
@@ -167,9 +186,9 @@ static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char
     const char *params[3] = {provider, span, date};
     PGresult *res = tf_pg_exec(
         run->conn,
-        "DECLARE lake_rows NO SCROLL CURSOR FOR SELECT ticker, timespan,"
-        " (extract(epoch FROM ts) * 1000000)::bigint, open, high, low, close, volume, vwap,"
-        " trades, execution_id FROM silver.bars WHERE provider = $1 AND timespan = $2"
+        "DECLARE lake_rows NO SCROLL CURSOR FOR SELECT ticker, timespan, ts, open, high, low,"
+        " close, volume, vwap, trades, execution_id::text FROM silver.bars"
+        " WHERE provider = $1 AND timespan = $2"
         " AND ts >= $3::timestamptz AND ts < $3::timestamptz + interval '1 day'"
         " ORDER BY ticker, ts",
         3, params);
@@ -182,7 +201,9 @@ static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char
     }
     PQclear(res);
     for (;;) {
-        res = tf_pg_exec(run->conn, "FETCH " FETCH_ROWS " FROM lake_rows", 0, NULL);
+        /* Binary results: no number printed by the server and read back here. */
+        res = PQexecParams(run->conn, "FETCH " FETCH_ROWS " FROM lake_rows", 0, NULL, NULL, NULL,
+                           NULL, 1);
         if (!tf_pg_ok(res)) {
             tf_run_fail(run, "reading silver for the lake failed: sqlstate %s",
                         tf_pg_sqlstate(res));

@@ -39,6 +39,8 @@
 
 #define MAX_OBJECT_BYTES (512u * 1024 * 1024)
 #define MAX_COPY_BYTES   (1024u * 1024 * 1024)
+/* Rejects are gathered across pages and sent past this size (or at the end). */
+#define REJECTS_FLUSH_BYTES (4u * 1024 * 1024)
 /* Reject rows get a time only inside years 1900..9999 (PostgreSQL's range is wider). */
 #define TS_MIN_MS (-2208988800000LL)
 #define TS_MAX_MS 253402300800000LL
@@ -72,8 +74,11 @@ static const char existing_sql[] =
 
 /*
  * The staged bars replace the stored ones fetched no later (within the
- * execution, the one from the latest page); also lists the lake partitions
- * of bars whose provider changes (their old dataset loses them).
+ * execution, the one from the latest page); a row that would not change is
+ * left alone (a replay writes nothing, and silver's rows keep their place,
+ * so whatever reads them in storage order reads the same). Also lists the
+ * lake partitions of bars whose provider changes (their old dataset loses
+ * them).
  */
 static const char update_sql[] =
     "WITH src AS (SELECT DISTINCT ON (ticker, timespan, ts) * FROM pg_temp.transform_stage"
@@ -87,6 +92,9 @@ static const char update_sql[] =
     "  execution_id = src.execution_id, ingested_at = now(), provider = src.provider,"
     "  fetched_at = src.fetched_at FROM src WHERE s.ticker = src.ticker"
     "  AND s.timespan = src.timespan AND s.ts = src.ts AND s.fetched_at <= src.fetched_at"
+    "  AND (s.open, s.high, s.low, s.close, s.volume, s.vwap, s.trades, s.execution_id,"
+    "  s.provider, s.fetched_at) IS DISTINCT FROM (src.open, src.high, src.low, src.close,"
+    "  src.volume, src.vwap, src.trades, src.execution_id, src.provider, src.fetched_at)"
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM up), (SELECT coalesce(json_agg(old), '[]') FROM old)::text";
 
@@ -100,13 +108,24 @@ struct part {
     long long day; /* days since the epoch */
 };
 
+/* The time range of a page of (ticker, bar size). */
+struct range {
+    char *key; /* owned: "ticker\tspan" */
+    long long lo, hi;
+};
+
 /* What one run keeps from page to page. */
 struct load {
+    int streaming;    /* a COPY of new bars into silver.bars is open */
+    int window_empty; /* silver held nothing of the run's tickers in its window */
+    struct range *ranges;
+    size_t nranges, ranges_cap;
     struct tf_run *run;
     const cJSON *tickers; /* the job's */
     struct tf_buf raw, plain;
-    struct tf_buf fresh, seen, bad; /* COPY data of a page: new bars, known bars, rejects */
-    long long *known;               /* times silver holds in the page's range (sorted) */
+    struct tf_buf fresh, seen; /* binary COPY tuples of a page: new bars, known bars */
+    struct tf_buf bad;         /* text COPY rows of rejects, sent now and then */
+    long long *known;          /* times silver holds in the page's range (sorted) */
     size_t nknown, known_cap;
     unsigned char exec_uuid[16];
     long long fetched_us; /* the extract's finish, PostgreSQL binary time */
@@ -151,12 +170,10 @@ static enum tf_rc copy_str(struct tf_buf *out, const char *s)
     return rc;
 }
 
-/* Sends rows (COPY data) with the COPY statement sql. */
-static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_buf *rows)
+/* Starts COPY sql on the run's connection. */
+static enum tf_rc copy_begin(struct tf_run *run, const char *sql)
 {
     PGresult *res = PQexec(run->conn, sql);
-    enum tf_rc rc = TF_OK;
-    int ok;
 
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         tf_run_fail(run, "COPY refused: sqlstate %s", tf_pg_sqlstate(res));
@@ -164,14 +181,33 @@ static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_b
         return TF_ERR_DB;
     }
     PQclear(res);
-    ok = 1;
-    for (size_t off = 0; ok && off < rows->len;) {
+    return TF_OK;
+}
+
+/* Sends COPY data (blocks only while the server's socket buffer is full). */
+static enum tf_rc copy_send(struct tf_run *run, const struct tf_buf *rows)
+{
+    for (size_t off = 0; off < rows->len;) {
         size_t n = rows->len - off > (1u << 20) ? (1u << 20) : rows->len - off;
-        ok = PQputCopyData(run->conn, rows->data + off, (int)n) == 1;
+        if (PQputCopyData(run->conn, rows->data + off, (int)n) != 1) {
+            tf_run_fail(run, "COPY failed: the connection broke");
+            return TF_ERR_DB;
+        }
         off += n;
     }
-    if (PQputCopyEnd(run->conn, ok ? NULL : "client gave up") != 1)
-        ok = 0;
+    return TF_OK;
+}
+
+/* Ends the COPY and waits for the server's verdict. */
+static enum tf_rc copy_end(struct tf_run *run)
+{
+    enum tf_rc rc = TF_OK;
+    PGresult *res;
+
+    if (PQputCopyEnd(run->conn, NULL) != 1) {
+        tf_run_fail(run, "COPY failed: the connection broke");
+        rc = TF_ERR_DB;
+    }
     while ((res = PQgetResult(run->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK) {
             tf_run_fail(run, "COPY failed: sqlstate %s", tf_pg_sqlstate(res));
@@ -179,9 +215,31 @@ static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_b
         }
         PQclear(res);
     }
-    if (!ok && rc == TF_OK) {
-        tf_run_fail(run, "COPY failed: the connection broke");
-        rc = TF_ERR_DB;
+    return rc;
+}
+
+/* Abandons a COPY in progress (the run failed; its transaction rolls back). */
+static void copy_abort(struct tf_run *run)
+{
+    PGresult *res;
+
+    (void)PQputCopyEnd(run->conn, "the transform run failed");
+    while ((res = PQgetResult(run->conn)) != NULL)
+        PQclear(res);
+}
+
+/* Sends rows (complete COPY data) with the COPY statement sql. */
+static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_buf *rows)
+{
+    enum tf_rc rc = copy_begin(run, sql);
+
+    if (rc == TF_OK) {
+        rc = copy_send(run, rows);
+        if (rc != TF_OK) {
+            (void)copy_end(run);
+            return rc;
+        }
+        rc = copy_end(run);
     }
     return rc;
 }
@@ -253,23 +311,17 @@ static enum tf_rc put_bytes(struct tf_buf *out, const void *p, size_t n)
     return rc ? rc : tf_buf_append(out, p, n);
 }
 
-/* The binary COPY header, when out is empty. */
-static enum tf_rc put_header(struct tf_buf *out)
-{
-    static const unsigned char header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
-                                             0,   0,   0,   0,   0,   0,   0,    0,    0};
-
-    return out->len ? TF_OK : tf_buf_append(out, header, sizeof(header));
-}
+/* The binary COPY header: signature, flags, no extension. */
+static const unsigned char copy_header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
+                                              0,   0,   0,   0,   0,   0,   0,    0,    0};
 
 /* The binary COPY tuple of a good bar (BAR_COLUMNS, then ord when with_ord). */
 static enum tf_rc good_row(struct load *ld, struct tf_buf *out, const struct page *pg,
                            const char *span, const char *provider, const struct bar *b,
                            int with_ord, long long ord)
 {
-    enum tf_rc rc = put_header(out);
+    enum tf_rc rc = put_be(out, with_ord ? 14 : 13, 2);
 
-    rc = rc ? rc : put_be(out, with_ord ? 14 : 13, 2);
     rc = rc ? rc : put_bytes(out, pg->ticker, strlen(pg->ticker));
     rc = rc ? rc : put_bytes(out, span, strlen(span));
     rc = rc ? rc : put_i64(out, b->t * 1000 - PG_EPOCH_US);
@@ -289,10 +341,90 @@ static enum tf_rc good_row(struct load *ld, struct tf_buf *out, const struct pag
     return rc;
 }
 
-/* Ends a binary COPY's data. */
-static enum tf_rc put_trailer(struct tf_buf *out)
+/*
+ * The stream of new bars into silver.bars: one binary COPY kept open from
+ * page to page, so the server inserts one page while the next is parsed.
+ * It is closed whenever the connection is needed for something else.
+ */
+static enum tf_rc stream_open(struct load *ld)
 {
-    return out->len ? put_be(out, 0xffff, 2) : TF_OK;
+    enum tf_rc rc;
+
+    if (ld->streaming)
+        return TF_OK;
+    rc = copy_begin(ld->run, copy_silver_sql);
+    if (rc == TF_OK &&
+        PQputCopyData(ld->run->conn, (const char *)copy_header, (int)sizeof(copy_header)) != 1) {
+        tf_run_fail(ld->run, "COPY failed: the connection broke");
+        (void)copy_end(ld->run);
+        rc = TF_ERR_DB;
+    }
+    if (rc == TF_OK)
+        ld->streaming = 1;
+    return rc;
+}
+
+static enum tf_rc stream_close(struct load *ld)
+{
+    static const char trailer[2] = {'\xff', '\xff'};
+
+    if (!ld->streaming)
+        return TF_OK;
+    ld->streaming = 0;
+    if (PQputCopyData(ld->run->conn, trailer, 2) != 1) {
+        tf_run_fail(ld->run, "COPY failed: the connection broke");
+        (void)copy_end(ld->run);
+        return TF_ERR_DB;
+    }
+    return copy_end(ld->run);
+}
+
+/* Sends the quarantine rows gathered so far. */
+static enum tf_rc flush_rejects(struct load *ld)
+{
+    enum tf_rc rc;
+
+    if (!ld->bad.len)
+        return TF_OK;
+    rc = stream_close(ld);
+    if (rc == TF_OK)
+        rc = copy_in(ld->run, copy_reject_sql, &ld->bad);
+    tf_buf_reset(&ld->bad);
+    return rc;
+}
+
+/*
+ * 1 when an earlier page of the run covered part of [lo, hi] for the same
+ * ticker and bar size; notes this page's range either way.
+ */
+static int overlaps(struct load *ld, const char *ticker, const char *span, long long lo,
+                    long long hi)
+{
+    char key[200];
+    struct range *r;
+    int hit = 0;
+
+    snprintf(key, sizeof(key), "%s\t%s", ticker, span);
+    for (size_t i = 0; i < ld->nranges && !hit; i++) {
+        r = &ld->ranges[i];
+        hit = r->lo <= hi && lo <= r->hi && strcmp(r->key, key) == 0;
+    }
+    if (ld->nranges == ld->ranges_cap) {
+        size_t cap = ld->ranges_cap ? ld->ranges_cap * 2 : 64;
+        r = realloc(ld->ranges, cap * sizeof(*r));
+        if (!r)
+            return 1; /* the careful path needs no memory */
+        ld->ranges = r;
+        ld->ranges_cap = cap;
+    }
+    r = &ld->ranges[ld->nranges];
+    r->key = strdup(key);
+    if (!r->key)
+        return 1;
+    r->lo = lo;
+    r->hi = hi;
+    ld->nranges++;
+    return hit;
 }
 
 /* Notes the lake partition of a bar. */
@@ -486,13 +618,16 @@ static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
                 hi = pg.bars[i].t > hi ? pg.bars[i].t : hi;
             }
         }
-        rc = read_known(ld, pg.ticker, span, lo, hi);
-        if (rc != TF_OK)
-            goto out;
+        /* Silver may hold some of these bars: ask (the stream pauses meanwhile). */
+        if (overlaps(ld, pg.ticker, span, lo, hi) || !ld->window_empty) {
+            rc = stream_close(ld);
+            rc = rc ? rc : read_known(ld, pg.ticker, span, lo, hi);
+            if (rc != TF_OK)
+                goto out;
+        }
     }
     tf_buf_reset(&ld->fresh);
     tf_buf_reset(&ld->seen);
-    tf_buf_reset(&ld->bad);
     for (size_t i = 0; i < pg.n && rc == TF_OK; i++) {
         const struct bar *b = &pg.bars[i];
 
@@ -500,28 +635,35 @@ static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
             rc = bad_row(ld, &pg, span, uri, pageno, b);
             continue;
         }
-        if (is_known(ld, b->t))
-            rc = good_row(ld, &ld->seen, &pg, span, provider, b, 1,
-                          ((long long)index << 32) | (long long)b->item);
-        else {
+        if (is_known(ld, b->t)) {
+            if (!ld->seen.len)
+                rc = tf_buf_append(&ld->seen, copy_header, sizeof(copy_header));
+            if (rc == TF_OK)
+                rc = good_row(ld, &ld->seen, &pg, span, provider, b, 1,
+                              ((long long)index << 32) | (long long)b->item);
+        } else {
             rc = good_row(ld, &ld->fresh, &pg, span, provider, b, 0, 0);
             fresh++;
         }
         if (rc == TF_OK)
             rc = note_part(ld, provider, span, b->t);
     }
-    rc = rc ? rc : put_trailer(&ld->fresh);
-    rc = rc ? rc : put_trailer(&ld->seen);
+    if (rc == TF_OK && ld->seen.len)
+        rc = put_be(&ld->seen, 0xffff, 2);
     if (rc != TF_OK) {
         tf_run_fail(run, "page of %s too large to load", ticker);
         goto out;
     }
-    if (ld->fresh.len)
-        rc = copy_in(run, copy_silver_sql, &ld->fresh);
-    if (rc == TF_OK && ld->seen.len)
-        rc = copy_in(run, copy_stage_sql, &ld->seen);
-    if (rc == TF_OK && ld->bad.len)
-        rc = copy_in(run, copy_reject_sql, &ld->bad);
+    if (ld->seen.len) {
+        rc = stream_close(ld);
+        rc = rc ? rc : copy_in(run, copy_stage_sql, &ld->seen);
+    }
+    if (rc == TF_OK && ld->fresh.len) {
+        rc = stream_open(ld);
+        rc = rc ? rc : copy_send(run, &ld->fresh);
+    }
+    if (rc == TF_OK && ld->bad.len > REJECTS_FLUSH_BYTES)
+        rc = flush_rejects(ld);
     run->records_in += (long long)pg.n;
     run->records_rejected += (long long)(pg.n - good);
     run->records_out += (long long)good;
@@ -632,6 +774,36 @@ static enum tf_rc read_fetched(struct load *ld, const char *fetched)
     return TF_OK;
 }
 
+/* Whether silver holds anything of the run's tickers in its window (then pages ask first). */
+static enum tf_rc read_window_empty(struct load *ld, const char *ws, const char *we)
+{
+    struct tf_buf tickers;
+    const char *params[3];
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    tf_buf_init(&tickers, 1024 * 1024);
+    rc = tf_pg_text_array(ld->tickers, &tickers);
+    if (rc != TF_OK) {
+        tf_buf_cleanup(&tickers);
+        tf_run_fail(ld->run, "ticker list too long");
+        return rc;
+    }
+    params[0] = tickers.data;
+    params[1] = ws;
+    params[2] = we;
+    rc = run_sql(ld->run,
+                 "SELECT NOT EXISTS (SELECT 1 FROM silver.bars WHERE ticker = ANY($1::text[])"
+                 " AND ts >= $2::timestamptz AND ts < $3::timestamptz)",
+                 3, params, "looking for silver bars in the window", &res);
+    tf_buf_cleanup(&tickers);
+    if (rc != TF_OK)
+        return rc;
+    ld->window_empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return TF_OK;
+}
+
 /* The 16 bytes of a canonical UUID. */
 static void uuid_bytes(const char *id, unsigned char out[16])
 {
@@ -687,6 +859,8 @@ static enum tf_rc transform_run(struct tf_run *run)
         rc = run_sql(run, stage_sql, 0, NULL, "creating the staging table", NULL);
     if (rc == TF_OK)
         rc = read_fetched(&ld, fetched);
+    if (rc == TF_OK)
+        rc = read_window_empty(&ld, ws, we);
     if (rc != TF_OK)
         return rc;
     tf_buf_init(&ld.raw, MAX_OBJECT_BYTES);
@@ -702,6 +876,12 @@ static enum tf_rc transform_run(struct tf_run *run)
         if (rc != TF_OK)
             break;
     }
+    if (rc == TF_OK)
+        rc = stream_close(&ld);
+    else if (ld.streaming)
+        copy_abort(run);
+    if (rc == TF_OK)
+        rc = flush_rejects(&ld);
     if (rc == TF_OK) {
         int64_t loaded = tf_time_mono_ms();
 
@@ -717,6 +897,9 @@ static enum tf_rc transform_run(struct tf_run *run)
     tf_buf_cleanup(&ld.bad);
     free(ld.known);
     free(ld.parts);
+    for (size_t i = 0; i < ld.nranges; i++)
+        free(ld.ranges[i].key);
+    free(ld.ranges);
     return rc;
 }
 

@@ -91,6 +91,21 @@ static void snap_free(struct snap *s)
     free(s->gold);
 }
 
+/* Says which gold columns changed since public.gold_before (a failure's detail). */
+static void gold_diff(void)
+{
+    PGresult *res = PQexec(
+        stack.db, "SELECT k, count(*) FROM (SELECT j.key AS k FROM gold.bars_hourly g"
+                  " JOIN public.gold_before b USING (ticker, source_timespan, bucket),"
+                  " jsonb_each(to_jsonb(g) - 'updated_at') j"
+                  " WHERE j.value IS DISTINCT FROM to_jsonb(b) -> j.key) d GROUP BY k ORDER BY k");
+
+    for (int i = 0; i < PQntuples(res); i++)
+        printf("# gold column %s differs in %s rows\n", PQgetvalue(res, i, 0),
+               PQgetvalue(res, i, 1));
+    PQclear(res);
+}
+
 /* sha256 of a file:// object. */
 static void sha_of(const char *uri, char out[65])
 {
@@ -241,6 +256,11 @@ static void test_replay(void)
     CHECK_EQ_INT(lake_check(first, path), 0);
 
     snap_take(&before);
+    {
+        PGresult *res = PQexec(stack.db, "CREATE TABLE public.gold_before AS"
+                                         " SELECT * FROM gold.bars_hourly");
+        PQclear(res);
+    }
     CHECK(before.silver_rows > 700 && before.gold_rows > 10, "silver %lld, gold %lld rows",
           before.silver_rows, before.gold_rows);
     requests = sim_requests();
@@ -298,6 +318,8 @@ static void test_replay(void)
     CHECK_STR(after.silver, before.silver);
     CHECK_STR(after.rejects, before.rejects);
     CHECK_STR(after.gold, before.gold);
+    if (strcmp(after.gold ? after.gold : "", before.gold ? before.gold : "") != 0)
+        gold_diff();
     CHECK_EQ_INT(after.silver_rows, before.silver_rows);
     CHECK_EQ_INT(after.gold_rows, before.gold_rows);
     CHECK_EQ_INT(sim_requests(), requests);
