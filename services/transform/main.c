@@ -831,7 +831,7 @@ static enum tf_rc transform_run(struct tf_run *run)
     const char *id_param[1] = {run->execution_id};
     const cJSON *obj;
     struct load ld;
-    char ws[32], we[32];
+    char ws[32], we[32], ahead[32];
     enum tf_rc rc = TF_OK;
     int index = 0;
     int64_t started = tf_time_mono_ms();
@@ -843,7 +843,9 @@ static enum tf_rc transform_run(struct tf_run *run)
     uuid_bytes(run->execution_id, ld.exec_uuid);
     tf_time_format(run->window_start, ws, sizeof(ws));
     tf_time_format(run->window_end, we, sizeof(we));
-    rc = ensure_partitions(run, ws, we);
+    /* The month after the window too, so the next run seldom has to make one. */
+    tf_time_format(run->window_end + 31 * 86400, ahead, sizeof(ahead));
+    rc = ensure_partitions(run, ws, ahead);
     if (rc != TF_OK)
         return rc;
     /* One writer per ticker at a time, so overlapping executions apply in order. */

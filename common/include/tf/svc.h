@@ -19,7 +19,13 @@
  *   - a sweeper that turns stale RUNNING rows into ZOMBIE and retries them,
  *     picks up orphaned PENDING rows, and re-publishes events that did not
  *     go out (the record is the outbox);
- *   - a drain on SIGTERM that finishes the runs in flight.
+ *   - a drain on SIGTERM that finishes the runs in flight;
+ *   - replays: POST /v1/executions with "replay": true runs a finished
+ *     stage again as a new attempt, from its upstream stage's output; every
+ *     run records the upstream attempt it consumed (upstream_attempt), and
+ *     an upstream event of a newer attempt runs a finished stage again, so
+ *     a replayed transform makes aggregate recompute, while a redelivered
+ *     event changes nothing.
  */
 #ifndef TF_SVC_H
 #define TF_SVC_H
