@@ -28,6 +28,7 @@
 #define FETCH_ROWS     "20000"
 #define MAX_FILE_BYTES (2048u * 1024 * 1024)
 #define POOL_SEARCH    256
+#define LAKE_WORK_MEM  "128MB"
 
 /* The rows of one partition, column by column. */
 struct cols {
@@ -279,6 +280,9 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
                         tf_pg_sqlstate(res));
         PQclear(res);
     }
+    /* A day of a busy dataset is a million rows to sort: in memory, not on disk. */
+    if (rc == TF_OK)
+        rc = tf_pg_cmd(run->conn, "SET LOCAL work_mem = '" LAKE_WORK_MEM "'");
     if (rc == TF_OK)
         rc = read_rows(run, provider, span, date, &k);
     read_ms = tf_time_mono_ms();
