@@ -27,12 +27,14 @@
  * sum(volume) where p is the bar's VWAP or, when it has none, its typical
  * price (h + l + c) / 3 (bars without a volume do not count; NULL when the
  * volume sums to nothing), trades summed (NULL when no bar has a count).
+ * Floating-point sums are taken in time order, so that the same bars
+ * always give the same bits whatever order silver returns them in.
  */
 #define ROLLUP_COLS                                                                                \
     " (array_agg(b.open ORDER BY b.ts))[1], max(b.high), min(b.low),"                              \
-    " (array_agg(b.close ORDER BY b.ts DESC))[1], sum(b.volume),"                                  \
-    " sum(coalesce(b.vwap, (b.high + b.low + b.close) / 3) * b.volume)"                            \
-    "  / nullif(sum(b.volume), 0),"                                                                \
+    " (array_agg(b.close ORDER BY b.ts DESC))[1], sum(b.volume ORDER BY b.ts),"                    \
+    " sum(coalesce(b.vwap, (b.high + b.low + b.close) / 3) * b.volume ORDER BY b.ts)"              \
+    "  / nullif(sum(b.volume ORDER BY b.ts), 0),"                                                  \
     " sum(b.trades), count(*)"
 
 #define ROLLUP_SET                                                                                 \
