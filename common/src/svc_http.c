@@ -448,6 +448,27 @@ static const char openapi_doc[] =
     "\"503\":{\"description\":\"a dependency is unreachable\"}}}},"
     "\"/metrics\":{\"get\":{\"responses\":{\"200\":{\"description\":\"Prometheus text\"}}}}}}";
 
+/* The stage API's document, with the stage's own routes when it has some. */
+static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
+{
+    const char *extra = svc->def->openapi_paths;
+    struct tf_buf doc;
+    size_t len;
+
+    tf_buf_init(&doc, 1u << 20);
+    /* openapi_doc ends with the braces of "paths" and of the document. */
+    if (tf_buf_append(&doc, openapi_doc, sizeof(openapi_doc) - 3) != TF_OK ||
+        (extra && *extra &&
+         (tf_buf_puts(&doc, ",") != TF_OK || tf_buf_puts(&doc, extra) != TF_OK)) ||
+        tf_buf_puts(&doc, "}}") != TF_OK) {
+        tf_buf_cleanup(&doc);
+        tf_http_reply_rc(req, TF_ERR_NOMEM, "cannot build the document");
+        return;
+    }
+    len = doc.len;
+    tf_http_reply_take(req, 200, "application/json", tf_buf_take(&doc), len);
+}
+
 void svc_http_handle(struct tf_http_req *req, void *ud)
 {
     struct tf_svc *svc = ud;
@@ -466,8 +487,7 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         return;
     }
     if (is_get && strcmp(path, "/openapi.json") == 0) {
-        tf_http_reply_take(req, 200, "application/json", strdup(openapi_doc),
-                           sizeof(openapi_doc) - 1);
+        reply_openapi(svc, req);
         return;
     }
     conn = svc_get_conn(svc, tf_http_logctx(req));

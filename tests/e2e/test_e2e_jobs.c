@@ -383,6 +383,35 @@ static void test_quota_wait(void)
     cJSON_Delete(ans);
 }
 
+/* /openapi.json: every stage's API, and extract's own routes only on extract. */
+static void test_openapi(void)
+{
+    static const char *const extract_only[] = {
+        "/v1/jobs",      "/v1/jobs/{job_name}",         "/v1/jobs/{job_name}/gaps",
+        "/v1/backfills", "/v1/backfills/{backfill_id}", "/v1/executions/{execution_id}/audit"};
+    static const int procs[] = {H_EXTRACT, H_TRANSFORM, H_AGGREGATE};
+
+    for (size_t p = 0; p < sizeof(procs) / sizeof(procs[0]); p++) {
+        struct h_resp r;
+        cJSON *doc, *paths;
+        h_http("GET", stack.procs[procs[p]].port, "/openapi.json", NULL, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        doc = cJSON_Parse(r.body);
+        paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+        CHECK(cJSON_IsObject(paths), "%s: a JSON document with paths", stack.procs[procs[p]].name);
+        CHECK(cJSON_GetObjectItemCaseSensitive(paths, "/v1/executions") != NULL,
+              "%s: /v1/executions", stack.procs[procs[p]].name);
+        for (size_t i = 0; i < sizeof(extract_only) / sizeof(extract_only[0]); i++)
+            CHECK((cJSON_GetObjectItemCaseSensitive(paths, extract_only[i]) != NULL) ==
+                      (procs[p] == H_EXTRACT),
+                  "%s: %s %s", stack.procs[procs[p]].name, extract_only[i],
+                  procs[p] == H_EXTRACT ? "described" : "absent");
+        CHECK_EQ_INT(cJSON_GetArraySize(paths), procs[p] == H_EXTRACT ? 12 : 6);
+        cJSON_Delete(doc);
+        h_resp_free(&r);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -392,6 +421,7 @@ int main(void)
         test_bad_backfills();
         test_backfill_and_gaps();
         test_quota_wait();
+        test_openapi();
     } else {
         CHECK(0, "the stack did not start (see %s)", stack.dir);
     }

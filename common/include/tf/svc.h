@@ -139,6 +139,11 @@ struct tf_stage_def {
     /** Extra routes; returns 1 when it answered. NULL for none. */
     int (*route)(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
     /**
+     * Those routes for /openapi.json: OpenAPI path members without the
+     * braces around them ("\"/v1/jobs\":{...},..."). NULL for none.
+     */
+    const char *openapi_paths;
+    /**
      * Called after a successful run's outcome is committed, outside any
      * transaction, before the event goes out (transform: the Parquet lake,
      * rebuilt from committed silver). Objects it appends to run->objects
