@@ -3,7 +3,8 @@
  *
  * main.c    configuration, the stage definition, one run from start to end
  * rollup.c  hourly and daily rollups with their derived columns
- * checks.c  completeness against the trading calendar, data-quality rules
+ * checks.c  completeness against the trading calendar, data-quality rules,
+ *           GET /v1/executions/{id}/quality
  * alerts.c  delivery of failed checks' alerts, retried from the outbox
  */
 #ifndef AGGREGATE_H
@@ -82,6 +83,9 @@ struct agg_dq_outcome {
  */
 enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules,
                             struct agg_dq_outcome *out) TF_MUSTCHECK;
+
+/** GET /v1/executions/{id}/quality; returns 1 when it answered. */
+int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
 
 /** The runtime's tick: delivers the alerts that are due. */
 void aggregate_alerts_tick(struct tf_svc *svc, PGconn *conn);

@@ -424,3 +424,58 @@ out:
     cJSON_free(json);
     return rc;
 }
+
+/*
+ * GET /v1/executions/{id}/quality: what the checks of an execution found,
+ * for people and orchestrators: completeness per ticker and every rule's
+ * result with its alert's delivery state. 404 when the execution has
+ * neither.
+ */
+int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
+{
+    static const char sql[] =
+        "SELECT json_build_object('execution_id', $1::text,"
+        " 'completeness', coalesce((SELECT json_agg(json_build_object('ticker', ticker,"
+        "  'market', market, 'source_timespan', source_timespan,"
+        "  'window_start', to_char(window_start AT TIME ZONE 'UTC',"
+        "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        "  'window_end', to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        "  'expected', expected, 'actual', actual, 'ratio', ratio) ORDER BY ticker)"
+        "  FROM gold.completeness WHERE execution_id = $1::uuid), '[]'),"
+        " 'checks', coalesce((SELECT json_agg(json_build_object('rule_no', rule_no,"
+        "  'check', check_name, 'ticker', ticker, 'severity', severity, 'value', value,"
+        "  'threshold', threshold, 'passed', passed, 'message', message,"
+        "  'checked_at', to_char(checked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        "  'alert', json_build_object('state', alert_state, 'attempts', alert_attempts,"
+        "   'channels', alert_channels, 'last_error', alert_last_error))"
+        "  ORDER BY rule_no, ticker) FROM gold.dq_results WHERE execution_id = $1::uuid), '[]')"
+        ")::text"
+        " WHERE EXISTS (SELECT 1 FROM gold.completeness WHERE execution_id = $1::uuid)"
+        " OR EXISTS (SELECT 1 FROM gold.dq_results WHERE execution_id = $1::uuid)";
+    char caps[1][128];
+    const char *params[1];
+    cJSON *root = NULL;
+    enum tf_rc rc;
+
+    (void)svc;
+    if (!tf_http_match(tf_http_path(req), "/v1/executions/*/quality", caps, 1))
+        return 0;
+    if (strcmp(tf_http_method(req), "GET") != 0) {
+        tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+        return 1;
+    }
+    if (!tf_uuid_valid(caps[0])) {
+        tf_http_reply_error(req, 400, "invalid_argument", "execution_id must be a UUID");
+        return 1;
+    }
+    params[0] = caps[0];
+    rc = tf_pg_json_row(conn, sql, 1, params, &root);
+    if (rc == TF_ERR_NOT_FOUND)
+        tf_http_reply_error(req, 404, "not_found", "no quality results for execution %s", caps[0]);
+    else if (rc != TF_OK)
+        tf_http_reply_rc(req, rc, "cannot read the quality results");
+    else
+        tf_http_reply_json(req, 200, root);
+    cJSON_Delete(root);
+    return 1;
+}

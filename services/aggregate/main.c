@@ -171,6 +171,15 @@ out:
     return rc;
 }
 
+/* aggregate's own route, for /openapi.json. */
+static const char aggregate_openapi[] =
+    "\"/v1/executions/{execution_id}/quality\":{\"get\":{\"summary\":"
+    "\"Completeness per ticker and data-quality results (with alert state) of an execution\","
+    "\"parameters\":[{\"name\":\"execution_id\",\"in\":\"path\",\"required\":true,"
+    "\"schema\":{\"type\":\"string\",\"format\":\"uuid\"}}],"
+    "\"responses\":{\"200\":{\"description\":\"completeness and checks\"},"
+    "\"404\":{\"description\":\"error object\"}}}}";
+
 static const struct tf_stage_def aggregate_stage = {
     .name = "aggregate",
     .upstream = "transform",
@@ -181,7 +190,8 @@ static const struct tf_stage_def aggregate_stage = {
     .run = aggregate_run,
     .plan = NULL,
     .tick = aggregate_alerts_tick,
-    .route = NULL,
+    .route = aggregate_quality_route,
+    .openapi_paths = aggregate_openapi,
 };
 
 static const struct tf_cfg_key aggregate_keys[] = {TF_SVC_KEYS("8083")};

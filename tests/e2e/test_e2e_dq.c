@@ -704,6 +704,44 @@ static void test_fail_check_and_completeness(void)
     CHECK_EQ_INT(mail_count(id, &m), 1);
     CHECK(m.data && strstr(m.data, "severity: fail"), "mail severity");
     free(m.data);
+    /* The same, over HTTP. */
+    {
+        char path[128];
+        long status;
+        cJSON *q, *c;
+        snprintf(path, sizeof(path), "/v1/executions/%s/quality", id);
+        q = call("GET", stack.procs[H_AGGREGATE].port, path, NULL, &status);
+        CHECK_EQ_INT(status, 200);
+        c = cJSON_GetArrayItem(cJSON_GetObjectItem(q, "completeness"), 0);
+        CHECK_STR(h_jstr(c, "ticker"), "AAPL");
+        CHECK_EQ_INT(h_jnum(c, "expected"), 390);
+        CHECK_EQ_INT(h_jnum(c, "actual"), 390);
+        CHECK(h_jnum(c, "ratio") == 1, "AAPL ratio 1");
+        c = cJSON_GetArrayItem(cJSON_GetObjectItem(q, "completeness"), 1);
+        CHECK_STR(h_jstr(c, "ticker"), "QQQ.SPARSE");
+        CHECK_EQ_INT(h_jnum(c, "actual"), sparse);
+        CHECK_STR(h_jstr(c, "window_start"), WS);
+        CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(q, "checks")), 2);
+        c = cJSON_GetArrayItem(cJSON_GetObjectItem(q, "checks"), 1);
+        CHECK_STR(h_jstr(c, "check"), "min_completeness");
+        CHECK_STR(h_jstr(c, "ticker"), "QQQ.SPARSE");
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItem(c, "passed")), "QQQ.SPARSE failed");
+        CHECK_STR(h_jstr(c, "threshold"), ">= 0.99");
+        CHECK_STR(h_jstr(cJSON_GetObjectItem(c, "alert"), "state"), "sent");
+        cJSON_Delete(q);
+        cJSON_Delete(call("GET", stack.procs[H_AGGREGATE].port,
+                          "/v1/executions/6f1c2a52-0d4e-4c43-9a55-0b7a3a0c1d99/quality", NULL,
+                          &status));
+        CHECK_EQ_INT(status, 404);
+        cJSON_Delete(call("GET", stack.procs[H_AGGREGATE].port, "/v1/executions/nope/quality", NULL,
+                          &status));
+        CHECK_EQ_INT(status, 400);
+        q = call("GET", stack.procs[H_AGGREGATE].port, "/openapi.json", NULL, &status);
+        CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(q, "paths"),
+                                  "/v1/executions/{execution_id}/quality") != NULL,
+              "the route is in the OpenAPI document");
+        cJSON_Delete(q);
+    }
     /* The FAILED event went out on the gold topic. */
     {
         long with = 0;
