@@ -24,8 +24,6 @@
 #define MIN_SEC (-62135596800LL)
 #define MAX_SEC 253402300799LL
 
-enum span { SPAN_MINUTE, SPAN_HOUR, SPAN_DAY };
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
@@ -272,34 +270,34 @@ static int next_session(enum tf_market m, int64_t t, int64_t limit, int64_t *a, 
     return 0;
 }
 
-static int span_parse(const char *timespan, enum span *out)
+int tf_span_parse(const char *timespan, enum tf_span *out)
 {
     if (!timespan)
         return 0;
     if (strcmp(timespan, "minute") == 0)
-        *out = SPAN_MINUTE;
+        *out = TF_SPAN_MINUTE;
     else if (strcmp(timespan, "hour") == 0)
-        *out = SPAN_HOUR;
+        *out = TF_SPAN_HOUR;
     else if (strcmp(timespan, "day") == 0)
-        *out = SPAN_DAY;
+        *out = TF_SPAN_DAY;
     else
         return 0;
     return 1;
 }
 
 /* The bucket [*start, *end) holding t (marketsim's ms_gen_bucket() in seconds). */
-static void bucket(int64_t t, long mult, enum span span, int64_t *start, int64_t *end)
+static void bucket(int64_t t, long mult, enum tf_span span, int64_t *start, int64_t *end)
 {
     int64_t size;
 
-    if (span == SPAN_DAY) {
+    if (span == TF_SPAN_DAY) {
         int64_t first = floor_div(ny_day(t), mult) * mult;
 
         *start = ny_time(first, 0);
         *end = ny_time(first + mult, 0);
         return;
     }
-    size = (span == SPAN_MINUTE ? SEC_PER_MIN : SEC_PER_HOUR) * (int64_t)mult;
+    size = (span == TF_SPAN_MINUTE ? SEC_PER_MIN : SEC_PER_HOUR) * (int64_t)mult;
     *start = floor_div(t, size) * size;
     *end = *start + size;
 }
@@ -307,14 +305,14 @@ static void bucket(int64_t t, long mult, enum span span, int64_t *start, int64_t
 long long tf_cal_expected_bars(enum tf_market m, long multiplier, const char *timespan,
                                int64_t from_s, int64_t to_s)
 {
-    enum span span;
+    enum tf_span span;
     int64_t start, end, hi, t, a, b;
     int64_t last = 0;
     int counted = 0;
     long long count = 0;
 
     if ((m != TF_MARKET_US_EQUITY && m != TF_MARKET_CRYPTO && m != TF_MARKET_FOREX) ||
-        multiplier < 1 || multiplier > MAX_MULT || !span_parse(timespan, &span))
+        multiplier < 1 || multiplier > MAX_MULT || !tf_span_parse(timespan, &span))
         return -1;
     if (from_s < MIN_SEC)
         from_s = MIN_SEC;

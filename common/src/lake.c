@@ -147,19 +147,29 @@ enum tf_rc tf_lake_replace(struct tf_lake *lake, const char *key, const void *da
     return lake_write(lake, key, data, len, LAKE_REPLACE, obj, err, errlen);
 }
 
-enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err, size_t errlen)
+/* The path of a lake folder; TF_ERR_INVALID for a bad or too long one. */
+static enum tf_rc folder_path(const struct tf_lake *lake, const char *folder, char path[PATH_MAX],
+                              char *err, size_t errlen)
 {
-    char path[PATH_MAX];
-    int fd, r;
-
     if (!key_ok(folder)) {
         snprintf(err, errlen, "bad lake folder");
         return TF_ERR_INVALID;
     }
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", lake->root, folder) >= sizeof(path)) {
+    if ((size_t)snprintf(path, PATH_MAX, "%s/%s", lake->root, folder) >= PATH_MAX) {
         snprintf(err, errlen, "lake folder too long");
         return TF_ERR_INVALID;
     }
+    return TF_OK;
+}
+
+enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    enum tf_rc rc = folder_path(lake, folder, path, err, errlen);
+    int fd, r;
+
+    if (rc != TF_OK)
+        return rc;
     fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", folder, strerror(errno));
@@ -177,18 +187,13 @@ enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err, siz
 enum tf_rc tf_lake_clear(struct tf_lake *lake, const char *folder, char *err, size_t errlen)
 {
     char path[PATH_MAX];
+    enum tf_rc rc = folder_path(lake, folder, path, err, errlen);
     struct dirent *de;
     int removed = 0;
     DIR *dir;
 
-    if (!key_ok(folder)) {
-        snprintf(err, errlen, "bad lake folder");
-        return TF_ERR_INVALID;
-    }
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", lake->root, folder) >= sizeof(path)) {
-        snprintf(err, errlen, "lake folder too long");
-        return TF_ERR_INVALID;
-    }
+    if (rc != TF_OK)
+        return rc;
     dir = opendir(path);
     if (!dir) {
         if (errno == ENOENT)

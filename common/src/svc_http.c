@@ -448,6 +448,24 @@ static const char openapi_doc[] =
     "\"503\":{\"description\":\"a dependency is unreachable\"}}}},"
     "\"/metrics\":{\"get\":{\"responses\":{\"200\":{\"description\":\"Prometheus text\"}}}}}}";
 
+int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id[128])
+{
+    char caps[1][128];
+
+    if (!tf_http_match(tf_http_path(req), pattern, caps, 1))
+        return 0;
+    if (strcmp(tf_http_method(req), "GET") != 0) {
+        tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+        return -1;
+    }
+    if (!tf_uuid_valid(caps[0])) {
+        tf_http_reply_error(req, 400, "invalid_argument", "execution_id must be a UUID");
+        return -1;
+    }
+    memcpy(id, caps[0], sizeof(caps[0]));
+    return 1;
+}
+
 /* The stage API's document, with the stage's own routes when it has some. */
 static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
 {

@@ -724,15 +724,13 @@ int extract_audit_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *con
     cJSON *root = NULL;
 
     (void)svc;
-    if (!tf_http_match(tf_http_path(req), "/v1/executions/*/audit", caps, 1))
+    switch (tf_svc_execution_route(req, "/v1/executions/*/audit", caps[0])) {
+    case 0:
         return 0;
-    if (strcmp(tf_http_method(req), "GET") != 0) {
-        tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+    case -1:
         return 1;
-    }
-    if (!tf_uuid_valid(caps[0])) {
-        tf_http_reply_error(req, 400, "invalid_argument", "execution_id must be a UUID");
-        return 1;
+    default:
+        break;
     }
     params[0] = caps[0];
     res = tf_pg_exec(

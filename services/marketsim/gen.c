@@ -33,8 +33,6 @@
 #define MS_PER_DAY      86400000LL
 #define TWO_PI          6.283185307179586
 
-enum span { SPAN_MINUTE, SPAN_HOUR, SPAN_DAY };
-
 /* Per-ticker constants, a function of the (canonical) name only. */
 struct ticker_params {
     uint64_t hash;      /* FNV-1a of the name */
@@ -655,35 +653,20 @@ int64_t ms_gen_ny_day(int64_t t_ms)
     return floor_div(sec + tf_time_us_eastern_offset(sec), 86400);
 }
 
-static int span_parse(const char *timespan, enum span *out)
-{
-    if (!timespan)
-        return 0;
-    if (strcmp(timespan, "minute") == 0)
-        *out = SPAN_MINUTE;
-    else if (strcmp(timespan, "hour") == 0)
-        *out = SPAN_HOUR;
-    else if (strcmp(timespan, "day") == 0)
-        *out = SPAN_DAY;
-    else
-        return 0;
-    return 1;
-}
-
 int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *start, int64_t *end)
 {
-    enum span span;
+    enum tf_span span;
     int64_t size, first;
 
-    if (multiplier < 1 || multiplier > MS_GEN_MAX_MULTIPLIER || !span_parse(timespan, &span))
+    if (multiplier < 1 || multiplier > MS_GEN_MAX_MULTIPLIER || !tf_span_parse(timespan, &span))
         return 0;
-    if (span == SPAN_DAY) {
+    if (span == TF_SPAN_DAY) {
         first = floor_div(ms_gen_ny_day(t_ms), multiplier) * multiplier;
         *start = ms_gen_ny_midnight_ms(first);
         *end = ms_gen_ny_midnight_ms(first + multiplier);
         return 1;
     }
-    size = (span == SPAN_MINUTE ? MS_PER_MINUTE : MS_PER_HOUR) * multiplier;
+    size = (span == TF_SPAN_MINUTE ? MS_PER_MINUTE : MS_PER_HOUR) * multiplier;
     *start = floor_div(t_ms, size) * size;
     *end = *start + size;
     return 1;
@@ -697,11 +680,11 @@ size_t ms_gen_rollup(const struct ms_bar *in, size_t n, long multiplier, const c
     double pv = 0.0; /* sum of vw * v in the current bucket */
     int64_t cur_end = 0;
     size_t count = 0;
-    enum span span;
+    enum tf_span span;
 
     *out = NULL;
     if (!in || n == 0 || multiplier < 1 || multiplier > MS_GEN_MAX_MULTIPLIER ||
-        !span_parse(timespan, &span))
+        !tf_span_parse(timespan, &span))
         return 0;
     bars = malloc(n * sizeof(*bars));
     if (!bars)

@@ -54,6 +54,12 @@ enum tf_market tf_market_of(const char *ticker);
 /** "us_equity", "crypto" or "forex" (a static string); "unknown" for any other value. */
 const char *tf_market_name(enum tf_market m);
 
+/** Bar sizes, as Polygon names them. */
+enum tf_span { TF_SPAN_MINUTE = 0, TF_SPAN_HOUR, TF_SPAN_DAY };
+
+/** 1 and *out set for "minute", "hour" or "day"; 0 for anything else (NULL too). */
+int tf_span_parse(const char *timespan, enum tf_span *out);
+
 /**
  * Returns 1 when the US equity market is open on the New York calendar date
  * year-month-day, and sets *open_s and *close_s (either may be NULL) to the

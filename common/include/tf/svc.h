@@ -160,6 +160,14 @@ struct tf_stage_def {
  */
 int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, size_t nkeys);
 
+/**
+ * For a stage's read-only route on one execution, pattern such as
+ * "/v1/executions/ * /audit" (without the spaces): 0 when the path is
+ * another one (nothing answered), -1 when it answered an error (not GET,
+ * not a UUID), 1 with the execution id in id when the call is good.
+ */
+int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id[128]);
+
 /** The service's configuration. */
 const struct tf_svc_cfg *tf_svc_cfg(const struct tf_svc *svc);
 
