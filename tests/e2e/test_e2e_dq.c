@@ -369,16 +369,7 @@ static int mail_count(const char *id, struct mail *copy)
 
 static cJSON *call(const char *method, int port, const char *path, const char *body, long *status)
 {
-    struct h_resp r;
-    cJSON *out = NULL;
-
-    *status = 0;
-    if (h_http(method, port, path, body, "X-Tickflow-Actor: e2e", &r) == 0) {
-        *status = r.status;
-        out = cJSON_Parse(r.body);
-    }
-    h_resp_free(&r);
-    return out;
+    return h_call(method, port, path, body, "X-Tickflow-Actor: e2e", status);
 }
 
 /* Runs job over the test's window through aggregate; returns the aggregate record. */

@@ -39,16 +39,7 @@ static long long exec_rows(void)
 /* Sends a request to extract; returns the parsed answer (caller deletes). */
 static cJSON *call(const char *method, const char *path, const char *body, long *status)
 {
-    struct h_resp r;
-    cJSON *out = NULL;
-
-    *status = 0;
-    if (h_http(method, stack.procs[H_EXTRACT].port, path, body, "X-Tickflow-Actor: e2e", &r) == 0) {
-        *status = r.status;
-        out = cJSON_Parse(r.body);
-    }
-    h_resp_free(&r);
-    return out;
+    return h_call(method, stack.procs[H_EXTRACT].port, path, body, "X-Tickflow-Actor: e2e", status);
 }
 
 static const char *error_message(const cJSON *ans)

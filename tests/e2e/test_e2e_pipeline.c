@@ -36,16 +36,7 @@ static struct h_stack stack;
 /* POSTs body to a service and parses the answer (caller deletes). */
 static cJSON *post(int port, const char *body, long *status)
 {
-    struct h_resp r;
-    cJSON *out = NULL;
-
-    *status = 0;
-    if (h_http("POST", port, "/v1/executions", body, NULL, &r) == 0) {
-        *status = r.status;
-        out = cJSON_Parse(r.body);
-    }
-    h_resp_free(&r);
-    return out;
+    return h_call("POST", port, "/v1/executions", body, NULL, status);
 }
 
 /* Records of one execution id, any stage. */

@@ -35,16 +35,7 @@ static struct h_stack stack;
 
 static cJSON *call(const char *method, int port, const char *path, const char *body, long *status)
 {
-    struct h_resp r;
-    cJSON *out = NULL;
-
-    *status = 0;
-    if (h_http(method, port, path, body, NULL, &r) == 0) {
-        *status = r.status;
-        out = cJSON_Parse(r.body);
-    }
-    h_resp_free(&r);
-    return out;
+    return h_call(method, port, path, body, NULL, status);
 }
 
 /* marketsim's count of data requests. */

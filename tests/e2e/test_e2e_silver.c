@@ -43,16 +43,7 @@ static struct h_stack stack;
 /* Sends a request and parses the JSON answer (caller deletes; NULL when none). */
 static cJSON *call(const char *method, int port, const char *path, const char *body, long *status)
 {
-    struct h_resp r;
-    cJSON *out = NULL;
-
-    *status = 0;
-    if (h_http(method, port, path, body, NULL, &r) == 0) {
-        *status = r.status;
-        out = cJSON_Parse(r.body);
-    }
-    h_resp_free(&r);
-    return out;
+    return h_call(method, port, path, body, NULL, status);
 }
 
 static void sql_ok(const char *sql)

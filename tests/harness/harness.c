@@ -626,3 +626,18 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
     tf_kafka_consumer_free(cons);
     return n;
 }
+
+cJSON *h_call(const char *method, int port, const char *path, const char *body, const char *header,
+              long *status)
+{
+    struct h_resp r;
+    cJSON *out = NULL;
+
+    *status = 0;
+    if (h_http(method, port, path, body, header, &r) == 0) {
+        *status = r.status;
+        out = cJSON_Parse(r.body);
+    }
+    h_resp_free(&r);
+    return out;
+}

@@ -78,6 +78,14 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
 cJSON *h_get_record(int port, const char *id);
 
 /**
+ * Sends a request (header: one extra "Name: value" line or NULL) and parses
+ * the JSON answer (caller deletes; NULL when there is none). *status gets
+ * the HTTP status, 0 when the request failed.
+ */
+cJSON *h_call(const char *method, int port, const char *path, const char *body, const char *header,
+              long *status);
+
+/**
  * Waits up to seconds for the stage record of id at port to be SUCCESS or
  * FAILED (giving up early if a service of st died); returns it or NULL.
  */
