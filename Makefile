@@ -46,7 +46,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load clean lint format format-check
+.PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -59,9 +59,14 @@ $(BUILD)/obj/%.o: %.c $(wildcard common/include/tf/*.h common/src/*.h services/*
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/migrations.c: tools/embed-sql.sh $(sort $(wildcard deploy/sql/*.sql))
+# Regenerated on every run, replaced only when its text changes: a
+# migration edited, added or removed is always compiled in.
+$(BUILD)/gen/migrations.c: tools/embed-sql.sh FORCE
 	@mkdir -p $(dir $@)
-	sh tools/embed-sql.sh $(sort $(wildcard deploy/sql/*.sql)) > $@
+	@sh tools/embed-sql.sh $(sort $(wildcard deploy/sql/*.sql)) > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "migrations: $@"; fi
+
+FORCE:
 
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/src/migrations.h
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,11 +124,8 @@ static void fsync_dir_of(const char *path)
     }
 }
 
-#define LAKE_REPLACE 0x1u /* rename over an existing object (else link: never overwrite) */
-#define LAKE_NOSYNC  0x2u /* leave the folder's fsync to tf_lake_sync() */
-
 static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
-                             unsigned flags, struct tf_lake_obj *obj, char *err, size_t errlen);
+                             int replace, struct tf_lake_obj *obj, char *err, size_t errlen);
 
 enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, size_t len,
                        struct tf_lake_obj *obj, char *err, size_t errlen)
@@ -135,16 +133,10 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
     return lake_write(lake, key, data, len, 0, obj, err, errlen);
 }
 
-enum tf_rc tf_lake_put_nosync(struct tf_lake *lake, const char *key, const void *data, size_t len,
-                              struct tf_lake_obj *obj, char *err, size_t errlen)
-{
-    return lake_write(lake, key, data, len, LAKE_NOSYNC, obj, err, errlen);
-}
-
 enum tf_rc tf_lake_replace(struct tf_lake *lake, const char *key, const void *data, size_t len,
                            struct tf_lake_obj *obj, char *err, size_t errlen)
 {
-    return lake_write(lake, key, data, len, LAKE_REPLACE, obj, err, errlen);
+    return lake_write(lake, key, data, len, 1, obj, err, errlen);
 }
 
 /* The path of a lake folder; TF_ERR_INVALID for a bad or too long one. */
@@ -216,28 +208,29 @@ enum tf_rc tf_lake_clear(struct tf_lake *lake, const char *folder, char *err, si
     return removed ? tf_lake_sync(lake, folder, err, errlen) : TF_OK;
 }
 
-static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
-                             unsigned flags, struct tf_lake_obj *obj, char *err, size_t errlen)
+/*
+ * Writes data to a new temporary file beside key's path (made unique, so
+ * writers in other threads or pods never share it), fsynced when sync is
+ * set; fills path, tmp and obj. The caller links or renames it into place.
+ */
+static enum tf_rc stage_tmp(const struct tf_lake *lake, const char *key, const void *data,
+                            size_t len, int sync, char path[PATH_MAX], char tmp[PATH_MAX + 16],
+                            struct tf_lake_obj *obj, char *err, size_t errlen)
 {
-    char path[PATH_MAX];
-    char tmp[PATH_MAX + 16];
-    enum tf_rc rc = TF_ERR_IO;
-    int fd = -1;
+    int fd;
 
     if (!key_ok(key)) {
         snprintf(err, errlen, "bad lake key");
         return TF_ERR_INVALID;
     }
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", lake->root, key) >= sizeof(obj->uri) - 8) {
+    if ((size_t)snprintf(path, PATH_MAX, "%s/%s", lake->root, key) >= sizeof(obj->uri) - 8) {
         snprintf(err, errlen, "lake key too long");
         return TF_ERR_INVALID;
     }
-    /* A unique temporary name: writers in other threads or pods never share it. */
-    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+    snprintf(tmp, PATH_MAX + 16, "%s.tmp.XXXXXX", path);
     tf_sha256_hex(data, len, obj->sha256);
     obj->bytes = (long long)len;
-    if ((size_t)snprintf(obj->uri, sizeof(obj->uri), "file://%s", path) >= sizeof(obj->uri))
-        return TF_ERR_INVALID;
+    snprintf(obj->uri, sizeof(obj->uri), "file://%s", path);
     /* Folders are made only when missing: the common case has them. */
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
@@ -245,46 +238,187 @@ static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *
             snprintf(err, errlen, "mkdir for %s: %s", key, strerror(errno));
             return TF_ERR_IO;
         }
-        snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+        snprintf(tmp, PATH_MAX + 16, "%s.tmp.XXXXXX", path);
         fd = mkostemp(tmp, O_CLOEXEC);
     }
-    if (fd >= 0)
-        fchmod(fd, 0644);
-    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fd < 0) {
+        snprintf(err, errlen, "create %s: %s", key, strerror(errno));
+        return TF_ERR_IO;
+    }
+    if (fchmod(fd, 0644) != 0 || write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
         snprintf(err, errlen, "write %s: %s", key, strerror(errno));
-        goto out;
+        close(fd);
+        unlink(tmp);
+        return TF_ERR_IO;
     }
     close(fd);
-    fd = -1;
-    if (flags & LAKE_REPLACE) {
-        if (rename(tmp, path) != 0) {
-            snprintf(err, errlen, "rename %s: %s", key, strerror(errno));
-            goto out;
-        }
+    return TF_OK;
+}
+
+/*
+ * Puts a staged temporary file in place: renamed over path, or linked (an
+ * existing object with the same bytes is fine, other bytes a conflict).
+ * The temporary name is gone afterwards, whatever happened.
+ */
+static enum tf_rc publish(struct tf_lake *lake, const char *path, const char *tmp, int replace,
+                          const struct tf_lake_obj *obj, char *err, size_t errlen)
+{
+    enum tf_rc rc = TF_OK;
+
+    if (replace) {
+        if (rename(tmp, path) == 0)
+            return TF_OK;
+        snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
+        rc = TF_ERR_IO;
     } else if (link(tmp, path) != 0) {
         if (errno != EEXIST) {
-            snprintf(err, errlen, "link %s: %s", key, strerror(errno));
-            goto out;
+            snprintf(err, errlen, "link %s: %s", path, strerror(errno));
+            rc = TF_ERR_IO;
+        } else {
+            /* Written before (a retried attempt): fine if the bytes are the same. */
+            struct tf_buf old;
+            tf_buf_init(&old, (size_t)obj->bytes + 1);
+            rc = tf_lake_get(lake, obj->uri, obj->sha256, &old, err, errlen);
+            tf_buf_cleanup(&old);
+            if (rc != TF_OK) {
+                snprintf(err, errlen, "%s exists with other content",
+                         path + strlen(lake->root) + 1);
+                rc = TF_ERR_CONFLICT;
+            }
         }
-        /* Written before (a retried attempt): fine if the bytes are the same. */
-        struct tf_buf old;
-        tf_buf_init(&old, len + 1);
-        rc = tf_lake_get(lake, obj->uri, obj->sha256, &old, err, errlen);
-        tf_buf_cleanup(&old);
-        if (rc != TF_OK) {
-            snprintf(err, errlen, "%s exists with other content", key);
-            rc = TF_ERR_CONFLICT;
-        }
-        goto out;
     }
-    if (!(flags & LAKE_NOSYNC))
-        fsync_dir_of(path);
-    rc = TF_OK;
-out:
-    if (fd >= 0)
-        close(fd);
     unlink(tmp);
     return rc;
+}
+
+static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *data, size_t len,
+                             int replace, struct tf_lake_obj *obj, char *err, size_t errlen)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 16];
+    enum tf_rc rc = stage_tmp(lake, key, data, len, 1, path, tmp, obj, err, errlen);
+
+    if (rc == TF_OK)
+        rc = publish(lake, path, tmp, replace, obj, err, errlen);
+    if (rc == TF_OK)
+        fsync_dir_of(path);
+    return rc;
+}
+
+/* One object of a batch: staged, not yet in place. */
+struct batch_item {
+    char *path;
+    char *tmp;
+    struct tf_lake_obj obj;
+};
+
+struct tf_lake_batch {
+    struct tf_lake *lake;
+    pthread_mutex_t mu;
+    struct batch_item *items;
+    size_t n, cap;
+};
+
+struct tf_lake_batch *tf_lake_batch_new(struct tf_lake *lake)
+{
+    struct tf_lake_batch *b = calloc(1, sizeof(*b));
+
+    if (!b)
+        return NULL;
+    b->lake = lake;
+    pthread_mutex_init(&b->mu, NULL);
+    return b;
+}
+
+enum tf_rc tf_lake_batch_put(struct tf_lake_batch *b, const char *key, const void *data, size_t len,
+                             struct tf_lake_obj *obj, char *err, size_t errlen)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 16];
+    enum tf_rc rc = stage_tmp(b->lake, key, data, len, 0, path, tmp, obj, err, errlen);
+    struct batch_item *it;
+
+    if (rc != TF_OK)
+        return rc;
+    pthread_mutex_lock(&b->mu);
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct batch_item *items = realloc(b->items, cap * sizeof(*items));
+        if (!items) {
+            pthread_mutex_unlock(&b->mu);
+            unlink(tmp);
+            return TF_ERR_NOMEM;
+        }
+        b->items = items;
+        b->cap = cap;
+    }
+    it = &b->items[b->n];
+    it->path = strdup(path);
+    it->tmp = strdup(tmp);
+    it->obj = *obj;
+    if (!it->path || !it->tmp) {
+        free(it->path);
+        free(it->tmp);
+        pthread_mutex_unlock(&b->mu);
+        unlink(tmp);
+        return TF_ERR_NOMEM;
+    }
+    b->n++;
+    pthread_mutex_unlock(&b->mu);
+    return TF_OK;
+}
+
+enum tf_rc tf_lake_batch_commit(struct tf_lake_batch *b, char *err, size_t errlen)
+{
+    enum tf_rc rc = TF_OK;
+    int fd;
+
+    if (b->n == 0)
+        return TF_OK;
+    /* One flush of the file system makes every staged byte durable before
+     * any name points at it: the cost of one fsync, not one per object. */
+    fd = open(b->lake->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0) {
+        snprintf(err, errlen, "flushing the lake: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return TF_ERR_IO;
+    }
+    close(fd);
+    for (size_t i = 0; i < b->n; i++) {
+        struct batch_item *it = &b->items[i];
+        if (rc == TF_OK)
+            rc = publish(b->lake, it->path, it->tmp, 0, &it->obj, err, errlen);
+        else
+            unlink(it->tmp);
+        free(it->tmp);
+        it->tmp = NULL;
+    }
+    /* Then the names: each folder once (a batch mostly fills one). */
+    for (size_t i = 0; rc == TF_OK && i < b->n; i++) {
+        const char *slash = strrchr(b->items[i].path, '/');
+        size_t dirlen = (size_t)(slash - b->items[i].path);
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strncmp(b->items[j].path, b->items[i].path, dirlen + 1) == 0 &&
+                   !strchr(b->items[j].path + dirlen + 1, '/');
+        if (!seen)
+            fsync_dir_of(b->items[i].path);
+    }
+    return rc;
+}
+
+void tf_lake_batch_free(struct tf_lake_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i].tmp) /* never committed: nothing of it stays */
+            unlink(b->items[i].tmp);
+        free(b->items[i].tmp);
+        free(b->items[i].path);
+    }
+    free(b->items);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
 }
 
 enum tf_rc tf_lake_get(struct tf_lake *lake, const char *uri, const char *want_sha256,

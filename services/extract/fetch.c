@@ -41,6 +41,7 @@ struct extract_fetch {
     const char **tickers;
     int ntickers;
     atomic_int next;
+    struct tf_lake_batch *bronze; /* the attempt's pages, made durable together */
 
     char bucket[64]; /* the provider key's request budget */
     long per_minute;
@@ -390,11 +391,11 @@ enum tf_rc extract_land(struct extract_worker *w, const char *ticker, int pageno
     ticker_segment(ticker, seg, sizeof(seg));
     /* Each attempt writes its own objects: a vendor answers a repeated
      * request with other bytes (a new request id, late bars). One folder
-     * per attempt: its name is synced once, after the last page. */
+     * per attempt, filled by one batch. */
     attempt_folder(f, folder, sizeof(folder));
     snprintf(key, sizeof(key), "%s/%s.page-%04d.json.%s", folder, seg, pageno, suffix);
-    rc = tf_lake_put_nosync(tf_svc_lake(run->svc), key, stored->data ? stored->data : "",
-                            stored->len, &obj, why, sizeof(why));
+    rc = tf_lake_batch_put(f->bronze, key, stored->data ? stored->data : "", stored->len, &obj, why,
+                           sizeof(why));
     if (rc != TF_OK) {
         snprintf(err, errlen, "bronze write failed: %s", why);
         return rc;
@@ -635,7 +636,8 @@ enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
     f.request_ids = cJSON_CreateArray();
     f.outcomes = cJSON_CreateObject();
     f.tickers = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*f.tickers));
-    if (!f.request_ids || !f.outcomes || !f.tickers) {
+    f.bronze = tf_lake_batch_new(tf_svc_lake(run->svc));
+    if (!f.request_ids || !f.outcomes || !f.tickers || !f.bronze) {
         tf_run_fail(run, "out of memory");
         rc = TF_ERR_NOMEM;
         goto out;
@@ -683,12 +685,12 @@ enum tf_rc extract_fetch_run(struct tf_run *run, const struct extract_job *job,
     }
     run->records_in = f.bars;
     run->records_out = f.bars;
-    if (f.pages > 0) {
-        char folder[400], why[256];
-        attempt_folder(&f, folder, sizeof(folder));
-        if (tf_lake_sync(tf_svc_lake(run->svc), folder, why, sizeof(why)) != TF_OK &&
-            f.stop == TF_OK) {
-            tf_run_fail(run, "bronze folder not synced: %s", why);
+    if (f.stop == TF_OK) {
+        /* The pages become durable and take their names before the record
+         * that lists them commits; a drained run leaves none behind. */
+        char why[256];
+        if (tf_lake_batch_commit(f.bronze, why, sizeof(why)) != TF_OK) {
+            tf_run_fail(run, "bronze not written: %s", why);
             rc = TF_ERR_IO;
             goto out;
         }
@@ -709,6 +711,7 @@ out:
     free(threads);
     free(workers);
     free(f.tickers);
+    tf_lake_batch_free(f.bronze);
     cJSON_Delete(f.request_ids);
     cJSON_Delete(f.outcomes);
     pthread_mutex_destroy(&f.mu);

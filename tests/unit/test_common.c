@@ -295,11 +295,42 @@ static void test_lake(void)
                  root);
         CHECK(system(cmd) == 0, "no temporary file left beside the replaced object");
     }
-    /* put_nosync + sync, then clear: the folder's objects go, its sub-folders stay. */
-    CHECK(tf_lake_put_nosync(lake, "bronze/x/p1.json", "a", 1, &obj, err, sizeof(err)) == TF_OK,
-          "put_nosync: %s", err);
-    CHECK(tf_lake_put_nosync(lake, "bronze/x/sub/p2.json", "b", 1, &obj, err, sizeof(err)) == TF_OK,
-          "put_nosync in a sub-folder: %s", err);
+    /* A batch: nothing under its names until the commit; a freed batch leaves nothing. */
+    {
+        struct tf_lake_batch *b = tf_lake_batch_new(lake), *gone = tf_lake_batch_new(lake);
+        struct tf_lake_obj o1, o2;
+        char cmd[400];
+        CHECK(b && gone, "batches");
+        CHECK(tf_lake_batch_put(b, "bronze/x/p1.json", "a", 1, &o1, err, sizeof(err)) == TF_OK,
+              "batch put: %s", err);
+        CHECK(tf_lake_batch_put(b, "bronze/x/sub/p2.json", "bb", 2, &o2, err, sizeof(err)) == TF_OK,
+              "batch put in a sub-folder: %s", err);
+        CHECK(tf_lake_batch_put(gone, "bronze/y/p.json", "c", 1, &obj, err, sizeof(err)) == TF_OK,
+              "put of a batch never committed");
+        CHECK(tf_lake_batch_put(b, "../x", "a", 1, &obj, err, sizeof(err)) == TF_ERR_INVALID,
+              "bad key refused");
+        snprintf(cmd, sizeof(cmd), "test ! -e '%s/bronze/x/p1.json'", root);
+        CHECK(system(cmd) == 0, "no name before the commit");
+        CHECK(tf_lake_batch_commit(b, err, sizeof(err)) == TF_OK, "commit: %s", err);
+        CHECK_EQ_INT(o2.bytes, 2);
+        CHECK(tf_lake_get(lake, o2.uri, o2.sha256, &got, err, sizeof(err)) == TF_OK, "get: %s",
+              err);
+        CHECK_STR(got.data, "bb");
+        tf_lake_batch_free(b);
+        tf_lake_batch_free(gone);
+        snprintf(cmd, sizeof(cmd),
+                 "test -f '%s/bronze/x/p1.json' && test ! -e '%s/bronze/y/p.json' &&"
+                 " test $(find '%s/bronze' -name '*.tmp.*' | wc -l) -eq 0",
+                 root, root, root);
+        CHECK(system(cmd) == 0, "committed objects in place, no temporary file anywhere");
+        /* A second batch with other bytes under a committed name: a conflict. */
+        b = tf_lake_batch_new(lake);
+        CHECK(tf_lake_batch_put(b, "bronze/x/p1.json", "z", 1, &o1, err, sizeof(err)) == TF_OK,
+              "staged");
+        CHECK(tf_lake_batch_commit(b, err, sizeof(err)) == TF_ERR_CONFLICT, "write-once kept");
+        tf_lake_batch_free(b);
+    }
+    /* clear: the folder's objects go, its sub-folders stay. */
     CHECK(tf_lake_sync(lake, "bronze/x", err, sizeof(err)) == TF_OK, "sync: %s", err);
     CHECK(tf_lake_sync(lake, "bronze/none", err, sizeof(err)) == TF_ERR_IO, "sync of nothing");
     CHECK(tf_lake_clear(lake, "bronze/x", err, sizeof(err)) == TF_OK, "clear: %s", err);

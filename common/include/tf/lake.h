@@ -39,13 +39,27 @@ enum tf_rc tf_lake_put(struct tf_lake *lake, const char *key, const void *data, 
                        struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
 
 /**
- * As tf_lake_put, but the folder that now names the object is not synced:
- * the bytes are durable on return, the name once tf_lake_sync() has run on
- * its folder. For a writer that lands many objects in one folder and then
- * records them; each folder costs one fsync instead of one per object.
+ * A batch of objects made durable together (one file-system flush instead
+ * of an fsync per object), for a writer that lands many objects and then
+ * records them. tf_lake_batch_put writes an object's bytes under a
+ * temporary name and fills obj; tf_lake_batch_commit flushes, then puts
+ * every object in place (write-once, as tf_lake_put) and syncs their
+ * folders: no name ever points at bytes that are not on disk. Objects of a
+ * batch freed without a commit leave nothing behind. Puts may come from
+ * several threads at once.
  */
-enum tf_rc tf_lake_put_nosync(struct tf_lake *lake, const char *key, const void *data, size_t len,
-                              struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
+struct tf_lake_batch;
+
+/** NULL when out of memory. */
+struct tf_lake_batch *tf_lake_batch_new(struct tf_lake *lake);
+
+enum tf_rc tf_lake_batch_put(struct tf_lake_batch *b, const char *key, const void *data, size_t len,
+                             struct tf_lake_obj *obj, char *err, size_t errlen) TF_MUSTCHECK;
+
+enum tf_rc tf_lake_batch_commit(struct tf_lake_batch *b, char *err, size_t errlen) TF_MUSTCHECK;
+
+/** Removes what was not committed. NULL-safe. */
+void tf_lake_batch_free(struct tf_lake_batch *b);
 
 /** Syncs the lake folder named by folder (a key without the object's name). */
 enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err,
