@@ -25,7 +25,6 @@
 #include "tf/time.h"
 #include "transform.h"
 
-#define FETCH_ROWS     "20000"
 #define MAX_FILE_BYTES (2048u * 1024 * 1024)
 #define POOL_SEARCH    256
 #define LAKE_WORK_MEM  "128MB"
@@ -125,10 +124,9 @@ static const char *intern(struct cols *k, const char *prev, const char *s)
 /* PostgreSQL's binary timestamps count microseconds from 2000-01-01. */
 #define PG_EPOCH_US 946684800000000LL
 
-/* A big-endian 8-byte field of a binary result. */
-static uint64_t be64(const PGresult *res, int row, int col)
+/* Big-endian integers of PostgreSQL's binary COPY format. */
+static uint64_t be_u64(const unsigned char *p)
 {
-    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
     uint64_t v = 0;
 
     for (int i = 0; i < 8; i++)
@@ -136,90 +134,193 @@ static uint64_t be64(const PGresult *res, int row, int col)
     return v;
 }
 
-static double f64(const PGresult *res, int row, int col, unsigned char *has)
+static int32_t be_i32(const unsigned char *p)
+{
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+/* One field of a binary COPY row: data and length (-1: NULL). */
+struct field {
+    const unsigned char *data;
+    int32_t len;
+};
+
+#define NFIELDS 11
+
+/*
+ * Splits one binary COPY row into its fields; 1 for a row, 0 for the
+ * trailer, 2 for a header alone, -1 for something else. The first message
+ * starts with the file header.
+ */
+static int split_row(const unsigned char *p, size_t n, int first, struct field f[NFIELDS])
+{
+    static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    const unsigned char *end = p + n;
+
+    if (first) {
+        if (n < 19 || memcmp(p, sig, sizeof(sig)) != 0)
+            return -1;
+        p += 15;
+        p += 4 + (size_t)be_i32(p); /* the header extension */
+        if (p == end)
+            return 2; /* the header in a message of its own */
+    }
+    if (end - p < 2)
+        return -1;
+    if (p[0] == 0xff && p[1] == 0xff)
+        return 0;
+    if ((p[0] << 8 | p[1]) != NFIELDS)
+        return -1;
+    p += 2;
+    for (int i = 0; i < NFIELDS; i++) {
+        if (end - p < 4)
+            return -1;
+        f[i].len = be_i32(p);
+        f[i].data = p + 4;
+        p += 4;
+        if (f[i].len > 0) {
+            if (end - p < f[i].len)
+                return -1;
+            p += f[i].len;
+        }
+    }
+    return 1;
+}
+
+/* A text field as a C string in buf (cut to its size). */
+static const char *text_of(const struct field *f, char *buf, size_t size)
+{
+    size_t n = f->len > 0 ? (size_t)f->len : 0;
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, f->data, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A uuid field in its usual text form. */
+static const char *uuid_of(const struct field *f, char buf[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (int i = 0; i < 16 && f->len == 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            buf[o++] = '-';
+        buf[o++] = hex[f->data[i] >> 4];
+        buf[o++] = hex[f->data[i] & 15];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static double f64_of(const struct field *f, unsigned char *has)
 {
     uint64_t bits;
-    double v;
+    double v = 0;
 
-    if (PQgetisnull(res, row, col)) {
-        if (has)
-            *has = 0;
-        return 0;
-    }
     if (has)
-        *has = 1;
-    bits = be64(res, row, col);
+        *has = f->len == 8;
+    if (f->len != 8)
+        return 0;
+    bits = be_u64(f->data);
     memcpy(&v, &bits, sizeof(v));
     return v;
 }
 
-/* Appends a binary FETCH result's rows. */
-static enum tf_rc cols_add(struct cols *k, const PGresult *res)
+/* Appends one row's fields. */
+static enum tf_rc cols_add(struct cols *k, const struct field *f)
 {
-    for (int r = 0; r < PQntuples(res); r++) {
-        size_t i = k->n;
+    size_t i = k->n;
+    char ticker[128], span[64], exec[37];
 
-        if (i == k->cap && cols_grow(k) != TF_OK)
-            return TF_ERR_NOMEM;
-        k->ticker[i] = intern(k, i ? k->ticker[i - 1] : NULL, PQgetvalue(res, r, 0));
-        k->span[i] = intern(k, i ? k->span[i - 1] : NULL, PQgetvalue(res, r, 1));
-        k->exec[i] = intern(k, i ? k->exec[i - 1] : NULL, PQgetvalue(res, r, 10));
-        if (!k->ticker[i] || !k->span[i] || !k->exec[i])
-            return TF_ERR_NOMEM;
-        k->ts[i] = (int64_t)be64(res, r, 2) + PG_EPOCH_US;
-        k->o[i] = f64(res, r, 3, NULL);
-        k->h[i] = f64(res, r, 4, NULL);
-        k->l[i] = f64(res, r, 5, NULL);
-        k->c[i] = f64(res, r, 6, NULL);
-        k->v[i] = f64(res, r, 7, &k->has_v[i]);
-        k->vw[i] = f64(res, r, 8, &k->has_vw[i]);
-        k->has_n[i] = !PQgetisnull(res, r, 9);
-        k->trades[i] = k->has_n[i] ? (int64_t)be64(res, r, 9) : 0;
-        k->n++;
-    }
+    if (i == k->cap && cols_grow(k) != TF_OK)
+        return TF_ERR_NOMEM;
+    if (f[2].len != 8 || f[0].len < 0 || f[1].len < 0)
+        return TF_ERR_INVALID;
+    k->ticker[i] = intern(k, i ? k->ticker[i - 1] : NULL, text_of(&f[0], ticker, sizeof(ticker)));
+    k->span[i] = intern(k, i ? k->span[i - 1] : NULL, text_of(&f[1], span, sizeof(span)));
+    k->exec[i] = intern(k, i ? k->exec[i - 1] : NULL, uuid_of(&f[10], exec));
+    if (!k->ticker[i] || !k->span[i] || !k->exec[i])
+        return TF_ERR_NOMEM;
+    k->ts[i] = (int64_t)be_u64(f[2].data) + PG_EPOCH_US;
+    k->o[i] = f64_of(&f[3], NULL);
+    k->h[i] = f64_of(&f[4], NULL);
+    k->l[i] = f64_of(&f[5], NULL);
+    k->c[i] = f64_of(&f[6], NULL);
+    k->v[i] = f64_of(&f[7], &k->has_v[i]);
+    k->vw[i] = f64_of(&f[8], &k->has_vw[i]);
+    k->has_n[i] = f[9].len == 8;
+    k->trades[i] = k->has_n[i] ? (int64_t)be_u64(f[9].data) : 0;
+    k->n++;
     return TF_OK;
 }
 
-/* Reads one partition's rows from silver (inside the caller's transaction). */
+/*
+ * Reads one partition's rows from silver (inside the caller's transaction)
+ * as one binary COPY: no number printed by the server and read back here.
+ * COPY takes no parameters, so the partition's names travel as
+ * transaction-local settings set by a parameterised statement.
+ */
 static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char *span,
                             const char *date, struct cols *k)
 {
     const char *params[3] = {provider, span, date};
-    PGresult *res = tf_pg_exec(
-        run->conn,
-        "DECLARE lake_rows NO SCROLL CURSOR FOR SELECT ticker, timespan, ts, open, high, low,"
-        " close, volume, vwap, trades, execution_id::text FROM silver.bars"
-        " WHERE provider = $1 AND timespan = $2"
-        " AND ts >= $3::timestamptz AND ts < $3::timestamptz + interval '1 day'"
-        " ORDER BY ticker, ts",
-        3, params);
-    enum tf_rc rc = TF_OK;
+    PGresult *res = tf_pg_exec(run->conn,
+                               "SELECT set_config('tickflow.lake_provider', $1, true),"
+                               " set_config('tickflow.lake_timespan', $2, true),"
+                               " set_config('tickflow.lake_date', $3, true)",
+                               3, params);
+    enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    char *row = NULL;
+    int n, first = 1, done = 0;
 
-    if (!tf_pg_ok(res)) {
+    PQclear(res);
+    if (rc == TF_OK) {
+        res = PQexec(run->conn,
+                     "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap,"
+                     " trades, execution_id FROM silver.bars"
+                     " WHERE provider = current_setting('tickflow.lake_provider')"
+                     " AND timespan = current_setting('tickflow.lake_timespan')"
+                     " AND ts >= current_setting('tickflow.lake_date')::timestamptz"
+                     " AND ts < current_setting('tickflow.lake_date')::timestamptz"
+                     " + interval '1 day'"
+                     " ORDER BY ticker, ts) TO STDOUT (FORMAT binary)");
+        rc = PQresultStatus(res) == PGRES_COPY_OUT ? TF_OK : TF_ERR_DB;
+    }
+    if (rc != TF_OK) {
         tf_run_fail(run, "reading silver for the lake failed: sqlstate %s", tf_pg_sqlstate(res));
         PQclear(res);
-        return TF_ERR_DB;
+        return rc;
     }
     PQclear(res);
-    for (;;) {
-        /* Binary results: no number printed by the server and read back here. */
-        res = PQexecParams(run->conn, "FETCH " FETCH_ROWS " FROM lake_rows", 0, NULL, NULL, NULL,
-                           NULL, 1);
-        if (!tf_pg_ok(res)) {
-            tf_run_fail(run, "reading silver for the lake failed: sqlstate %s",
-                        tf_pg_sqlstate(res));
+    while ((n = PQgetCopyData(run->conn, &row, 0)) > 0) {
+        struct field f[NFIELDS];
+        int got = done ? -1 : split_row((const unsigned char *)row, (size_t)n, first, f);
+        first = 0;
+        if (got == 1 && rc == TF_OK)
+            rc = cols_add(k, f);
+        else if (got == 0)
+            done = 1;
+        else if (got < 0 && rc == TF_OK)
+            rc = TF_ERR_INVALID;
+        PQfreemem(row);
+        row = NULL;
+    }
+    /* The COPY's own outcome, read whatever happened above. */
+    while ((res = PQgetResult(run->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK)
             rc = TF_ERR_DB;
-        } else if (PQntuples(res) > 0) {
-            rc = cols_add(k, res);
-            if (rc != TF_OK)
-                tf_run_fail(run, "out of memory reading a lake partition");
-        }
-        if (rc != TF_OK || PQntuples(res) == 0) {
-            PQclear(res);
-            break;
-        }
         PQclear(res);
     }
+    if (n == -2 && rc == TF_OK)
+        rc = TF_ERR_DB;
+    if (rc == TF_OK && !done)
+        rc = TF_ERR_INVALID;
+    if (rc != TF_OK)
+        tf_run_fail(run, "reading silver for the lake failed: %s",
+                    rc == TF_ERR_NOMEM ? "out of memory" : tf_rc_str(rc));
     return rc;
 }
 
