@@ -106,6 +106,14 @@ run() {
     echo "--- gold.bars_hourly (sample)"
     sql "SELECT ticker, bucket, open, high, low, close, volume, round(vwap::numeric, 4) AS vwap, bar_count
            FROM gold.bars_hourly WHERE execution_id = :'id' ORDER BY ticker, bucket LIMIT 8" "$id"
+    echo "--- gold.bars_daily and completeness"
+    sql "SELECT d.ticker, d.trading_day, d.open, d.close, d.volume, round(d.vwap::numeric, 4) AS vwap,
+                d.bar_count, c.expected, round(c.ratio::numeric, 4) AS completeness
+           FROM gold.bars_daily d JOIN gold.completeness c
+             ON c.execution_id = d.execution_id AND c.ticker = d.ticker
+          WHERE d.execution_id = :'id' ORDER BY d.ticker" "$id"
+    echo "--- silver Parquet files in the lake"
+    find "$TICKFLOW_LAKE_URI" -path '*/silver/*' -name '*.parquet' -printf '%P %s bytes\n' 2>/dev/null | sort
     silver=$(sql "SELECT count(*) FROM silver.bars WHERE execution_id = :'id'" "$id" -tA)
     gold=$(sql "SELECT count(*) FROM gold.bars_hourly WHERE execution_id = :'id'" "$id" -tA)
     # What marketsim generates for the window, asked directly.
