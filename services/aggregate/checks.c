@@ -454,18 +454,14 @@ int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
         " OR EXISTS (SELECT 1 FROM gold.dq_results WHERE execution_id = $1::uuid)";
     char caps[1][128];
     const char *params[1];
+    int matched;
     cJSON *root = NULL;
     enum tf_rc rc;
 
     (void)svc;
-    switch (tf_svc_execution_route(req, "/v1/executions/*/quality", caps[0])) {
-    case 0:
-        return 0;
-    case -1:
-        return 1;
-    default:
-        break;
-    }
+    matched = tf_svc_execution_route(req, "/v1/executions/*/quality", caps[0]);
+    if (matched <= 0)
+        return matched < 0; /* another path, or an error already answered */
     params[0] = caps[0];
     rc = tf_pg_json_row(conn, sql, 1, params, &root);
     if (rc == TF_ERR_NOT_FOUND)

@@ -723,18 +723,14 @@ int extract_audit_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *con
 {
     char caps[1][128];
     const char *params[1];
+    int matched;
     PGresult *res = NULL;
     cJSON *root = NULL;
 
     (void)svc;
-    switch (tf_svc_execution_route(req, "/v1/executions/*/audit", caps[0])) {
-    case 0:
-        return 0;
-    case -1:
-        return 1;
-    default:
-        break;
-    }
+    matched = tf_svc_execution_route(req, "/v1/executions/*/audit", caps[0]);
+    if (matched <= 0)
+        return matched < 0; /* another path, or an error already answered */
     params[0] = caps[0];
     res = tf_pg_exec(
         conn,
