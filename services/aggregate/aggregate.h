@@ -39,6 +39,7 @@ struct agg_ticker {
     enum tf_market market;
     long long expected; /* bars the calendar expects in the window */
     long long actual;   /* bars silver holds in the window */
+    double avg_close;   /* their average close (NAN without bars or when not needed) */
 };
 
 /* What a run works on. */
@@ -51,19 +52,22 @@ struct agg_ctx {
     struct agg_ticker *tickers;
     size_t ntickers;
     struct tf_buf *ticker_array; /* the names as a PostgreSQL text[] literal */
+    int need_avg_close;          /* a rule checks the average close: the rollups measure it */
     long long hourly_rows, daily_rows, bars_in;
 };
 
 /**
  * Upserts the hourly and daily rollups of every bucket the window touched
  * and recomputes the derived columns of those buckets and the 20 after
- * them. Errors set run->error.
+ * them; on the way counts each ticker's bars in the window (actual) and,
+ * when need_avg_close is set, their average close. Errors set run->error.
  */
 enum tf_rc aggregate_rollups(struct agg_ctx *ctx) TF_MUSTCHECK;
 
 /**
- * Counts expected and actual bars per ticker and stores them in
- * gold.completeness. Errors set run->error.
+ * Counts the bars the calendar expects per ticker and stores them with
+ * the actual ones (aggregate_rollups() counted them) in gold.completeness.
+ * Errors set run->error.
  */
 enum tf_rc aggregate_completeness(struct agg_ctx *ctx) TF_MUSTCHECK;
 
@@ -83,6 +87,9 @@ struct agg_dq_outcome {
  */
 enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules,
                             struct agg_dq_outcome *out) TF_MUSTCHECK;
+
+/** 1 when one of the rules (the job's dq_rules) is avg_close_between. */
+int aggregate_rules_need_avg_close(const cJSON *rules);
 
 /** GET /v1/executions/{id}/quality; returns 1 when it answered. */
 int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);

@@ -16,14 +16,6 @@
 #include "tf/pg.h"
 #include "tf/time.h"
 
-/* Per ticker: bars in the window and their average close (one query). */
-static const char stats_sql[] =
-    "SELECT t.ticker, count(b.ts), avg(b.close)"
-    " FROM unnest($1::text[]) AS t(ticker)"
-    " LEFT JOIN silver.bars b ON b.ticker = t.ticker AND b.timespan = $2"
-    "  AND b.ts >= $3::timestamptz AND b.ts < $4::timestamptz"
-    " GROUP BY t.ticker";
-
 static const char completeness_sql[] =
     "WITH up AS (INSERT INTO gold.completeness AS c (execution_id, job_name, ticker, market,"
     "  source_timespan, window_start, window_end, expected, actual, ratio, computed_at)"
@@ -145,33 +137,18 @@ static enum tf_rc load_ts(struct agg_ctx *ctx, size_t i, struct tstats *st)
     return TF_OK;
 }
 
-static enum tf_rc load_stats(struct agg_ctx *ctx, struct tstats *stats)
+int aggregate_rules_need_avg_close(const cJSON *rules)
 {
-    char ws[32], we[32];
-    const char *params[4] = {ctx->ticker_array->data, ctx->span, ws, we};
-    PGresult *res;
+    const cJSON *r;
 
-    tf_time_format(ctx->run->window_start, ws, sizeof(ws));
-    tf_time_format(ctx->run->window_end, we, sizeof(we));
-    res = tf_pg_exec(ctx->run->conn, stats_sql, 4, params);
-    if (!tf_pg_ok(res)) {
-        tf_run_fail(ctx->run, "reading silver statistics failed: sqlstate %s", tf_pg_sqlstate(res));
-        PQclear(res);
-        return TF_ERR_DB;
+    cJSON_ArrayForEach(r, rules)
+    {
+        const cJSON *check = cJSON_GetObjectItemCaseSensitive(r, "check");
+        if (cJSON_IsString(check) &&
+            strcmp(check->valuestring, tf_dq_check_name(TF_DQ_AVG_CLOSE_BETWEEN)) == 0)
+            return 1;
     }
-    for (size_t i = 0; i < ctx->ntickers; i++) {
-        stats[i].avg_close = NAN;
-        for (int r = 0; r < PQntuples(res); r++) {
-            if (strcmp(PQgetvalue(res, r, 0), ctx->tickers[i].name) != 0)
-                continue;
-            stats[i].bars = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-            if (!PQgetisnull(res, r, 2))
-                stats[i].avg_close = strtod(PQgetvalue(res, r, 2), NULL);
-        }
-        ctx->tickers[i].actual = stats[i].bars;
-    }
-    PQclear(res);
-    return TF_OK;
+    return 0;
 }
 
 enum tf_rc aggregate_completeness(struct agg_ctx *ctx)
@@ -336,9 +313,11 @@ enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules, struct agg_
         rc = TF_ERR_NOMEM;
         goto out;
     }
-    rc = load_stats(ctx, stats);
-    if (rc != TF_OK)
-        goto out;
+    /* The rollups counted the bars and measured the average close. */
+    for (size_t i = 0; i < ctx->ntickers; i++) {
+        stats[i].bars = ctx->tickers[i].actual;
+        stats[i].avg_close = ctx->tickers[i].avg_close;
+    }
     rc = aggregate_completeness(ctx);
     if (rc != TF_OK)
         goto out;

@@ -130,8 +130,10 @@ static enum tf_rc aggregate_run(struct tf_run *run)
         ctx.ntickers++;
     }
     rc = load_job(&ctx, &rules);
-    if (rc == TF_OK)
+    if (rc == TF_OK) {
+        ctx.need_avg_close = aggregate_rules_need_avg_close(rules);
         rc = aggregate_rollups(&ctx);
+    }
     if (rc == TF_OK)
         rc = aggregate_checks(&ctx, rules, &dq);
     if (rc != TF_OK)

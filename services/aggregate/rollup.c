@@ -14,6 +14,7 @@
  */
 #include "aggregate.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,20 +23,38 @@
 #include "tf/time.h"
 
 /*
- * Per bucket: open of the first bar, close of the last, high/low extremes,
- * volume summed (NULL when no bar has one), VWAP = sum(p * volume) /
- * sum(volume) where p is the bar's VWAP or, when it has none, its typical
- * price (h + l + c) / 3 (bars without a volume do not count; NULL when the
- * volume sums to nothing), trades summed (NULL when no bar has a count).
- * Floating-point sums are taken in time order, so that the same bars
- * always give the same bits whatever order silver returns them in.
+ * One statement reads silver once for the whole execution:
+ *
+ * h   the UTC hours [$3, $4) the window touched, per ticker, from all
+ *     silver bars in them: open of the first bar, close of the last,
+ *     high/low extremes, volume summed (NULL when no bar has one), pv =
+ *     sum(p * volume) where p is the bar's VWAP or, when it has none, its
+ *     typical price (h + l + c) / 3 (bars without a volume do not count),
+ *     trades summed (NULL when no bar has a count), the bars, the first and
+ *     last bar's start; and, for the checks, the bars in the window [$6,
+ *     $7) and (when $10) the sum of their closes.
+ * o   the same per hour for the hours of the touched trading days outside
+ *     [$3, $4) ($9: [{ticker, s, e}]), not written anywhere.
+ * up_h  h upserted into gold.bars_hourly, VWAP = pv / volume (NULL when
+ *     the volume sums to nothing).
+ * up_d  every touched trading day ($8: [{ticker, market, day, s, e}]) from
+ *     its hours: a trading day is a union of whole UTC hours in every
+ *     market, so open is its first hour's open, close its last hour's
+ *     close, volume, pv, trades and bars are sums of the hours' and VWAP
+ *     is sum(pv) / sum(volume), the same quantities as over its bars.
+ *
+ * Floating-point sums are taken in time order (bars within an hour, hours
+ * within a day), so that the same bars always give the same bits whatever
+ * order silver returns them in. The answer is one row per ticker of $1:
+ * bars in the hours, bars in the window, the window's average close, then
+ * the hourly and daily rows written.
  */
-#define ROLLUP_COLS                                                                                \
-    " (array_agg(b.open ORDER BY b.ts))[1], max(b.high), min(b.low),"                              \
-    " (array_agg(b.close ORDER BY b.ts DESC))[1], sum(b.volume ORDER BY b.ts),"                    \
-    " sum(coalesce(b.vwap, (b.high + b.low + b.close) / 3) * b.volume ORDER BY b.ts)"              \
-    "  / nullif(sum(b.volume ORDER BY b.ts), 0),"                                                  \
-    " sum(b.trades), count(*)"
+#define HOUR_COLS                                                                                  \
+    " b.ticker, date_trunc('hour', b.ts) AS bucket,"                                               \
+    " (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high, min(b.low) AS low,"       \
+    " (array_agg(b.close ORDER BY b.ts DESC))[1] AS close, sum(b.volume ORDER BY b.ts) AS volume," \
+    " sum(coalesce(b.vwap, (b.high + b.low + b.close) / 3) * b.volume ORDER BY b.ts) AS pv,"       \
+    " sum(b.trades) AS trades, count(*) AS n, min(b.ts) AS first_bar, max(b.ts) AS last_bar"
 
 #define ROLLUP_SET                                                                                 \
     " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"     \
@@ -43,36 +62,48 @@
     " bar_count = EXCLUDED.bar_count, execution_id = EXCLUDED.execution_id,"                       \
     " updated_at = EXCLUDED.updated_at"
 
-/* Whole hours: [hour(start), hour(end - 1) + 1h). */
-static const char hourly_sql[] =
-    "WITH up AS ("
-    " INSERT INTO gold.bars_hourly AS g (ticker, source_timespan, bucket, open, high, low,"
-    "  close, volume, vwap, trades, bar_count, execution_id, updated_at)"
-    " SELECT b.ticker, b.timespan, date_trunc('hour', b.ts)," ROLLUP_COLS ", $5::uuid, now()"
+static const char rollup_sql[] =
+    "WITH h AS MATERIALIZED (SELECT" HOUR_COLS ","
+    "  count(*) FILTER (WHERE b.ts >= $6::timestamptz AND b.ts < $7::timestamptz) AS n_win,"
+    "  sum(b.close ORDER BY b.ts) FILTER (WHERE $10::boolean"
+    "   AND b.ts >= $6::timestamptz AND b.ts < $7::timestamptz) AS close_win"
     " FROM silver.bars b"
     " WHERE b.ticker = ANY($1::text[]) AND b.timespan = $2"
     "  AND b.ts >= $3::timestamptz AND b.ts < $4::timestamptz"
-    " GROUP BY b.ticker, b.timespan, date_trunc('hour', b.ts)"
-    " ON CONFLICT (ticker, source_timespan, bucket) DO UPDATE SET" ROLLUP_SET
-    " RETURNING bar_count)"
-    " SELECT count(*), coalesce(sum(bar_count), 0) FROM up";
-
-/* $1: [{ticker, market, day, s, e}], one per ticker and touched trading day. */
-static const char daily_sql[] =
-    "WITH d AS (SELECT * FROM jsonb_to_recordset($1::jsonb)"
+    " GROUP BY b.ticker, date_trunc('hour', b.ts)),"
+    " o AS (SELECT" HOUR_COLS
+    " FROM jsonb_to_recordset($9::jsonb) AS x(ticker text, s timestamptz, e timestamptz)"
+    " JOIN silver.bars b ON b.ticker = x.ticker AND b.timespan = $2"
+    "  AND b.ts >= x.s AND b.ts < x.e"
+    " GROUP BY b.ticker, date_trunc('hour', b.ts)),"
+    " hh AS (SELECT ticker, bucket, open, high, low, close, volume, pv, trades, n, first_bar,"
+    "  last_bar FROM h UNION ALL SELECT ticker, bucket, open, high, low, close, volume, pv,"
+    "  trades, n, first_bar, last_bar FROM o),"
+    " up_h AS (INSERT INTO gold.bars_hourly AS g (ticker, source_timespan, bucket, open, high,"
+    "  low, close, volume, vwap, trades, bar_count, execution_id, updated_at)"
+    " SELECT h.ticker, $2, h.bucket, h.open, h.high, h.low, h.close, h.volume,"
+    "  h.pv / nullif(h.volume, 0), h.trades, h.n, $5::uuid, now() FROM h"
+    " ON CONFLICT (ticker, source_timespan, bucket) DO UPDATE SET" ROLLUP_SET " RETURNING 1),"
+    " d AS (SELECT * FROM jsonb_to_recordset($8::jsonb)"
     "  AS d(ticker text, market text, day date, s timestamptz, e timestamptz)),"
-    " up AS ("
-    " INSERT INTO gold.bars_daily AS g (ticker, source_timespan, trading_day, market,"
+    " up_d AS (INSERT INTO gold.bars_daily AS g (ticker, source_timespan, trading_day, market,"
     "  first_bar, last_bar, open, high, low, close, volume, vwap, trades, bar_count,"
     "  execution_id, updated_at)"
-    " SELECT d.ticker, $2, d.day, d.market, min(b.ts), max(b.ts)," ROLLUP_COLS ", $3::uuid, now()"
-    " FROM d JOIN silver.bars b ON b.ticker = d.ticker AND b.timespan = $2"
-    "  AND b.ts >= d.s AND b.ts < d.e"
+    " SELECT d.ticker, $2, d.day, d.market, min(hh.first_bar), max(hh.last_bar),"
+    "  (array_agg(hh.open ORDER BY hh.bucket))[1], max(hh.high), min(hh.low),"
+    "  (array_agg(hh.close ORDER BY hh.bucket DESC))[1], sum(hh.volume ORDER BY hh.bucket),"
+    "  sum(hh.pv ORDER BY hh.bucket) / nullif(sum(hh.volume ORDER BY hh.bucket), 0),"
+    "  sum(hh.trades), sum(hh.n), $5::uuid, now()"
+    " FROM d JOIN hh ON hh.ticker = d.ticker AND hh.bucket >= d.s AND hh.bucket < d.e"
     " GROUP BY d.ticker, d.day, d.market"
     " ON CONFLICT (ticker, source_timespan, trading_day) DO UPDATE SET"
     "  market = EXCLUDED.market, first_bar = EXCLUDED.first_bar,"
     "  last_bar = EXCLUDED.last_bar," ROLLUP_SET " RETURNING 1)"
-    " SELECT count(*) FROM up";
+    " SELECT t.ticker, coalesce(sum(h.n), 0), coalesce(sum(h.n_win), 0),"
+    "  sum(h.close_win ORDER BY h.bucket) / nullif(sum(h.n_win), 0),"
+    "  (SELECT count(*) FROM up_h), (SELECT count(*) FROM up_d)"
+    " FROM unnest($1::text[]) AS t(ticker) LEFT JOIN h ON h.ticker = t.ticker"
+    " GROUP BY t.ticker";
 
 /*
  * Derived columns of TBL keyed by K (type KT). $1: [{ticker, k0, k1}]: the
@@ -205,72 +236,80 @@ static char *print_take(cJSON *arr)
     return s;
 }
 
-static enum tf_rc hourly(struct agg_ctx *ctx)
+/* Adds {"ticker", ka: a, kb: b} to arr. */
+static void add_range(cJSON *arr, const char *ticker, const char *ka, int64_t a, const char *kb,
+                      int64_t b, int dates)
 {
-    struct tf_run *run = ctx->run;
-    int64_t h0 = run->window_start - run->window_start % 3600;
-    int64_t h1 = (run->window_end - 1) - (run->window_end - 1) % 3600 + 3600;
-    char s0[32], s1[32];
-    const char *params[5];
-    PGresult *res = NULL;
-    cJSON *ranges = cJSON_CreateArray();
-    char *json = NULL;
-    enum tf_rc rc;
+    cJSON *o = cJSON_CreateObject();
+    char sa[32], sb[32];
 
-    tf_time_format(h0, s0, sizeof(s0));
-    tf_time_format(h1, s1, sizeof(s1));
-    rc = ensure_partitions(ctx, "bars_hourly", h0, h1 - 1);
-    if (rc != TF_OK)
-        goto out;
-    params[0] = ctx->ticker_array->data;
-    params[1] = ctx->span;
-    params[2] = s0;
-    params[3] = s1;
-    params[4] = run->execution_id;
-    res = tf_pg_exec(run->conn, hourly_sql, 5, params);
-    if (!tf_pg_ok(res)) {
-        tf_run_fail(run, "hourly rollup failed: sqlstate %s", tf_pg_sqlstate(res));
-        rc = TF_ERR_DB;
-        goto out;
+    if (dates) {
+        tf_time_format_date(a, sa, sizeof(sa));
+        tf_time_format_date(b, sb, sizeof(sb));
+    } else {
+        tf_time_format(a, sa, sizeof(sa));
+        tf_time_format(b, sb, sizeof(sb));
     }
-    ctx->hourly_rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    ctx->bars_in = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    for (size_t i = 0; i < ctx->ntickers && ranges; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "ticker", ctx->tickers[i].name);
-        cJSON_AddStringToObject(o, "k0", s0);
-        cJSON_AddStringToObject(o, "k1", s1);
-        cJSON_AddItemToArray(ranges, o);
-    }
-    json = print_take(ranges);
-    ranges = NULL;
-    if (!json) {
-        tf_run_fail(run, "out of memory");
-        rc = TF_ERR_NOMEM;
-        goto out;
-    }
-    params[0] = json;
-    rc = exec_count(ctx, "hourly derived columns", hourly_derived_sql, 2, params, NULL);
-out:
-    cJSON_free(json);
-    PQclear(res);
-    return rc;
+    cJSON_AddStringToObject(o, "ticker", ticker);
+    cJSON_AddStringToObject(o, ka, sa);
+    cJSON_AddStringToObject(o, kb, sb);
+    cJSON_AddItemToArray(arr, o);
 }
 
-static enum tf_rc daily(struct agg_ctx *ctx)
+/* The midnight UTC of a YYYY-MM-DD label (0 when unreadable). */
+static int64_t day_start(const char *day)
+{
+    char date[32];
+    int64_t t = 0;
+
+    snprintf(date, sizeof(date), "%sT00:00:00Z", day);
+    if (tf_time_parse(date, &t) != TF_OK)
+        t = 0;
+    return t;
+}
+
+/* Reads the rollup statement's answer: one row per ticker. */
+static void read_answer(struct agg_ctx *ctx, PGresult *res)
+{
+    ctx->hourly_rows = ctx->daily_rows = ctx->bars_in = 0;
+    for (size_t i = 0; i < ctx->ntickers; i++) {
+        ctx->tickers[i].actual = 0;
+        ctx->tickers[i].avg_close = NAN;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *name = PQgetvalue(res, r, 0);
+        ctx->bars_in += strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        ctx->hourly_rows = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+        ctx->daily_rows = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+        for (size_t i = 0; i < ctx->ntickers; i++) {
+            if (strcmp(ctx->tickers[i].name, name) != 0)
+                continue;
+            ctx->tickers[i].actual = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+            if (!PQgetisnull(res, r, 3))
+                ctx->tickers[i].avg_close = strtod(PQgetvalue(res, r, 3), NULL);
+        }
+    }
+}
+
+enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
 {
     static const enum tf_market markets[] = {TF_MARKET_US_EQUITY, TF_MARKET_CRYPTO,
                                              TF_MARKET_FOREX};
     struct tf_run *run = ctx->run;
+    int64_t h0 = run->window_start - run->window_start % 3600;
+    int64_t h1 = (run->window_end - 1) - (run->window_end - 1) % 3600 + 3600;
     struct day_range *days[3] = {NULL, NULL, NULL};
     size_t ndays[3] = {0, 0, 0};
-    cJSON *rows = cJSON_CreateArray(), *touched = cJSON_CreateArray();
-    char *rows_json = NULL, *touched_json = NULL;
-    const char *params[3];
+    cJSON *rows = cJSON_CreateArray(), *outside = cJSON_CreateArray();
+    cJSON *htouched = cJSON_CreateArray(), *dtouched = cJSON_CreateArray();
+    char *rows_json = NULL, *outside_json = NULL, *htouched_json = NULL, *dtouched_json = NULL;
+    char s0[32], s1[32], ws[32], we[32];
+    const char *params[10];
     int64_t lo = INT64_MAX, hi = INT64_MIN;
+    PGresult *res = NULL;
     enum tf_rc rc = TF_OK;
 
-    if (!rows || !touched) {
+    if (!rows || !outside || !htouched || !dtouched) {
         rc = TF_ERR_NOMEM;
         goto nomem;
     }
@@ -284,27 +323,24 @@ static enum tf_rc daily(struct agg_ctx *ctx)
         if (rc != TF_OK)
             goto nomem;
         for (size_t d = 0; d < ndays[k]; d++) {
-            int64_t day = 0;
-            char date[32];
-            snprintf(date, sizeof(date), "%sT00:00:00Z", days[k][d].day);
-            if (tf_time_parse(date, &day) == TF_OK) {
-                lo = day < lo ? day : lo;
-                hi = day > hi ? day : hi;
-            }
+            int64_t day = day_start(days[k][d].day);
+            lo = day < lo ? day : lo;
+            hi = day > hi ? day : hi;
         }
     }
     for (size_t i = 0; i < ctx->ntickers; i++) {
+        const char *name = ctx->tickers[i].name;
         size_t k = (size_t)ctx->tickers[i].market;
         struct day_range *dr = k < 3 ? days[k] : NULL;
         size_t nd = k < 3 ? ndays[k] : 0;
-        char s[32], e[32], k1[32];
-        cJSON *o;
 
+        add_range(htouched, name, "k0", h0, "k1", h1, 0);
         for (size_t d = 0; d < nd; d++) {
+            char s[32], e[32];
+            cJSON *o = cJSON_CreateObject();
             tf_time_format(dr[d].s, s, sizeof(s));
             tf_time_format(dr[d].e, e, sizeof(e));
-            o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "ticker", ctx->tickers[i].name);
+            cJSON_AddStringToObject(o, "ticker", name);
             cJSON_AddStringToObject(o, "market", tf_market_name(ctx->tickers[i].market));
             cJSON_AddStringToObject(o, "day", dr[d].day);
             cJSON_AddStringToObject(o, "s", s);
@@ -313,59 +349,70 @@ static enum tf_rc daily(struct agg_ctx *ctx)
         }
         if (nd == 0)
             continue;
-        /* The day after the last touched one, as the exclusive end. */
-        {
-            int64_t last = 0;
-            char date[32];
-            snprintf(date, sizeof(date), "%sT00:00:00Z", dr[nd - 1].day);
-            if (tf_time_parse(date, &last) != TF_OK)
-                last = 0;
-            tf_time_format_date(last + 86400, k1, sizeof(k1));
-        }
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "ticker", ctx->tickers[i].name);
-        cJSON_AddStringToObject(o, "k0", dr[0].day);
-        cJSON_AddStringToObject(o, "k1", k1);
-        cJSON_AddItemToArray(touched, o);
+        /* The touched days' hours the window's hours do not cover. */
+        if (dr[0].s < h0)
+            add_range(outside, name, "s", dr[0].s, "e", h0, 0);
+        if (dr[nd - 1].e > h1)
+            add_range(outside, name, "s", h1, "e", dr[nd - 1].e, 0);
+        /* Up to the day after the last touched one, exclusive. */
+        add_range(dtouched, name, "k0", day_start(dr[0].day), "k1",
+                  day_start(dr[nd - 1].day) + 86400, 1);
     }
     rows_json = print_take(rows);
-    touched_json = print_take(touched);
-    rows = touched = NULL;
-    if (!rows_json || !touched_json) {
+    outside_json = print_take(outside);
+    htouched_json = print_take(htouched);
+    dtouched_json = print_take(dtouched);
+    rows = outside = htouched = dtouched = NULL;
+    if (!rows_json || !outside_json || !htouched_json || !dtouched_json) {
         rc = TF_ERR_NOMEM;
         goto nomem;
     }
-    if (lo <= hi) {
+    rc = ensure_partitions(ctx, "bars_hourly", h0, h1 - 1);
+    if (rc == TF_OK && lo <= hi)
         rc = ensure_partitions(ctx, "bars_daily", lo, hi);
-        if (rc != TF_OK)
-            goto out;
-    }
-    params[0] = rows_json;
-    params[1] = ctx->span;
-    params[2] = run->execution_id;
-    rc = exec_count(ctx, "daily rollup", daily_sql, 3, params, &ctx->daily_rows);
     if (rc != TF_OK)
         goto out;
-    params[0] = touched_json;
+    tf_time_format(h0, s0, sizeof(s0));
+    tf_time_format(h1, s1, sizeof(s1));
+    tf_time_format(run->window_start, ws, sizeof(ws));
+    tf_time_format(run->window_end, we, sizeof(we));
+    params[0] = ctx->ticker_array->data;
+    params[1] = ctx->span;
+    params[2] = s0;
+    params[3] = s1;
+    params[4] = run->execution_id;
+    params[5] = ws;
+    params[6] = we;
+    params[7] = rows_json;
+    params[8] = outside_json;
+    params[9] = ctx->need_avg_close ? "t" : "f";
+    res = tf_pg_exec(run->conn, rollup_sql, 10, params);
+    if (!tf_pg_ok(res)) {
+        tf_run_fail(run, "rollups failed: sqlstate %s", tf_pg_sqlstate(res));
+        rc = TF_ERR_DB;
+        goto out;
+    }
+    read_answer(ctx, res);
+    params[0] = htouched_json;
+    rc = exec_count(ctx, "hourly derived columns", hourly_derived_sql, 2, params, NULL);
+    if (rc != TF_OK)
+        goto out;
+    params[0] = dtouched_json;
     rc = exec_count(ctx, "daily derived columns", daily_derived_sql, 2, params, NULL);
     goto out;
 nomem:
     tf_run_fail(run, "out of memory");
 out:
+    PQclear(res);
     cJSON_Delete(rows);
-    cJSON_Delete(touched);
+    cJSON_Delete(outside);
+    cJSON_Delete(htouched);
+    cJSON_Delete(dtouched);
     cJSON_free(rows_json);
-    cJSON_free(touched_json);
+    cJSON_free(outside_json);
+    cJSON_free(htouched_json);
+    cJSON_free(dtouched_json);
     for (size_t k = 0; k < 3; k++)
         free(days[k]);
-    return rc;
-}
-
-enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
-{
-    enum tf_rc rc = hourly(ctx);
-
-    if (rc == TF_OK)
-        rc = daily(ctx);
     return rc;
 }
