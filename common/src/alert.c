@@ -222,20 +222,20 @@ static void printable(char *s)
 
 /*
  * What an error may show of a URL: scheme://host[:port]. TF_ERR_INVALID
- * unless it parses, has a host and one of the two schemes. *secret_part gets
- * a new string with its path and query (NULL when there is none), which is
- * scrubbed from error text.
+ * unless it parses, has a host and one of the two schemes. secrets (when
+ * not NULL) gets new strings with its path and its query (NULL when there
+ * is none), each scrubbed from error text: a token may sit in either.
  */
 static enum tf_rc url_origin(const char *url, const char *const schemes[2], char *out,
-                             size_t outlen, char **secret_part, int *has_password)
+                             size_t outlen, char *secrets[2], int *has_password)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *pw = NULL;
     enum tf_rc rc = TF_OK;
 
     snprintf(out, outlen, "(an unparsable URL)");
-    if (secret_part)
-        *secret_part = NULL;
+    if (secrets)
+        secrets[0] = secrets[1] = NULL;
     if (has_password)
         *has_password = 0;
     if (!u)
@@ -253,16 +253,15 @@ static enum tf_rc url_origin(const char *url, const char *const schemes[2], char
     printable(out);
     if (has_password && curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK && pw && *pw)
         *has_password = 1;
-    if (secret_part) {
+    if (secrets) {
         if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
             path = NULL;
         if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
             query = NULL;
-        if (path && strcmp(path, "/") != 0) {
-            *secret_part = strdup(path);
-        } else if (query) {
-            *secret_part = strdup(query);
-        }
+        if (path && strcmp(path, "/") != 0)
+            secrets[0] = strdup(path);
+        if (query && *query)
+            secrets[1] = strdup(query);
     }
 out:
     curl_free(scheme);
@@ -512,7 +511,7 @@ static enum tf_rc send_webhook(const struct tf_alert_cfg *cfg, const struct clea
     struct curl_slist *hdrs = NULL;
     struct tf_buf reply;
     char origin[300], cerr[CURL_ERROR_SIZE];
-    char *secret_part = NULL; /* the URL's path: the token of a Slack URL */
+    char *secrets[2] = {NULL, NULL}; /* the URL's path and query: a token is in one of them */
     char *body = NULL;
     long status = 0;
     enum tf_rc rc = TF_OK;
@@ -520,7 +519,7 @@ static enum tf_rc send_webhook(const struct tf_alert_cfg *cfg, const struct clea
 
     tf_buf_init(&reply, REPLY_MAX + 1);
     cerr[0] = '\0';
-    rc = url_origin(cfg->webhook_url, web_schemes, origin, sizeof(origin), &secret_part, NULL);
+    rc = url_origin(cfg->webhook_url, web_schemes, origin, sizeof(origin), secrets, NULL);
     if (rc != TF_OK) {
         err_add(err, errlen, "webhook: %s",
                 rc == TF_ERR_NOMEM
@@ -553,7 +552,8 @@ static enum tf_rc send_webhook(const struct tf_alert_cfg *cfg, const struct clea
     cc = curl_easy_perform(curl);
     if (cc != CURLE_OK) {
         scrub(cerr, cfg->webhook_url);
-        scrub(cerr, secret_part);
+        scrub(cerr, secrets[0]);
+        scrub(cerr, secrets[1]);
         printable(cerr);
         err_add(err, errlen, "webhook: %s (curl %d%s%s) at %s", curl_easy_strerror(cc), (int)cc,
                 cerr[0] ? ": " : "", cerr, origin);
@@ -566,7 +566,8 @@ static enum tf_rc send_webhook(const struct tf_alert_cfg *cfg, const struct clea
         char *said = reply.data ? reply.data : none;
 
         scrub(said, cfg->webhook_url);
-        scrub(said, secret_part);
+        scrub(said, secrets[0]);
+        scrub(said, secrets[1]);
         printable(said);
         err_add(err, errlen, "webhook: HTTP %ld from %s%s%s%s", status, origin,
                 status >= 300 && status < 400 ? " (redirects are not followed)" : "",
@@ -577,7 +578,8 @@ out:
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(curl);
     cJSON_free(body);
-    free(secret_part);
+    free(secrets[0]);
+    free(secrets[1]);
     tf_buf_cleanup(&reply);
     return rc;
 }

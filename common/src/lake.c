@@ -261,16 +261,21 @@ static enum tf_rc stage_tmp(const struct tf_lake *lake, const char *key, const v
  * The temporary name is gone afterwards, whatever happened.
  */
 static enum tf_rc publish(struct tf_lake *lake, const char *path, const char *tmp, int replace,
-                          const struct tf_lake_obj *obj, char *err, size_t errlen)
+                          const struct tf_lake_obj *obj, int *created, char *err, size_t errlen)
 {
     enum tf_rc rc = TF_OK;
 
+    *created = 0;
     if (replace) {
-        if (rename(tmp, path) == 0)
+        if (rename(tmp, path) == 0) {
+            *created = 1;
             return TF_OK;
+        }
         snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
         rc = TF_ERR_IO;
-    } else if (link(tmp, path) != 0) {
+    } else if (link(tmp, path) == 0) {
+        *created = 1;
+    } else {
         if (errno != EEXIST) {
             snprintf(err, errlen, "link %s: %s", path, strerror(errno));
             rc = TF_ERR_IO;
@@ -296,9 +301,10 @@ static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *
 {
     char path[PATH_MAX], tmp[PATH_MAX + 16];
     enum tf_rc rc = stage_tmp(lake, key, data, len, 1, path, tmp, obj, err, errlen);
+    int created;
 
     if (rc == TF_OK)
-        rc = publish(lake, path, tmp, replace, obj, err, errlen);
+        rc = publish(lake, path, tmp, replace, obj, &created, err, errlen);
     if (rc == TF_OK)
         fsync_dir_of(path);
     return rc;
@@ -308,6 +314,7 @@ static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *
 struct batch_item {
     char *path;
     char *tmp;
+    int created; /* linked by the commit (not there before it) */
     struct tf_lake_obj obj;
 };
 
@@ -386,11 +393,16 @@ enum tf_rc tf_lake_batch_commit(struct tf_lake_batch *b, char *err, size_t errle
     for (size_t i = 0; i < b->n; i++) {
         struct batch_item *it = &b->items[i];
         if (rc == TF_OK)
-            rc = publish(b->lake, it->path, it->tmp, 0, &it->obj, err, errlen);
+            rc = publish(b->lake, it->path, it->tmp, 0, &it->obj, &it->created, err, errlen);
         else
             unlink(it->tmp);
         free(it->tmp);
         it->tmp = NULL;
+    }
+    /* All or nothing: a failed commit takes back the names it made. */
+    for (size_t i = 0; rc != TF_OK && i < b->n; i++) {
+        if (b->items[i].created)
+            unlink(b->items[i].path);
     }
     /* Then the names: each folder once (a batch mostly fills one). */
     for (size_t i = 0; rc == TF_OK && i < b->n; i++) {

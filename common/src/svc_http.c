@@ -260,7 +260,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
                                 def->name, plan.execution_id);
             goto out;
         }
-        if (replay && svc_rerun(svc, conn, plan.execution_id) == TF_OK) {
+        if (replay && svc_rerun(svc, conn, plan.execution_id, 0) == TF_OK) {
             cJSON_Delete(record);
             record = NULL;
             if (tf_exec_get(conn, plan.execution_id, def->name, &record) != TF_OK) {

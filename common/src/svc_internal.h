@@ -82,9 +82,11 @@ enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
 /**
  * Makes a finished (SUCCESS or FAILED) stage of execution id runnable again
  * (PENDING, with one more attempt allowed and its event unsent): a replay.
- * TF_ERR_CONFLICT when the stage is not finished (running or waiting).
+ * TF_ERR_CONFLICT when the stage is not finished (running or waiting), or
+ * when older_than (0: always) is set and the upstream attempt the stage
+ * consumed is not older than it.
  */
-enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id) TF_MUSTCHECK;
+enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id, int older_than) TF_MUSTCHECK;
 
 /**
  * For an upstream event of attempt up_attempt: when the stage's finished

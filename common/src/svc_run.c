@@ -160,6 +160,7 @@ int64_t svc_record_time(const cJSON *rec, const char *key)
 static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
 {
     const struct tf_stage_def *def = run->svc->def;
+    const char *up_status;
     enum tf_rc rc;
 
     rc = tf_exec_get(run->conn, run->execution_id, def->name, record);
@@ -171,7 +172,13 @@ static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
     }
     run->record = *record;
     run->upstream = *upstream;
-    run->upstream_attempt = (int)tf_json_long(*upstream, "attempt", 0);
+    /* Only a finished upstream attempt is what the run reads; while a
+     * replay of it runs, none is noted, so that replay's event runs this
+     * stage again. */
+    up_status = tf_json_str(*upstream, "status");
+    run->upstream_attempt = up_status && strcmp(up_status, "SUCCESS") == 0
+                                ? (int)tf_json_long(*upstream, "attempt", 0)
+                                : 0;
     snprintf(run->job_name, sizeof(run->job_name), "%s", tf_json_str(*record, "job_name"));
     run->window_start = svc_record_time(*record, "window_start");
     run->window_end = svc_record_time(*record, "window_end");
@@ -345,6 +352,10 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
         tf_run_fail(&run, "%s", tf_rc_str(rc));
     result = (struct tf_exec_result){"FAILED",        run.objects,          run.records_in,
                                      run.records_out, run.records_rejected, run.error};
+    /* A failed run consumed its upstream too: a redelivered event of the
+     * same upstream attempt must not run it again past its attempt limit. */
+    if (note_upstream(&run) == TF_ERR_DB)
+        tf_log_warn(&run.log, "upstream attempt not noted");
     frc = tf_exec_finish(conn, id, def->name, run.attempt, &result);
     if (frc != TF_OK) {
         /* The row stays RUNNING; the sweeper retries it once its heartbeat is stale. */
@@ -379,16 +390,23 @@ void svc_run_done(struct tf_svc *svc)
 
 /* ---- replays: a finished stage run again ---- */
 
-enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id)
+enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id, int older_than)
 {
-    const char *params[2] = {id, svc->def->name};
-    PGresult *res = tf_pg_exec(conn,
-                               "UPDATE tickflow.job_execution SET status = 'PENDING',"
-                               " max_attempts = greatest(max_attempts, attempt + 1),"
-                               " event_published_at = NULL, updated_at = now()"
-                               " WHERE execution_id = $1 AND stage = $2"
-                               " AND status IN ('SUCCESS', 'FAILED')",
-                               2, params);
+    char up[16];
+    const char *params[3] = {id, svc->def->name, up};
+    PGresult *res;
+
+    snprintf(up, sizeof(up), "%d", older_than);
+    /* With older_than, only while the upstream attempt consumed is older
+     * (two events racing re-open the stage once). */
+    res = tf_pg_exec(conn,
+                     "UPDATE tickflow.job_execution SET status = 'PENDING',"
+                     " max_attempts = greatest(max_attempts, attempt + 1),"
+                     " event_published_at = NULL, updated_at = now()"
+                     " WHERE execution_id = $1 AND stage = $2"
+                     " AND status IN ('SUCCESS', 'FAILED')"
+                     " AND ($3::int = 0 OR coalesce(upstream_attempt, 1) < $3::int)",
+                     3, params);
     enum tf_rc rc;
 
     if (!tf_pg_ok(res))
@@ -424,7 +442,7 @@ enum tf_rc svc_rerun_if_newer(struct tf_svc *svc, PGconn *conn, const char *id, 
     consumed = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
     if (up_attempt > consumed) {
         if (strcmp(status, "SUCCESS") == 0 || strcmp(status, "FAILED") == 0) {
-            rc = svc_rerun(svc, conn, id);
+            rc = svc_rerun(svc, conn, id, up_attempt);
             if (rc == TF_OK)
                 tf_log_info(log, "upstream attempt %d is newer than the %d consumed: %s runs again",
                             up_attempt, consumed, svc->def->name);

@@ -276,8 +276,8 @@ static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char
     char *row = NULL;
     int n, first = 1, done = 0;
 
-    PQclear(res);
     if (rc == TF_OK) {
+        PQclear(res);
         res = PQexec(run->conn,
                      "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap,"
                      " trades, execution_id FROM silver.bars"

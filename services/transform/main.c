@@ -763,10 +763,15 @@ static enum tf_rc read_fetched(struct load *ld, const char *fetched)
     PGresult *res = NULL;
     enum tf_rc rc;
 
+    /* Bars are ranked by when they were fetched: an extract that has not
+     * finished has no such time yet. */
+    if (!fetched) {
+        tf_run_fail(ld->run, "the extract stage has not finished");
+        return TF_ERR_CONFLICT;
+    }
     rc = run_sql(ld->run,
-                 "SELECT ((extract(epoch FROM coalesce($1::timestamptz, now())) - 946684800)"
-                 " * 1000000)::bigint",
-                 1, params, "reading the fetch time", &res);
+                 "SELECT ((extract(epoch FROM $1::timestamptz) - 946684800) * 1000000)::bigint", 1,
+                 params, "reading the fetch time", &res);
     if (rc != TF_OK)
         return rc;
     ld->fetched_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

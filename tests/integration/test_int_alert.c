@@ -128,8 +128,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(loc, sizeof(loc), "http://localhost:%d/services/elsewhere", hook.port);
         return reply(conn, 302, "moved", loc);
     }
-    /* An unknown hook: the answer quotes the path, token included. */
-    snprintf(text, sizeof(text), "invalid_token: no hook at %s", url);
+    /* An unknown hook: the answer quotes the path and any token argument. */
+    {
+        const char *tok = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+        snprintf(text, sizeof(text), "invalid_token: no hook at %s%s%s", url, tok ? "?token=" : "",
+                 tok ? tok : "");
+    }
     return reply(conn, 404, text, NULL);
 }
 
@@ -735,6 +739,13 @@ static void test_webhook_errors(void)
     CHECK(strstr(err, "webhook: HTTP 404") && strstr(err, "invalid_token: no hook at ***"),
           "404 reported, token masked: %s", err);
     CHECK(!strstr(err, "SecretHookToken") && !strstr(err, "T0A1B2"), "no token in: %s", err);
+    /* A token in the query is taken out as well. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/nohook/q?token=SecretQueryTok9", hook.port);
+    CHECK(tf_alert_send(&cfg, TF_ALERT_WEBHOOK, &a, &delivered, err, sizeof(err)) ==
+              TF_ERR_UPSTREAM,
+          "404 fails");
+    CHECK(strstr(err, "webhook: HTTP 404") != NULL, "404 reported: %s", err);
+    CHECK(!strstr(err, "SecretQueryTok9"), "no query token in: %s", err);
 
     /* A redirect is not followed (not even to the same server). */
     before = hook_count();

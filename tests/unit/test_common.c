@@ -323,12 +323,19 @@ static void test_lake(void)
                  " test $(find '%s/bronze' -name '*.tmp.*' | wc -l) -eq 0",
                  root, root, root);
         CHECK(system(cmd) == 0, "committed objects in place, no temporary file anywhere");
-        /* A second batch with other bytes under a committed name: a conflict. */
+        /* A second batch with other bytes under a committed name: a conflict,
+         * and the batch's new object is taken back with it. */
         b = tf_lake_batch_new(lake);
+        CHECK(tf_lake_batch_put(b, "bronze/x/new.json", "n", 1, &o2, err, sizeof(err)) == TF_OK,
+              "staged");
         CHECK(tf_lake_batch_put(b, "bronze/x/p1.json", "z", 1, &o1, err, sizeof(err)) == TF_OK,
               "staged");
         CHECK(tf_lake_batch_commit(b, err, sizeof(err)) == TF_ERR_CONFLICT, "write-once kept");
         tf_lake_batch_free(b);
+        snprintf(cmd, sizeof(cmd),
+                 "test ! -e '%s/bronze/x/new.json' && test \"$(cat '%s/bronze/x/p1.json')\" = a",
+                 root, root);
+        CHECK(system(cmd) == 0, "a failed commit leaves no new name, the old object intact");
     }
     /* clear: the folder's objects go, its sub-folders stay. */
     CHECK(tf_lake_sync(lake, "bronze/x", err, sizeof(err)) == TF_OK, "sync: %s", err);
