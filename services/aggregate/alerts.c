@@ -21,11 +21,13 @@
 
 #include "tf/pg.h"
 
+#define ALERTS_PER_TICK 10
+
 static const char claim_sql[] =
     "UPDATE gold.dq_results d SET alert_next_at = now() + $1::bigint * interval '1 millisecond'"
     " FROM (SELECT execution_id, rule_no, ticker FROM gold.dq_results"
     "  WHERE alert_state = 'pending' AND alert_next_at <= now()"
-    "  ORDER BY alert_next_at LIMIT 10 FOR UPDATE SKIP LOCKED) c"
+    "  ORDER BY alert_next_at LIMIT 1 FOR UPDATE SKIP LOCKED) c"
     " WHERE d.execution_id = c.execution_id AND d.rule_no = c.rule_no AND d.ticker = c.ticker"
     " RETURNING d.execution_id, d.rule_no, d.ticker, d.job_name, d.check_name, d.severity,"
     "  d.value, d.threshold, d.message, d.alert_attempts,"
@@ -131,15 +133,22 @@ void aggregate_alerts_tick(struct tf_svc *svc, PGconn *conn)
 
     if (!configured)
         return;
-    /* Two channels, each bounded by the timeout, plus slack. */
+    /* One alert per claim, its lease the two channels' timeouts plus slack:
+     * another replica never takes an alert still being sent. */
     snprintf(lease, sizeof(lease), "%ld", 2 * aggregate_cfg.alert.timeout_ms + 30000);
-    res = tf_pg_exec(conn, claim_sql, 1, params);
-    if (!tf_pg_ok(res)) {
-        tf_log_warn(NULL, "alert outbox not read (sqlstate %s)", tf_pg_sqlstate(res));
+    for (int n = 0; n < ALERTS_PER_TICK && !tf_svc_stopping(svc); n++) {
+        int got;
+        res = tf_pg_exec(conn, claim_sql, 1, params);
+        if (!tf_pg_ok(res)) {
+            tf_log_warn(NULL, "alert outbox not read (sqlstate %s)", tf_pg_sqlstate(res));
+            PQclear(res);
+            return;
+        }
+        got = PQntuples(res);
+        if (got == 1)
+            deliver(conn, res, 0, configured);
         PQclear(res);
-        return;
+        if (got == 0)
+            break;
     }
-    for (int r = 0; r < PQntuples(res) && !tf_svc_stopping(svc); r++)
-        deliver(conn, res, r, configured);
-    PQclear(res);
 }

@@ -87,6 +87,41 @@ static enum tf_rc commit_early(struct tf_run *run)
     return rc;
 }
 
+/*
+ * Gold's monthly partitions around the window, made on a connection of
+ * their own before the run's transaction touches gold: making one locks
+ * its parent table, and that lock must not be held until the run commits
+ * (every other aggregate would wait on it). Two days either side cover the
+ * trading days the window touches; the rollups still make any that are
+ * missing.
+ */
+static enum tf_rc make_partitions(struct tf_run *run)
+{
+    static const char *const tables[] = {"bars_hourly", "bars_daily"};
+    char from[16], to[16];
+    const char *params[3] = {NULL, from, to};
+    PGconn *side = tf_svc_conn_get(run->svc);
+    enum tf_rc rc = TF_OK;
+
+    if (!side)
+        return TF_OK;
+    tf_time_format_date(run->window_start - 2 * 86400, from, sizeof(from));
+    tf_time_format_date(run->window_end + 2 * 86400, to, sizeof(to));
+    for (size_t i = 0; i < TF_ARRAY_LEN(tables) && rc == TF_OK; i++) {
+        PGresult *res;
+        params[0] = tables[i];
+        res = tf_pg_exec(side, "SELECT gold.ensure_partitions($1, $2::date, $3::date)", 3, params);
+        if (!tf_pg_ok(res)) {
+            tf_run_fail(run, "cannot make gold's monthly partitions: sqlstate %s",
+                        tf_pg_sqlstate(res));
+            rc = TF_ERR_DB;
+        }
+        PQclear(res);
+    }
+    tf_svc_conn_put(run->svc, side);
+    return rc;
+}
+
 static enum tf_rc aggregate_run(struct tf_run *run)
 {
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(run->record, "tickers");
@@ -105,6 +140,9 @@ static enum tf_rc aggregate_run(struct tf_run *run)
 
     /* One writer per ticker at a time: the rollups read silver after the
      * lock, so the last writer always computes from the newest rows. */
+    rc = make_partitions(run);
+    if (rc != TF_OK)
+        goto out;
     rc = tf_pg_lock_keys(run->conn, "tickflow.gold", names);
     if (rc != TF_OK) {
         tf_run_fail(run, "cannot lock the tickers' gold rows");
