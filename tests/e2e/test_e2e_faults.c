@@ -280,14 +280,41 @@ static void test_late_bars(void)
     CHECK_EQ_INT(silver_count(ws, we), n);
 }
 
+/*
+ * Stops extract in the middle of execution id (SIGTERM: the stage must be
+ * handed back), clears the faults, restarts it, and asks again as an
+ * orchestrator would; returns the final record (caller deletes).
+ */
+static cJSON *stop_and_resume(const char *id, const char *job)
+{
+    const char *params[1] = {id};
+    char body[256];
+    long status;
+    cJSON *rec;
+
+    CHECK_EQ_INT(h_stop(&stack.procs[H_EXTRACT]), 0);
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                         " AND stage = 'extract' AND status = 'PENDING' AND attempt = 0",
+                         1, params),
+                 1);
+    faults(NULL);
+    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"%s\",\"wait_seconds\":60}", id, job);
+    rec = h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &status);
+    CHECK_EQ_INT(status, 200);
+    return rec;
+}
+
 /* SIGTERM in the middle of a slow extraction: handed back, then finished. */
 static void test_drain(void)
 {
     const char *ws = "2024-03-08T14:30:00Z", *we = "2024-03-08T21:00:00Z";
     char id[TF_UUID_LEN + 1], path[96];
-    const char *params[1] = {id};
     long status;
     int running = 0;
+    cJSON *rec;
 
     faults("{\"rules\":[{\"fault\":\"slow\",\"times\":-1,\"delay_ms\":3000}]}");
     cJSON_Delete(extract("e2e_faults", ws, we, 0, id, &status));
@@ -301,39 +328,21 @@ static void test_drain(void)
         h_sleep_ms(100);
     }
     CHECK(running, "the extraction is under way");
-    CHECK_EQ_INT(h_stop(&stack.procs[H_EXTRACT]), 0);
-    CHECK_EQ_INT(h_pg_ll(stack.db,
-                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
-                         " AND stage = 'extract' AND status = 'PENDING' AND attempt = 0",
-                         1, params),
-                 1);
-    faults(NULL);
-    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
-    /* The orchestrator asks again: the handed-back stage runs and completes. */
-    {
-        char body[256];
-        struct h_resp r;
-        snprintf(body, sizeof(body),
-                 "{\"execution_id\":\"%s\",\"job_name\":\"e2e_faults\",\"wait_seconds\":60}",
-                 params[0]);
-        h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
-        CHECK_EQ_INT(r.status, 200);
-        CHECK(strstr(r.body, "\"SUCCESS\"") && strstr(r.body, "\"attempt\":1"),
-              "finished as attempt 1: %s", r.body);
-        h_resp_free(&r);
-    }
+    rec = stop_and_resume(id, "e2e_faults");
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 1);
+    cJSON_Delete(rec);
 }
 
 /*
- * SIGTERM after one ticker's pages have landed and while another's are
- * slow: the stage runs again as the same attempt, and the pages the first
- * run left (never recorded) do not stand in its way.
+ * SIGTERM after one ticker's pages were written and while another's are
+ * slow: the stage runs again as the same attempt, and what the first run
+ * wrote (never recorded) does not stand in its way.
  */
 static void test_drain_after_pages(void)
 {
     const char *ws = "2024-03-11T13:30:00Z", *we = "2024-03-11T20:00:00Z";
     char id[TF_UUID_LEN + 1], lake[600], page4[128];
-    const char *params[1] = {id};
     long status;
     int landed = 0;
 
@@ -348,23 +357,8 @@ static void test_drain_after_pages(void)
         h_sleep_ms(100);
     }
     CHECK(landed, "AAPL's four pages landed while MSFT's are slow");
-    CHECK_EQ_INT(h_stop(&stack.procs[H_EXTRACT]), 0);
-    CHECK_EQ_INT(h_pg_ll(stack.db,
-                         "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
-                         " AND stage = 'extract' AND status = 'PENDING' AND attempt = 0",
-                         1, params),
-                 1);
-    faults(NULL);
-    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
     {
-        char body[256];
-        struct h_resp r;
-        cJSON *rec;
-        snprintf(body, sizeof(body),
-                 "{\"execution_id\":\"%s\",\"job_name\":\"e2e_drain\",\"wait_seconds\":60}", id);
-        h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r);
-        CHECK_EQ_INT(r.status, 200);
-        rec = cJSON_Parse(r.body);
+        cJSON *rec = stop_and_resume(id, "e2e_drain");
         CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
         CHECK_EQ_INT(h_jnum(rec, "attempt"), 1);
         CHECK_EQ_INT(h_jnum(rec, "records_out"), generated(ws, we) + generated_for("MSFT", ws, we));
@@ -377,7 +371,6 @@ static void test_drain_after_pages(void)
         }
         CHECK_EQ_INT(h_tree_paths_containing(lake, page4), 1);
         cJSON_Delete(rec);
-        h_resp_free(&r);
     }
     {
         cJSON *rec = h_wait_stage(&stack, stack.procs[H_TRANSFORM].port, id, 60);
