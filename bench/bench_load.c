@@ -76,27 +76,24 @@ static long vm_hwm_kb(pid_t pid)
  */
 static cJSON *make_pages(const char *copy_path, long long *bars)
 {
-    char dir[700], path[900], real[4096], sha[65], uri[4200];
+    char dir[700], path[900];
     cJSON *objects = cJSON_CreateArray();
     FILE *copy = fopen(copy_path, "w");
-    struct tf_buf page, packed;
+    struct tf_buf page;
 
     snprintf(dir, sizeof(dir), "%s/lake/bench", stack.dir);
     mkdir(dir, 0755);
     tf_buf_init(&page, 64u << 20);
-    tf_buf_init(&packed, 64u << 20);
     *bars = 0;
     for (int k = 0; copy && k < TICKERS; k++) {
         char ticker[16];
         unsigned long long s = 0x9e3779b97f4a7c15ULL ^ (unsigned long long)k;
         double price = 20 + 400 * next_unit(&s);
         enum tf_rc rc;
-        FILE *f;
         cJSON *o;
 
         snprintf(ticker, sizeof(ticker), "B%04d", k);
         tf_buf_reset(&page);
-        tf_buf_reset(&packed);
         rc = tf_buf_printf(&page, "{\"ticker\":\"%s\",\"resultsCount\":%d,\"results\":[", ticker,
                            MINUTES);
         for (int m = 0; m < MINUTES && rc == TF_OK; m++) {
@@ -120,34 +117,23 @@ static cJSON *make_pages(const char *copy_path, long long *bars)
                     ticker, ts, op, h, l, c, v, vw, n);
         }
         rc = rc ? rc : tf_buf_puts(&page, "],\"status\":\"OK\"}");
-        rc = rc ? rc : tf_gzip(page.data, page.len, &packed);
         snprintf(path, sizeof(path), "%s/%s.json.gz", dir, ticker);
-        f = rc == TF_OK ? fopen(path, "wb") : NULL;
-        if (!f || fwrite(packed.data, 1, packed.len, f) != packed.len || fclose(f) != 0 ||
-            !realpath(path, real)) {
+        {
+            const struct h_page pg = {"polygon", NULL, ticker, "1minute", "gzip", 1};
+            o = rc == TF_OK ? h_bronze_page(path, page.data, page.len, &pg) : NULL;
+        }
+        if (!o) {
             fprintf(stderr, "cannot write %s\n", path);
             cJSON_Delete(objects);
             objects = NULL;
             break;
         }
-        tf_sha256_hex(packed.data, packed.len, sha);
-        snprintf(uri, sizeof(uri), "file://%s", real);
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "uri", uri);
-        cJSON_AddNumberToObject(o, "bytes", (double)packed.len);
-        cJSON_AddStringToObject(o, "sha256", sha);
-        cJSON_AddStringToObject(o, "encoding", "gzip");
-        cJSON_AddStringToObject(o, "provider", "polygon");
-        cJSON_AddStringToObject(o, "ticker", ticker);
-        cJSON_AddStringToObject(o, "timespan", "1minute");
-        cJSON_AddNumberToObject(o, "page", 1);
         cJSON_AddItemToArray(objects, o);
         *bars += MINUTES;
     }
     if (copy)
         fclose(copy);
     tf_buf_cleanup(&page);
-    tf_buf_cleanup(&packed);
     return objects;
 }
 

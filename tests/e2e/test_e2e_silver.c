@@ -62,46 +62,17 @@ static void sql_ok(const char *sql)
 static void land(const char *id, int pageno, const char *provider, const char *ticker,
                  const char *span, const char *encoding, const char *json, cJSON *objects)
 {
-    char dir[1024], path[1300], real[PATH_MAX], sha[65], uri[PATH_MAX + 8];
-    struct tf_buf packed;
-    enum tf_rc rc;
+    const struct h_page pg = {provider, NULL, ticker, span, encoding, pageno};
+    char dir[1024], path[1300];
     cJSON *o;
-    FILE *f;
-    int ok;
 
     snprintf(dir, sizeof(dir), "%s/lake/handmade", stack.dir);
     mkdir(dir, 0755);
     snprintf(path, sizeof(path), "%s/%s-%d.json.%s", dir, id, pageno, encoding);
-    tf_buf_init(&packed, 64u << 20);
-    if (strcmp(encoding, "zstd") == 0) {
-        struct tf_zstd *z = tf_zstd_new(1);
-        rc = z ? tf_zstd_compress(z, json, strlen(json), &packed) : TF_ERR_NOMEM;
-        tf_zstd_free(z);
-    } else {
-        rc = tf_gzip(json, strlen(json), &packed);
-    }
-    ok = rc == TF_OK;
-    f = ok ? fopen(path, "wb") : NULL;
-    ok = f && fwrite(packed.data, 1, packed.len, f) == packed.len;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    ok = ok && realpath(path, real) != NULL;
-    if (ok) {
-        tf_sha256_hex(packed.data, packed.len, sha);
-        snprintf(uri, sizeof(uri), "file://%s", real);
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "uri", uri);
-        cJSON_AddNumberToObject(o, "bytes", (double)packed.len);
-        cJSON_AddStringToObject(o, "sha256", sha);
-        cJSON_AddStringToObject(o, "encoding", encoding);
-        cJSON_AddStringToObject(o, "provider", provider);
-        cJSON_AddStringToObject(o, "ticker", ticker);
-        cJSON_AddStringToObject(o, "timespan", span);
-        cJSON_AddNumberToObject(o, "page", pageno);
+    o = h_bronze_page(path, json, strlen(json), &pg);
+    CHECK(o != NULL, "hand-made page %d landed", pageno);
+    if (o)
         cJSON_AddItemToArray(objects, o);
-    }
-    tf_buf_cleanup(&packed);
-    CHECK(ok, "hand-made page %d landed", pageno);
 }
 
 /*

@@ -490,40 +490,19 @@ static void test_throttled(void)
  */
 static int land_page(const char *id, int pageno, const char *json, cJSON *objects)
 {
-    char dir[1024], path[1200], real[PATH_MAX], sha[65], uri[PATH_MAX + 8];
-    struct tf_buf gz;
+    const struct h_page pg = {"twelvedata", "time_series", "TDPAGE", "1minute", "gzip", pageno};
+    char dir[1024], path[1200];
     cJSON *o;
-    FILE *f;
-    int ok;
 
     snprintf(dir, sizeof(dir), "%s/lake/handmade", stack.dir);
     mkdir(dir, 0755);
     snprintf(path, sizeof(path), "%s/%s-page-%04d.json.gz", dir, id, pageno);
-    tf_buf_init(&gz, 1024 * 1024);
-    ok = tf_gzip(json, strlen(json), &gz) == TF_OK;
-    f = ok ? fopen(path, "wb") : NULL;
-    ok = f && fwrite(gz.data, 1, gz.len, f) == gz.len;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    ok = ok && realpath(path, real) != NULL;
-    if (ok) {
-        tf_sha256_hex(gz.data, gz.len, sha);
-        snprintf(uri, sizeof(uri), "file://%s", real);
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "uri", uri);
-        cJSON_AddNumberToObject(o, "bytes", (double)gz.len);
-        cJSON_AddStringToObject(o, "sha256", sha);
-        cJSON_AddStringToObject(o, "encoding", "gzip");
-        cJSON_AddStringToObject(o, "provider", "twelvedata");
-        cJSON_AddStringToObject(o, "dataset", "time_series");
-        cJSON_AddStringToObject(o, "ticker", "TDPAGE");
-        cJSON_AddStringToObject(o, "timespan", "1minute");
-        cJSON_AddNumberToObject(o, "page", pageno);
-        cJSON_AddItemToArray(objects, o);
-    }
-    tf_buf_cleanup(&gz);
-    CHECK(ok, "hand-made page %d landed", pageno);
-    return ok ? 0 : -1;
+    o = h_bronze_page(path, json, strlen(json), &pg);
+    CHECK(o != NULL, "hand-made page %d landed", pageno);
+    if (!o)
+        return -1;
+    cJSON_AddItemToArray(objects, o);
+    return 0;
 }
 
 /*

@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "tf/buf.h"
+#include "tf/gz.h"
 #include "tf/exec.h"
 #include "tf/kafka.h"
+#include "tf/lake.h"
 
 int h_timeout(int seconds)
 {
@@ -640,4 +642,44 @@ cJSON *h_call(const char *method, int port, const char *path, const char *body, 
     }
     h_resp_free(&r);
     return out;
+}
+
+cJSON *h_bronze_page(const char *path, const char *json, size_t len, const struct h_page *pg)
+{
+    char real[PATH_MAX], sha[65], uri[PATH_MAX + 8];
+    struct tf_buf packed;
+    enum tf_rc rc;
+    cJSON *o = NULL;
+    FILE *f;
+    int ok;
+
+    tf_buf_init(&packed, 64u << 20);
+    if (strcmp(pg->encoding, "zstd") == 0) {
+        struct tf_zstd *z = tf_zstd_new(1);
+        rc = z ? tf_zstd_compress(z, json, len, &packed) : TF_ERR_NOMEM;
+        tf_zstd_free(z);
+    } else {
+        rc = tf_gzip(json, len, &packed);
+    }
+    f = rc == TF_OK ? fopen(path, "wb") : NULL;
+    ok = f && fwrite(packed.data, 1, packed.len, f) == packed.len;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    if (ok && realpath(path, real)) {
+        tf_sha256_hex(packed.data, packed.len, sha);
+        snprintf(uri, sizeof(uri), "file://%s", real);
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "uri", uri);
+        cJSON_AddNumberToObject(o, "bytes", (double)packed.len);
+        cJSON_AddStringToObject(o, "sha256", sha);
+        cJSON_AddStringToObject(o, "encoding", pg->encoding);
+        cJSON_AddStringToObject(o, "provider", pg->provider);
+        if (pg->dataset)
+            cJSON_AddStringToObject(o, "dataset", pg->dataset);
+        cJSON_AddStringToObject(o, "ticker", pg->ticker);
+        cJSON_AddStringToObject(o, "timespan", pg->timespan);
+        cJSON_AddNumberToObject(o, "page", pg->page);
+    }
+    tf_buf_cleanup(&packed);
+    return o;
 }

@@ -85,6 +85,19 @@ cJSON *h_get_record(int port, const char *id);
 cJSON *h_call(const char *method, int port, const char *path, const char *body, const char *header,
               long *status);
 
+/** What a hand-made bronze object says of itself (dataset may be NULL). */
+struct h_page {
+    const char *provider, *dataset, *ticker, *timespan, *encoding; /* "gzip" or "zstd" */
+    int page;
+};
+
+/**
+ * Lands json in a file at path compressed as extract would, and returns its
+ * object as extract records it (uri, bytes, sha256, encoding, provider,
+ * dataset, ticker, timespan, page; caller deletes). NULL on failure.
+ */
+cJSON *h_bronze_page(const char *path, const char *json, size_t len, const struct h_page *pg);
+
 /**
  * Waits up to seconds for the stage record of id at port to be SUCCESS or
  * FAILED (giving up early if a service of st died); returns it or NULL.
