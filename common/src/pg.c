@@ -173,6 +173,23 @@ PGresult *tf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *con
     return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
+PGresult *tf_pg_exec_retry(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                           int tries)
+{
+    PGresult *res = tf_pg_exec(conn, sql, nparams, params);
+
+    for (int t = 1; t < tries && !tf_pg_ok(res); t++) {
+        const char *st = tf_pg_sqlstate(res);
+        struct timespec pause = {0, 50000000L * t};
+        if (strcmp(st, "40P01") != 0 && strcmp(st, "40001") != 0)
+            break;
+        PQclear(res);
+        nanosleep(&pause, NULL);
+        res = tf_pg_exec(conn, sql, nparams, params);
+    }
+    return res;
+}
+
 int tf_pg_ok(const PGresult *res)
 {
     ExecStatusType st = PQresultStatus(res);

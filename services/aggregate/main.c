@@ -110,7 +110,8 @@ static enum tf_rc make_partitions(struct tf_run *run)
     for (size_t i = 0; i < TF_ARRAY_LEN(tables) && rc == TF_OK; i++) {
         PGresult *res;
         params[0] = tables[i];
-        res = tf_pg_exec(side, "SELECT gold.ensure_partitions($1, $2::date, $3::date)", 3, params);
+        res = tf_pg_exec_retry(side, "SELECT gold.ensure_partitions($1, $2::date, $3::date)", 3,
+                               params, 5);
         if (!tf_pg_ok(res)) {
             tf_run_fail(run, "cannot make gold's monthly partitions: sqlstate %s",
                         tf_pg_sqlstate(res));

@@ -686,7 +686,10 @@ static enum tf_rc ensure_partitions(struct tf_run *run, const char *ws, const ch
                               " $2::timestamptz)";
     const char *params[2] = {ws, we};
     PGconn *side = tf_svc_conn_get(run->svc);
-    PGresult *res = tf_pg_exec(side ? side : run->conn, sql, 2, params);
+    /* Making a partition can meet a reader of the table in a deadlock
+     * that PostgreSQL breaks by failing one side: that side tries again. */
+    PGresult *res =
+        side ? tf_pg_exec_retry(side, sql, 2, params, 5) : tf_pg_exec(run->conn, sql, 2, params);
     enum tf_rc rc = TF_OK;
 
     if (!tf_pg_ok(res)) {

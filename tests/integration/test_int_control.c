@@ -191,6 +191,38 @@ static void test_requeue(PGconn *db)
     CHECK(tf_exec_requeue(db, id, "extract") == TF_ERR_CONFLICT, "no attempt left");
 }
 
+/* A statement failed by a deadlock is tried again; other errors are not. */
+static void test_exec_retry(PGconn *db)
+{
+    PGresult *res;
+
+    res = PQexec(db, "CREATE SEQUENCE retry_seq;"
+                     " CREATE FUNCTION retry_flaky() RETURNS bigint LANGUAGE plpgsql AS $$"
+                     " DECLARE n bigint := nextval('retry_seq'); BEGIN"
+                     "  IF n < 3 THEN RAISE EXCEPTION 'made up' USING ERRCODE = '40P01'; END IF;"
+                     "  RETURN n; END $$;"
+                     " CREATE FUNCTION retry_broken() RETURNS bigint LANGUAGE plpgsql AS $$"
+                     " BEGIN PERFORM nextval('retry_seq');"
+                     "  RAISE EXCEPTION 'made up' USING ERRCODE = '22012'; END $$");
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "setup: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    res = tf_pg_exec_retry(db, "SELECT retry_flaky()", 0, NULL, 5);
+    CHECK(tf_pg_ok(res), "third try succeeds: %s", PQresultErrorMessage(res));
+    if (tf_pg_ok(res))
+        CHECK_STR(PQgetvalue(res, 0, 0), "3");
+    PQclear(res);
+    res = tf_pg_exec_retry(db, "SELECT setval('retry_seq', 1, false), retry_flaky()", 0, NULL, 2);
+    CHECK_STR(tf_pg_sqlstate(res), "40P01");
+    PQclear(res);
+    /* Two tries of a deadlock, then one of another error: 1, 1, then 2. */
+    res = tf_pg_exec_retry(db, "SELECT retry_broken()", 0, NULL, 5);
+    CHECK_STR(tf_pg_sqlstate(res), "22012");
+    PQclear(res);
+    res = PQexec(db, "SELECT last_value FROM retry_seq");
+    CHECK_STR(PQgetvalue(res, 0, 0), "2");
+    PQclear(res);
+}
+
 static void test_pool_bound(void)
 {
     struct tf_pg_pool *pool = tf_pg_pool_new(dsn, 2);
@@ -300,6 +332,7 @@ int main(void)
     test_claims_are_exclusive(db);
     test_lease_fencing(db);
     test_requeue(db);
+    test_exec_retry(db);
     test_pool_bound();
     test_kafka_round_trip();
     PQfinish(db);

@@ -39,6 +39,15 @@ void tf_pg_pool_put(struct tf_pg_pool *pool, PGconn *conn);
 /** PQexecParams with text parameters and text results. Never NULL-checks its caller. */
 PGresult *tf_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
+/**
+ * tf_pg_exec for one statement that is its own transaction (DDL such as
+ * making partitions): tried again, up to tries times with a short pause,
+ * while PostgreSQL breaks a deadlock or a serialization failure by failing
+ * it (SQLSTATE 40P01, 40001). Returns the last result.
+ */
+PGresult *tf_pg_exec_retry(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                           int tries);
+
 /** 1 when res is COMMAND_OK or TUPLES_OK. */
 int tf_pg_ok(const PGresult *res);
 
