@@ -20,6 +20,8 @@ struct tf_kafka {
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    rd_kafka_topic_t *known[4]; /* topics whose metadata tf_kafka_know_topic() fetched */
+    int nknown;
 };
 
 struct tf_kafka_consumer {
@@ -140,6 +142,8 @@ void tf_kafka_producer_free(struct tf_kafka *kafka)
     rd_kafka_flush(kafka->rk, 10 * 1000);
     atomic_store(&kafka->stop, 1);
     pthread_join(kafka->poller, NULL);
+    for (int i = 0; i < kafka->nknown; i++)
+        rd_kafka_topic_destroy(kafka->known[i]);
     rd_kafka_destroy(kafka->rk);
     pthread_mutex_destroy(&kafka->mu);
     pthread_cond_destroy(&kafka->cv);
@@ -240,6 +244,27 @@ out:
     for (int i = 0; i < n; i++)
         rd_kafka_NewTopic_destroy(nts[i]);
     return rc;
+}
+
+enum tf_rc tf_kafka_know_topic(struct tf_kafka *kafka, const char *topic, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt;
+    rd_kafka_resp_err_t merr;
+
+    if (kafka->nknown == (int)(sizeof(kafka->known) / sizeof(kafka->known[0])))
+        return TF_ERR_INVALID;
+    rkt = rd_kafka_topic_new(kafka->rk, topic, NULL);
+    if (!rkt)
+        return TF_ERR_KAFKA;
+    merr = rd_kafka_metadata(kafka->rk, 0, rkt, &md, timeout_ms);
+    if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_destroy(rkt);
+        return TF_ERR_KAFKA;
+    }
+    rd_kafka_metadata_destroy(md);
+    kafka->known[kafka->nknown++] = rkt; /* held, so the client keeps what it learnt */
+    return TF_OK;
 }
 
 enum tf_rc tf_kafka_ping(struct tf_kafka *kafka, int timeout_ms)

@@ -451,6 +451,10 @@ static enum tf_rc start_kafka(struct tf_svc *svc)
     }
     if (rc != TF_OK)
         return rc;
+    /* Not fatal: without it, the first event only waits for what this fetches. */
+    if (tf_kafka_know_topic(svc->kafka, svc->topic_out, 10000) != TF_OK ||
+        tf_kafka_know_topic(svc->kafka, svc->topic_dlq, 10000) != TF_OK)
+        tf_log_warn(NULL, "kafka: no metadata yet for %s or %s", svc->topic_out, svc->topic_dlq);
     if (!svc->def->consume_topic)
         return TF_OK;
     snprintf(svc->topic_in, sizeof(svc->topic_in), "%s%s", prefix, svc->def->consume_topic);

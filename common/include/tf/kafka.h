@@ -45,6 +45,14 @@ enum tf_rc tf_kafka_ensure_topics(struct tf_kafka *kafka, const char *const *top
                                   size_t errlen) TF_MUSTCHECK;
 
 /**
+ * Fetches topic's partitions and leaders now, at start-up, so that the first
+ * event produced to it does not wait for them (up to a few hundred
+ * milliseconds otherwise). At most four topics per producer; call before
+ * producing from other threads.
+ */
+enum tf_rc tf_kafka_know_topic(struct tf_kafka *kafka, const char *topic, int timeout_ms);
+
+/**
  * TF_OK when a broker answers a metadata request within timeout_ms and the
  * producer has not hit a fatal (idempotence) error.
  */
