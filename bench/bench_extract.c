@@ -38,19 +38,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
-}
-
 /* 1 unless BENCH_TRANSFER=identity: pages travel gzip-encoded, as the
  * providers send them to a client that asks. */
 static int gzip_transfer(void)
@@ -186,7 +173,7 @@ int main(void)
                curl_s[r], bars, mb);
     }
     {
-        double e = median(ext_s, ROUNDS), c = median(curl_s, ROUNDS);
+        double e = h_median(ext_s, ROUNDS), c = h_median(curl_s, ROUNDS);
         printf("extract: %.0f bars/s, %.1f MB/s; curl: %.0f bars/s, %.1f MB/s (medians of %d)\n",
                (double)bars / e, mb / e, (double)bars / c, mb / c, ROUNDS);
         printf("bench extract: bars_per_s=%.0f limit_bars_per_s=%.0f ratio=%.2f\n",

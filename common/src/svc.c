@@ -5,6 +5,7 @@
 #include "tf/svc.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,6 +560,11 @@ int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, s
 
     if (!svc)
         return 1;
+    /* A run's big buffers (a day of bars, a Parquet file) are mapped and go
+     * back to the system when freed, whichever worker thread made them;
+     * glibc's moving threshold would otherwise keep them in that thread's
+     * arena, and each worker would hold its own high-water mark. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     svc->def = def;
     svc->keys = keys;
     svc->nkeys = nkeys;

@@ -373,6 +373,8 @@ publish:
         rc = TF_ERR_DB;
 out:
     svc_run_done(svc);
+    if (run.carry_free)
+        run.carry_free(run.carry);
     cJSON_Delete(run.objects);
     cJSON_Delete(run.state);
     cJSON_Delete(record);

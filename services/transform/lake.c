@@ -12,7 +12,20 @@
  * identical file). A file is rebuilt under an advisory lock on its (dataset,
  * date) and replaced atomically: two transforms never interleave, and the
  * one that writes last read silver after every commit before it.
+ *
+ * Reading a busy day back from silver costs about as much as loading it,
+ * so a run keeps the bars it loads (within TICKFLOW_TRANSFORM_LAKE_MEMORY_MB
+ * per process) and reads back only the rest of the partition: the rows not
+ * stamped with its execution and fetch time. Under the lock, one count
+ * checks that silver still holds every kept bar (as many rows with that
+ * stamp as bars kept, at the same times); when it does not (a newer fetch
+ * replaced some, an earlier attempt left others), or a read-back row has
+ * the key of a kept bar, the whole partition is read back as before. Both
+ * ways give the same bytes: rows in byte order of ticker (COLLATE "C"),
+ * then time.
  */
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,36 +270,494 @@ static enum tf_rc cols_add(struct cols *k, const struct field *f)
     return TF_OK;
 }
 
+/* ---- bars kept from the load ---- */
+
+/* Bytes one kept bar costs (struct cols' arrays). */
+#define ROW_BYTES (3 * sizeof(char *) + 8 * sizeof(double) + 3)
+
+/* What this process's runs keep at this moment, against the configured budget. */
+static atomic_llong kept_bytes;
+
+/* A distinct string of the kept bars; rows point at s, and a ticker's rank is its byte order. */
+struct kept_str {
+    uint32_t rank;
+    char s[];
+};
+
+/* The bars a run loaded into one lake partition, in load order until sorted. */
+struct kept_part {
+    char provider[32], span[32];
+    long long day;   /* days since the epoch */
+    int dropped;     /* over budget or out of memory: read back instead */
+    long long bytes; /* taken from the budget */
+    const char *span_s;
+    struct cols k;
+};
+
+struct lake_hold {
+    struct tf_run *run;
+    long long limit; /* the process's budget, bytes */
+    char exec[37];
+    char fetched[64];
+    struct kept_part **parts;
+    size_t nparts, parts_cap, last;
+    struct kept_str **strs;
+    size_t nstrs, strs_cap;
+    int ranked;
+};
+
+static void part_drop(struct kept_part *p)
+{
+    cols_cleanup(&p->k);
+    atomic_fetch_sub(&kept_bytes, p->bytes);
+    p->bytes = 0;
+    p->dropped = 1;
+}
+
+static void hold_free(void *arg)
+{
+    struct lake_hold *h = arg;
+
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->nparts; i++) {
+        part_drop(h->parts[i]);
+        free(h->parts[i]);
+    }
+    free(h->parts);
+    for (size_t i = 0; i < h->nstrs; i++)
+        free(h->strs[i]);
+    free(h->strs);
+    free(h);
+}
+
+void transform_lake_hold(struct tf_run *run, const char *fetched)
+{
+    long long mb = tf_svc_cfg(run->svc)->transform_lake_memory_mb;
+    struct lake_hold *h;
+
+    if (mb <= 0 || !fetched || strlen(fetched) >= sizeof(h->fetched))
+        return;
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return;
+    h->run = run;
+    h->limit = mb * 1024 * 1024;
+    snprintf(h->exec, sizeof(h->exec), "%s", run->execution_id);
+    snprintf(h->fetched, sizeof(h->fetched), "%s", fetched);
+    run->carry = h;
+    run->carry_free = hold_free;
+}
+
+/* The one copy of s the hold keeps (NULL without memory). */
+static const char *hold_str(struct lake_hold *h, const char *s)
+{
+    struct kept_str *e;
+    size_t len = strlen(s);
+
+    for (size_t i = h->nstrs; i > 0; i--) {
+        if (strcmp(h->strs[i - 1]->s, s) == 0)
+            return h->strs[i - 1]->s;
+    }
+    if (h->nstrs == h->strs_cap) {
+        size_t cap = h->strs_cap ? h->strs_cap * 2 : 64;
+        struct kept_str **p = realloc(h->strs, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        h->strs = p;
+        h->strs_cap = cap;
+    }
+    e = malloc(sizeof(*e) + len + 1);
+    if (!e)
+        return NULL;
+    e->rank = 0;
+    memcpy(e->s, s, len + 1);
+    h->strs[h->nstrs++] = e;
+    h->ranked = 0;
+    return e->s;
+}
+
+static uint32_t rank_of(const char *s)
+{
+    return ((const struct kept_str *)(const void *)(s - offsetof(struct kept_str, s)))->rank;
+}
+
+/* The hold's partition of (provider, span, day), made on first use; NULL without memory. */
+static struct kept_part *hold_part(struct lake_hold *h, const char *provider, const char *span,
+                                   long long day)
+{
+    struct kept_part *p;
+
+    if (h->last < h->nparts) {
+        p = h->parts[h->last];
+        if (p->day == day && strcmp(p->span, span) == 0 && strcmp(p->provider, provider) == 0)
+            return p;
+    }
+    for (size_t i = 0; i < h->nparts; i++) {
+        p = h->parts[i];
+        if (p->day == day && strcmp(p->span, span) == 0 && strcmp(p->provider, provider) == 0) {
+            h->last = i;
+            return p;
+        }
+    }
+    if (strlen(provider) >= sizeof(p->provider) || strlen(span) >= sizeof(p->span))
+        return NULL;
+    if (h->nparts == h->parts_cap) {
+        size_t cap = h->parts_cap ? h->parts_cap * 2 : 8;
+        struct kept_part **a = realloc(h->parts, cap * sizeof(*a));
+        if (!a)
+            return NULL;
+        h->parts = a;
+        h->parts_cap = cap;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    snprintf(p->provider, sizeof(p->provider), "%s", provider);
+    snprintf(p->span, sizeof(p->span), "%s", span);
+    p->day = day;
+    p->span_s = hold_str(h, span);
+    if (!p->span_s)
+        p->dropped = 1;
+    h->last = h->nparts;
+    h->parts[h->nparts++] = p;
+    return p;
+}
+
+/* Adds one bar to p, within the budget; drops p when that cannot be. */
+static void part_add(struct lake_hold *h, struct kept_part *p, const char *ticker,
+                     const struct bar *b)
+{
+    struct cols *k = &p->k;
+    size_t i = k->n;
+
+    if (p->dropped)
+        return;
+    if (i == k->cap) {
+        long long more = (long long)((k->cap ? k->cap : 4096) * ROW_BYTES);
+
+        if (atomic_fetch_add(&kept_bytes, more) + more > h->limit) {
+            atomic_fetch_sub(&kept_bytes, more);
+            tf_log_info(&h->run->log,
+                        "lake rows of %s_%s kept past the memory budget: that partition is read"
+                        " back instead",
+                        p->provider, p->span);
+            part_drop(p);
+            return;
+        }
+        p->bytes += more;
+        if (cols_grow(k) != TF_OK) {
+            part_drop(p);
+            return;
+        }
+    }
+    k->ticker[i] = ticker;
+    k->span[i] = p->span_s;
+    k->exec[i] = h->exec;
+    k->ts[i] = (int64_t)b->t * 1000;
+    k->o[i] = b->o;
+    k->h[i] = b->h;
+    k->l[i] = b->l;
+    k->c[i] = b->c;
+    k->v[i] = b->has_v ? b->v : 0;
+    k->vw[i] = b->has_vw ? b->vw : 0;
+    k->trades[i] = b->has_n ? b->n : 0;
+    k->has_v[i] = (unsigned char)(b->has_v != 0);
+    k->has_vw[i] = (unsigned char)(b->has_vw != 0);
+    k->has_n[i] = (unsigned char)(b->has_n != 0);
+    k->n++;
+}
+
+void transform_lake_keep(struct tf_run *run, const char *provider, const char *span,
+                         const struct page *pg)
+{
+    struct lake_hold *h = run->carry;
+    const char *ticker;
+
+    if (!h)
+        return;
+    ticker = hold_str(h, pg->ticker);
+    for (size_t i = 0; i < pg->n; i++) {
+        const struct bar *b = &pg->bars[i];
+        long long day = b->t >= 0 ? b->t / 86400000 : (b->t - 86399999) / 86400000;
+        struct kept_part *p;
+
+        if (b->rule)
+            continue;
+        p = hold_part(h, provider, span, day);
+        if (!p)
+            continue; /* that partition is read back */
+        if (!ticker)
+            part_drop(p);
+        else
+            part_add(h, p, ticker, b);
+    }
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    const struct kept_str *x = *(const struct kept_str *const *)a;
+    const struct kept_str *y = *(const struct kept_str *const *)b;
+
+    return strcmp(x->s, y->s);
+}
+
+/* A kept row's sort key: ticker rank, time in the day, then load order. */
+struct order {
+    uint64_t key;
+    uint32_t at;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+    const struct order *x = a, *y = b;
+
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+#define GATHER(field, type)                                                                        \
+    do {                                                                                           \
+        type *t_ = malloc(m * sizeof(type));                                                       \
+        if (!t_)                                                                                   \
+            goto nomem;                                                                            \
+        for (size_t j_ = 0; j_ < m; j_++)                                                          \
+            t_[j_] = k->field[take[j_]];                                                           \
+        free(k->field);                                                                            \
+        k->field = t_;                                                                             \
+    } while (0)
+
+/*
+ * Puts p's rows in file order (ticker bytes, then time) and, of bars with
+ * the same key, keeps the one loaded last, as silver did. TF_ERR_NOMEM drops p.
+ */
+static enum tf_rc part_order(struct lake_hold *h, struct kept_part *p)
+{
+    struct cols *k = &p->k;
+    long long day_us = p->day * 86400000000LL;
+    struct order *ord = NULL;
+    uint32_t *take = NULL;
+    size_t m = 0, n = k->n;
+    int sorted = 1;
+
+    if (!h->ranked) {
+        struct kept_str **by = malloc((h->nstrs ? h->nstrs : 1) * sizeof(*by));
+        if (!by) {
+            part_drop(p);
+            return TF_ERR_NOMEM;
+        }
+        memcpy(by, h->strs, h->nstrs * sizeof(*by));
+        qsort(by, h->nstrs, sizeof(*by), cmp_str_ptr);
+        for (size_t i = 0; i < h->nstrs; i++)
+            by[i]->rank = (uint32_t)i;
+        free(by);
+        h->ranked = 1;
+    }
+    for (size_t i = 1; i < n && sorted; i++) {
+        uint32_t a = rank_of(k->ticker[i - 1]), b = rank_of(k->ticker[i]);
+        sorted = a < b || (a == b && k->ts[i - 1] < k->ts[i]);
+    }
+    if (sorted)
+        return TF_OK;
+    ord = malloc(n * sizeof(*ord));
+    take = malloc(n * sizeof(*take));
+    if (!ord || !take)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        ord[i].key = (uint64_t)rank_of(k->ticker[i]) << 40 | (uint64_t)(k->ts[i] - day_us);
+        ord[i].at = (uint32_t)i;
+    }
+    qsort(ord, n, sizeof(*ord), cmp_order);
+    for (size_t i = 0; i < n; i++) {
+        if (m > 0 && ord[i].key == ord[i - 1].key)
+            m--; /* the later load of the same bar wins */
+        take[m++] = ord[i].at;
+    }
+    free(ord);
+    ord = NULL;
+    GATHER(ticker, const char *);
+    GATHER(span, const char *);
+    GATHER(exec, const char *);
+    GATHER(ts, int64_t);
+    GATHER(trades, int64_t);
+    GATHER(o, double);
+    GATHER(h, double);
+    GATHER(l, double);
+    GATHER(c, double);
+    GATHER(v, double);
+    GATHER(vw, double);
+    GATHER(has_v, unsigned char);
+    GATHER(has_vw, unsigned char);
+    GATHER(has_n, unsigned char);
+    k->n = m;
+    k->cap = m;
+    free(take);
+    return TF_OK;
+nomem:
+    free(ord);
+    free(take);
+    part_drop(p);
+    return TF_ERR_NOMEM;
+}
+
+/* The kept partition for (provider, span, date), ordered; NULL when it must be read back. */
+static struct kept_part *kept_for(struct tf_run *run, const char *provider, const char *span,
+                                  const char *date)
+{
+    struct lake_hold *h = run->carry;
+    int64_t t = 0;
+
+    if (!h || tf_time_parse(date, &t) != TF_OK)
+        return NULL;
+    for (size_t i = 0; i < h->nparts; i++) {
+        struct kept_part *p = h->parts[i];
+        if (!p->dropped && p->day * 86400 == t && strcmp(p->span, span) == 0 &&
+            strcmp(p->provider, provider) == 0)
+            return part_order(h, p) == TF_OK ? p : NULL;
+    }
+    return NULL;
+}
+
+/*
+ * Whether silver (inside the caller's transaction) still holds every bar of
+ * p: as many rows stamped with the run's execution and fetch time as p has,
+ * at the same times. *others: how many rows of the partition are not so
+ * stamped. 1 yes, 0 no, -1 on a database error (the run's error set).
+ */
+static int kept_holds(struct tf_run *run, const struct kept_part *p, const char *date,
+                      long long *others)
+{
+    const struct lake_hold *h = run->carry;
+    char day_s[24];
+    const char *params[6] = {p->provider, p->span, date, h->exec, h->fetched, day_s};
+    long long day_us = p->day * 86400000000LL, sum = 0, n, s;
+    PGresult *res;
+    int holds;
+
+    snprintf(day_s, sizeof(day_s), "%lld", day_us);
+    for (size_t i = 0; i < p->k.n; i++)
+        sum += p->k.ts[i] - day_us;
+    /* date_part is float8 (extract's numeric costs twice the time): exact
+     * to the microsecond for the next couple of centuries. */
+    res = tf_pg_exec(run->conn,
+                     "WITH r AS (SELECT execution_id = $4::uuid AND fetched_at = $5::timestamptz"
+                     "  AS kept, ts FROM silver.bars WHERE provider = $1 AND timespan = $2"
+                     "  AND ts >= $3::timestamptz AND ts < $3::timestamptz + interval '1 day')"
+                     " SELECT count(*) FILTER (WHERE kept), coalesce(sum((date_part('epoch', ts)"
+                     "  * 1000000)::bigint - $6::bigint) FILTER (WHERE kept), 0),"
+                     "  count(*) FILTER (WHERE NOT kept) FROM r",
+                     6, params);
+    if (!tf_pg_ok(res) || PQntuples(res) != 1) {
+        tf_run_fail(run, "checking silver for the lake failed: sqlstate %s", tf_pg_sqlstate(res));
+        PQclear(res);
+        return -1;
+    }
+    n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    s = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    *others = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    holds = n == (long long)p->k.n && s == sum;
+    if (!holds)
+        tf_log_info(&run->log,
+                    "silver no longer holds the %zu bars kept for %s_%s %s as loaded (%lld"
+                    " stamped rows): reading the partition back",
+                    p->k.n, p->provider, p->span, date, n);
+    return holds;
+}
+
+/* Compares row i of a with row j of b by ticker bytes, then time. */
+static int row_cmp(const struct cols *a, size_t i, const struct cols *b, size_t j)
+{
+    int c = a->ticker[i] == b->ticker[j] ? 0 : strcmp(a->ticker[i], b->ticker[j]);
+
+    if (c)
+        return c;
+    return a->ts[i] < b->ts[j] ? -1 : a->ts[i] > b->ts[j];
+}
+
+/* Appends row i of from to k (k has room). */
+static void row_put(struct cols *k, const struct cols *from, size_t i)
+{
+    size_t j = k->n++;
+
+    k->ticker[j] = from->ticker[i];
+    k->span[j] = from->span[i];
+    k->exec[j] = from->exec[i];
+    k->ts[j] = from->ts[i];
+    k->trades[j] = from->trades[i];
+    k->o[j] = from->o[i];
+    k->h[j] = from->h[i];
+    k->l[j] = from->l[i];
+    k->c[j] = from->c[i];
+    k->v[j] = from->v[i];
+    k->vw[j] = from->vw[i];
+    k->has_v[j] = from->has_v[i];
+    k->has_vw[j] = from->has_vw[i];
+    k->has_n[j] = from->has_n[i];
+}
+
+/*
+ * Merges the kept rows and the rows read back into out (whose strings stay
+ * owned by the two). TF_ERR_CONFLICT when both have a bar with the same key.
+ */
+static enum tf_rc merge(const struct cols *kept, const struct cols *back, struct cols *out)
+{
+    size_t i = 0, j = 0, want = kept->n + back->n;
+
+    while (out->cap < want) {
+        if (cols_grow(out) != TF_OK)
+            return TF_ERR_NOMEM;
+    }
+    while (i < kept->n || j < back->n) {
+        int c = i == kept->n ? 1 : j == back->n ? -1 : row_cmp(kept, i, back, j);
+        if (c == 0)
+            return TF_ERR_CONFLICT;
+        if (c < 0)
+            row_put(out, kept, i++);
+        else
+            row_put(out, back, j++);
+    }
+    return TF_OK;
+}
+
+/* The lake's read of one partition; COPY takes no parameters, so settings carry them. */
+#define LAKE_COPY                                                                                  \
+    "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap, trades,"             \
+    " execution_id FROM silver.bars WHERE provider = current_setting('tickflow.lake_provider')"    \
+    " AND timespan = current_setting('tickflow.lake_timespan')"                                    \
+    " AND ts >= current_setting('tickflow.lake_date')::timestamptz"                                \
+    " AND ts < current_setting('tickflow.lake_date')::timestamptz + interval '1 day'"
+#define LAKE_NOT_KEPT                                                                              \
+    " AND NOT (execution_id = current_setting('tickflow.lake_execution')::uuid"                    \
+    " AND fetched_at = current_setting('tickflow.lake_fetched')::timestamptz)"
+#define LAKE_ORDER " ORDER BY ticker COLLATE \"C\", ts) TO STDOUT (FORMAT binary)"
+
 /*
  * Reads one partition's rows from silver (inside the caller's transaction)
  * as one binary COPY: no number printed by the server and read back here.
+ * With h, only the rows not stamped with h's execution and fetch time.
  * COPY takes no parameters, so the partition's names travel as
  * transaction-local settings set by a parameterised statement.
  */
 static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char *span,
-                            const char *date, struct cols *k)
+                            const char *date, const struct lake_hold *h, struct cols *k)
 {
-    const char *params[3] = {provider, span, date};
+    const char *params[5] = {provider, span, date, h ? h->exec : "", h ? h->fetched : ""};
     PGresult *res = tf_pg_exec(run->conn,
                                "SELECT set_config('tickflow.lake_provider', $1, true),"
                                " set_config('tickflow.lake_timespan', $2, true),"
-                               " set_config('tickflow.lake_date', $3, true)",
-                               3, params);
+                               " set_config('tickflow.lake_date', $3, true),"
+                               " set_config('tickflow.lake_execution', $4, true),"
+                               " set_config('tickflow.lake_fetched', $5, true)",
+                               5, params);
     enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
     char *row = NULL;
     int n, first = 1, done = 0;
 
     if (rc == TF_OK) {
         PQclear(res);
-        res = PQexec(run->conn,
-                     "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap,"
-                     " trades, execution_id FROM silver.bars"
-                     " WHERE provider = current_setting('tickflow.lake_provider')"
-                     " AND timespan = current_setting('tickflow.lake_timespan')"
-                     " AND ts >= current_setting('tickflow.lake_date')::timestamptz"
-                     " AND ts < current_setting('tickflow.lake_date')::timestamptz"
-                     " + interval '1 day'"
-                     " ORDER BY ticker, ts) TO STDOUT (FORMAT binary)");
+        res = PQexec(run->conn, h ? LAKE_COPY LAKE_NOT_KEPT LAKE_ORDER : LAKE_COPY LAKE_ORDER);
         rc = PQresultStatus(res) == PGRES_COPY_OUT ? TF_OK : TF_ERR_DB;
     }
     if (rc != TF_OK) {
@@ -355,15 +826,20 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     char dataset[160], key[400], err[512];
     const char *lock_params[2] = {dataset, date};
     struct tf_lake_obj lo;
-    struct cols k;
+    struct cols k, back, both;
+    const struct cols *rows = NULL;
+    struct kept_part *kept = kept_for(run, provider, span, date);
     struct tf_buf file;
     enum tf_rc rc;
     cJSON *o;
     int64_t started = tf_time_mono_ms(), read_ms = started;
+    size_t nrows = 0;
 
     snprintf(dataset, sizeof(dataset), "%s_%s", provider, span);
     snprintf(key, sizeof(key), "silver/%s/date=%s/bars.parquet", dataset, date);
     memset(&k, 0, sizeof(k));
+    memset(&back, 0, sizeof(back));
+    memset(&both, 0, sizeof(both));
     tf_buf_init(&file, MAX_FILE_BYTES);
     rc = tf_pg_cmd(run->conn, "BEGIN");
     if (rc != TF_OK) {
@@ -384,11 +860,33 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     /* A day of a busy dataset is a million rows to sort: in memory, not on disk. */
     if (rc == TF_OK)
         rc = tf_pg_cmd(run->conn, "SET LOCAL work_mem = '" LAKE_WORK_MEM "'");
-    if (rc == TF_OK)
-        rc = read_rows(run, provider, span, date, &k);
+    if (rc == TF_OK && kept) {
+        long long others = 0;
+        int holds = kept_holds(run, kept, date, &others);
+
+        if (holds < 0)
+            rc = TF_ERR_DB;
+        else if (holds && others == 0)
+            rows = &kept->k;
+        else if (holds) {
+            rc = read_rows(run, provider, span, date, run->carry, &back);
+            if (rc == TF_OK)
+                rc = merge(&kept->k, &back, &both);
+            if (rc == TF_OK)
+                rows = &both;
+            else if (rc == TF_ERR_CONFLICT) {
+                tf_log_info(&run->log, "silver replaced bars kept for %s: reading it back", key);
+                rc = TF_OK;
+            }
+        }
+    }
+    if (rc == TF_OK && !rows) {
+        rc = read_rows(run, provider, span, date, NULL, &k);
+        rows = &k;
+    }
     read_ms = tf_time_mono_ms();
     if (rc == TF_OK)
-        rc = encode(run, &k, &file);
+        rc = encode(run, rows, &file);
     if (rc == TF_OK) {
         rc =
             tf_lake_replace(tf_svc_lake(run->svc), key, file.data, file.len, &lo, err, sizeof(err));
@@ -402,14 +900,17 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     }
     if (rc != TF_OK)
         goto out;
-    tf_log_info(&run->log, "lake file written key=%s rows=%zu bytes=%lld read_ms=%lld ms=%lld", key,
-                k.n, lo.bytes, (long long)(read_ms - started),
-                (long long)(tf_time_mono_ms() - started));
+    nrows = rows->n;
+    tf_log_info(&run->log,
+                "lake file written key=%s rows=%zu kept=%zu read_back=%zu bytes=%lld read_ms=%lld"
+                " ms=%lld",
+                key, nrows, rows == &k ? 0 : kept->k.n, rows == &k ? k.n : back.n, lo.bytes,
+                (long long)(read_ms - started), (long long)(tf_time_mono_ms() - started));
     o = cJSON_CreateObject();
     if (o) {
         cJSON_AddStringToObject(o, "uri", lo.uri);
         cJSON_AddNumberToObject(o, "bytes", (double)lo.bytes);
-        cJSON_AddNumberToObject(o, "records", (double)k.n);
+        cJSON_AddNumberToObject(o, "records", (double)nrows);
         cJSON_AddStringToObject(o, "sha256", lo.sha256);
         cJSON_AddStringToObject(o, "format", "parquet");
         cJSON_AddStringToObject(o, "dataset", dataset);
@@ -419,6 +920,11 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
 out:
     tf_buf_cleanup(&file);
     cols_cleanup(&k);
+    cols_cleanup(&back);
+    /* both borrowed every string: only its arrays go */
+    cols_cleanup(&both);
+    if (kept)
+        part_drop(kept); /* written: its memory goes back to the budget */
     return rc;
 }
 

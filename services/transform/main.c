@@ -664,6 +664,8 @@ static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
     }
     if (rc == TF_OK && ld->bad.len > REJECTS_FLUSH_BYTES)
         rc = flush_rejects(ld);
+    if (rc == TF_OK)
+        transform_lake_keep(run, provider, span, &pg);
     run->records_in += (long long)pg.n;
     run->records_rejected += (long long)(pg.n - good);
     run->records_out += (long long)good;
@@ -870,6 +872,8 @@ static enum tf_rc transform_run(struct tf_run *run)
     if (rc == TF_OK)
         rc = read_fetched(&ld, fetched);
     if (rc == TF_OK)
+        transform_lake_hold(run, fetched);
+    if (rc == TF_OK)
         rc = read_window_empty(&ld, ws, we);
     if (rc != TF_OK)
         return rc;
@@ -926,7 +930,11 @@ static const struct tf_stage_def transform_stage = {
     .after_commit = transform_lake,
 };
 
-static const struct tf_cfg_key transform_keys[] = {TF_SVC_KEYS("8082")};
+static const struct tf_cfg_key transform_keys[] = {
+    TF_SVC_KEYS("8082"),
+    TF_SVC_KEY("TICKFLOW_TRANSFORM_LAKE_MEMORY_MB", TF_CFG_INT, transform_lake_memory_mb, "160", 0,
+               0, 65536),
+};
 
 int main(void)
 {

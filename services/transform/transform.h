@@ -95,4 +95,16 @@ void transform_page_cleanup(struct page *pg);
  */
 enum tf_rc transform_lake(struct tf_run *run);
 
+/**
+ * Starts keeping the bars the run loads (run->carry), so that the lake's
+ * files are written from them rather than read back from silver. fetched
+ * is the extract's finish, the fetched_at of every bar the run loads.
+ * Keeping is an optimisation: without memory it is simply not done.
+ */
+void transform_lake_hold(struct tf_run *run, const char *fetched);
+
+/** Keeps the good bars of one page that the run has just loaded. */
+void transform_lake_keep(struct tf_run *run, const char *provider, const char *span,
+                         const struct page *pg);
+
 #endif

@@ -350,6 +350,35 @@ static void test_replay(void)
     rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_EQ_INT(lake_check(rec, path), 0);
     cJSON_Delete(rec);
+
+    /* So far each file was written from the bars the run kept from its load. */
+    CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "read_back=0 "), 2 * nfiles);
+    /* Without memory for that, transform reads the days back from silver: the same bytes. */
+    CHECK_EQ_INT(h_stop(&stack.procs[H_TRANSFORM]), 0);
+    {
+        int n = 0;
+        while (stack.env[n])
+            n++;
+        stack.env[n] = "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB=0";
+        stack.env[n + 1] = NULL;
+    }
+    CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
+    rec = call("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 3);
+    objs = cJSON_GetObjectItemCaseSensitive(rec, "objects");
+    CHECK_EQ_INT(cJSON_GetArraySize(objs), nfiles);
+    for (int i = 0; i < nfiles && i < 4; i++) {
+        char now[65];
+        const cJSON *o = cJSON_GetArrayItem(objs, i);
+        CHECK_STR(h_jstr(o, "sha256"), shas[i]);
+        sha_of(h_jstr(o, "uri"), now);
+        CHECK_STR(now, shas[i]);
+    }
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "kept=0 read_back="), nfiles);
+    CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "read_back=0 "), 2 * nfiles);
     snap_free(&before);
     cJSON_Delete(first);
 }

@@ -351,12 +351,25 @@ void h_pg_drop_db(const char *base_dsn, const char *name)
     PQfinish(conn);
 }
 
-int h_file_contains(const char *path, const char *needle)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+double h_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return v[n / 2];
+}
+
+int h_file_count(const char *path, const char *needle)
 {
     FILE *fp = fopen(path, "rb");
     struct tf_buf buf;
     char chunk[65536];
-    size_t n;
+    size_t n, len = strlen(needle);
     int found = 0;
 
     if (!fp)
@@ -367,9 +380,20 @@ int h_file_contains(const char *path, const char *needle)
             break;
     }
     fclose(fp);
-    found = buf.data && memmem(buf.data, buf.len, needle, strlen(needle)) != NULL;
+    for (const char *at = buf.data; at && len;) {
+        at = memmem(at, buf.len - (size_t)(at - buf.data), needle, len);
+        if (at) {
+            found++;
+            at += len;
+        }
+    }
     tf_buf_cleanup(&buf);
     return found;
+}
+
+int h_file_contains(const char *path, const char *needle)
+{
+    return h_file_count(path, needle) > 0;
 }
 
 static const char *walk_needle;

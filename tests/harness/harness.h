@@ -184,6 +184,12 @@ void h_pg_drop_db(const char *base_dsn, const char *name);
 /** 1 when file contains needle. */
 int h_file_contains(const char *path, const char *needle);
 
+/** The median of v[0..n) (sorts v in place). */
+double h_median(double *v, int n);
+
+/** How many times needle occurs in file (0 when it cannot be read). */
+int h_file_count(const char *path, const char *needle);
+
 /** Counts the files under dir whose path contains needle (recursive). */
 int h_tree_paths_containing(const char *dir, const char *needle);
 

@@ -67,6 +67,8 @@ struct tf_svc_cfg {
     char *polygon_key;
     char *twelvedata_base;
     char *twelvedata_key;
+    /* transform only */
+    long transform_lake_memory_mb;
 };
 
 /* clang-format off */
@@ -113,6 +115,8 @@ struct tf_run {
     struct tf_run_beat *beat; /* the runtime's heartbeat of an unfenced run */
     int upstream_attempt;     /* the attempt of the upstream record the run reads (0: none) */
     cJSON *state; /* the stage's own notes from run to after_commit (owned by the runtime) */
+    void *carry;  /* the stage's own data from run to after_commit, or NULL */
+    void (*carry_free)(void *carry); /* called by the runtime when the run is over */
 };
 
 struct tf_stage_def {
