@@ -202,6 +202,30 @@ static int lake_check(const cJSON *rec, const char *path)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/*
+ * Replays transform (body) as attempt: it succeeds at once, and its lake
+ * files are the nfiles of the first run, byte for byte. Returns its record.
+ */
+static cJSON *replay_transform(const char *body, int attempt, int nfiles, char shas[][65])
+{
+    long status;
+    cJSON *rec = call("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, &status);
+    const cJSON *objs = cJSON_GetObjectItemCaseSensitive(rec, "objects");
+
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), attempt);
+    CHECK_EQ_INT(cJSON_GetArraySize(objs), nfiles);
+    for (int i = 0; i < nfiles && i < 4; i++) {
+        char now[65];
+        const cJSON *o = cJSON_GetArrayItem(objs, i);
+        CHECK_STR(h_jstr(o, "sha256"), shas[i]);
+        sha_of(h_jstr(o, "uri"), now);
+        CHECK_STR(now, shas[i]);
+    }
+    return rec;
+}
+
 static void test_replay(void)
 {
     char id[TF_UUID_LEN + 1], body[512], path[700];
@@ -280,20 +304,8 @@ static void test_replay(void)
     /* The replay: a new attempt of transform, then of aggregate, from the same bronze. */
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"replay\":true,\"wait_seconds\":60}",
              id);
-    rec = call("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, &status);
-    CHECK_EQ_INT(status, 200);
-    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
-    CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
+    rec = replay_transform(body, 2, nfiles, shas);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), h_jnum(first, "records_out"));
-    objs = cJSON_GetObjectItemCaseSensitive(rec, "objects");
-    CHECK_EQ_INT(cJSON_GetArraySize(objs), nfiles);
-    for (int i = 0; i < nfiles && i < 4; i++) {
-        char now[65];
-        const cJSON *o = cJSON_GetArrayItem(objs, i);
-        CHECK_STR(h_jstr(o, "sha256"), shas[i]);
-        sha_of(h_jstr(o, "uri"), now);
-        CHECK_STR(now, shas[i]);
-    }
     cJSON_Delete(rec);
     rec = wait_attempt(stack.procs[H_AGGREGATE].port, id, 2);
     CHECK(rec != NULL, "aggregate ran again on the replay's event");
@@ -363,20 +375,7 @@ static void test_replay(void)
         stack.env[n + 1] = NULL;
     }
     CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
-    rec = call("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, &status);
-    CHECK_EQ_INT(status, 200);
-    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
-    CHECK_EQ_INT(h_jnum(rec, "attempt"), 3);
-    objs = cJSON_GetObjectItemCaseSensitive(rec, "objects");
-    CHECK_EQ_INT(cJSON_GetArraySize(objs), nfiles);
-    for (int i = 0; i < nfiles && i < 4; i++) {
-        char now[65];
-        const cJSON *o = cJSON_GetArrayItem(objs, i);
-        CHECK_STR(h_jstr(o, "sha256"), shas[i]);
-        sha_of(h_jstr(o, "uri"), now);
-        CHECK_STR(now, shas[i]);
-    }
-    cJSON_Delete(rec);
+    cJSON_Delete(replay_transform(body, 3, nfiles, shas));
     CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "kept=0 read_back="), nfiles);
     CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "read_back=0 "), 2 * nfiles);
     snap_free(&before);
