@@ -708,6 +708,69 @@ static void test_bad_replays(void)
                  1);
 }
 
+/* Sets transform's TICKFLOW_TRANSFORM_LAKE_MEMORY_MB (NULL: its default) and restarts it. */
+static void transform_memory(const char *setting)
+{
+    int n = 0;
+
+    while (stack.env[n] && strncmp(stack.env[n], "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB=", 34) != 0)
+        n++;
+    if (setting) {
+        stack.env[n + (stack.env[n] ? 0 : 1)] = NULL;
+        stack.env[n] = setting;
+    } else {
+        for (; stack.env[n]; n++)
+            stack.env[n] = stack.env[n + 1];
+    }
+    CHECK_EQ_INT(h_stop(&stack.procs[H_TRANSFORM]), 0);
+    CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
+}
+
+/*
+ * A day with more bars than transform may keep in memory (10,080 against
+ * 1 MB, about 11,000): the partition is read back from silver instead, and
+ * the file is the same as the one written from kept bars.
+ */
+static void test_memory_budget(void)
+{
+    static char page[262144];
+    char id[TF_UUID_LEN + 1], sha1[65], sha2[65];
+    const char *log = stack.procs[H_TRANSFORM].log;
+    int over = h_file_count(log, "kept past the memory budget");
+    cJSON *objects = cJSON_CreateArray(), *rec;
+    long status;
+
+    sql_ok("INSERT INTO tickflow.job_config (job_name, provider, tickers, timespan, updated_by)"
+           " VALUES ('e2e_budget', 'polygon', '{BG0,BG1,BG2,BG3,BG4,BG5,BG6}', 'minute', 'e2e')");
+    for (int k = 0; k < 7; k++) {
+        char ticker[8];
+        snprintf(ticker, sizeof(ticker), "BG%d", k);
+        minutes(page, sizeof(page), ticker, ms("2024-03-06T00:00:00Z"), 1440, 100 + k);
+        land("budget", k + 1, "polygon", ticker, "1minute", "zstd", page, objects);
+    }
+    tf_uuid_new(id);
+    extract_row(id, "e2e_budget", "2024-03-06T00:00:00Z", "2024-03-07T00:00:00Z",
+                "{BG0,BG1,BG2,BG3,BG4,BG5,BG6}", "2024-06-05T00:00:00Z", objects);
+    transform_memory("TICKFLOW_TRANSFORM_LAKE_MEMORY_MB=1");
+    rec = transform(id, 0, &status);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "records_out"), 10080);
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(h_file_count(log, "kept past the memory budget"), over + 1);
+    CHECK_EQ_INT(h_file_count(log, "rows=10080 kept=0 read_back=10080 "), 1);
+    file_sha("polygon_1minute", "2024-03-06", sha1);
+    CHECK(strcmp(sha1, "missing") != 0, "the lake file exists");
+    /* With the default budget a replay keeps every bar: the same bytes. */
+    transform_memory(NULL);
+    rec = transform(id, 1, &status);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
+    cJSON_Delete(rec);
+    CHECK_EQ_INT(h_file_count(log, "rows=10080 kept=10080 read_back=0 "), 1);
+    file_sha("polygon_1minute", "2024-03-06", sha2);
+    CHECK_STR(sha2, sha1);
+}
+
 static int add_job(void)
 {
     PGresult *res = PQexec(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
@@ -730,6 +793,7 @@ int main(void)
         test_dst_and_holiday();
         test_partitions();
         test_bad_replays();
+        test_memory_budget();
     } else {
         CHECK(0, "the stack did not start (see %s)", stack.dir);
     }
