@@ -341,6 +341,8 @@ static enum tf_rc validate(struct pq *pq)
                         (int)col->type);
         if (pq->nrows && !col->values)
             return fail(pq, TF_ERR_INVALID, "column \"%s\": no values", col->name);
+        const char *prev = NULL;
+
         for (size_t r = 0; r < pq->nrows; r++) {
             const char *s;
 
@@ -357,6 +359,10 @@ static enum tf_rc validate(struct pq *pq)
             if (!s)
                 return fail(pq, TF_ERR_INVALID, "column \"%s\": NULL string at row %zu", col->name,
                             r);
+            /* The same string as the last one checked (callers share copies): done. */
+            if (s == prev)
+                continue;
+            prev = s;
             if (!utf8_valid((const unsigned char *)s, strlen(s)))
                 return fail(pq, TF_ERR_INVALID, "column \"%s\": row %zu is not UTF-8", col->name,
                             r);
@@ -565,6 +571,7 @@ static enum tf_rc dict_build(struct pq *pq, const struct tf_pq_column *col, size
                              int *use)
 {
     size_t nonnull = 0;
+    const char *prev = NULL;
     uint32_t idx;
     enum tf_rc rc;
 
@@ -576,7 +583,10 @@ static enum tf_rc dict_build(struct pq *pq, const struct tf_pq_column *col, size
         if (!is_present(col, r))
             continue;
         nonnull++;
-        rc = dict_add(&pq->dict, str_at(col, r), &idx);
+        if (str_at(col, r) == prev)
+            continue; /* the same string as the last one added */
+        prev = str_at(col, r);
+        rc = dict_add(&pq->dict, prev, &idx);
         if (rc == TF_ERR_TOO_LARGE)
             return TF_OK;
         if (rc != TF_OK)
@@ -600,6 +610,7 @@ static void chunk_stats(const struct tf_pq_column *col, size_t r0, size_t r1, st
 {
     int64_t imin = 0, imax = 0;
     double dmin = 0, dmax = 0;
+    const char *prev = NULL;
     int have = 0;
 
     for (size_t r = r0; r < r1; r++) {
@@ -609,7 +620,12 @@ static void chunk_stats(const struct tf_pq_column *col, size_t r0, size_t r1, st
         }
         if (col->type == TF_PQ_STRING) {
             const char *s = str_at(col, r);
-            size_t len = strlen(s);
+            size_t len;
+
+            if (s == prev)
+                continue; /* the same string again changes neither bound */
+            prev = s;
+            len = strlen(s);
 
             if (!have || bytes_less(s, len, m->smin, m->smin_len)) {
                 m->smin = s;
@@ -785,38 +801,57 @@ static enum tf_rc write_data_page(struct pq *pq, const struct tf_pq_column *col,
     }
     if (use_dict) {
         int width = bit_width(pq->dict.n - 1);
+        const char *prev = NULL;
+        uint32_t prev_index = 0;
 
         for (size_t r = r0; r < r1; r++) {
-            if (is_present(col, r))
-                pq->lv[nv++] = dict_index(&pq->dict, str_at(col, r));
-        }
-        tw_byte(&tw, (unsigned)width);
-        rle_hybrid(&tw, pq->lv, nv, width);
-    } else {
-        for (size_t r = r0; r < r1; r++) {
-            unsigned char b[8];
+            const char *s;
 
             if (!is_present(col, r))
                 continue;
-            if (col->type == TF_PQ_STRING) {
-                const char *s = str_at(col, r);
-                size_t len = strlen(s);
+            s = str_at(col, r);
+            if (s != prev) {
+                prev = s;
+                prev_index = dict_index(&pq->dict, s);
+            }
+            pq->lv[nv++] = prev_index;
+        }
+        tw_byte(&tw, (unsigned)width);
+        rle_hybrid(&tw, pq->lv, nv, width);
+    } else if (col->type != TF_PQ_STRING) {
+        /* Eight little-endian bytes a value, written straight into the page. */
+        if (tw.rc == TF_OK)
+            tw.rc = tf_buf_reserve(&pq->page, n * 8);
+        if (tw.rc == TF_OK) {
+            unsigned char *at = (unsigned char *)pq->page.data + pq->page.len;
+            const unsigned char *v = col->values;
 
-                if (len > UINT32_MAX)
-                    return fail(pq, TF_ERR_TOO_LARGE, "column \"%s\": string too long", col->name);
-                put_le32(b, (uint32_t)len);
-                tw_bytes(&tw, b, 4);
-                tw_bytes(&tw, s, len);
-            } else if (col->type == TF_PQ_DOUBLE) {
+            for (size_t r = r0; r < r1; r++) {
                 uint64_t bits;
 
-                memcpy(&bits, &((const double *)col->values)[r], 8);
-                put_le64(b, bits);
-                tw_bytes(&tw, b, 8);
-            } else {
-                put_le64(b, (uint64_t)((const int64_t *)col->values)[r]);
-                tw_bytes(&tw, b, 8);
+                if (!is_present(col, r))
+                    continue;
+                memcpy(&bits, v + r * 8, 8); /* a double's or an int64's bits */
+                put_le64(at, bits);
+                at += 8;
             }
+            pq->page.len = (size_t)(at - (unsigned char *)pq->page.data);
+        }
+    } else {
+        for (size_t r = r0; r < r1; r++) {
+            unsigned char b[4];
+            const char *s;
+            size_t len;
+
+            if (!is_present(col, r))
+                continue;
+            s = str_at(col, r);
+            len = strlen(s);
+            if (len > UINT32_MAX)
+                return fail(pq, TF_ERR_TOO_LARGE, "column \"%s\": string too long", col->name);
+            put_le32(b, (uint32_t)len);
+            tw_bytes(&tw, b, 4);
+            tw_bytes(&tw, s, len);
         }
     }
     if (tw.rc != TF_OK)
