@@ -158,8 +158,12 @@ static int exec_sql(const char *sql, int n, const char *const *params)
  */
 static void settle(void)
 {
+    static int warned;
     PGresult *res = PQexec(stack.db, "CHECKPOINT");
 
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !warned++)
+        printf("bench load: no CHECKPOINT between sides (%s): rounds may differ more\n",
+               PQresultErrorField(res, PG_DIAG_SQLSTATE));
     PQclear(res);
 }
 

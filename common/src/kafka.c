@@ -258,11 +258,14 @@ enum tf_rc tf_kafka_know_topic(struct tf_kafka *kafka, const char *topic, int ti
     if (!rkt)
         return TF_ERR_KAFKA;
     merr = rd_kafka_metadata(kafka->rk, 0, rkt, &md, timeout_ms);
+    if (merr == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+        merr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (md)
+        rd_kafka_metadata_destroy(md);
     if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_destroy(rkt);
         return TF_ERR_KAFKA;
     }
-    rd_kafka_metadata_destroy(md);
     kafka->known[kafka->nknown++] = rkt; /* held, so the client keeps what it learnt */
     return TF_OK;
 }

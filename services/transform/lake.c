@@ -15,15 +15,18 @@
  *
  * Reading a busy day back from silver costs about as much as loading it,
  * so a run keeps the bars it loads (within TICKFLOW_TRANSFORM_LAKE_MEMORY_MB
- * per process) and reads back only the rest of the partition: the rows not
- * stamped with its execution and fetch time. Under the lock, one count
- * checks that silver still holds every kept bar (as many rows with that
- * stamp as bars kept, at the same times); when it does not (a newer fetch
- * replaced some, an earlier attempt left others), or a read-back row has
- * the key of a kept bar, the whole partition is read back as before. Both
- * ways give the same bytes: rows in byte order of ticker (COLLATE "C"),
- * then time.
+ * per process) and reads back only the rest of the partition. Under the
+ * lock, one count checks that silver still holds the kept bars: as many
+ * rows stamped with the run's execution and fetch time as bars kept, at the
+ * same times. When those are all the partition holds, the file is the kept
+ * bars. When it holds other rows too, one read returns them with the keys
+ * of the stamped rows, which must be exactly the kept bars' keys, and the
+ * two are merged. Otherwise (a newer fetch replaced a kept bar, an earlier
+ * attempt left one, the bars did not fit the budget) the whole partition
+ * is read back as before. Every way gives the same bytes: rows in byte
+ * order of ticker (COLLATE "C"), then time.
  */
+#include <ctype.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,7 +52,8 @@ struct cols {
     int64_t *ts, *trades;
     double *o, *h, *l, *c, *v, *vw;
     unsigned char *has_v, *has_vw, *has_n;
-    char **pool; /* owned: every distinct string above */
+    unsigned char *stamped; /* read back: the row carries the run's stamp (its key alone) */
+    char **pool;            /* owned: every distinct string above */
     size_t npool, pool_cap;
 };
 
@@ -72,8 +76,12 @@ static void cols_cleanup(struct cols *k)
     free(k->has_v);
     free(k->has_vw);
     free(k->has_n);
+    free(k->stamped);
     memset(k, 0, sizeof(*k));
 }
+
+/* Rows of a new struct cols: small, as most partitions a run touches are. */
+#define COLS_FIRST 256
 
 #define GROW(field, cap)                                                                           \
     do {                                                                                           \
@@ -85,7 +93,7 @@ static void cols_cleanup(struct cols *k)
 
 static enum tf_rc cols_grow(struct cols *k)
 {
-    size_t cap = k->cap ? k->cap * 2 : 4096;
+    size_t cap = k->cap ? k->cap * 2 : COLS_FIRST;
 
     GROW(k->ticker, cap);
     GROW(k->span, cap);
@@ -101,6 +109,7 @@ static enum tf_rc cols_grow(struct cols *k)
     GROW(k->has_v, cap);
     GROW(k->has_vw, cap);
     GROW(k->has_n, cap);
+    GROW(k->stamped, cap);
     k->cap = cap;
     return TF_OK;
 }
@@ -158,14 +167,15 @@ struct field {
     int32_t len;
 };
 
-#define NFIELDS 11
+#define NFIELDS 12 /* the columns, then (read-back with a stamp) whether the row has it */
 
 /*
  * Splits one binary COPY row into its fields; 1 for a row, 0 for the
  * trailer, 2 for a header alone, -1 for something else. The first message
  * starts with the file header.
  */
-static int split_row(const unsigned char *p, size_t n, int first, struct field f[NFIELDS])
+static int split_row(const unsigned char *p, size_t n, int first, int nfields,
+                     struct field f[NFIELDS])
 {
     static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
     const unsigned char *end = p + n;
@@ -182,10 +192,10 @@ static int split_row(const unsigned char *p, size_t n, int first, struct field f
         return -1;
     if (p[0] == 0xff && p[1] == 0xff)
         return 0;
-    if ((p[0] << 8 | p[1]) != NFIELDS)
+    if ((p[0] << 8 | p[1]) != nfields)
         return -1;
     p += 2;
-    for (int i = 0; i < NFIELDS; i++) {
+    for (int i = 0; i < nfields; i++) {
         if (end - p < 4)
             return -1;
         f[i].len = be_i32(p);
@@ -242,8 +252,8 @@ static double f64_of(const struct field *f, unsigned char *has)
     return v;
 }
 
-/* Appends one row's fields. */
-static enum tf_rc cols_add(struct cols *k, const struct field *f)
+/* Appends one row's fields; stamped: the row is the key of a bar the run kept. */
+static enum tf_rc cols_add(struct cols *k, const struct field *f, unsigned char stamped)
 {
     size_t i = k->n;
     char ticker[128], span[64], exec[37];
@@ -266,6 +276,7 @@ static enum tf_rc cols_add(struct cols *k, const struct field *f)
     k->vw[i] = f64_of(&f[8], &k->has_vw[i]);
     k->has_n[i] = f[9].len == 8;
     k->trades[i] = k->has_n[i] ? (int64_t)be_u64(f[9].data) : 0;
+    k->stamped[i] = stamped;
     k->n++;
     return TF_OK;
 }
@@ -273,7 +284,7 @@ static enum tf_rc cols_add(struct cols *k, const struct field *f)
 /* ---- bars kept from the load ---- */
 
 /* Bytes one kept bar costs (struct cols' arrays). */
-#define ROW_BYTES (3 * sizeof(char *) + 8 * sizeof(double) + 3)
+#define ROW_BYTES (3 * sizeof(char *) + 8 * sizeof(double) + 4)
 
 /* What this process's runs keep at this moment, against the configured budget. */
 static atomic_llong kept_bytes;
@@ -343,7 +354,9 @@ void transform_lake_hold(struct tf_run *run, const char *fetched)
         return;
     h->run = run;
     h->limit = mb * 1024 * 1024;
-    snprintf(h->exec, sizeof(h->exec), "%s", run->execution_id);
+    /* As the read-back prints it: lower case. */
+    for (size_t i = 0; i + 1 < sizeof(h->exec) && run->execution_id[i]; i++)
+        h->exec[i] = (char)tolower((unsigned char)run->execution_id[i]);
     snprintf(h->fetched, sizeof(h->fetched), "%s", fetched);
     run->carry = h;
     run->carry_free = hold_free;
@@ -434,7 +447,7 @@ static void part_add(struct lake_hold *h, struct kept_part *p, const char *ticke
     if (p->dropped)
         return;
     if (i == k->cap) {
-        long long more = (long long)((k->cap ? k->cap : 4096) * ROW_BYTES);
+        long long more = (long long)((k->cap ? k->cap : COLS_FIRST) * ROW_BYTES);
 
         if (atomic_fetch_add(&kept_bytes, more) + more > h->limit) {
             atomic_fetch_sub(&kept_bytes, more);
@@ -465,6 +478,7 @@ static void part_add(struct lake_hold *h, struct kept_part *p, const char *ticke
     k->has_v[i] = (unsigned char)(b->has_v != 0);
     k->has_vw[i] = (unsigned char)(b->has_vw != 0);
     k->has_n[i] = (unsigned char)(b->has_n != 0);
+    k->stamped[i] = 0;
     k->n++;
 }
 
@@ -541,6 +555,11 @@ static enum tf_rc part_order(struct lake_hold *h, struct kept_part *p)
     size_t m = 0, n = k->n;
     int sorted = 1;
 
+    /* The sort key has 24 bits for a string's rank. */
+    if (h->nstrs >= (size_t)1 << 24) {
+        part_drop(p);
+        return TF_ERR_TOO_LARGE;
+    }
     if (!h->ranked) {
         struct kept_str **by = malloc((h->nstrs ? h->nstrs : 1) * sizeof(*by));
         if (!by) {
@@ -635,6 +654,9 @@ static int kept_holds(struct tf_run *run, const struct kept_part *p, const char 
     PGresult *res;
     int holds;
 
+    /* The sum below stays within 63 bits up to 100 million bars a day. */
+    if (p->k.n > 100000000)
+        return 0;
     snprintf(day_s, sizeof(day_s), "%lld", day_us);
     for (size_t i = 0; i < p->k.n; i++)
         sum += p->k.ts[i] - day_us;
@@ -698,8 +720,11 @@ static void row_put(struct cols *k, const struct cols *from, size_t i)
 }
 
 /*
- * Merges the kept rows and the rows read back into out (whose strings stay
- * owned by the two). TF_ERR_CONFLICT when both have a bar with the same key.
+ * Merges the kept rows and the partition read back (its stamped rows as
+ * keys alone) into out, whose strings stay owned by the two. Every stamped
+ * row must be the key of a kept bar and every kept bar must have one: one
+ * statement's snapshot then proves silver holds exactly the kept bars.
+ * TF_ERR_CONFLICT when it does not.
  */
 static enum tf_rc merge(const struct cols *kept, const struct cols *back, struct cols *out)
 {
@@ -711,32 +736,46 @@ static enum tf_rc merge(const struct cols *kept, const struct cols *back, struct
     }
     while (i < kept->n || j < back->n) {
         int c = i == kept->n ? 1 : j == back->n ? -1 : row_cmp(kept, i, back, j);
-        if (c == 0)
-            return TF_ERR_CONFLICT;
-        if (c < 0)
+
+        if (c < 0 || (c == 0) != (back->stamped[j] != 0))
+            return TF_ERR_CONFLICT; /* a kept bar gone, or another row in its place */
+        if (c == 0) {
             row_put(out, kept, i++);
-        else
+            j++;
+        } else {
             row_put(out, back, j++);
+        }
     }
     return TF_OK;
 }
 
-/* The lake's read of one partition; COPY takes no parameters, so settings carry them. */
-#define LAKE_COPY                                                                                  \
-    "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap, trades,"             \
-    " execution_id FROM silver.bars WHERE provider = current_setting('tickflow.lake_provider')"    \
+/* The lake's reads of one partition; COPY takes no parameters, so settings carry them. */
+#define LAKE_WHERE                                                                                 \
+    " WHERE provider = current_setting('tickflow.lake_provider')"                                  \
     " AND timespan = current_setting('tickflow.lake_timespan')"                                    \
     " AND ts >= current_setting('tickflow.lake_date')::timestamptz"                                \
     " AND ts < current_setting('tickflow.lake_date')::timestamptz + interval '1 day'"
-#define LAKE_NOT_KEPT                                                                              \
-    " AND NOT (execution_id = current_setting('tickflow.lake_execution')::uuid"                    \
-    " AND fetched_at = current_setting('tickflow.lake_fetched')::timestamptz)"
 #define LAKE_ORDER " ORDER BY ticker COLLATE \"C\", ts) TO STDOUT (FORMAT binary)"
+/* The whole partition. */
+static const char lake_copy_sql[] =
+    "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap, trades,"
+    " execution_id FROM silver.bars" LAKE_WHERE LAKE_ORDER;
+/* The same, with the rows stamped with the run's execution and fetch time as keys alone. */
+static const char lake_copy_stamped_sql[] =
+    "COPY (SELECT ticker, timespan, ts, CASE WHEN NOT k THEN open END,"
+    " CASE WHEN NOT k THEN high END, CASE WHEN NOT k THEN low END,"
+    " CASE WHEN NOT k THEN close END, CASE WHEN NOT k THEN volume END,"
+    " CASE WHEN NOT k THEN vwap END, CASE WHEN NOT k THEN trades END,"
+    " CASE WHEN NOT k THEN execution_id END, k"
+    " FROM (SELECT *, execution_id = current_setting('tickflow.lake_execution')::uuid"
+    " AND fetched_at = current_setting('tickflow.lake_fetched')::timestamptz AS k"
+    " FROM silver.bars" LAKE_WHERE ") b" LAKE_ORDER;
 
 /*
  * Reads one partition's rows from silver (inside the caller's transaction)
  * as one binary COPY: no number printed by the server and read back here.
- * With h, only the rows not stamped with h's execution and fetch time.
+ * With h, the rows stamped with h's execution and fetch time come as keys
+ * alone (k->stamped).
  * COPY takes no parameters, so the partition's names travel as
  * transaction-local settings set by a parameterised statement.
  */
@@ -757,7 +796,7 @@ static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char
 
     if (rc == TF_OK) {
         PQclear(res);
-        res = PQexec(run->conn, h ? LAKE_COPY LAKE_NOT_KEPT LAKE_ORDER : LAKE_COPY LAKE_ORDER);
+        res = PQexec(run->conn, h ? lake_copy_stamped_sql : lake_copy_sql);
         rc = PQresultStatus(res) == PGRES_COPY_OUT ? TF_OK : TF_ERR_DB;
     }
     if (rc != TF_OK) {
@@ -768,10 +807,11 @@ static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char
     PQclear(res);
     while ((n = PQgetCopyData(run->conn, &row, 0)) > 0) {
         struct field f[NFIELDS];
-        int got = done ? -1 : split_row((const unsigned char *)row, (size_t)n, first, f);
+        int got =
+            done ? -1 : split_row((const unsigned char *)row, (size_t)n, first, h ? 12 : 11, f);
         first = 0;
         if (got == 1 && rc == TF_OK)
-            rc = cols_add(k, f);
+            rc = cols_add(k, f, h && f[11].len == 1 && f[11].data[0]);
         else if (got == 0)
             done = 1;
         else if (got < 0 && rc == TF_OK)
@@ -872,11 +912,18 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
             rc = read_rows(run, provider, span, date, run->carry, &back);
             if (rc == TF_OK)
                 rc = merge(&kept->k, &back, &both);
-            if (rc == TF_OK)
+            if (rc == TF_OK) {
                 rows = &both;
-            else if (rc == TF_ERR_CONFLICT) {
-                tf_log_info(&run->log, "silver replaced bars kept for %s: reading it back", key);
+            } else if (rc == TF_ERR_CONFLICT) {
+                tf_log_info(&run->log,
+                            "silver no longer holds the bars kept for %s as loaded:"
+                            " reading it back",
+                            key);
+                cols_cleanup(&back);
+                cols_cleanup(&both);
                 rc = TF_OK;
+            } else if (rc == TF_ERR_NOMEM) {
+                tf_run_fail(run, "lake partition %s: out of memory", key);
             }
         }
     }
@@ -904,8 +951,8 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     tf_log_info(&run->log,
                 "lake file written key=%s rows=%zu kept=%zu read_back=%zu bytes=%lld read_ms=%lld"
                 " ms=%lld",
-                key, nrows, rows == &k ? 0 : kept->k.n, rows == &k ? k.n : back.n, lo.bytes,
-                (long long)(read_ms - started), (long long)(tf_time_mono_ms() - started));
+                key, nrows, rows == &k ? 0 : kept->k.n, rows == &k ? nrows : nrows - kept->k.n,
+                lo.bytes, (long long)(read_ms - started), (long long)(tf_time_mono_ms() - started));
     o = cJSON_CreateObject();
     if (o) {
         cJSON_AddStringToObject(o, "uri", lo.uri);

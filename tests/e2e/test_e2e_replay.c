@@ -160,7 +160,7 @@ static int lake_check(const cJSON *rec, const char *path)
                            " open, high, low, close, volume, vwap, trades, execution_id"
                            " FROM silver.bars WHERE provider || '_' || timespan = $1"
                            " AND ts >= $2::timestamptz AND ts < $2::timestamptz + interval '1 day'"
-                           " ORDER BY ticker, ts",
+                           " ORDER BY ticker COLLATE \"C\", ts",
                            2, NULL, params, NULL, NULL, 0);
         CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "silver rows of %s", uri);
         CHECK_EQ_INT(PQntuples(res), h_jnum(o, "records"));

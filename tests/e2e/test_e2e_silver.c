@@ -456,6 +456,7 @@ static void minutes(char *page, size_t len, const char *ticker, long long start,
 static void test_overlap_and_correction(void)
 {
     char a[TF_UUID_LEN + 1], b[TF_UUID_LEN + 1], c[TF_UUID_LEN + 1], page[16384];
+    char sha1[65], sha2[65];
     cJSON *objects, *rec;
     long status;
     char *v;
@@ -509,11 +510,18 @@ static void test_overlap_and_correction(void)
               c);
     CHECK_STR(v, "125.5 2 true");
     free(v);
-    /* Rebuilding B (fetched before C) does not bring the old value back. */
+    /* C's day was written from its one kept bar and the 29 others read back. */
+    CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "rows=30 kept=1 read_back=29 "), 1);
+    file_sha("polygon_1minute", "2024-03-05", sha1);
+    /* Rebuilding B (fetched before C) does not bring the old value back; silver no
+     * longer holds all B's bars, so the day is read back whole: the same file. */
     rec = transform(b, 1, &status);
     CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
     cJSON_Delete(rec);
+    CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "rows=30 kept=0 read_back=30 "), 1);
+    file_sha("polygon_1minute", "2024-03-05", sha2);
+    CHECK_STR(sha2, sha1);
     v = q_str("SELECT close || ' ' || (execution_id = $1)::text"
               " FROM silver.bars WHERE ticker = 'OVL' AND ts = '2024-03-05T16:15:00Z'",
               c);
