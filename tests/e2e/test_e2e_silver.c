@@ -751,7 +751,7 @@ static void test_memory_budget(void)
     sql_ok("INSERT INTO tickflow.job_config (job_name, provider, tickers, timespan, updated_by)"
            " VALUES ('e2e_budget', 'polygon', '{BG0,BG1,BG2,BG3,BG4,BG5,BG6}', 'minute', 'e2e')");
     for (int k = 0; k < 7; k++) {
-        char ticker[8];
+        char ticker[16];
         snprintf(ticker, sizeof(ticker), "BG%d", k);
         minutes(page, sizeof(page), ticker, ms("2024-03-06T00:00:00Z"), 1440, 100 + k);
         land("budget", k + 1, "polygon", ticker, "1minute", "zstd", page, objects);
