@@ -46,13 +46,15 @@ static cJSON *call(const char *method, int port, const char *path, const char *b
     return h_call(method, port, path, body, NULL, status);
 }
 
-static void sql_ok(const char *sql)
+/* Runs sql and checks that it succeeded; 0 when it did, -1 when not. */
+static int sql_ok(const char *sql)
 {
     PGresult *res = PQexec(stack.db, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 
-    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
-          "%s: %s", sql, PQresultErrorMessage(res));
+    CHECK(ok, "%s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
+    return ok ? 0 : -1;
 }
 
 /*
@@ -781,14 +783,9 @@ static void test_memory_budget(void)
 
 static int add_job(void)
 {
-    PGresult *res = PQexec(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers,"
-                                     " multiplier, timespan, updated_by) VALUES ('" JOB "',"
-                                     " 'polygon', '{GOOD,OTHER,OVL}', 1, 'minute', 'e2e')");
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-
-    CHECK(ok, "job insert: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? 0 : -1;
+    return sql_ok("INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                  " timespan, updated_by) VALUES ('" JOB "', 'polygon', '{GOOD,OTHER,OVL}', 1,"
+                  " 'minute', 'e2e')");
 }
 
 int main(void)
