@@ -367,13 +367,9 @@ static void test_replay(void)
     CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "read_back=0 "), 2 * nfiles);
     /* Without memory for that, transform reads the days back from silver: the same bytes. */
     CHECK_EQ_INT(h_stop(&stack.procs[H_TRANSFORM]), 0);
-    {
-        int n = 0;
-        while (stack.env[n])
-            n++;
-        stack.env[n] = "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB=0";
-        stack.env[n + 1] = NULL;
-    }
+    CHECK_EQ_INT(h_stack_setenv(&stack, "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB=0",
+                                "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB"),
+                 0);
     CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
     cJSON_Delete(replay_transform(body, 3, nfiles, shas));
     CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "kept=0 read_back="), nfiles);

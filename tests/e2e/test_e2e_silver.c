@@ -721,17 +721,7 @@ static void test_bad_replays(void)
 /* Sets transform's TICKFLOW_TRANSFORM_LAKE_MEMORY_MB (NULL: its default) and restarts it. */
 static void transform_memory(const char *setting)
 {
-    int n = 0;
-
-    while (stack.env[n] && strncmp(stack.env[n], "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB=", 34) != 0)
-        n++;
-    if (setting) {
-        stack.env[n + (stack.env[n] ? 0 : 1)] = NULL;
-        stack.env[n] = setting;
-    } else {
-        for (; stack.env[n]; n++)
-            stack.env[n] = stack.env[n + 1];
-    }
+    CHECK_EQ_INT(h_stack_setenv(&stack, setting, "TICKFLOW_TRANSFORM_LAKE_MEMORY_MB"), 0);
     CHECK_EQ_INT(h_stop(&stack.procs[H_TRANSFORM]), 0);
     CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
 }

@@ -485,6 +485,26 @@ int h_stack_restart(struct h_stack *st, int i)
     return h_start(&st->procs[i], name, st->bin[i], st->procs[i].port, st->dir, st->env);
 }
 
+int h_stack_setenv(struct h_stack *st, const char *name_eq_value, const char *name)
+{
+    size_t len = strlen(name), n = 0, max = sizeof(st->env) / sizeof(st->env[0]);
+
+    while (st->env[n] && !(strncmp(st->env[n], name, len) == 0 && st->env[n][len] == '='))
+        n++;
+    if (!name_eq_value) {
+        for (; st->env[n]; n++)
+            st->env[n] = st->env[n + 1];
+        return 0;
+    }
+    if (!st->env[n]) {
+        if (n + 1 >= max)
+            return -1;
+        st->env[n + 1] = NULL;
+    }
+    st->env[n] = name_eq_value;
+    return 0;
+}
+
 int h_stack_stop(struct h_stack *st)
 {
     int unclean = 0;

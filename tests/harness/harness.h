@@ -53,6 +53,13 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
 int h_stack_restart(struct h_stack *st, int i);
 
 /**
+ * Sets name=value (static strings, value NULL: removes name) in the
+ * settings services are started with, for the next h_stack_restart.
+ * Returns 0, or -1 when there is no room.
+ */
+int h_stack_setenv(struct h_stack *st, const char *name_eq_value, const char *name);
+
+/**
  * Stops the services with SIGTERM, closes st->db and drops the database.
  * Returns how many services did not exit cleanly (0 under ASan means no leak).
  */
