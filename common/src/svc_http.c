@@ -32,17 +32,36 @@ static int is_final(const cJSON *record)
 
 /*
  * Waits up to seconds for the record to finish; *record is replaced with the
- * newest copy. Holds a connection only while it reads.
+ * newest copy. A run of this process has finished when its follow-up has
+ * too (transform's lake files), so the answer lists everything it wrote.
+ * Holds a connection only while it reads.
  */
+/* Replaces *record with the newest copy (kept when it cannot be read). */
+static void reread(struct tf_svc *svc, const char *id, cJSON **record)
+{
+    PGconn *conn = svc_get_conn(svc, NULL);
+    cJSON *fresh = NULL;
+
+    if (!conn)
+        return;
+    if (tf_exec_get(conn, id, svc->def->name, &fresh) == TF_OK) {
+        cJSON_Delete(*record);
+        *record = fresh;
+    }
+    tf_pg_pool_put(svc->pool, conn);
+}
+
 static void wait_final(struct tf_svc *svc, const char *id, int seconds, cJSON **record)
 {
     int64_t deadline = tf_time_mono_ms() + (int64_t)seconds * 1000;
+    /* Asked before each read: a run found idle has written its record whole. */
+    int busy = svc_run_busy(svc, id);
 
-    while (!is_final(*record) && tf_time_mono_ms() < deadline && !atomic_load(&svc->stopping)) {
+    reread(svc, id, record);
+    while ((!is_final(*record) || busy) && tf_time_mono_ms() < deadline &&
+           !atomic_load(&svc->stopping)) {
         struct timespec until;
         unsigned long seq;
-        PGconn *conn;
-        cJSON *fresh = NULL;
 
         /* Woken when a run of this process ends; a run elsewhere (another
          * replica, the Kafka chain) is seen by reading again within 250 ms. */
@@ -53,14 +72,8 @@ static void wait_final(struct tf_svc *svc, const char *id, int seconds, cJSON **
                pthread_cond_timedwait(&svc->done_cv, &svc->done_mu, &until) == 0)
             ;
         pthread_mutex_unlock(&svc->done_mu);
-        conn = svc_get_conn(svc, NULL);
-        if (!conn)
-            continue;
-        if (tf_exec_get(conn, id, svc->def->name, &fresh) == TF_OK) {
-            cJSON_Delete(*record);
-            *record = fresh;
-        }
-        tf_pg_pool_put(svc->pool, conn);
+        busy = svc_run_busy(svc, id);
+        reread(svc, id, record);
     }
 }
 

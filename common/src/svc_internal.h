@@ -15,6 +15,9 @@
 
 #define SVC_POOL_WAIT_MS 5000
 
+/* TICKFLOW_WORKERS's upper bound. */
+#define SVC_MAX_WORKERS 64
+
 struct tf_svc {
     const struct tf_stage_def *def;
     const struct tf_cfg_key *keys;
@@ -55,10 +58,18 @@ struct tf_svc {
     pthread_mutex_t done_mu;
     pthread_cond_t done_cv;
     unsigned long done_seq;
+    /* The executions this process is running, follow-up included (under done_mu). */
+    char busy[SVC_MAX_WORKERS][TF_UUID_LEN + 1];
 };
 
+/** Notes that this process runs execution id's stage until svc_run_done(). */
+void svc_run_begin(struct tf_svc *svc, const char *id);
+
 /** Wakes the HTTP clients waiting for an outcome (a run of this process ended). */
-void svc_run_done(struct tf_svc *svc);
+void svc_run_done(struct tf_svc *svc, const char *id);
+
+/** 1 while this process runs execution id's stage (its follow-up included). */
+int svc_run_busy(struct tf_svc *svc, const char *id);
 
 /** Runs waiting for a worker. */
 int svc_queue_depth(struct tf_svc *svc);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "svc_internal.h"
 #include "tf/json.h"
@@ -320,6 +321,7 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
         return TF_OK;
     if (rc != TF_OK)
         return rc;
+    svc_run_begin(svc, id);
     tf_log_info(&run.log, "stage claimed stage=%s attempt=%d", def->name, run.attempt);
 
     rc = prepare(&run, &record, &upstream);
@@ -372,7 +374,7 @@ publish:
     if (svc_publish(svc, conn, id, &run.log) == TF_ERR_DB)
         rc = TF_ERR_DB;
 out:
-    svc_run_done(svc);
+    svc_run_done(svc, id);
     if (run.carry_free)
         run.carry_free(run.carry);
     cJSON_Delete(run.objects);
@@ -382,12 +384,41 @@ out:
     return rc;
 }
 
-void svc_run_done(struct tf_svc *svc)
+void svc_run_begin(struct tf_svc *svc, const char *id)
 {
     pthread_mutex_lock(&svc->done_mu);
+    for (int i = 0; i < SVC_MAX_WORKERS; i++) {
+        if (!svc->busy[i][0]) {
+            snprintf(svc->busy[i], sizeof(svc->busy[i]), "%s", id);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&svc->done_mu);
+}
+
+void svc_run_done(struct tf_svc *svc, const char *id)
+{
+    pthread_mutex_lock(&svc->done_mu);
+    for (int i = 0; i < SVC_MAX_WORKERS; i++) {
+        if (strcmp(svc->busy[i], id) == 0) {
+            svc->busy[i][0] = '\0';
+            break;
+        }
+    }
     svc->done_seq++;
     pthread_cond_broadcast(&svc->done_cv);
     pthread_mutex_unlock(&svc->done_mu);
+}
+
+int svc_run_busy(struct tf_svc *svc, const char *id)
+{
+    int busy = 0;
+
+    pthread_mutex_lock(&svc->done_mu);
+    for (int i = 0; i < SVC_MAX_WORKERS && !busy; i++)
+        busy = strcasecmp(svc->busy[i], id) == 0;
+    pthread_mutex_unlock(&svc->done_mu);
+    return busy;
 }
 
 /* ---- replays: a finished stage run again ---- */
