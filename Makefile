@@ -46,7 +46,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load clean lint format format-check
+.PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -132,7 +132,7 @@ test-e2e: all $(E2E_BINS)
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
 # Benchmarks: figures against their limit, measured side by side in one run.
-bench: bench-extract bench-load
+bench: bench-extract bench-load bench-e2e bench-backfill
 
 bench-extract: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_extract
@@ -143,6 +143,17 @@ bench-load: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_load
 	@bash tests/env/up.sh >/dev/null
 	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_load
+
+# A whole run as a user meets it (bench/bench_e2e.c says what each measures).
+bench-e2e: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_e2e
+	@bash tests/env/up.sh >/dev/null
+	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_e2e
+
+bench-backfill: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_e2e
+	@bash tests/env/up.sh >/dev/null
+	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_e2e backfill
 
 check-deploy:
 	@python3 tests/deploy/check_deploy.py

@@ -260,7 +260,10 @@ enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int a
     res = run(conn,
               "UPDATE tickflow.job_execution SET status = $4, objects = $5::jsonb, detail = NULL,"
               " records_in = $6, records_out = $7, records_rejected = $8, error = $9,"
-              " finished_at = now(), heartbeat_at = now(), updated_at = now()"
+              /* Wall-clock time: a fenced stage finishes inside a transaction
+               * that began when it did, where now() is that beginning. */
+              " finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),"
+              " updated_at = clock_timestamp()"
               " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
               " AND status = 'RUNNING'",
               9, params);

@@ -247,7 +247,9 @@ static void after_commit(struct tf_run *run)
     params[2] = att;
     params[3] = objects;
     res = tf_pg_exec(run->conn,
-                     "UPDATE tickflow.job_execution SET objects = $4::jsonb, updated_at = now()"
+                     /* The follow-up is part of the stage's time. */
+                     "UPDATE tickflow.job_execution SET objects = $4::jsonb,"
+                     " finished_at = clock_timestamp(), updated_at = clock_timestamp()"
                      " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
                      " AND status = 'SUCCESS'",
                      4, params);

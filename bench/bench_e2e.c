@@ -1,0 +1,394 @@
+/*
+ * bench_e2e.c - a whole run as a user meets it, against the floor of the
+ * work, in one run on the running stack (marketsim, the three services,
+ * real PostgreSQL and Kafka).
+ *
+ *   bench_e2e            (make bench-e2e) one execution of a 500-ticker job
+ *                        over 5 trading days of 1-minute bars: from the POST
+ *                        to extract until aggregate's record is final. The
+ *                        limit is psql's \copy of exactly the bars silver
+ *                        ends up holding (ticker, timespan, ts, open, high,
+ *                        low, close, volume, vwap, trades) into a fresh
+ *                        table keyed by (ticker, timespan, ts), no other
+ *                        index. Three rounds, the two sides taking turns,
+ *                        each from empty silver and gold; medians. Ends with
+ *   bench e2e: bars=<n> seconds=<s> bars_per_s=<n> copy_rows_per_s=<n> ratio=<r>
+ *              extract_s=<s> transform_s=<s> aggregate_s=<s> peak_rss_mb=<n>
+ *                        (one line); the stage split is each stage's own
+ *                        record (finished_at - started_at).
+ *   bench_e2e backfill   (make bench-backfill) the same job through
+ *                        POST /v1/backfills over 20 trading days, from the
+ *                        POST until the last day's aggregate is final; bars
+ *                        per second, the projected time of a year of the job
+ *                        (252 trading days), peak RSS and PostgreSQL's size
+ *                        per million bars.
+ *
+ * The services' peak RSS is their VmHWM.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tf/exec.h"
+
+#define TICKERS 500
+#define API_KEY "bench-key"
+#define JOB     "bench_e2e"
+#define ROUNDS  3 /* BENCH_ROUNDS=1 for a quick look */
+/* Five trading days: Monday 2024-03-04 to Friday 2024-03-08. */
+#define WS "2024-03-04T00:00:00Z"
+#define WE "2024-03-09T00:00:00Z"
+/* Twenty trading days (Good Friday, 2024-03-29, is a holiday). */
+#define BF_FROM "2024-03-04"
+#define BF_TO   "2024-04-01"
+#define BF_DAYS 20
+#define YEAR_TRADING_DAYS 252
+
+static struct h_stack stack;
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long vm_hwm_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static int exec_sql(const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(stack.db, sql, n, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/*
+ * Flushes what earlier rounds left in the WAL before a side is timed, so
+ * that no side pays for another's checkpoint (a no-op unless superuser).
+ */
+static void settle(void)
+{
+    PGresult *res = PQexec(stack.db, "CHECKPOINT");
+
+    PQclear(res);
+}
+
+/* Empties silver, the quarantine and gold, as both sides start from. */
+static int empty_tables(void)
+{
+    return exec_sql("TRUNCATE silver.bars, silver.rejected_bars, gold.bars_hourly,"
+                    " gold.bars_daily, gold.completeness, gold.dq_results",
+                    0, NULL) ||
+                   exec_sql("VACUUM ANALYZE silver.bars", 0, NULL)
+               ? -1
+               : 0;
+}
+
+/* Runs a psql command line (-c text); returns 0 when it succeeded. */
+static int psql(const char *command)
+{
+    char cmd[8192];
+    int status;
+
+    snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"%s\"", stack.dsn,
+             command);
+    status = system(cmd);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Saves the bars silver holds as COPY text, the limit's input. */
+static int dump_silver(const char *path)
+{
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd),
+             "\\copy (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap, trades"
+             " FROM silver.bars) TO '%s'",
+             path);
+    return psql(cmd);
+}
+
+/*
+ * The limit: psql's \copy of the rows into a fresh table keyed by
+ * (ticker, timespan, ts). Returns seconds, < 0 on failure.
+ */
+static double copy_limit(const char *path)
+{
+    char cmd[1024];
+    double t;
+
+    if (exec_sql("CREATE TABLE public.bench_copy (ticker text NOT NULL, timespan text NOT NULL,"
+                 " ts timestamptz NOT NULL, open float8 NOT NULL, high float8 NOT NULL,"
+                 " low float8 NOT NULL, close float8 NOT NULL, volume float8, vwap float8,"
+                 " trades bigint, PRIMARY KEY (ticker, timespan, ts))",
+                 0, NULL))
+        return -1;
+    snprintf(cmd, sizeof(cmd),
+             "\\copy public.bench_copy (ticker, timespan, ts, open, high, low, close, volume,"
+             " vwap, trades) FROM '%s'",
+             path);
+    settle();
+    t = now_s();
+    if (psql(cmd) != 0)
+        return -1;
+    t = now_s() - t;
+    return exec_sql("DROP TABLE public.bench_copy", 0, NULL) ? -1 : t;
+}
+
+/* The seconds a stage's own record says it took (finished_at - started_at). */
+static double stage_seconds(const char *id, const char *stage)
+{
+    const char *params[2] = {id, stage};
+    char *v = h_pg_value(stack.db,
+                         "SELECT extract(epoch FROM finished_at - started_at)"
+                         " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2",
+                         2, params);
+    double s = v ? strtod(v, NULL) : -1;
+
+    free(v);
+    return s;
+}
+
+/* Polls (every 20 ms) until sql answers a row with "t"; 0, or -1 after a long wait. */
+static int wait_true(const char *sql, int n, const char *const *params)
+{
+    for (int i = 0; i < h_timeout(3600) * 50; i++) {
+        char *v = h_pg_value(stack.db, sql, n, params);
+        int yes = v && strcmp(v, "t") == 0;
+
+        free(v);
+        if (yes)
+            return 0;
+        if (!h_stack_alive(&stack))
+            return -1;
+        h_sleep_ms(20);
+    }
+    return -1;
+}
+
+struct round {
+    double seconds, extract_s, transform_s, aggregate_s;
+    long long bars;
+};
+
+/* One execution of the job, from the POST to extract until gold is final. */
+static int e2e_round(struct round *r)
+{
+    char id[TF_UUID_LEN + 1], body[512];
+    const char *params[1] = {id};
+    struct h_resp resp;
+    char *status;
+    double t0;
+
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"" WS "\","
+             "\"window_end\":\"" WE "\"}",
+             id);
+    settle();
+    t0 = now_s();
+    if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &resp) != 0 ||
+        resp.status != 202) {
+        fprintf(stderr, "POST extract: %ld %s\n", resp.status, resp.body ? resp.body : "");
+        h_resp_free(&resp);
+        return -1;
+    }
+    h_resp_free(&resp);
+    if (wait_true("SELECT bool_or(status = 'FAILED') OR (count(*) FILTER (WHERE stage ="
+                  " 'aggregate' AND status = 'SUCCESS') = 1) FROM tickflow.job_execution"
+                  " WHERE execution_id = $1",
+                  1, params) != 0)
+        return -1;
+    r->seconds = now_s() - t0;
+    status = h_pg_value(stack.db,
+                        "SELECT string_agg(stage || '=' || status, ' ' ORDER BY created_at)"
+                        " FROM tickflow.job_execution WHERE execution_id = $1",
+                        1, params);
+    r->bars = h_pg_ll(stack.db, "SELECT count(*) FROM silver.bars WHERE execution_id = $1", 1,
+                      params);
+    r->extract_s = stage_seconds(id, "extract");
+    r->transform_s = stage_seconds(id, "transform");
+    r->aggregate_s = stage_seconds(id, "aggregate");
+    {
+        long long out = h_pg_ll(stack.db,
+                                "SELECT records_out FROM tickflow.job_execution"
+                                " WHERE execution_id = $1 AND stage = 'transform'",
+                                1, params);
+        long long days = h_pg_ll(stack.db,
+                                 "SELECT count(*) FROM gold.bars_daily WHERE execution_id = $1",
+                                 1, params);
+        int ok = status && strstr(status, "aggregate=SUCCESS") && r->bars > 0 &&
+                 out == r->bars && days == (long long)TICKERS * 5;
+
+        if (!ok)
+            fprintf(stderr, "bench e2e: %s, silver %lld bars (transform out %lld), %lld daily"
+                    " gold rows\n", status ? status : "-", r->bars, out, days);
+        free(status);
+        return ok ? 0 : -1;
+    }
+}
+
+static int add_job(void)
+{
+    return exec_sql("INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                    " timespan, updated_by) SELECT '" JOB "', 'polygon', array_agg('E' ||"
+                    " lpad(i::text, 4, '0') ORDER BY i), 1, 'minute', 'bench'"
+                    " FROM generate_series(0, " "499" ") AS i",
+                    0, NULL);
+}
+
+static long peak_rss_mb(void)
+{
+    long kb = 0;
+
+    for (int i = H_EXTRACT; i <= H_AGGREGATE; i++) {
+        long k = vm_hwm_kb(stack.procs[i].pid);
+        printf("%s peak rss %.0f MB\n", stack.procs[i].name, k / 1024.0);
+        kb = k > kb ? k : kb;
+    }
+    return (kb + 1023) / 1024;
+}
+
+static int bench_e2e(void)
+{
+    char path[700];
+    long rounds = getenv("BENCH_ROUNDS") ? strtol(getenv("BENCH_ROUNDS"), NULL, 10) : ROUNDS;
+    struct round r[ROUNDS];
+    double total[ROUNDS], ex[ROUNDS], tr[ROUNDS], ag[ROUNDS], cp[ROUNDS];
+    double t, c;
+
+    snprintf(path, sizeof(path), "%s/silver.copy", stack.dir);
+    if (rounds < 1 || rounds > ROUNDS)
+        rounds = ROUNDS;
+    for (int i = 0; i < rounds; i++) {
+        if (empty_tables() != 0 || e2e_round(&r[i]) != 0)
+            return -1;
+        if (i == 0 && dump_silver(path) != 0)
+            return -1;
+        if (empty_tables() != 0)
+            return -1;
+        cp[i] = copy_limit(path);
+        if (cp[i] <= 0)
+            return -1;
+        total[i] = r[i].seconds;
+        ex[i] = r[i].extract_s;
+        tr[i] = r[i].transform_s;
+        ag[i] = r[i].aggregate_s;
+        printf("round %d: %lld bars in %.2f s (extract %.2f s, transform %.2f s, aggregate"
+               " %.2f s); \\copy %.2f s; ratio %.2f\n",
+               i + 1, r[i].bars, total[i], ex[i], tr[i], ag[i], cp[i], cp[i] / total[i]);
+    }
+    t = h_median(total, (int)rounds);
+    c = h_median(cp, (int)rounds);
+    printf("bench e2e: bars=%lld seconds=%.2f bars_per_s=%.0f copy_rows_per_s=%.0f ratio=%.2f"
+           " extract_s=%.2f transform_s=%.2f aggregate_s=%.2f peak_rss_mb=%ld\n",
+           r[0].bars, t, (double)r[0].bars / t, (double)r[0].bars / c, c / t,
+           h_median(ex, (int)rounds), h_median(tr, (int)rounds), h_median(ag, (int)rounds), peak_rss_mb());
+    return 0;
+}
+
+static int bench_backfill(void)
+{
+    char body[256], bid[TF_UUID_LEN + 1];
+    const char *params[1] = {bid};
+    long long db0, db1, bars;
+    struct h_resp resp;
+    double t0, s;
+
+    tf_uuid_new(bid);
+    if (empty_tables() != 0)
+        return -1;
+    exec_sql("VACUUM", 0, NULL);
+    db0 = h_pg_ll(stack.db, "SELECT pg_database_size(current_database())", 0, NULL);
+    snprintf(body, sizeof(body),
+             "{\"backfill_id\":\"%s\",\"job_name\":\"" JOB "\",\"from\":\"" BF_FROM "\","
+             "\"to\":\"" BF_TO "\",\"concurrency\":%s}",
+             bid, getenv("BENCH_CONCURRENCY") ? getenv("BENCH_CONCURRENCY") : "2");
+    settle();
+    t0 = now_s();
+    if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/backfills", body, NULL, &resp) != 0 ||
+        resp.status != 202) {
+        fprintf(stderr, "POST backfill: %ld %s\n", resp.status, resp.body ? resp.body : "");
+        h_resp_free(&resp);
+        return -1;
+    }
+    h_resp_free(&resp);
+    if (wait_true("SELECT count(*) FILTER (WHERE a.status IN ('SUCCESS', 'FAILED')"
+                  " OR e.status = 'FAILED') = count(*) FROM tickflow.job_execution e"
+                  " LEFT JOIN tickflow.job_execution a ON a.execution_id = e.execution_id"
+                  " AND a.stage = 'aggregate' WHERE e.backfill_id = $1 AND e.stage = 'extract'",
+                  1, params) != 0)
+        return -1;
+    s = now_s() - t0;
+    {
+        long long failed = h_pg_ll(stack.db,
+                                   "SELECT count(*) FROM tickflow.job_execution e WHERE"
+                                   " e.execution_id IN (SELECT execution_id FROM"
+                                   " tickflow.job_execution WHERE backfill_id = $1)"
+                                   " AND e.status <> 'SUCCESS'",
+                                   1, params);
+        bars = h_pg_ll(stack.db, "SELECT count(*) FROM silver.bars", 0, NULL);
+        if (failed != 0 || bars <= 0) {
+            fprintf(stderr, "bench backfill: %lld stage records not SUCCESS, %lld bars\n", failed,
+                    bars);
+            return -1;
+        }
+    }
+    exec_sql("CHECKPOINT", 0, NULL);
+    db1 = h_pg_ll(stack.db, "SELECT pg_database_size(current_database())", 0, NULL);
+    {
+        double rate = (double)bars / s;
+        double year_bars = (double)bars / BF_DAYS * YEAR_TRADING_DAYS;
+
+        printf("bench backfill: days=%d bars=%lld seconds=%.1f bars_per_s=%.0f"
+               " projected_year_min=%.1f peak_rss_mb=%ld pg_mb_per_million_bars=%.0f\n",
+               BF_DAYS, bars, s, rate, year_bars / rate / 60, peak_rss_mb(),
+               (double)(db1 - db0) / 1048576.0 / ((double)bars / 1e6));
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const env[] = {NULL};
+    int backfill = argc > 1 && strcmp(argv[1], "backfill") == 0;
+    int rc = 1;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (h_stack_start(&stack, backfill ? "benchbf" : "benche2e", API_KEY, 1, env) != 0) {
+        fprintf(stderr, "the stack did not start (see %s)\n", stack.dir);
+        goto out;
+    }
+    if (add_job() != 0)
+        goto out;
+    rc = (backfill ? bench_backfill() : bench_e2e()) == 0 ? 0 : 1;
+out:
+    if (h_stack_stop(&stack) != 0)
+        rc = 1;
+    return rc;
+}
