@@ -76,6 +76,26 @@ static long vm_hwm_kb(pid_t pid)
     return kb;
 }
 
+/* CPU seconds (user + system) a process has used so far. */
+static double cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    char *p;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+    fclose(f);
+    /* After the name: state and 11 more fields, then utime and stime. */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int exec_sql(const char *sql, int n, const char *const *params)
 {
     PGresult *res = PQexecParams(stack.db, sql, n, NULL, params, NULL, NULL, 0);
@@ -203,7 +223,7 @@ static int e2e_round(struct round *r)
     const char *params[1] = {id};
     struct h_resp resp;
     char *status;
-    double t0;
+    double t0, cpu[H_NPROCS];
 
     tf_uuid_new(id);
     snprintf(body, sizeof(body),
@@ -211,6 +231,8 @@ static int e2e_round(struct round *r)
              "\"window_end\":\"" WE "\"}",
              id);
     settle();
+    for (int i = 0; i < H_NPROCS; i++)
+        cpu[i] = cpu_s(stack.procs[i].pid);
     t0 = now_s();
     if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &resp) != 0 ||
         resp.status != 202) {
@@ -225,6 +247,10 @@ static int e2e_round(struct round *r)
                   1, params) != 0)
         return -1;
     r->seconds = now_s() - t0;
+    printf("cpu seconds:");
+    for (int i = 0; i < H_NPROCS; i++)
+        printf(" %s %.2f", stack.procs[i].name, cpu_s(stack.procs[i].pid) - cpu[i]);
+    printf("\n");
     status = h_pg_value(stack.db,
                         "SELECT string_agg(stage || '=' || status, ' ' ORDER BY created_at)"
                         " FROM tickflow.job_execution WHERE execution_id = $1",

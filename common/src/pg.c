@@ -204,6 +204,120 @@ const char *tf_pg_sqlstate(const PGresult *res)
     return s ? s : "";
 }
 
+uint64_t tf_pg_be_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+double tf_pg_be_f64(const unsigned char *p)
+{
+    uint64_t bits = tf_pg_be_u64(p);
+    double d;
+
+    memcpy(&d, &bits, sizeof(d));
+    return d;
+}
+
+static int32_t be_i32(const unsigned char *p)
+{
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+/*
+ * Splits one binary COPY message into its fields; 1 for a row, 0 for the
+ * trailer, 2 for a header alone, -1 for something else. The first message
+ * starts with the file header.
+ */
+static int copy_split(const unsigned char *p, size_t n, int first, int nfields,
+                      struct tf_pg_field *f)
+{
+    static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    const unsigned char *end = p + n;
+
+    if (first) {
+        if (n < 19 || memcmp(p, sig, sizeof(sig)) != 0)
+            return -1;
+        p += 15;
+        if (be_i32(p) < 0 || (size_t)(end - p) < 4 + (size_t)be_i32(p))
+            return -1;
+        p += 4 + (size_t)be_i32(p); /* the header extension */
+        if (p == end)
+            return 2; /* the header in a message of its own */
+    }
+    if (end - p < 2)
+        return -1;
+    if (p[0] == 0xff && p[1] == 0xff)
+        return 0;
+    if ((p[0] << 8 | p[1]) != nfields)
+        return -1;
+    p += 2;
+    for (int i = 0; i < nfields; i++) {
+        if (end - p < 4)
+            return -1;
+        f[i].len = be_i32(p);
+        f[i].data = p + 4;
+        p += 4;
+        if (f[i].len > 0) {
+            if (end - p < f[i].len)
+                return -1;
+            p += f[i].len;
+        }
+    }
+    return p == end ? 1 : -1;
+}
+
+enum tf_rc tf_pg_copy_out(PGconn *conn, const char *sql, int nfields,
+                          enum tf_rc (*row)(void *arg, const struct tf_pg_field *f), void *arg,
+                          char sqlstate[6])
+{
+    struct tf_pg_field f[TF_PG_COPY_MAX_FIELDS];
+    PGresult *res = NULL;
+    enum tf_rc rc = TF_OK;
+    char *msg = NULL;
+    int n, first = 1, done = 0;
+
+    sqlstate[0] = '\0';
+    if (nfields < 1 || nfields > TF_PG_COPY_MAX_FIELDS)
+        return TF_ERR_INVALID;
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        snprintf(sqlstate, 6, "%s", tf_pg_sqlstate(res));
+        PQclear(res);
+        return TF_ERR_DB;
+    }
+    PQclear(res);
+    while ((n = PQgetCopyData(conn, &msg, 0)) > 0) {
+        int got = done ? -1 : copy_split((const unsigned char *)msg, (size_t)n, first, nfields, f);
+
+        first = 0;
+        if (got == 1 && rc == TF_OK)
+            rc = row(arg, f);
+        else if (got == 0)
+            done = 1;
+        else if (got < 0 && rc == TF_OK)
+            rc = TF_ERR_INVALID;
+        PQfreemem(msg);
+        msg = NULL;
+    }
+    /* The COPY's own outcome, read whatever happened above. */
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK) {
+            snprintf(sqlstate, 6, "%s", tf_pg_sqlstate(res));
+            rc = TF_ERR_DB;
+        }
+        PQclear(res);
+    }
+    if (n == -2 && rc == TF_OK)
+        rc = TF_ERR_DB;
+    if (rc == TF_OK && !done)
+        rc = TF_ERR_INVALID;
+    return rc;
+}
+
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);

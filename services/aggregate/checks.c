@@ -302,6 +302,7 @@ enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules, struct agg_
     char err[512];
     unsigned channels = tf_alert_channels(&aggregate_cfg.alert);
     enum tf_rc rc = TF_OK;
+    int64_t t0;
 
     memset(out, 0, sizeof(*out));
     out->warnings = cJSON_CreateArray();
@@ -318,9 +319,11 @@ enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules, struct agg_
         stats[i].bars = ctx->tickers[i].actual;
         stats[i].avg_close = ctx->tickers[i].avg_close;
     }
+    t0 = tf_time_mono_ms();
     rc = aggregate_completeness(ctx);
     if (rc != TF_OK)
         goto out;
+    tf_log_info(&run->log, "completeness ms=%lld", (long long)(tf_time_mono_ms() - t0));
     /* The job's tickers are not passed: a rule for a ticker outside this
      * execution simply measures nothing. */
     if (tf_dq_rules_parse(rules, NULL, parsed, TF_DQ_MAX_RULES, &nrules, err, sizeof(err)) !=

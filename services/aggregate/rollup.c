@@ -305,7 +305,7 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
     char *rows_json = NULL, *outside_json = NULL, *htouched_json = NULL, *dtouched_json = NULL;
     char s0[32], s1[32], ws[32], we[32];
     const char *params[10];
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, t0, t1, t2;
     PGresult *res = NULL;
     enum tf_rc rc = TF_OK;
 
@@ -386,6 +386,7 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
     params[7] = rows_json;
     params[8] = outside_json;
     params[9] = ctx->need_avg_close ? "t" : "f";
+    t0 = tf_time_mono_ms();
     res = tf_pg_exec(run->conn, rollup_sql, 10, params);
     if (!tf_pg_ok(res)) {
         tf_run_fail(run, "rollups failed: sqlstate %s", tf_pg_sqlstate(res));
@@ -393,12 +394,16 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
         goto out;
     }
     read_answer(ctx, res);
+    t1 = tf_time_mono_ms();
     params[0] = htouched_json;
     rc = exec_count(ctx, "hourly derived columns", hourly_derived_sql, 2, params, NULL);
     if (rc != TF_OK)
         goto out;
+    t2 = tf_time_mono_ms();
     params[0] = dtouched_json;
     rc = exec_count(ctx, "daily derived columns", daily_derived_sql, 2, params, NULL);
+    tf_log_info(&run->log, "rollups ms=%lld hourly_derived_ms=%lld daily_derived_ms=%lld",
+                (long long)(t1 - t0), (long long)(t2 - t1), (long long)(tf_time_mono_ms() - t2));
     goto out;
 nomem:
     tf_run_fail(run, "out of memory");

@@ -143,75 +143,8 @@ static const char *intern(struct cols *k, const char *prev, const char *s)
     return copy;
 }
 
-/* PostgreSQL's binary timestamps count microseconds from 2000-01-01. */
-#define PG_EPOCH_US 946684800000000LL
-
-/* Big-endian integers of PostgreSQL's binary COPY format. */
-static uint64_t be_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static int32_t be_i32(const unsigned char *p)
-{
-    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-}
-
-/* One field of a binary COPY row: data and length (-1: NULL). */
-struct field {
-    const unsigned char *data;
-    int32_t len;
-};
-
-#define NFIELDS 12 /* the columns, then (read-back with a stamp) whether the row has it */
-
-/*
- * Splits one binary COPY row into its fields; 1 for a row, 0 for the
- * trailer, 2 for a header alone, -1 for something else. The first message
- * starts with the file header.
- */
-static int split_row(const unsigned char *p, size_t n, int first, int nfields,
-                     struct field f[NFIELDS])
-{
-    static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
-    const unsigned char *end = p + n;
-
-    if (first) {
-        if (n < 19 || memcmp(p, sig, sizeof(sig)) != 0)
-            return -1;
-        p += 15;
-        p += 4 + (size_t)be_i32(p); /* the header extension */
-        if (p == end)
-            return 2; /* the header in a message of its own */
-    }
-    if (end - p < 2)
-        return -1;
-    if (p[0] == 0xff && p[1] == 0xff)
-        return 0;
-    if ((p[0] << 8 | p[1]) != nfields)
-        return -1;
-    p += 2;
-    for (int i = 0; i < nfields; i++) {
-        if (end - p < 4)
-            return -1;
-        f[i].len = be_i32(p);
-        f[i].data = p + 4;
-        p += 4;
-        if (f[i].len > 0) {
-            if (end - p < f[i].len)
-                return -1;
-            p += f[i].len;
-        }
-    }
-    return 1;
-}
-
 /* A text field as a C string in buf (cut to its size). */
-static const char *text_of(const struct field *f, char *buf, size_t size)
+static const char *text_of(const struct tf_pg_field *f, char *buf, size_t size)
 {
     size_t n = f->len > 0 ? (size_t)f->len : 0;
 
@@ -223,7 +156,7 @@ static const char *text_of(const struct field *f, char *buf, size_t size)
 }
 
 /* A uuid field in its usual text form. */
-static const char *uuid_of(const struct field *f, char buf[37])
+static const char *uuid_of(const struct tf_pg_field *f, char buf[37])
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -238,22 +171,15 @@ static const char *uuid_of(const struct field *f, char buf[37])
     return buf;
 }
 
-static double f64_of(const struct field *f, unsigned char *has)
+static double f64_of(const struct tf_pg_field *f, unsigned char *has)
 {
-    uint64_t bits;
-    double v = 0;
-
     if (has)
         *has = f->len == 8;
-    if (f->len != 8)
-        return 0;
-    bits = be_u64(f->data);
-    memcpy(&v, &bits, sizeof(v));
-    return v;
+    return f->len == 8 ? tf_pg_be_f64(f->data) : 0;
 }
 
 /* Appends one row's fields; stamped: the row is the key of a bar the run kept. */
-static enum tf_rc cols_add(struct cols *k, const struct field *f, unsigned char stamped)
+static enum tf_rc cols_add(struct cols *k, const struct tf_pg_field *f, unsigned char stamped)
 {
     size_t i = k->n;
     char ticker[128], span[64], exec[37];
@@ -267,7 +193,7 @@ static enum tf_rc cols_add(struct cols *k, const struct field *f, unsigned char 
     k->exec[i] = intern(k, i ? k->exec[i - 1] : NULL, uuid_of(&f[10], exec));
     if (!k->ticker[i] || !k->span[i] || !k->exec[i])
         return TF_ERR_NOMEM;
-    k->ts[i] = (int64_t)be_u64(f[2].data) + PG_EPOCH_US;
+    k->ts[i] = (int64_t)tf_pg_be_u64(f[2].data) + TF_PG_EPOCH_US;
     k->o[i] = f64_of(&f[3], NULL);
     k->h[i] = f64_of(&f[4], NULL);
     k->l[i] = f64_of(&f[5], NULL);
@@ -275,7 +201,7 @@ static enum tf_rc cols_add(struct cols *k, const struct field *f, unsigned char 
     k->v[i] = f64_of(&f[7], &k->has_v[i]);
     k->vw[i] = f64_of(&f[8], &k->has_vw[i]);
     k->has_n[i] = f[9].len == 8;
-    k->trades[i] = k->has_n[i] ? (int64_t)be_u64(f[9].data) : 0;
+    k->trades[i] = k->has_n[i] ? (int64_t)tf_pg_be_u64(f[9].data) : 0;
     k->stamped[i] = stamped;
     k->n++;
     return TF_OK;
@@ -771,6 +697,19 @@ static const char lake_copy_stamped_sql[] =
     " AND fetched_at = current_setting('tickflow.lake_fetched')::timestamptz AS k"
     " FROM silver.bars" LAKE_WHERE ") b" LAKE_ORDER;
 
+/* Where read_rows() puts the rows, and whether they carry a stamp. */
+struct read_into {
+    struct cols *k;
+    int stamped;
+};
+
+static enum tf_rc read_row(void *arg, const struct tf_pg_field *f)
+{
+    const struct read_into *in = arg;
+
+    return cols_add(in->k, f, in->stamped && f[11].len == 1 && f[11].data[0]);
+}
+
 /*
  * Reads one partition's rows from silver (inside the caller's transaction)
  * as one binary COPY: no number printed by the server and read back here.
@@ -790,46 +729,19 @@ static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char
                                " set_config('tickflow.lake_execution', $4, true),"
                                " set_config('tickflow.lake_fetched', $5, true)",
                                5, params);
+    struct read_into in = {k, h != NULL};
+    char state[6] = "";
     enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
-    char *row = NULL;
-    int n, first = 1, done = 0;
 
-    if (rc == TF_OK) {
-        PQclear(res);
-        res = PQexec(run->conn, h ? lake_copy_stamped_sql : lake_copy_sql);
-        rc = PQresultStatus(res) == PGRES_COPY_OUT ? TF_OK : TF_ERR_DB;
-    }
-    if (rc != TF_OK) {
-        tf_run_fail(run, "reading silver for the lake failed: sqlstate %s", tf_pg_sqlstate(res));
-        PQclear(res);
-        return rc;
-    }
-    PQclear(res);
-    while ((n = PQgetCopyData(run->conn, &row, 0)) > 0) {
-        struct field f[NFIELDS];
-        int got =
-            done ? -1 : split_row((const unsigned char *)row, (size_t)n, first, h ? 12 : 11, f);
-        first = 0;
-        if (got == 1 && rc == TF_OK)
-            rc = cols_add(k, f, h && f[11].len == 1 && f[11].data[0]);
-        else if (got == 0)
-            done = 1;
-        else if (got < 0 && rc == TF_OK)
-            rc = TF_ERR_INVALID;
-        PQfreemem(row);
-        row = NULL;
-    }
-    /* The COPY's own outcome, read whatever happened above. */
-    while ((res = PQgetResult(run->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK)
-            rc = TF_ERR_DB;
-        PQclear(res);
-    }
-    if (n == -2 && rc == TF_OK)
-        rc = TF_ERR_DB;
-    if (rc == TF_OK && !done)
-        rc = TF_ERR_INVALID;
     if (rc != TF_OK)
+        snprintf(state, sizeof(state), "%s", tf_pg_sqlstate(res));
+    PQclear(res);
+    if (rc == TF_OK)
+        rc = tf_pg_copy_out(run->conn, h ? lake_copy_stamped_sql : lake_copy_sql, h ? 12 : 11,
+                            read_row, &in, state);
+    if (rc == TF_ERR_DB)
+        tf_run_fail(run, "reading silver for the lake failed: sqlstate %s", state);
+    else if (rc != TF_OK)
         tf_run_fail(run, "reading silver for the lake failed: %s",
                     rc == TF_ERR_NOMEM ? "out of memory" : tf_rc_str(rc));
     return rc;

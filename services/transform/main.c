@@ -98,8 +98,6 @@ static const char update_sql[] =
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM up), (SELECT coalesce(json_agg(old), '[]') FROM old)::text";
 
-/* PostgreSQL's binary timestamps count microseconds from 2000-01-01. */
-#define PG_EPOCH_US 946684800000000LL
 
 /* A lake partition the run changes: (provider, bar size, UTC day). */
 struct part {
@@ -324,7 +322,7 @@ static enum tf_rc good_row(struct load *ld, struct tf_buf *out, const struct pag
 
     rc = rc ? rc : put_bytes(out, pg->ticker, strlen(pg->ticker));
     rc = rc ? rc : put_bytes(out, span, strlen(span));
-    rc = rc ? rc : put_i64(out, b->t * 1000 - PG_EPOCH_US);
+    rc = rc ? rc : put_i64(out, b->t * 1000 - TF_PG_EPOCH_US);
     rc = rc ? rc : put_f64(out, 1, b->o);
     rc = rc ? rc : put_f64(out, 1, b->h);
     rc = rc ? rc : put_f64(out, 1, b->l);
@@ -677,7 +675,7 @@ out:
 }
 
 /*
- * Makes the monthly partitions the window needs, committed on a connection
+ * Makes the daily partitions the window needs, committed on a connection
  * of its own before the run touches silver (creating one waits for every
  * open transaction on silver.bars: inside the run it could wait for
  * itself); on the run's connection when no other is free.
@@ -695,7 +693,7 @@ static enum tf_rc ensure_partitions(struct tf_run *run, const char *ws, const ch
     enum tf_rc rc = TF_OK;
 
     if (!tf_pg_ok(res)) {
-        tf_run_fail(run, "cannot make silver's monthly partitions: sqlstate %s",
+        tf_run_fail(run, "cannot make silver's daily partitions: sqlstate %s",
                     tf_pg_sqlstate(res));
         rc = TF_ERR_DB;
     }
@@ -853,8 +851,8 @@ static enum tf_rc transform_run(struct tf_run *run)
     uuid_bytes(run->execution_id, ld.exec_uuid);
     tf_time_format(run->window_start, ws, sizeof(ws));
     tf_time_format(run->window_end, we, sizeof(we));
-    /* The month after the window too, so the next run seldom has to make one. */
-    tf_time_format(run->window_end + 31 * 86400, ahead, sizeof(ahead));
+    /* The week after the window too, so the next runs seldom have to make one. */
+    tf_time_format(run->window_end + 7 * 86400, ahead, sizeof(ahead));
     rc = ensure_partitions(run, ws, ahead);
     if (rc != TF_OK)
         return rc;

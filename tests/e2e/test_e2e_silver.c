@@ -627,7 +627,7 @@ static void test_dst_and_holiday(void)
     cJSON_Delete(rec);
 }
 
-/* Monthly partitions on demand; the DEFAULT partition catches a month without one. */
+/* Daily partitions on demand; the DEFAULT partition catches a day without one. */
 static void test_partitions(void)
 {
     char id[TF_UUID_LEN + 1], page[2048];
@@ -636,17 +636,22 @@ static void test_partitions(void)
 
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
                       " WHERE i.inhparent = 'silver.bars'::regclass"
-                      " AND c.relname IN ('bars_2024_03', 'bars_2024_07', 'bars_default')",
+                      " AND c.relname IN ('bars_2024_03_04', 'bars_2024_07_04', 'bars_default')",
                       NULL),
                  3);
-    /* A bar in a month with no partition yet goes to DEFAULT... */
+    /* Silver's key is its only index: loads pay for nothing else. */
+    CHECK_EQ_INT(q_ll("SELECT count(*) FROM pg_indexes WHERE schemaname = 'silver'"
+                      " AND tablename = 'bars'",
+                      NULL),
+                 1);
+    /* A bar on a day with no partition yet goes to DEFAULT... */
     sql_ok("INSERT INTO silver.bars (ticker, timespan, ts, open, high, low, close, volume,"
-           " execution_id) VALUES ('LOST', '1minute', '2024-09-02T14:30:00Z', 1, 1, 1, 1, 1,"
+           " execution_id) VALUES ('LOST', '1minute', '2024-09-03T14:30:00Z', 1, 1, 1, 1, 1,"
            " gen_random_uuid())");
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars_default", NULL), 1);
-    /* ...and moves when a run makes the month. */
+    /* ...and moves when a run makes the day. */
     objects = cJSON_CreateArray();
-    minutes(page, sizeof(page), "GOOD", ms("2024-09-03T14:30:00Z"), 3, 10);
+    minutes(page, sizeof(page), "GOOD", ms("2024-09-03T14:31:00Z"), 3, 10);
     land("sept", 1, "polygon", "GOOD", "1minute", "gzip", page, objects);
     tf_uuid_new(id);
     extract_row(id, JOB, "2024-09-03T14:30:00Z", "2024-09-03T15:00:00Z", "{GOOD}",
@@ -655,8 +660,13 @@ static void test_partitions(void)
     CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars_default", NULL), 0);
-    CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars_2024_09", NULL), 4);
+    CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars_2024_09_03", NULL), 4);
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars WHERE ts >= '2024-09-01'", NULL), 4);
+    /* The week after the window is made ahead of time. */
+    CHECK_EQ_INT(q_ll("SELECT count(*) FROM pg_class WHERE relnamespace = 'silver'::regnamespace"
+                      " AND relname = 'bars_2024_09_10'",
+                      NULL),
+                 1);
 }
 
 /* Bad replays: a clear 4xx, nothing changed. */

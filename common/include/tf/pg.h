@@ -9,6 +9,7 @@
 #define TF_PG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
@@ -53,6 +54,37 @@ int tf_pg_ok(const PGresult *res);
 
 /** The SQLSTATE of a failed result ("" when none). */
 const char *tf_pg_sqlstate(const PGresult *res);
+
+/* PostgreSQL's binary timestamps count microseconds from 2000-01-01. */
+#define TF_PG_EPOCH_US 946684800000000LL
+
+/** One field of a binary COPY row: its bytes and length (-1: NULL). */
+struct tf_pg_field {
+    const unsigned char *data;
+    int32_t len;
+};
+
+/** The most fields tf_pg_copy_out() splits a row into. */
+#define TF_PG_COPY_MAX_FIELDS 32
+
+/** A big-endian 64-bit integer of the binary COPY format (int8, float8 bits, timestamptz). */
+uint64_t tf_pg_be_u64(const unsigned char *p);
+
+/** A float8 field's value. */
+double tf_pg_be_f64(const unsigned char *p);
+
+/**
+ * Runs sql, a COPY (...) TO STDOUT (FORMAT binary) of nfields columns
+ * (at most TF_PG_COPY_MAX_FIELDS), and calls row(arg, f) for each row
+ * with its fields, valid during the call only. The first error of row()
+ * is kept and returned; the COPY is read to its end either way, so the
+ * connection stays usable. TF_ERR_DB when the COPY fails (its SQLSTATE
+ * copied into sqlstate, "" when none), TF_ERR_INVALID for a row that is not
+ * nfields fields of the binary format.
+ */
+enum tf_rc tf_pg_copy_out(PGconn *conn, const char *sql, int nfields,
+                          enum tf_rc (*row)(void *arg, const struct tf_pg_field *f), void *arg,
+                          char sqlstate[6]) TF_MUSTCHECK;
 
 /** Runs a parameterless command (BEGIN, COMMIT, ROLLBACK); TF_ERR_DB on failure. */
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
