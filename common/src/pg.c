@@ -318,6 +318,71 @@ enum tf_rc tf_pg_copy_out(PGconn *conn, const char *sql, int nfields,
     return rc;
 }
 
+enum tf_rc tf_pg_copy_begin(PGconn *conn, const char *sql, char sqlstate[6])
+{
+    PGresult *res = PQexec(conn, sql);
+    enum tf_rc rc = PQresultStatus(res) == PGRES_COPY_IN ? TF_OK : TF_ERR_DB;
+
+    snprintf(sqlstate, 6, "%s", rc == TF_OK ? "" : tf_pg_sqlstate(res));
+    PQclear(res);
+    return rc;
+}
+
+enum tf_rc tf_pg_copy_send(PGconn *conn, const void *data, size_t len)
+{
+    const char *p = data;
+
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off > (1u << 20) ? (1u << 20) : len - off;
+        if (PQputCopyData(conn, p + off, (int)n) != 1)
+            return TF_ERR_DB;
+        off += n;
+    }
+    return TF_OK;
+}
+
+enum tf_rc tf_pg_copy_end(PGconn *conn, char sqlstate[6])
+{
+    enum tf_rc rc = TF_OK;
+    PGresult *res;
+
+    sqlstate[0] = '\0';
+    if (PQputCopyEnd(conn, NULL) != 1)
+        rc = TF_ERR_DB;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK) {
+            snprintf(sqlstate, 6, "%s", tf_pg_sqlstate(res));
+            rc = TF_ERR_DB;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+void tf_pg_copy_abort(PGconn *conn, const char *why)
+{
+    PGresult *res;
+
+    (void)PQputCopyEnd(conn, why);
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+}
+
+enum tf_rc tf_pg_copy_in(PGconn *conn, const char *sql, const void *data, size_t len,
+                         char sqlstate[6])
+{
+    enum tf_rc rc = tf_pg_copy_begin(conn, sql, sqlstate);
+
+    if (rc != TF_OK)
+        return rc;
+    rc = tf_pg_copy_send(conn, data, len);
+    if (rc != TF_OK) {
+        tf_pg_copy_abort(conn, "sending COPY data failed");
+        return rc;
+    }
+    return tf_pg_copy_end(conn, sqlstate);
+}
+
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);

@@ -23,38 +23,42 @@
 #include "tf/time.h"
 
 /*
- * One statement reads silver once for the whole execution:
+ * Silver is read once for the whole execution, as one binary COPY in key
+ * order (ticker, then time), and rolled up into hours here, in one pass
+ * with a few accumulators: the hours [h0, h1) the window touched and the
+ * other hours of the trading days it touched. Per hour: open of the first
+ * bar, close of the last, high/low extremes, volume summed (none when no
+ * bar has one), pv = sum(p * volume) where p is the bar's VWAP or, when it
+ * has none, its typical price (h + l + c) / 3 (bars without a volume do not
+ * count), trades summed (none when no bar has a count), the bars, the first
+ * and last bar's start; and, for the checks, the bars in the window and
+ * (when a rule needs it) the sum of their closes. Sums are taken in time
+ * order, so that the same bars always give the same bits.
  *
- * h   the UTC hours [$3, $4) the window touched, per ticker, from all
- *     silver bars in them: open of the first bar, close of the last,
- *     high/low extremes, volume summed (NULL when no bar has one), pv =
- *     sum(p * volume) where p is the bar's VWAP or, when it has none, its
- *     typical price (h + l + c) / 3 (bars without a volume do not count),
- *     trades summed (NULL when no bar has a count), the bars, the first and
- *     last bar's start; and, for the checks, the bars in the window [$6,
- *     $7) and (when $10) the sum of their closes.
- * o   the same per hour for the hours of the touched trading days outside
- *     [$3, $4) ($9: [{ticker, s, e}]), not written anywhere.
- * up_h  h upserted into gold.bars_hourly, VWAP = pv / volume (NULL when
- *     the volume sums to nothing).
- * up_d  every touched trading day ($8: [{ticker, market, day, s, e}]) from
- *     its hours: a trading day is a union of whole UTC hours in every
- *     market, so open is its first hour's open, close its last hour's
- *     close, volume, pv, trades and bars are sums of the hours' and VWAP
- *     is sum(pv) / sum(volume), the same quantities as over its bars.
- *
- * Floating-point sums are taken in time order (bars within an hour, hours
- * within a day), so that the same bars always give the same bits whatever
- * order silver returns them in. The answer is one row per ticker of $1:
- * bars in the hours, bars in the window, the window's average close, then
- * the hourly and daily rows written.
+ * The hours go to a temporary table with one COPY, and one statement then
+ * upserts the window's hours into gold.bars_hourly (VWAP = pv / volume,
+ * NULL when the volume sums to nothing) and every touched trading day
+ * ($3: [{ticker, market, day, s, e}]) into gold.bars_daily from its hours:
+ * a trading day is a union of whole UTC hours in every market, so open is
+ * its first hour's open, close its last hour's close, volume, pv, trades
+ * and bars are sums of the hours' and VWAP is sum(pv) / sum(volume), the
+ * same quantities as over its bars.
  */
-#define HOUR_COLS                                                                                  \
-    " b.ticker, date_trunc('hour', b.ts) AS bucket,"                                               \
-    " (array_agg(b.open ORDER BY b.ts))[1] AS open, max(b.high) AS high, min(b.low) AS low,"       \
-    " (array_agg(b.close ORDER BY b.ts DESC))[1] AS close, sum(b.volume ORDER BY b.ts) AS volume," \
-    " sum(coalesce(b.vwap, (b.high + b.low + b.close) / 3) * b.volume ORDER BY b.ts) AS pv,"       \
-    " sum(b.trades) AS trades, count(*) AS n, min(b.ts) AS first_bar, max(b.ts) AS last_bar"
+#define SILVER_READ_SQL                                                                            \
+    "COPY (SELECT ticker, ts, open, high, low, close, volume, vwap, trades FROM silver.bars"       \
+    " WHERE ticker = ANY (current_setting('tickflow.agg_tickers')::text[])"                        \
+    " AND timespan = current_setting('tickflow.agg_span')"                                         \
+    " AND ts >= current_setting('tickflow.agg_from')::timestamptz"                                 \
+    " AND ts < current_setting('tickflow.agg_to')::timestamptz"                                    \
+    " ORDER BY ticker, ts) TO STDOUT (FORMAT binary)"
+
+static const char hours_sql[] =
+    "CREATE TEMP TABLE agg_hours (ticker text NOT NULL, bucket_us bigint NOT NULL,"
+    " open float8 NOT NULL, high float8 NOT NULL, low float8 NOT NULL, close float8 NOT NULL,"
+    " volume float8, pv float8, trades bigint, n integer NOT NULL, first_us bigint NOT NULL,"
+    " last_us bigint NOT NULL, inside boolean NOT NULL) ON COMMIT DROP";
+
+#define US_TS(col) "timestamptz 'epoch' + " col " * interval '1 microsecond'"
 
 #define ROLLUP_SET                                                                                 \
     " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"     \
@@ -63,47 +67,215 @@
     " updated_at = EXCLUDED.updated_at"
 
 static const char rollup_sql[] =
-    "WITH h AS MATERIALIZED (SELECT" HOUR_COLS ","
-    "  count(*) FILTER (WHERE b.ts >= $6::timestamptz AND b.ts < $7::timestamptz) AS n_win,"
-    "  sum(b.close ORDER BY b.ts) FILTER (WHERE $10::boolean"
-    "   AND b.ts >= $6::timestamptz AND b.ts < $7::timestamptz) AS close_win"
-    " FROM silver.bars b"
-    " WHERE b.ticker = ANY($1::text[]) AND b.timespan = $2"
-    "  AND b.ts >= $3::timestamptz AND b.ts < $4::timestamptz"
-    " GROUP BY b.ticker, date_trunc('hour', b.ts)),"
-    " o AS (SELECT" HOUR_COLS
-    " FROM jsonb_to_recordset($9::jsonb) AS x(ticker text, s timestamptz, e timestamptz)"
-    " JOIN silver.bars b ON b.ticker = x.ticker AND b.timespan = $2"
-    "  AND b.ts >= x.s AND b.ts < x.e"
-    " GROUP BY b.ticker, date_trunc('hour', b.ts)),"
-    " hh AS (SELECT ticker, bucket, open, high, low, close, volume, pv, trades, n, first_bar,"
-    "  last_bar FROM h UNION ALL SELECT ticker, bucket, open, high, low, close, volume, pv,"
-    "  trades, n, first_bar, last_bar FROM o),"
+    "WITH hh AS MATERIALIZED (SELECT ticker, " US_TS("bucket_us") " AS bucket, open, high, low,"
+    "  close, volume, pv, trades, n, " US_TS("first_us") " AS first_bar,"
+    "  " US_TS("last_us") " AS last_bar, inside FROM pg_temp.agg_hours),"
     " up_h AS (INSERT INTO gold.bars_hourly AS g (ticker, source_timespan, bucket, open, high,"
     "  low, close, volume, vwap, trades, bar_count, execution_id, updated_at)"
-    " SELECT h.ticker, $2, h.bucket, h.open, h.high, h.low, h.close, h.volume,"
-    "  h.pv / nullif(h.volume, 0), h.trades, h.n, $5::uuid, now() FROM h"
+    " SELECT hh.ticker, $1, hh.bucket, hh.open, hh.high, hh.low, hh.close, hh.volume,"
+    "  hh.pv / nullif(hh.volume, 0), hh.trades, hh.n, $2::uuid, now() FROM hh WHERE hh.inside"
     " ON CONFLICT (ticker, source_timespan, bucket) DO UPDATE SET" ROLLUP_SET " RETURNING 1),"
-    " d AS (SELECT * FROM jsonb_to_recordset($8::jsonb)"
+    " d AS (SELECT * FROM jsonb_to_recordset($3::jsonb)"
     "  AS d(ticker text, market text, day date, s timestamptz, e timestamptz)),"
     " up_d AS (INSERT INTO gold.bars_daily AS g (ticker, source_timespan, trading_day, market,"
     "  first_bar, last_bar, open, high, low, close, volume, vwap, trades, bar_count,"
     "  execution_id, updated_at)"
-    " SELECT d.ticker, $2, d.day, d.market, min(hh.first_bar), max(hh.last_bar),"
+    " SELECT d.ticker, $1, d.day, d.market, min(hh.first_bar), max(hh.last_bar),"
     "  (array_agg(hh.open ORDER BY hh.bucket))[1], max(hh.high), min(hh.low),"
     "  (array_agg(hh.close ORDER BY hh.bucket DESC))[1], sum(hh.volume ORDER BY hh.bucket),"
     "  sum(hh.pv ORDER BY hh.bucket) / nullif(sum(hh.volume ORDER BY hh.bucket), 0),"
-    "  sum(hh.trades), sum(hh.n), $5::uuid, now()"
+    "  sum(hh.trades), sum(hh.n), $2::uuid, now()"
     " FROM d JOIN hh ON hh.ticker = d.ticker AND hh.bucket >= d.s AND hh.bucket < d.e"
     " GROUP BY d.ticker, d.day, d.market"
     " ON CONFLICT (ticker, source_timespan, trading_day) DO UPDATE SET"
     "  market = EXCLUDED.market, first_bar = EXCLUDED.first_bar,"
     "  last_bar = EXCLUDED.last_bar," ROLLUP_SET " RETURNING 1)"
-    " SELECT t.ticker, coalesce(sum(h.n), 0), coalesce(sum(h.n_win), 0),"
-    "  sum(h.close_win ORDER BY h.bucket) / nullif(sum(h.n_win), 0),"
-    "  (SELECT count(*) FROM up_h), (SELECT count(*) FROM up_d)"
-    " FROM unnest($1::text[]) AS t(ticker) LEFT JOIN h ON h.ticker = t.ticker"
-    " GROUP BY t.ticker";
+    " SELECT (SELECT count(*) FROM up_h), (SELECT count(*) FROM up_d)";
+
+/* One hour of one ticker as it is summed up. */
+struct hour {
+    int64_t bucket, first, last; /* microseconds since the epoch */
+    double open, high, low, close, volume, pv, close_win;
+    long long trades, n, n_win;
+    int has_volume, has_pv, has_trades, has_close_win, inside;
+};
+
+/* The read of silver: where each ticker's hours count, and what they sum to. */
+struct hours_read {
+    struct agg_ctx *ctx;
+    const size_t *order;    /* ticker indexes by name (strcmp order) */
+    int64_t h0, h1;         /* the window's hours, microseconds */
+    int64_t ws, we;         /* the window, microseconds */
+    const int64_t *day_lo;  /* per ticker: its touched trading days, [lo, hi) */
+    const int64_t *day_hi;
+    unsigned char *seen;    /* per ticker: its rows came (they must come together) */
+    double *close_sum;      /* per ticker: the window's closes, hour sums in time order */
+    unsigned char *has_close_sum;
+    long long *bars, *n_win;
+    size_t tk;              /* the current ticker (ntickers: none yet) */
+    int64_t last_ts;
+    struct hour cur;        /* cur.n == 0: none open */
+    struct tf_buf *rows;    /* COPY text of the finished hours */
+};
+
+/* The ticker named by f (its index), or ntickers when none is. */
+static size_t ticker_of(const struct hours_read *hr, const struct tf_pg_field *f)
+{
+    size_t lo = 0, hi = hr->ctx->ntickers;
+    size_t len = f->len > 0 ? (size_t)f->len : 0;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *name = hr->ctx->tickers[hr->order[mid]].name;
+        int c = strncmp(name, (const char *)f->data, len);
+
+        if (c == 0 && name[len] != '\0')
+            c = 1;
+        if (c == 0)
+            return hr->order[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return hr->ctx->ntickers;
+}
+
+static enum tf_rc put_num(struct tf_buf *b, int has, double v)
+{
+    return has ? tf_buf_printf(b, "\t%.17g", v) : tf_buf_puts(b, "\t\\N");
+}
+
+/* Ends the open hour: its row for the table, its share of the ticker's counts. */
+static enum tf_rc hour_close(struct hours_read *hr)
+{
+    const struct hour *h = &hr->cur;
+    struct tf_buf *b = hr->rows;
+    enum tf_rc rc;
+
+    if (h->n == 0)
+        return TF_OK;
+    if (h->inside) {
+        hr->bars[hr->tk] += h->n;
+        hr->n_win[hr->tk] += h->n_win;
+        if (h->has_close_win) {
+            hr->close_sum[hr->tk] =
+                hr->has_close_sum[hr->tk] ? hr->close_sum[hr->tk] + h->close_win : h->close_win;
+            hr->has_close_sum[hr->tk] = 1;
+        }
+    }
+    /* Ticker names are safe in COPY text (the job's syntax rules). */
+    rc = tf_buf_printf(b, "%s\t%lld\t%.17g\t%.17g\t%.17g\t%.17g", hr->ctx->tickers[hr->tk].name,
+                       (long long)h->bucket, h->open, h->high, h->low, h->close);
+    rc = rc ? rc : put_num(b, h->has_volume, h->volume);
+    rc = rc ? rc : put_num(b, h->has_pv, h->pv);
+    rc = rc ? rc
+            : (h->has_trades ? tf_buf_printf(b, "\t%lld", h->trades) : tf_buf_puts(b, "\t\\N"));
+    rc = rc ? rc
+            : tf_buf_printf(b, "\t%lld\t%lld\t%lld\t%s\n", h->n, (long long)h->first,
+                            (long long)h->last, h->inside ? "t" : "f");
+    hr->cur.n = 0;
+    return rc;
+}
+
+static double f64(const struct tf_pg_field *f)
+{
+    return tf_pg_be_f64(f->data);
+}
+
+/* One silver bar (ticker, ts, open, high, low, close, volume, vwap, trades). */
+static enum tf_rc hour_row(void *arg, const struct tf_pg_field *f)
+{
+    struct hours_read *hr = arg;
+    struct hour *h = &hr->cur;
+    int64_t ts, bucket;
+    int inside, has_v;
+    double o, hi, lo, c;
+    size_t tk;
+    enum tf_rc rc;
+
+    for (int i = 1; i < 6; i++) {
+        if (f[i].len != 8)
+            return TF_ERR_INVALID;
+    }
+    if ((f[6].len != 8 && f[6].len != -1) || (f[7].len != 8 && f[7].len != -1) ||
+        (f[8].len != 8 && f[8].len != -1))
+        return TF_ERR_INVALID;
+    ts = (int64_t)tf_pg_be_u64(f[1].data) + TF_PG_EPOCH_US;
+    if (hr->tk == hr->ctx->ntickers || (size_t)f[0].len != strlen(hr->ctx->tickers[hr->tk].name) ||
+        memcmp(f[0].data, hr->ctx->tickers[hr->tk].name, (size_t)f[0].len) != 0) {
+        rc = hour_close(hr);
+        if (rc != TF_OK)
+            return rc;
+        tk = ticker_of(hr, &f[0]);
+        /* Each ticker's rows come together, in time order (the ORDER BY). */
+        if (tk == hr->ctx->ntickers || hr->seen[tk])
+            return TF_ERR_INVALID;
+        hr->seen[tk] = 1;
+        hr->tk = tk;
+    } else if (ts <= hr->last_ts) {
+        return TF_ERR_INVALID;
+    }
+    hr->last_ts = ts;
+    bucket = ts - (ts % 3600000000LL + 3600000000LL) % 3600000000LL;
+    inside = bucket >= hr->h0 && bucket < hr->h1;
+    if (!inside && !(bucket >= hr->day_lo[hr->tk] && bucket < hr->day_hi[hr->tk]))
+        return TF_OK; /* read for another market's days */
+    if (h->n > 0 && h->bucket != bucket) {
+        rc = hour_close(hr);
+        if (rc != TF_OK)
+            return rc;
+    }
+    o = f64(&f[2]);
+    hi = f64(&f[3]);
+    lo = f64(&f[4]);
+    c = f64(&f[5]);
+    has_v = f[6].len == 8;
+    if (h->n == 0) {
+        memset(h, 0, sizeof(*h));
+        h->bucket = bucket;
+        h->inside = inside;
+        h->first = ts;
+        h->open = o;
+        h->high = hi;
+        h->low = lo;
+    }
+    h->high = hi > h->high ? hi : h->high;
+    h->low = lo < h->low ? lo : h->low;
+    h->close = c;
+    h->last = ts;
+    h->n++;
+    if (has_v) {
+        double v = f64(&f[6]);
+        double p = f[7].len == 8 ? f64(&f[7]) : (hi + lo + c) / 3;
+
+        h->volume = h->has_volume ? h->volume + v : v;
+        h->pv = h->has_pv ? h->pv + p * v : p * v;
+        h->has_volume = h->has_pv = 1;
+    }
+    if (f[8].len == 8) {
+        /* Past a bigint the column could not hold it either. */
+        if (__builtin_add_overflow(h->trades, (long long)tf_pg_be_u64(f[8].data), &h->trades))
+            return TF_ERR_TOO_LARGE;
+        h->has_trades = 1;
+    }
+    if (ts >= hr->ws && ts < hr->we) {
+        h->n_win++;
+        if (hr->ctx->need_avg_close) {
+            h->close_win = h->has_close_win ? h->close_win + c : c;
+            h->has_close_win = 1;
+        }
+    }
+    return TF_OK;
+}
+
+/* Orders ticker indexes by name, for ticker_of(). */
+static int by_name(const void *a, const void *b, void *tickers)
+{
+    const struct agg_ticker *t = tickers;
+
+    return strcmp(t[*(const size_t *)a].name, t[*(const size_t *)b].name);
+}
 
 /*
  * Derived columns of TBL keyed by K (type KT). $1: [{ticker, k0, k1}]: the
@@ -268,27 +440,63 @@ static int64_t day_start(const char *day)
     return t;
 }
 
-/* Reads the rollup statement's answer: one row per ticker. */
-static void read_answer(struct agg_ctx *ctx, PGresult *res)
+/*
+ * Reads silver's bars of the execution's tickers in [from, to) and sums
+ * them up into hours (hr), whose rows land in pg_temp.agg_hours; sets each
+ * ticker's bars in the window and their average close, and bars_in.
+ */
+static enum tf_rc read_hours(struct agg_ctx *ctx, struct hours_read *hr, int64_t from, int64_t to)
 {
-    ctx->hourly_rows = ctx->daily_rows = ctx->bars_in = 0;
+    struct tf_run *run = ctx->run;
+    char f0[32], f1[32], state[6] = "";
+    const char *params[4] = {ctx->ticker_array->data, ctx->span, f0, f1};
+    PGresult *res;
+    enum tf_rc rc;
+
+    tf_time_format(from, f0, sizeof(f0));
+    tf_time_format(to, f1, sizeof(f1));
+    /* COPY takes no parameters: they travel as transaction-local settings. */
+    res = tf_pg_exec(run->conn,
+                     "SELECT set_config('tickflow.agg_tickers', $1, true),"
+                     " set_config('tickflow.agg_span', $2, true),"
+                     " set_config('tickflow.agg_from', $3, true),"
+                     " set_config('tickflow.agg_to', $4, true)",
+                     4, params);
+    rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    if (rc != TF_OK)
+        snprintf(state, sizeof(state), "%s", tf_pg_sqlstate(res));
+    PQclear(res);
+    if (rc == TF_OK)
+        rc = tf_pg_copy_out(run->conn, SILVER_READ_SQL, 9, hour_row, hr, state);
+    if (rc == TF_OK)
+        rc = hour_close(hr);
+    if (rc != TF_OK) {
+        if (rc == TF_ERR_DB)
+            tf_run_fail(run, "reading silver failed: sqlstate %s", state);
+        else
+            tf_run_fail(run, "reading silver failed: %s",
+                        rc == TF_ERR_INVALID ? "rows out of key order or malformed"
+                                             : tf_rc_str(rc));
+        return rc;
+    }
+    ctx->bars_in = 0;
     for (size_t i = 0; i < ctx->ntickers; i++) {
-        ctx->tickers[i].actual = 0;
-        ctx->tickers[i].avg_close = NAN;
+        ctx->bars_in += hr->bars[i];
+        ctx->tickers[i].actual = hr->n_win[i];
+        ctx->tickers[i].avg_close = hr->has_close_sum[i] && hr->n_win[i] > 0
+                                        ? hr->close_sum[i] / (double)hr->n_win[i]
+                                        : NAN;
     }
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *name = PQgetvalue(res, r, 0);
-        ctx->bars_in += strtoll(PQgetvalue(res, r, 1), NULL, 10);
-        ctx->hourly_rows = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-        ctx->daily_rows = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-        for (size_t i = 0; i < ctx->ntickers; i++) {
-            if (strcmp(ctx->tickers[i].name, name) != 0)
-                continue;
-            ctx->tickers[i].actual = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-            if (!PQgetisnull(res, r, 3))
-                ctx->tickers[i].avg_close = strtod(PQgetvalue(res, r, 3), NULL);
-        }
-    }
+    res = tf_pg_exec(run->conn, hours_sql, 0, NULL);
+    rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    snprintf(state, sizeof(state), "%s", tf_pg_sqlstate(res));
+    PQclear(res);
+    if (rc == TF_OK)
+        rc = tf_pg_copy_in(run->conn, "COPY pg_temp.agg_hours FROM STDIN", hr->rows->data,
+                           hr->rows->len, state);
+    if (rc != TF_OK)
+        tf_run_fail(run, "cannot stage the hours: sqlstate %s", state);
+    return rc;
 }
 
 enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
@@ -300,16 +508,28 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
     int64_t h1 = (run->window_end - 1) - (run->window_end - 1) % 3600 + 3600;
     struct day_range *days[3] = {NULL, NULL, NULL};
     size_t ndays[3] = {0, 0, 0};
-    cJSON *rows = cJSON_CreateArray(), *outside = cJSON_CreateArray();
+    size_t nt = ctx->ntickers ? ctx->ntickers : 1;
+    cJSON *rows = cJSON_CreateArray();
     cJSON *htouched = cJSON_CreateArray(), *dtouched = cJSON_CreateArray();
-    char *rows_json = NULL, *outside_json = NULL, *htouched_json = NULL, *dtouched_json = NULL;
-    char s0[32], s1[32], ws[32], we[32];
-    const char *params[10];
-    int64_t lo = INT64_MAX, hi = INT64_MIN, t0, t1, t2;
+    char *rows_json = NULL, *htouched_json = NULL, *dtouched_json = NULL;
+    const char *params[3];
+    int64_t lo = INT64_MAX, hi = INT64_MIN, from = h0, to = h1, t0, t1, t2;
+    struct hours_read hr;
+    struct tf_buf hour_rows;
+    size_t *order = calloc(nt, sizeof(*order));
+    int64_t *day_lo = calloc(nt, sizeof(*day_lo)), *day_hi = calloc(nt, sizeof(*day_hi));
     PGresult *res = NULL;
     enum tf_rc rc = TF_OK;
 
-    if (!rows || !outside || !htouched || !dtouched) {
+    memset(&hr, 0, sizeof(hr));
+    tf_buf_init(&hour_rows, 1024u * 1024 * 1024);
+    hr.seen = calloc(nt, 1);
+    hr.has_close_sum = calloc(nt, 1);
+    hr.close_sum = calloc(nt, sizeof(double));
+    hr.bars = calloc(nt, sizeof(long long));
+    hr.n_win = calloc(nt, sizeof(long long));
+    if (!rows || !htouched || !dtouched || !order || !day_lo || !day_hi || !hr.seen ||
+        !hr.has_close_sum || !hr.close_sum || !hr.bars || !hr.n_win) {
         rc = TF_ERR_NOMEM;
         goto nomem;
     }
@@ -334,6 +554,7 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
         struct day_range *dr = k < 3 ? days[k] : NULL;
         size_t nd = k < 3 ? ndays[k] : 0;
 
+        order[i] = i;
         add_range(htouched, name, "k0", h0, "k1", h1, 0);
         for (size_t d = 0; d < nd; d++) {
             char s[32], e[32];
@@ -349,21 +570,21 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
         }
         if (nd == 0)
             continue;
-        /* The touched days' hours the window's hours do not cover. */
-        if (dr[0].s < h0)
-            add_range(outside, name, "s", dr[0].s, "e", h0, 0);
-        if (dr[nd - 1].e > h1)
-            add_range(outside, name, "s", h1, "e", dr[nd - 1].e, 0);
+        /* The touched days' hours count too (for the days), read with the window's. */
+        day_lo[i] = dr[0].s * 1000000;
+        day_hi[i] = dr[nd - 1].e * 1000000;
+        from = dr[0].s < from ? dr[0].s : from;
+        to = dr[nd - 1].e > to ? dr[nd - 1].e : to;
         /* Up to the day after the last touched one, exclusive. */
         add_range(dtouched, name, "k0", day_start(dr[0].day), "k1",
                   day_start(dr[nd - 1].day) + 86400, 1);
     }
+    qsort_r(order, ctx->ntickers, sizeof(*order), by_name, ctx->tickers);
     rows_json = print_take(rows);
-    outside_json = print_take(outside);
     htouched_json = print_take(htouched);
     dtouched_json = print_take(dtouched);
-    rows = outside = htouched = dtouched = NULL;
-    if (!rows_json || !outside_json || !htouched_json || !dtouched_json) {
+    rows = htouched = dtouched = NULL;
+    if (!rows_json || !htouched_json || !dtouched_json) {
         rc = TF_ERR_NOMEM;
         goto nomem;
     }
@@ -372,52 +593,64 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
         rc = ensure_partitions(ctx, "bars_daily", lo, hi);
     if (rc != TF_OK)
         goto out;
-    tf_time_format(h0, s0, sizeof(s0));
-    tf_time_format(h1, s1, sizeof(s1));
-    tf_time_format(run->window_start, ws, sizeof(ws));
-    tf_time_format(run->window_end, we, sizeof(we));
-    params[0] = ctx->ticker_array->data;
-    params[1] = ctx->span;
-    params[2] = s0;
-    params[3] = s1;
-    params[4] = run->execution_id;
-    params[5] = ws;
-    params[6] = we;
-    params[7] = rows_json;
-    params[8] = outside_json;
-    params[9] = ctx->need_avg_close ? "t" : "f";
+    hr.ctx = ctx;
+    hr.order = order;
+    hr.h0 = h0 * 1000000;
+    hr.h1 = h1 * 1000000;
+    hr.ws = run->window_start * 1000000;
+    hr.we = run->window_end * 1000000;
+    hr.day_lo = day_lo;
+    hr.day_hi = day_hi;
+    hr.tk = ctx->ntickers;
+    hr.rows = &hour_rows;
     t0 = tf_time_mono_ms();
-    res = tf_pg_exec(run->conn, rollup_sql, 10, params);
+    rc = read_hours(ctx, &hr, from, to);
+    if (rc != TF_OK)
+        goto out;
+    params[0] = ctx->span;
+    params[1] = run->execution_id;
+    params[2] = rows_json;
+    t1 = tf_time_mono_ms();
+    res = tf_pg_exec(run->conn, rollup_sql, 3, params);
     if (!tf_pg_ok(res)) {
         tf_run_fail(run, "rollups failed: sqlstate %s", tf_pg_sqlstate(res));
         rc = TF_ERR_DB;
         goto out;
     }
-    read_answer(ctx, res);
-    t1 = tf_time_mono_ms();
+    ctx->hourly_rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    ctx->daily_rows = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    t2 = tf_time_mono_ms();
     params[0] = htouched_json;
+    params[1] = ctx->span;
     rc = exec_count(ctx, "hourly derived columns", hourly_derived_sql, 2, params, NULL);
     if (rc != TF_OK)
         goto out;
-    t2 = tf_time_mono_ms();
     params[0] = dtouched_json;
     rc = exec_count(ctx, "daily derived columns", daily_derived_sql, 2, params, NULL);
-    tf_log_info(&run->log, "rollups ms=%lld hourly_derived_ms=%lld daily_derived_ms=%lld",
-                (long long)(t1 - t0), (long long)(t2 - t1), (long long)(tf_time_mono_ms() - t2));
+    tf_log_info(&run->log, "rollups read_ms=%lld write_ms=%lld derived_ms=%lld hours=%lld",
+                (long long)(t1 - t0), (long long)(t2 - t1), (long long)(tf_time_mono_ms() - t2),
+                ctx->hourly_rows);
     goto out;
 nomem:
     tf_run_fail(run, "out of memory");
 out:
     PQclear(res);
     cJSON_Delete(rows);
-    cJSON_Delete(outside);
     cJSON_Delete(htouched);
     cJSON_Delete(dtouched);
     cJSON_free(rows_json);
-    cJSON_free(outside_json);
     cJSON_free(htouched_json);
     cJSON_free(dtouched_json);
     for (size_t k = 0; k < 3; k++)
         free(days[k]);
+    free(order);
+    free(day_lo);
+    free(day_hi);
+    free(hr.seen);
+    free(hr.has_close_sum);
+    free(hr.close_sum);
+    free(hr.bars);
+    free(hr.n_win);
+    tf_buf_cleanup(&hour_rows);
     return rc;
 }

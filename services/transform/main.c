@@ -171,74 +171,52 @@ static enum tf_rc copy_str(struct tf_buf *out, const char *s)
 /* Starts COPY sql on the run's connection. */
 static enum tf_rc copy_begin(struct tf_run *run, const char *sql)
 {
-    PGresult *res = PQexec(run->conn, sql);
+    char state[6];
+    enum tf_rc rc = tf_pg_copy_begin(run->conn, sql, state);
 
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        tf_run_fail(run, "COPY refused: sqlstate %s", tf_pg_sqlstate(res));
-        PQclear(res);
-        return TF_ERR_DB;
-    }
-    PQclear(res);
-    return TF_OK;
+    if (rc != TF_OK)
+        tf_run_fail(run, "COPY refused: sqlstate %s", state);
+    return rc;
 }
 
 /* Sends COPY data (blocks only while the server's socket buffer is full). */
 static enum tf_rc copy_send(struct tf_run *run, const struct tf_buf *rows)
 {
-    for (size_t off = 0; off < rows->len;) {
-        size_t n = rows->len - off > (1u << 20) ? (1u << 20) : rows->len - off;
-        if (PQputCopyData(run->conn, rows->data + off, (int)n) != 1) {
-            tf_run_fail(run, "COPY failed: the connection broke");
-            return TF_ERR_DB;
-        }
-        off += n;
-    }
-    return TF_OK;
+    enum tf_rc rc = tf_pg_copy_send(run->conn, rows->data, rows->len);
+
+    if (rc != TF_OK)
+        tf_run_fail(run, "COPY failed: the connection broke");
+    return rc;
 }
 
 /* Ends the COPY and waits for the server's verdict. */
 static enum tf_rc copy_end(struct tf_run *run)
 {
-    enum tf_rc rc = TF_OK;
-    PGresult *res;
+    char state[6];
+    enum tf_rc rc = tf_pg_copy_end(run->conn, state);
 
-    if (PQputCopyEnd(run->conn, NULL) != 1) {
+    if (rc != TF_OK && state[0])
+        tf_run_fail(run, "COPY failed: sqlstate %s", state);
+    else if (rc != TF_OK)
         tf_run_fail(run, "COPY failed: the connection broke");
-        rc = TF_ERR_DB;
-    }
-    while ((res = PQgetResult(run->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TF_OK) {
-            tf_run_fail(run, "COPY failed: sqlstate %s", tf_pg_sqlstate(res));
-            rc = TF_ERR_DB;
-        }
-        PQclear(res);
-    }
     return rc;
 }
 
 /* Abandons a COPY in progress (the run failed; its transaction rolls back). */
 static void copy_abort(struct tf_run *run)
 {
-    PGresult *res;
-
-    (void)PQputCopyEnd(run->conn, "the transform run failed");
-    while ((res = PQgetResult(run->conn)) != NULL)
-        PQclear(res);
+    tf_pg_copy_abort(run->conn, "the transform run failed");
 }
 
 /* Sends rows (complete COPY data) with the COPY statement sql. */
 static enum tf_rc copy_in(struct tf_run *run, const char *sql, const struct tf_buf *rows)
 {
-    enum tf_rc rc = copy_begin(run, sql);
+    char state[6];
+    enum tf_rc rc = tf_pg_copy_in(run->conn, sql, rows->data, rows->len, state);
 
-    if (rc == TF_OK) {
-        rc = copy_send(run, rows);
-        if (rc != TF_OK) {
-            (void)copy_end(run);
-            return rc;
-        }
-        rc = copy_end(run);
-    }
+    if (rc != TF_OK)
+        tf_run_fail(run, "COPY failed: %s%s", state[0] ? "sqlstate " : "the connection broke",
+                    state);
     return rc;
 }
 

@@ -86,6 +86,22 @@ enum tf_rc tf_pg_copy_out(PGconn *conn, const char *sql, int nfields,
                           enum tf_rc (*row)(void *arg, const struct tf_pg_field *f), void *arg,
                           char sqlstate[6]) TF_MUSTCHECK;
 
+/** Starts COPY sql (FROM STDIN); TF_ERR_DB with its SQLSTATE in sqlstate when refused. */
+enum tf_rc tf_pg_copy_begin(PGconn *conn, const char *sql, char sqlstate[6]) TF_MUSTCHECK;
+
+/** Sends COPY data (blocks only while the server's socket buffer is full); TF_ERR_DB when the connection broke. */
+enum tf_rc tf_pg_copy_send(PGconn *conn, const void *data, size_t len) TF_MUSTCHECK;
+
+/** Ends the COPY and waits for the server's verdict (TF_ERR_DB with sqlstate, "" when the connection broke). */
+enum tf_rc tf_pg_copy_end(PGconn *conn, char sqlstate[6]) TF_MUSTCHECK;
+
+/** Abandons a COPY in progress with why (the transaction fails). */
+void tf_pg_copy_abort(PGconn *conn, const char *why);
+
+/** One whole COPY FROM STDIN: sql, then data (complete COPY data), then the verdict. */
+enum tf_rc tf_pg_copy_in(PGconn *conn, const char *sql, const void *data, size_t len,
+                         char sqlstate[6]) TF_MUSTCHECK;
+
 /** Runs a parameterless command (BEGIN, COMMIT, ROLLBACK); TF_ERR_DB on failure. */
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
 
