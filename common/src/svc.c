@@ -35,6 +35,13 @@ PGconn *tf_svc_conn_get(struct tf_svc *svc)
     return svc_get_conn(svc, NULL);
 }
 
+PGconn *tf_svc_conn_try(struct tf_svc *svc)
+{
+    char err[256];
+
+    return tf_pg_pool_get(svc->pool, 0, err, sizeof(err));
+}
+
 void tf_svc_conn_put(struct tf_svc *svc, PGconn *conn)
 {
     tf_pg_pool_put(svc->pool, conn);

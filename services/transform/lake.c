@@ -27,6 +27,7 @@
  * order of ticker (COLLATE "C"), then time.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -472,6 +473,25 @@ static int cmp_order(const void *a, const void *b)
  * Puts p's rows in file order (ticker bytes, then time) and, of bars with
  * the same key, keeps the one loaded last, as silver did. TF_ERR_NOMEM drops p.
  */
+/* Ranks the kept strings in byte order, once (before any thread reads the ranks). */
+static enum tf_rc hold_rank(struct lake_hold *h)
+{
+    struct kept_str **by;
+
+    if (h->ranked)
+        return TF_OK;
+    by = malloc((h->nstrs ? h->nstrs : 1) * sizeof(*by));
+    if (!by)
+        return TF_ERR_NOMEM;
+    memcpy(by, h->strs, h->nstrs * sizeof(*by));
+    qsort(by, h->nstrs, sizeof(*by), cmp_str_ptr);
+    for (size_t i = 0; i < h->nstrs; i++)
+        by[i]->rank = (uint32_t)i;
+    free(by);
+    h->ranked = 1;
+    return TF_OK;
+}
+
 static enum tf_rc part_order(struct lake_hold *h, struct kept_part *p)
 {
     struct cols *k = &p->k;
@@ -486,18 +506,9 @@ static enum tf_rc part_order(struct lake_hold *h, struct kept_part *p)
         part_drop(p);
         return TF_ERR_TOO_LARGE;
     }
-    if (!h->ranked) {
-        struct kept_str **by = malloc((h->nstrs ? h->nstrs : 1) * sizeof(*by));
-        if (!by) {
-            part_drop(p);
-            return TF_ERR_NOMEM;
-        }
-        memcpy(by, h->strs, h->nstrs * sizeof(*by));
-        qsort(by, h->nstrs, sizeof(*by), cmp_str_ptr);
-        for (size_t i = 0; i < h->nstrs; i++)
-            by[i]->rank = (uint32_t)i;
-        free(by);
-        h->ranked = 1;
+    if (hold_rank(h) != TF_OK) {
+        part_drop(p);
+        return TF_ERR_NOMEM;
     }
     for (size_t i = 1; i < n && sorted; i++) {
         uint32_t a = rank_of(k->ticker[i - 1]), b = rank_of(k->ticker[i]);
@@ -557,8 +568,9 @@ static struct kept_part *kept_for(struct tf_run *run, const char *provider, cons
         return NULL;
     for (size_t i = 0; i < h->nparts; i++) {
         struct kept_part *p = h->parts[i];
-        if (!p->dropped && p->day * 86400 == t && strcmp(p->span, span) == 0 &&
-            strcmp(p->provider, provider) == 0)
+        /* Another writer's partitions are read for their names alone. */
+        if (p->day * 86400 == t && strcmp(p->span, span) == 0 &&
+            strcmp(p->provider, provider) == 0 && !p->dropped)
             return part_order(h, p) == TF_OK ? p : NULL;
     }
     return NULL;
@@ -887,17 +899,118 @@ out:
     return rc;
 }
 
+/*
+ * The writers of one run's lake files: each takes the next partition and
+ * rewrites it on a connection of its own, with a copy of the run whose
+ * objects and error are its own; they are gathered in partition order.
+ */
+struct lake_writers {
+    struct tf_run *run;
+    const cJSON **parts;
+    struct tf_run *subs; /* one per partition */
+    enum tf_rc *rcs;
+    size_t nparts;
+    size_t next; /* under mu */
+    pthread_mutex_t mu;
+};
+
+static void write_parts(struct lake_writers *w, PGconn *conn)
+{
+    for (;;) {
+        struct tf_run *sub;
+        size_t i;
+
+        pthread_mutex_lock(&w->mu);
+        i = w->next++;
+        pthread_mutex_unlock(&w->mu);
+        if (i >= w->nparts)
+            return;
+        sub = &w->subs[i];
+        sub->conn = conn;
+        w->rcs[i] = sub->objects ? rewrite(sub, tf_json_str(w->parts[i], "provider"),
+                                           tf_json_str(w->parts[i], "timespan"),
+                                           tf_json_str(w->parts[i], "date"))
+                                 : TF_ERR_NOMEM;
+    }
+}
+
+struct lake_helper {
+    struct lake_writers *w;
+    PGconn *conn;
+    pthread_t thr;
+};
+
+static void *helper_main(void *arg)
+{
+    struct lake_helper *h = arg;
+
+    write_parts(h->w, h->conn);
+    return NULL;
+}
+
 enum tf_rc transform_lake(struct tf_run *run)
 {
+    struct lake_writers w;
+    struct lake_helper helper = {&w, NULL, 0};
     const cJSON *p;
     enum tf_rc rc = TF_OK;
+    int started = 0;
+    size_t i = 0;
 
+    memset(&w, 0, sizeof(w));
+    w.run = run;
+    w.nparts = (size_t)cJSON_GetArraySize(run->state);
+    if (w.nparts == 0)
+        return TF_OK;
+    if (run->carry && hold_rank(run->carry) != TF_OK) {
+        tf_run_fail(run, "lake: out of memory");
+        return TF_ERR_NOMEM;
+    }
+    w.parts = calloc(w.nparts, sizeof(*w.parts));
+    w.subs = calloc(w.nparts, sizeof(*w.subs));
+    w.rcs = calloc(w.nparts, sizeof(*w.rcs));
+    if (!w.parts || !w.subs || !w.rcs) {
+        free(w.parts);
+        free(w.subs);
+        free(w.rcs);
+        tf_run_fail(run, "lake: out of memory");
+        return TF_ERR_NOMEM;
+    }
     cJSON_ArrayForEach(p, run->state)
     {
-        enum tf_rc one = rewrite(run, tf_json_str(p, "provider"), tf_json_str(p, "timespan"),
-                                 tf_json_str(p, "date"));
-        if (one != TF_OK && rc == TF_OK)
-            rc = one; /* the first error is kept; the other partitions are still written */
+        w.parts[i] = p;
+        w.subs[i] = *run;
+        w.subs[i].error[0] = '\0';
+        w.subs[i].objects = cJSON_CreateArray();
+        i++;
     }
+    pthread_mutex_init(&w.mu, NULL);
+    /* Two writers when there are several files and a second connection:
+     * one encodes while the other's database reads run. */
+    if (w.nparts > 1)
+        helper.conn = tf_svc_conn_try(run->svc);
+    if (helper.conn)
+        started = pthread_create(&helper.thr, NULL, helper_main, &helper) == 0;
+    write_parts(&w, run->conn);
+    if (started)
+        pthread_join(helper.thr, NULL);
+    tf_svc_conn_put(run->svc, helper.conn);
+    pthread_mutex_destroy(&w.mu);
+    for (i = 0; i < w.nparts; i++) {
+        cJSON *o;
+
+        /* The first error is kept; the other partitions are still written. */
+        if (w.rcs[i] != TF_OK && rc == TF_OK) {
+            rc = w.rcs[i];
+            snprintf(run->error, sizeof(run->error), "%s",
+                     w.subs[i].error[0] ? w.subs[i].error : "lake: out of memory");
+        }
+        while (w.subs[i].objects && (o = cJSON_DetachItemFromArray(w.subs[i].objects, 0)))
+            cJSON_AddItemToArray(run->objects, o);
+        cJSON_Delete(w.subs[i].objects);
+    }
+    free(w.parts);
+    free(w.subs);
+    free(w.rcs);
     return rc;
 }

@@ -188,7 +188,10 @@ void tf_svc_enqueue(struct tf_svc *svc, const char *id);
  */
 PGconn *tf_svc_conn_get(struct tf_svc *svc);
 
-/** Gives back a connection from tf_svc_conn_get(). NULL-safe. */
+/** The same without waiting: a free (or new) connection, else NULL at once. */
+PGconn *tf_svc_conn_try(struct tf_svc *svc);
+
+/** Gives back a connection from tf_svc_conn_get() or tf_svc_conn_try(). NULL-safe. */
 void tf_svc_conn_put(struct tf_svc *svc, PGconn *conn);
 
 /** The worker id this process writes on the records it owns. */
