@@ -88,6 +88,11 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(HARNESS_OBJ) $(MARKETS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# transform's page readers, unit-tested from their own object.
+$(BUILD)/tests/test_pages: $(BUILD)/obj/tests/unit/test_pages.o $(HARNESS_OBJ) $(BUILD)/obj/services/transform/pages.o $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/test_int_%: $(BUILD)/obj/tests/integration/test_int_%.o $(HARNESS_OBJ) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -8,12 +8,14 @@
  * rejected, so that the quarantine sees every item of every page. The rules
  * that follow (transform_validate) are the same for every provider.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "tf/jscan.h"
 #include "tf/json.h"
 #include "tf/time.h"
 #include "tf/tz.h"
@@ -245,9 +247,232 @@ static enum tf_rc twelvedata_page(const char *ticker, const cJSON *root, struct 
     return TF_OK;
 }
 
+/* ---- Polygon pages read without a tree ---- */
+
+/* A place in a page known to be well-formed JSON (tf_jscan_object said so). */
+struct cursor {
+    const char *p, *end;
+};
+
+static void skip_ws(struct cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+/* Steps over one value (any kind); the text is well-formed, so brackets balance. */
+static void skip_value(struct cursor *c)
+{
+    int depth = 0;
+
+    do {
+        char ch = *c->p;
+
+        if (ch == '"') {
+            for (c->p++; c->p < c->end && *c->p != '"'; c->p++) {
+                if (*c->p == '\\')
+                    c->p++;
+            }
+            c->p++;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+            c->p++;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+            c->p++;
+        } else if (ch == ',' || ch == ':' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            c->p++;
+        } else {
+            while (c->p < c->end && !strchr(",:]} \t\n\r", *c->p))
+                c->p++;
+        }
+    } while (depth > 0 && c->p < c->end);
+}
+
+/* Exact powers of ten as doubles (10^22 is the last one that is). */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * Reads the number at c as strtod() would, as cJSON reads it: exactly,
+ * either by one correctly rounded operation on an integer below 2^53 and
+ * an exact power of ten, or by strtod() itself. 0 when it is not a finite
+ * number cJSON would read the same way (the page then takes the full parse).
+ */
+static int read_number(struct cursor *c, double *out)
+{
+    const char *start = c->p;
+    unsigned long long m = 0;
+    int digits = 0, frac = 0, exp = 0, neg = 0, eneg = 0;
+    char buf[64];
+    size_t len;
+
+    if (c->p < c->end && *c->p == '-') {
+        neg = 1;
+        c->p++;
+    }
+    for (; c->p < c->end && *c->p >= '0' && *c->p <= '9'; c->p++, digits++)
+        m = m * 10 + (unsigned)(*c->p - '0');
+    if (c->p < c->end && *c->p == '.') {
+        for (c->p++; c->p < c->end && *c->p >= '0' && *c->p <= '9'; c->p++, digits++, frac++)
+            m = m * 10 + (unsigned)(*c->p - '0');
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+            eneg = *c->p++ == '-';
+        for (; c->p < c->end && *c->p >= '0' && *c->p <= '9' && exp < 10000; c->p++)
+            exp = exp * 10 + (*c->p - '0');
+    }
+    len = (size_t)(c->p - start);
+    if (digits == 0 || len >= sizeof(buf) || (c->p < c->end && !strchr(",]} \t\n\r", *c->p)))
+        return 0;
+    exp = (eneg ? -exp : exp) - frac;
+    if (digits <= 15 && exp >= -22 && exp <= 22) {
+        double v = (double)m; /* below 10^15: exact */
+        v = exp < 0 ? v / pow10_exact[-exp] : v * pow10_exact[exp];
+        *out = neg ? -v : v;
+        return 1;
+    }
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+    *out = strtod(buf, NULL);
+    return isfinite(*out);
+}
+
+/* The bar fields of a Polygon result, by key. */
+enum { F_T, F_O, F_H, F_L, F_C, F_V, F_VW, F_N, F_COUNT };
+
+static int field_of(const char *key, size_t n)
+{
+    static const char *const names[F_COUNT] = {"t", "o", "h", "l", "c", "v", "vw", "n"};
+
+    for (int i = 0; i < F_COUNT; i++) {
+        if (strlen(names[i]) == n && memcmp(names[i], key, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* One result object at c into b; 0 when it is not a plain, complete, readable bar. */
+static int fast_bar(struct cursor *c, struct bar *b)
+{
+    double v[F_COUNT];
+    unsigned seen = 0, null = 0;
+
+    if (*c->p != '{')
+        return 0;
+    c->p++;
+    for (;;) {
+        const char *key;
+        int f;
+
+        skip_ws(c);
+        if (*c->p == '}')
+            break;
+        if (*c->p == ',') {
+            c->p++;
+            skip_ws(c);
+        }
+        key = ++c->p; /* past the opening quote */
+        while (c->p < c->end && *c->p != '"' && *c->p != '\\')
+            c->p++;
+        if (c->p >= c->end || *c->p == '\\')
+            return 0;
+        f = field_of(key, (size_t)(c->p - key));
+        c->p++;
+        skip_ws(c);
+        c->p++; /* ':' */
+        skip_ws(c);
+        if (f < 0) {
+            skip_value(c);
+            continue;
+        }
+        if (seen & (1u << f))
+            return 0; /* a repeated key: cJSON's first-wins is the full parse's business */
+        seen |= 1u << f;
+        if ((f == F_VW || f == F_N) && c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+            null |= 1u << f;
+            c->p += 4;
+            continue;
+        }
+        if (!read_number(c, &v[f]))
+            return 0;
+    }
+    c->p++;
+    /* t, o, h, l, c and v are required; vw and n may be missing or null. */
+    if ((seen & 0x3f) != 0x3f || fabs(v[F_T]) >= MS_LIMIT ||
+        ((seen & ~null & (1u << F_N)) && fabs(v[F_N]) > MS_LIMIT))
+        return 0;
+    b->t = (long long)v[F_T];
+    b->local = b->t;
+    b->has_t = 1;
+    b->o = v[F_O];
+    b->h = v[F_H];
+    b->l = v[F_L];
+    b->c = v[F_C];
+    b->v = v[F_V];
+    b->has_v = 1;
+    b->has_vw = (seen & ~null & (1u << F_VW)) != 0;
+    b->vw = b->has_vw ? v[F_VW] : 0;
+    b->has_n = (seen & ~null & (1u << F_N)) != 0;
+    b->n = b->has_n ? (long long)v[F_N] : 0;
+    return 1;
+}
+
+/*
+ * A Polygon page read straight from its text: what polygon_page() makes of
+ * the parsed tree, for the pages that are plain (every result an object of
+ * finite numbers under unescaped keys, no key twice). Returns 1 with pg
+ * filled, bars without their raw item; 0 when the page is not plain (pg
+ * left empty), and the full parse decides.
+ */
+static int polygon_fast(const char *ticker, const char *text, size_t len, struct page *pg)
+{
+    struct tf_jmember top[24];
+    const struct tf_jmember *echoed, *results;
+    struct cursor c;
+    char name[128];
+    int n = tf_jscan_object(text, len, top, (int)TF_ARRAY_LEN(top));
+    char err[64];
+
+    if (n < 0 || n > (int)TF_ARRAY_LEN(top))
+        return 0;
+    echoed = tf_jscan_find(top, n, "ticker");
+    results = tf_jscan_find(top, n, "results");
+    if (echoed && (echoed->type != TF_J_STRING || memchr(echoed->val, '\\', echoed->vallen) ||
+                   tf_jscan_string(echoed, name, sizeof(name)) < 0))
+        return 0;
+    snprintf(pg->ticker, sizeof(pg->ticker), "%s", echoed ? name : ticker);
+    pg->day_ny = 1;
+    if (!results || results->type != TF_J_ARRAY || results->count == 0)
+        return 1;
+    if (results->count > INT_MAX || page_alloc(pg, (int)results->count, err, sizeof(err)) != TF_OK)
+        return 0;
+    c.p = results->val + 1; /* past '[' */
+    c.end = results->val + results->vallen;
+    for (long i = 0; i < results->count; i++) {
+        struct bar *b = &pg->bars[pg->n];
+
+        skip_ws(&c);
+        if (*c.p == ',') {
+            c.p++;
+            skip_ws(&c);
+        }
+        b->item = (int)pg->n;
+        if (!fast_bar(&c, b)) {
+            transform_page_cleanup(pg);
+            return 0;
+        }
+        pg->n++;
+    }
+    return 1;
+}
+
 static const struct page_parser parsers[] = {
-    {"polygon", polygon_page},
-    {"twelvedata", twelvedata_page},
+    {"polygon", polygon_page, polygon_fast},
+    {"twelvedata", twelvedata_page, NULL},
 };
 
 const struct page_parser *transform_parser(const char *provider)
@@ -369,7 +594,13 @@ size_t transform_validate(struct page *pg, int known, const struct bar_size *siz
         if (!pg->bars[i].rule)
             good[ngood++] = &pg->bars[i];
     }
-    qsort(good, ngood, sizeof(*good), cmp_time);
+    /* Pages come in time order: sort only when one does not. */
+    for (size_t i = 0; i + 1 < ngood; i++) {
+        if (good[i]->t >= good[i + 1]->t) {
+            qsort(good, ngood, sizeof(*good), cmp_time);
+            break;
+        }
+    }
     for (size_t i = 0; i + 1 < ngood; i++) {
         if (good[i]->t == good[i + 1]->t)
             good[i]->rule = RULE_DUPLICATE; /* a later copy in the page wins */

@@ -69,6 +69,12 @@ struct page_parser {
     const char *provider;
     enum tf_rc (*parse)(const char *ticker, const cJSON *root, struct page *pg, char *err,
                         size_t errlen);
+    /*
+     * Optional: the same page read straight from its text when it is plain,
+     * without building a tree. 1 with pg filled (bars without their raw
+     * item), 0 when the page needs the full parse (pg left empty).
+     */
+    int (*fast)(const char *ticker, const char *text, size_t len, struct page *pg);
 };
 
 /** The parser of provider's pages, NULL for a provider this build cannot read. */
