@@ -15,6 +15,7 @@
 #include "aggregate.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,36 +441,111 @@ static int64_t day_start(const char *day)
     return t;
 }
 
-/*
- * Reads silver's bars of the execution's tickers in [from, to) and sums
- * them up into hours (hr), whose rows land in pg_temp.agg_hours; sets each
- * ticker's bars in the window and their average close, and bars_in.
- */
-static enum tf_rc read_hours(struct agg_ctx *ctx, struct hours_read *hr, int64_t from, int64_t to)
-{
-    struct tf_run *run = ctx->run;
-    char f0[32], f1[32], state[6] = "";
-    const char *params[4] = {ctx->ticker_array->data, ctx->span, f0, f1};
-    PGresult *res;
+/* One reader of silver: a share of the tickers, on a connection of its own. */
+struct hours_part {
+    struct hours_read hr;
+    PGconn *conn;
+    int own_txn; /* a side connection: the settings need a transaction of their own */
+    struct tf_buf tickers; /* the share as a text[] literal */
+    const char *f0, *f1, *span;
+    char state[6];
     enum tf_rc rc;
+    pthread_t thr;
+};
 
-    tf_time_format(from, f0, sizeof(f0));
-    tf_time_format(to, f1, sizeof(f1));
-    /* COPY takes no parameters: they travel as transaction-local settings. */
-    res = tf_pg_exec(run->conn,
+/* Reads the part's tickers' bars into hours (COPY takes no parameters:
+ * they travel as transaction-local settings). */
+static void read_part(struct hours_part *p)
+{
+    const char *params[4] = {p->tickers.data, p->span, p->f0, p->f1};
+    PGresult *res;
+
+    p->state[0] = '\0';
+    p->rc = p->own_txn ? tf_pg_cmd(p->conn, "BEGIN") : TF_OK;
+    if (p->rc != TF_OK)
+        return;
+    res = tf_pg_exec(p->conn,
                      "SELECT set_config('tickflow.agg_tickers', $1, true),"
                      " set_config('tickflow.agg_span', $2, true),"
                      " set_config('tickflow.agg_from', $3, true),"
                      " set_config('tickflow.agg_to', $4, true)",
                      4, params);
-    rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
-    if (rc != TF_OK)
-        snprintf(state, sizeof(state), "%s", tf_pg_sqlstate(res));
+    p->rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    if (p->rc != TF_OK)
+        snprintf(p->state, sizeof(p->state), "%s", tf_pg_sqlstate(res));
     PQclear(res);
-    if (rc == TF_OK)
-        rc = tf_pg_copy_out(run->conn, SILVER_READ_SQL, 9, hour_row, hr, state);
-    if (rc == TF_OK)
-        rc = hour_close(hr);
+    if (p->rc == TF_OK)
+        p->rc = tf_pg_copy_out(p->conn, SILVER_READ_SQL, 9, hour_row, &p->hr, p->state);
+    if (p->rc == TF_OK)
+        p->rc = hour_close(&p->hr);
+    if (p->own_txn && tf_pg_cmd(p->conn, "COMMIT") != TF_OK && p->rc == TF_OK)
+        p->rc = TF_ERR_DB;
+}
+
+static void *part_main(void *arg)
+{
+    read_part(arg);
+    return NULL;
+}
+
+/*
+ * Reads silver's bars of the execution's tickers in [from, to) and sums
+ * them up into hours (hr), whose rows land in pg_temp.agg_hours; sets each
+ * ticker's bars in the window and their average close, and bars_in. With a
+ * second connection free, half the tickers are read on it at the same
+ * time (after the run's ticker locks: it sees what the run would).
+ */
+static enum tf_rc read_hours(struct agg_ctx *ctx, const struct hours_read *hr, int64_t from,
+                             int64_t to)
+{
+    struct tf_run *run = ctx->run;
+    struct hours_part parts[2];
+    char f0[32], f1[32], state[6] = "";
+    PGconn *side = ctx->ntickers > 1 ? tf_svc_conn_try(run->svc) : NULL;
+    int nparts = side ? 2 : 1, started = 0;
+    PGresult *res;
+    enum tf_rc rc = TF_OK;
+
+    tf_time_format(from, f0, sizeof(f0));
+    tf_time_format(to, f1, sizeof(f1));
+    for (int k = 0; k < nparts; k++) {
+        cJSON *names = cJSON_CreateArray();
+        struct hours_part *p = &parts[k];
+
+        memset(p, 0, sizeof(*p));
+        p->hr = *hr;
+        p->conn = k == 0 ? run->conn : side;
+        p->own_txn = k > 0;
+        p->f0 = f0;
+        p->f1 = f1;
+        p->span = ctx->span;
+        tf_buf_init(&p->tickers, 1024 * 1024);
+        for (size_t i = (size_t)k; names && i < ctx->ntickers; i += (size_t)nparts)
+            cJSON_AddItemToArray(names, cJSON_CreateString(ctx->tickers[i].name));
+        if (!names || tf_pg_text_array(names, &p->tickers) != TF_OK)
+            rc = TF_ERR_NOMEM;
+        cJSON_Delete(names);
+        if (k > 0) {
+            p->hr.rows = malloc(sizeof(*p->hr.rows));
+            if (p->hr.rows)
+                tf_buf_init(p->hr.rows, 1024u * 1024 * 1024);
+            else
+                rc = TF_ERR_NOMEM;
+        }
+    }
+    if (rc == TF_OK) {
+        started = nparts > 1 && pthread_create(&parts[1].thr, NULL, part_main, &parts[1]) == 0;
+        read_part(&parts[0]);
+        if (started)
+            pthread_join(parts[1].thr, NULL);
+        else if (nparts > 1)
+            read_part(&parts[1]);
+        for (int k = 0; k < nparts && rc == TF_OK; k++) {
+            rc = parts[k].rc;
+            snprintf(state, sizeof(state), "%s", parts[k].state);
+        }
+    }
+    tf_svc_conn_put(run->svc, side);
     if (rc != TF_OK) {
         if (rc == TF_ERR_DB)
             tf_run_fail(run, "reading silver failed: sqlstate %s", state);
@@ -477,7 +553,7 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, struct hours_read *hr, int64_t
             tf_run_fail(run, "reading silver failed: %s",
                         rc == TF_ERR_INVALID ? "rows out of key order or malformed"
                                              : tf_rc_str(rc));
-        return rc;
+        goto out;
     }
     ctx->bars_in = 0;
     for (size_t i = 0; i < ctx->ntickers; i++) {
@@ -492,10 +568,24 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, struct hours_read *hr, int64_t
     snprintf(state, sizeof(state), "%s", tf_pg_sqlstate(res));
     PQclear(res);
     if (rc == TF_OK)
-        rc = tf_pg_copy_in(run->conn, "COPY pg_temp.agg_hours FROM STDIN", hr->rows->data,
-                           hr->rows->len, state);
+        rc = tf_pg_copy_begin(run->conn, "COPY pg_temp.agg_hours FROM STDIN", state);
+    for (int k = 0; k < nparts && rc == TF_OK; k++) {
+        rc = tf_pg_copy_send(run->conn, parts[k].hr.rows->data, parts[k].hr.rows->len);
+        if (rc != TF_OK)
+            tf_pg_copy_abort(run->conn, "staging the hours failed");
+    }
+    if (rc == TF_OK)
+        rc = tf_pg_copy_end(run->conn, state);
     if (rc != TF_OK)
         tf_run_fail(run, "cannot stage the hours: sqlstate %s", state);
+out:
+    for (int k = 0; k < nparts; k++) {
+        tf_buf_cleanup(&parts[k].tickers);
+        if (k > 0 && parts[k].hr.rows) {
+            tf_buf_cleanup(parts[k].hr.rows);
+            free(parts[k].hr.rows);
+        }
+    }
     return rc;
 }
 
