@@ -571,16 +571,26 @@ out:
 
 static enum tf_rc put_bar(struct tf_buf *buf, const struct ms_bar *b, int comma)
 {
+    /* {"v":%.15g,"vw":%.15g,"o":%.15g,"c":%.15g,"h":%.15g,"l":%.15g,"t":%lld,"n":%lld} */
+    static const char *const keys[6] = {"{\"v\":", ",\"vw\":", ",\"o\":", ",\"c\":", ",\"h\":", ",\"l\":"};
+    const double vals[6] = {b->v, b->vw, b->o, b->c, b->h, b->l};
     char line[320];
+    size_t len = 0;
     int n;
 
-    n = snprintf(line, sizeof(line),
-                 "%s{\"v\":%.15g,\"vw\":%.15g,\"o\":%.15g,\"c\":%.15g,\"h\":%.15g,\"l\":%.15g,"
-                 "\"t\":%lld,\"n\":%lld}",
-                 comma ? "," : "", b->v, b->vw, b->o, b->c, b->h, b->l, (long long)b->t_ms, b->n);
-    if (n < 0 || (size_t)n >= sizeof(line))
+    if (comma)
+        line[len++] = ',';
+    for (int i = 0; i < 6; i++) {
+        size_t k = strlen(keys[i]);
+        memcpy(line + len, keys[i], k);
+        len += k;
+        len += ms_fmt_g15(line + len, vals[i]);
+    }
+    n = snprintf(line + len, sizeof(line) - len, ",\"t\":%lld,\"n\":%lld}", (long long)b->t_ms,
+                 b->n);
+    if (n < 0 || (size_t)n >= sizeof(line) - len)
         return TF_ERR_INVALID;
-    return tf_buf_append(buf, line, (size_t)n);
+    return tf_buf_append(buf, line, len + (size_t)n);
 }
 
 /* The base of next_url: the configured public URL, else http://<Host>. */

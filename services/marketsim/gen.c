@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -728,4 +729,46 @@ size_t ms_gen_rollup(const struct ms_bar *in, size_t n, long multiplier, const c
     }
     *out = bars;
     return count;
+}
+
+size_t ms_fmt_g15(char *out, double v)
+{
+    double scaled = v * 10000.0;
+    long long k, ip, fp;
+    char digits[24];
+    size_t n = 0, len = 0;
+    int d;
+
+    /*
+     * v is the double nearest to the decimal k / 10^4 (one correctly
+     * rounded division); with at most 15 significant digits such a decimal
+     * is what "%.15g" prints back, in fixed notation for 10^-4 <= |v| <
+     * 10^15, trailing zeros dropped.
+     */
+    if (!(fabs(scaled) < 1e15) || v == 0)
+        return (size_t)snprintf(out, 32, "%.15g", v);
+    k = llround(scaled);
+    if ((double)k / 10000.0 != v)
+        return (size_t)snprintf(out, 32, "%.15g", v);
+    if (k < 0) {
+        out[len++] = '-';
+        k = -k;
+    }
+    ip = k / 10000;
+    fp = k % 10000;
+    do {
+        digits[n++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip > 0);
+    while (n > 0)
+        out[len++] = digits[--n];
+    if (fp > 0) {
+        out[len++] = '.';
+        for (d = 1000; fp > 0; d /= 10) {
+            out[len++] = (char)('0' + fp / d);
+            fp %= d;
+        }
+    }
+    out[len] = '\0';
+    return len;
 }

@@ -93,4 +93,12 @@ size_t ms_gen_rollup(const struct ms_bar *in, size_t n, long multiplier, const c
  */
 int ms_gen_is_sparse(const char *ticker);
 
+/**
+ * Writes v as printf's "%.15g" writes it into out (at least 32 bytes) and
+ * returns its length: directly for a value of at most 4 decimals below
+ * 10^11 (every price and volume the generator makes), through snprintf()
+ * for any other.
+ */
+size_t ms_fmt_g15(char *out, double v);
+
 #endif

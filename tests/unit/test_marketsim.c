@@ -672,6 +672,68 @@ static void test_trading_calendar(void)
     }
 }
 
+/* ms_fmt_g15 writes exactly what "%.15g" writes, for the generator's values and any other. */
+static void check_g15(double v, int *bad)
+{
+    char a[64], b[64];
+    size_t n = ms_fmt_g15(a, v);
+
+    snprintf(b, sizeof(b), "%.15g", v);
+    if (strcmp(a, b) != 0 || n != strlen(b)) {
+        if ((*bad)++ < 5)
+            CHECK(0, "ms_fmt_g15(%.17g) = %s, %%.15g = %s", v, a, b);
+    }
+}
+
+static void test_fmt_g15(void)
+{
+    static const double edges[] = {0.0,     -0.0,          0.0001, -0.0001,     0.00005, 1e-5,
+                                   0.1,     0.3,           1.0,    9.9999,      10.0,    123.4567,
+                                   1e10,    99999999999.9999,     1e11,        1e15,    1e16,
+                                   1e300,   -171.2345,     5e-324, 2.2250738585072014e-308,
+                                   NAN,     INFINITY,      -INFINITY};
+    unsigned long long s = 0x9e3779b97f4a7c15ULL;
+    int bad = 0;
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+        check_g15(edges[i], &bad);
+    /* Every value of a day of generated bars, of several asset classes. */
+    {
+        static const char *const tickers[] = {"AAPL", "MSFT", "X:BTCUSD", "C:EURUSD", "ZZZZ.SPARSE"};
+        int64_t from = 1709510400000LL; /* 2024-03-04 */
+        for (size_t t = 0; t < sizeof(tickers) / sizeof(tickers[0]); t++) {
+            struct ms_bar *bars = NULL;
+            n = ms_gen_minute_bars(1, tickers[t], from, from + 86400000LL, &bars);
+            CHECK(n > 0, "bars of %s", tickers[t]);
+            for (size_t i = 0; i < n; i++) {
+                check_g15(bars[i].o, &bad);
+                check_g15(bars[i].h, &bad);
+                check_g15(bars[i].l, &bad);
+                check_g15(bars[i].c, &bad);
+                check_g15(bars[i].v, &bad);
+                check_g15(bars[i].vw, &bad);
+            }
+            free(bars);
+        }
+    }
+    /* Random values of 4 decimals and random doubles of every size. */
+    for (int i = 0; i < 200000; i++) {
+        double x;
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x = (double)(long long)((s >> 11) % 2000000000000000ULL) / 10000.0;
+        check_g15(i % 2 ? x : -x, &bad);
+        check_g15(round(x * 10000.0) / 10000.0 / 1000.0, &bad);
+        {
+            uint64_t bits = s ^ (s >> 29);
+            double y;
+            memcpy(&y, &bits, sizeof(y));
+            check_g15(y, &bad);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 int main(void)
 {
     test_determinism();
@@ -686,5 +748,6 @@ int main(void)
     test_crypto();
     test_forex();
     test_24h_sparse();
+    test_fmt_g15();
     return check_summary();
 }
