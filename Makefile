@@ -46,7 +46,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 # Keep objects of test binaries between runs.
 .SECONDARY:
 
-.PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill clean lint format format-check
+.PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -137,7 +137,7 @@ test-e2e: all $(E2E_BINS)
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
 # Benchmarks: figures against their limit, measured side by side in one run.
-bench: bench-extract bench-load bench-e2e bench-backfill
+bench: bench-extract bench-load bench-e2e bench-backfill bench-status
 
 bench-extract: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_extract
@@ -159,6 +159,12 @@ bench-backfill: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_e2e
 	@bash tests/env/up.sh >/dev/null
 	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_e2e backfill
+
+# The status read of a 500-ticker execution under wrk (bench/bench_status.c).
+bench-status: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_status
+	@bash tests/env/up.sh >/dev/null
+	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_status
 
 check-deploy:
 	@python3 tests/deploy/check_deploy.py

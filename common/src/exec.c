@@ -1,9 +1,13 @@
 /*
  * exec.c - job_execution rows: insert, read, claim, heartbeat, fence,
- * finish and the stage event, each one parameterised statement.
+ * finish and the stage event, each one parameterised statement; the API's
+ * view of a record (its objects summed, the sums kept per row version) and
+ * its objects a page at a time.
  */
 #include "tf/exec.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +47,36 @@ void tf_uuid_new(char out[TF_UUID_LEN + 1])
 #define TS(col)  "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define TSS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-#define RECORD_JSON                                                                            \
+/* The members of a record, less its objects: RECORD_JSON for the runtime
+ * (objects whole), VIEW_JSON for the API (objects_summary added in C). */
+#define RECORD_MEMBERS(objects)                                                                \
     "json_build_object('execution_id', execution_id, 'stage', stage, 'job_name', job_name,"    \
     " 'status', status, 'attempt', attempt, 'max_attempts', max_attempts, 'trigger', trigger," \
     " 'window_start', " TSS("window_start") ", 'window_end', " TSS("window_end") ","           \
-    " 'tickers', tickers, 'objects', objects, 'records_in', records_in,"                       \
+    " 'tickers', tickers," objects " 'records_in', records_in,"                                \
     " 'records_out', records_out, 'records_rejected', records_rejected, 'error', error,"       \
     " 'worker_id', worker_id, 'detail', detail, 'heartbeat_at', " TS("heartbeat_at") ","       \
     " 'started_at', " TS("started_at") ", 'finished_at', " TS("finished_at") ","               \
     " 'created_at', " TS("created_at") ", 'updated_at', " TS("updated_at") ")::text"
+#define RECORD_JSON RECORD_MEMBERS(" 'objects', objects,")
+#define VIEW_JSON   RECORD_MEMBERS("")
+
+/* A row version's key: its execution and stage, and the transaction that wrote it. */
+#define ROW_KEY "execution_id::text || '/' || stage || '/' || xmin::text"
+
+/* "<count> <bytes> <records>" of the row's objects (bytes and records that
+ * are not numbers count as 0). Costs a read of the whole list. */
+#define NUM(member) "CASE jsonb_typeof(o->'" member "') WHEN 'number'"                          \
+                    " THEN (o->'" member "')::numeric END"
+#define OBJECTS_SUMMARY                                                                        \
+    "(SELECT count(*) || ' ' || coalesce(sum(" NUM("bytes") "), 0)::bigint || ' '"             \
+    " || coalesce(sum(" NUM("records") "), 0)::bigint FROM jsonb_array_elements(objects) AS o)"
+
+/* The API's columns: the record less its objects, its row key, and the
+ * summary of its objects unless the row key is one of $known (text[]). */
+#define VIEW_COLUMNS(known)                                                                    \
+    VIEW_JSON ", " ROW_KEY ", CASE WHEN " ROW_KEY " = ANY(" known "::text[]) THEN NULL"        \
+    " ELSE " OBJECTS_SUMMARY " END"
 /* clang-format on */
 
 /* Runs sql and returns the result, or NULL (cleared) unless it is ok. */
@@ -103,12 +128,6 @@ enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *cr
     return TF_OK;
 }
 
-static enum tf_rc parse_json(PGresult *res, int row, cJSON **out)
-{
-    *out = cJSON_Parse(PQgetvalue(res, row, 0));
-    return *out ? TF_OK : TF_ERR_NOMEM;
-}
-
 enum tf_rc tf_exec_get(PGconn *conn, const char *id, const char *stage, cJSON **out)
 {
     const char *params[2] = {id, stage};
@@ -119,32 +138,363 @@ enum tf_rc tf_exec_get(PGconn *conn, const char *id, const char *stage, cJSON **
                           2, params, out);
 }
 
-enum tf_rc tf_exec_list(PGconn *conn, const char *stage, const char *job, const char *status,
-                        int limit, cJSON **out)
-{
-    char lim[16];
-    const char *params[4] = {stage, job, status, lim};
-    PGresult *res = NULL;
-    cJSON *arr = NULL;
+/* ---- the API's view: the record with a summary of its objects ---- */
 
-    snprintf(lim, sizeof(lim), "%d", limit);
-    res = run(conn,
-              "SELECT " RECORD_JSON " FROM tickflow.job_execution"
-              " WHERE stage = $1 AND ($2::text IS NULL OR job_name = $2)"
-              " AND ($3::text IS NULL OR status = $3)"
-              " ORDER BY created_at DESC, execution_id LIMIT $4",
-              4, params);
-    if (!res)
+/*
+ * Summing a list of 500 objects costs PostgreSQL about 0.6 ms (the list is
+ * read whole), ten times the rest of the record: each process keeps the
+ * summary of the row versions it has read, keyed by the transaction that
+ * wrote the version (xmin), so a version is summed once, and never again
+ * while it stays as it is. Any write of the row gives it a new xmin.
+ */
+#define SUMMARY_SLOTS 1024
+#define ROW_KEY_LEN   (TF_UUID_LEN + 1 + 16 + 1 + 11)
+
+struct summary_slot {
+    char key[ROW_KEY_LEN + 1]; /* "<execution_id>/<stage>/<xmin>", "" when free */
+    struct tf_exec_summary sum;
+};
+
+static struct summary_slot summary_cache[SUMMARY_SLOTS];
+static pthread_mutex_t summary_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The slot of a row: a hash of its key up to the xmin (FNV-1a). */
+static struct summary_slot *summary_slot(const char *key)
+{
+    const char *end = strrchr(key, '/');
+    uint32_t h = 2166136261u;
+
+    for (const char *p = key; p < end; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &summary_cache[h % SUMMARY_SLOTS];
+}
+
+/*
+ * The API's statements are prepared once per connection: parsing and
+ * planning them cost PostgreSQL several times what running them does.
+ * Which connections have which is noted here (the pool's connections are
+ * long-lived); a connection that reuses a closed one's address is found
+ * out by PostgreSQL (26000: not prepared) and prepared then.
+ */
+enum hot_stmt { HOT_VIEW, HOT_LIST_KEYS, HOT_LIST, HOT_OBJECTS, HOT_N };
+
+/* clang-format off */
+#define LIST_WHERE                                                                             \
+    " FROM tickflow.job_execution WHERE stage = $1 AND ($2::text IS NULL OR job_name = $2)"    \
+    " AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, execution_id LIMIT $4"
+
+static const struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} hot[HOT_N] = {
+    [HOT_VIEW] = {"tf_exec_view",
+                  "SELECT " VIEW_COLUMNS("$3") " FROM tickflow.job_execution"
+                  " WHERE execution_id = $1 AND stage = $2", 3},
+    [HOT_LIST_KEYS] = {"tf_exec_list_keys", "SELECT " ROW_KEY LIST_WHERE, 4},
+    [HOT_LIST] = {"tf_exec_list", "SELECT " VIEW_COLUMNS("$5") LIST_WHERE, 5},
+    [HOT_OBJECTS] = {"tf_exec_objects",
+                     "SELECT json_build_object('total', jsonb_array_length(objects),"
+                     " 'objects', coalesce((SELECT json_agg(p.o ORDER BY p.uri)"
+                     "  FROM (SELECT o, o->>'uri' COLLATE \"C\" AS uri"
+                     "   FROM jsonb_array_elements(objects) AS o"
+                     "   WHERE $3::bytea IS NULL OR convert_to(o->>'uri', 'UTF8') > $3::bytea"
+                     "   ORDER BY 2 LIMIT $4) AS p), '[]'))::text"
+                     " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2", 4},
+};
+/* clang-format on */
+
+#define PREPARED_CONNS 64
+
+static struct {
+    const PGconn *conn;
+    unsigned mask; /* 1 << hot_stmt for each prepared */
+} prepared[PREPARED_CONNS];
+static unsigned prepared_next; /* the entry a new connection takes */
+static pthread_mutex_t prepared_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The statements noted as prepared on conn; note sets them (or'ed) first. */
+static unsigned prepared_mask(const PGconn *conn, unsigned note)
+{
+    unsigned mask = 0;
+    int i = 0;
+
+    pthread_mutex_lock(&prepared_mu);
+    while (i < PREPARED_CONNS && prepared[i].conn != conn)
+        i++;
+    if (i == PREPARED_CONNS && note) {
+        i = (int)(prepared_next++ % PREPARED_CONNS);
+        prepared[i].conn = conn;
+        prepared[i].mask = 0;
+    }
+    if (i < PREPARED_CONNS) {
+        prepared[i].mask |= note;
+        mask = prepared[i].mask;
+    }
+    pthread_mutex_unlock(&prepared_mu);
+    return mask;
+}
+
+/* Prepares statement st on conn; 1 on success (also when it was already). */
+static int prepare_hot(PGconn *conn, enum hot_stmt st)
+{
+    PGresult *res = PQprepare(conn, hot[st].name, hot[st].sql, hot[st].nparams, NULL);
+    int ok = tf_pg_ok(res) || strcmp(tf_pg_sqlstate(res), "42P05") == 0;
+
+    PQclear(res);
+    if (ok)
+        (void)prepared_mask(conn, 1u << st);
+    return ok;
+}
+
+/*
+ * Runs statement st like run(): prepared, except inside a transaction (a
+ * failed EXECUTE would abort it), where it is parsed and planned as usual.
+ */
+static PGresult *run_hot(PGconn *conn, enum hot_stmt st, const char *const *params)
+{
+    PGresult *res = NULL;
+
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return run(conn, hot[st].sql, hot[st].nparams, params);
+    if (!(prepared_mask(conn, 0) & (1u << st)) && !prepare_hot(conn, st))
+        return NULL;
+    res = PQexecPrepared(conn, hot[st].name, hot[st].nparams, params, NULL, NULL, 0);
+    if (strcmp(tf_pg_sqlstate(res), "26000") == 0 && prepare_hot(conn, st)) {
+        PQclear(res);
+        res = PQexecPrepared(conn, hot[st].name, hot[st].nparams, params, NULL, NULL, 0);
+    }
+    if (!tf_pg_ok(res)) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* 1 with *slot (key and summary) when the summary of row version key is kept. */
+static int summary_find(const char *key, struct summary_slot *slot)
+{
+    const struct summary_slot *kept = summary_slot(key);
+    int found;
+
+    pthread_mutex_lock(&summary_mu);
+    found = strcmp(kept->key, key) == 0;
+    if (found)
+        *slot = *kept;
+    pthread_mutex_unlock(&summary_mu);
+    return found;
+}
+
+static void summary_store(const char *key, const struct tf_exec_summary *sum)
+{
+    struct summary_slot *slot = summary_slot(key);
+
+    if (strlen(key) > ROW_KEY_LEN)
+        return;
+    pthread_mutex_lock(&summary_mu);
+    snprintf(slot->key, sizeof(slot->key), "%s", key);
+    slot->sum = *sum;
+    pthread_mutex_unlock(&summary_mu);
+}
+
+/*
+ * The summaries a query may skip: copies of kept ones, taken before the
+ * query (the shared slots may change meanwhile), and their keys as the
+ * text[] literal the query compares with.
+ */
+struct known {
+    struct summary_slot *slots;
+    int n;
+    struct tf_buf keys;
+};
+
+static enum tf_rc known_init(struct known *k, int max)
+{
+    k->n = 0;
+    tf_buf_init(&k->keys, (size_t)max * (ROW_KEY_LEN + 3) + 3);
+    k->slots = calloc((size_t)(max > 0 ? max : 1), sizeof(*k->slots));
+    return k->slots ? tf_buf_puts(&k->keys, "{") : TF_ERR_NOMEM;
+}
+
+/* Adds the kept summary of row version key, if there is one. */
+static enum tf_rc known_add(struct known *k, const char *key)
+{
+    if (!summary_find(key, &k->slots[k->n]))
+        return TF_OK;
+    return tf_buf_printf(&k->keys, "%s\"%s\"", k->n++ ? "," : "", key);
+}
+
+/* The text[] literal of the keys, once they are all added; NULL when out of memory. */
+static const char *known_keys(struct known *k)
+{
+    return tf_buf_puts(&k->keys, "}") == TF_OK ? k->keys.data : NULL;
+}
+
+static void known_cleanup(struct known *k)
+{
+    free(k->slots);
+    tf_buf_cleanup(&k->keys);
+}
+
+/*
+ * Appends row i of a VIEW_COLUMNS result to out as the API's record: the
+ * record less its objects, then "objects_summary", summed by the query or
+ * known before it.
+ */
+static enum tf_rc append_view(PGresult *res, int i, const struct known *k, struct tf_buf *out)
+{
+    const char *json = PQgetvalue(res, i, 0);
+    const char *key = PQgetvalue(res, i, 1);
+    size_t len = strlen(json);
+    struct tf_exec_summary sum;
+    char id[TF_UUID_LEN + 1];
+    enum tf_rc rc;
+    int j;
+
+    if (!PQgetisnull(res, i, 2)) {
+        if (sscanf(PQgetvalue(res, i, 2), "%lld %lld %lld", &sum.count, &sum.bytes, &sum.records) !=
+            3)
+            return TF_ERR_DB;
+        summary_store(key, &sum);
+    } else {
+        /* Skipped, so known: usually at the same place, the rows in the same order. */
+        j = i < k->n && strcmp(k->slots[i].key, key) == 0 ? i : 0;
+        while (j < k->n && strcmp(k->slots[j].key, key) != 0)
+            j++;
+        if (j == k->n)
+            return TF_ERR_DB;
+        sum = k->slots[j].sum;
+    }
+    snprintf(id, sizeof(id), "%s", key);
+    /* json_build_object's text ends with the object's closing brace. */
+    if (len < 2 || json[len - 1] != '}')
         return TF_ERR_DB;
-    arr = cJSON_CreateArray();
-    for (int i = 0; arr && i < PQntuples(res); i++) {
-        cJSON *item = NULL;
-        if (parse_json(res, i, &item) == TF_OK)
-            cJSON_AddItemToArray(arr, item);
+    rc = tf_buf_append(out, json, len - 1);
+    if (rc == TF_OK)
+        rc = tf_buf_printf(out,
+                           ",\"objects_summary\":{\"count\":%lld,\"bytes\":%lld,\"records\":%lld,"
+                           "\"href\":\"/v1/executions/%s/objects\"}}",
+                           sum.count, sum.bytes, sum.records, id);
+    return rc;
+}
+
+enum tf_rc tf_exec_view(PGconn *conn, const char *id, const char *stage, struct tf_buf *out)
+{
+    char key[ROW_KEY_LEN + 1];
+    const char *params[3] = {id, stage, NULL};
+    const struct summary_slot *kept;
+    struct known k;
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    /* The version of the row whose summary is kept, whatever its xmin. */
+    snprintf(key, sizeof(key), "%s/%s/", id, stage);
+    for (char *p = key; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    kept = summary_slot(key);
+    pthread_mutex_lock(&summary_mu);
+    if (strncmp(kept->key, key, strlen(key)) == 0)
+        snprintf(key, sizeof(key), "%s", kept->key);
+    pthread_mutex_unlock(&summary_mu);
+    rc = known_init(&k, 1);
+    if (rc == TF_OK)
+        rc = known_add(&k, key);
+    params[2] = rc == TF_OK ? known_keys(&k) : NULL;
+    if (params[2]) {
+        res = run_hot(conn, HOT_VIEW, params);
+        rc = !res                  ? TF_ERR_DB
+             : PQntuples(res) == 1 ? append_view(res, 0, &k, out)
+                                   : TF_ERR_NOT_FOUND;
+    } else if (rc == TF_OK) {
+        rc = TF_ERR_NOMEM;
     }
     PQclear(res);
-    *out = arr;
-    return arr ? TF_OK : TF_ERR_NOMEM;
+    known_cleanup(&k);
+    return rc;
+}
+
+enum tf_rc tf_exec_list(PGconn *conn, const char *stage, const char *job, const char *status,
+                        int limit, struct tf_buf *out)
+{
+    char lim[16];
+    const char *params[5] = {stage, job, status, lim, NULL};
+    struct known k;
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    rc = known_init(&k, limit);
+    /* First the versions listed, to skip the summaries kept; a row written
+     * in between is another version, which the list then sums. */
+    if (rc == TF_OK) {
+        res = run_hot(conn, HOT_LIST_KEYS, params);
+        rc = res ? TF_OK : TF_ERR_DB;
+    }
+    for (int i = 0; rc == TF_OK && i < PQntuples(res) && i < limit; i++)
+        rc = known_add(&k, PQgetvalue(res, i, 0));
+    PQclear(res);
+    res = NULL;
+    params[4] = rc == TF_OK ? known_keys(&k) : NULL;
+    if (params[4]) {
+        res = run_hot(conn, HOT_LIST, params);
+        rc = res ? tf_buf_puts(out, "[") : TF_ERR_DB;
+    } else if (rc == TF_OK) {
+        rc = TF_ERR_NOMEM;
+    }
+    for (int i = 0; rc == TF_OK && i < PQntuples(res); i++) {
+        if (i > 0)
+            rc = tf_buf_puts(out, ",");
+        if (rc == TF_OK)
+            rc = append_view(res, i, &k, out);
+    }
+    if (rc == TF_OK)
+        rc = tf_buf_puts(out, "]");
+    PQclear(res);
+    known_cleanup(&k);
+    return rc;
+}
+
+enum tf_rc tf_exec_objects(PGconn *conn, const char *id, const char *stage, const char *after,
+                           int limit, cJSON **out, int *more)
+{
+    char lim[16];
+    const char *params[4] = {id, stage, NULL, lim};
+    char *cursor = NULL; /* after as a bytea literal: any bytes are a place in byte order */
+    PGresult *res = NULL;
+    cJSON *objects;
+    enum tf_rc rc = TF_ERR_NOT_FOUND;
+
+    *out = NULL;
+    if (after) {
+        size_t n = strlen(after);
+        cursor = malloc(2 * n + 3);
+        if (!cursor)
+            return TF_ERR_NOMEM;
+        memcpy(cursor, "\\x", 2);
+        for (size_t i = 0; i < n; i++)
+            snprintf(cursor + 2 + 2 * i, 3, "%02x", (unsigned char)after[i]);
+        cursor[2 + 2 * n] = '\0';
+        params[2] = cursor;
+    }
+    /* One more than the page, to know whether another follows. */
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    res = run_hot(conn, HOT_OBJECTS, params);
+    free(cursor);
+    if (!res)
+        return TF_ERR_DB;
+    if (PQntuples(res) == 1) {
+        *out = cJSON_Parse(PQgetvalue(res, 0, 0));
+        rc = *out ? TF_OK : TF_ERR_NOMEM;
+    }
+    PQclear(res);
+    if (rc != TF_OK)
+        return rc;
+    objects = cJSON_GetObjectItemCaseSensitive(*out, "objects");
+    *more = cJSON_GetArraySize(objects) > limit;
+    if (*more)
+        cJSON_DeleteItemFromArray(objects, limit);
+    return TF_OK;
 }
 
 enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const char *worker,

@@ -9,10 +9,37 @@
 
 #include "svc_internal.h"
 #include "tf/json.h"
+#include "tf/openapi.h"
 #include "tf/time.h"
 
 #define MAX_WAIT_SEC 3600
 #define LIST_MAX     1000
+/* A page of objects when the client names no limit. */
+#define OBJECTS_PAGE 100
+/* The longest cursor (an object's uri: a lake path) a client may send. */
+#define AFTER_MAX 4096
+/* A record as the API shows it: its tickers are the only list left in it. */
+#define VIEW_MAX (16u << 20)
+
+/*
+ * This stage's record of id as the API shows it (tf_exec_view), parsed: a
+ * new object, NULL unless TF_OK. TF_ERR_NOT_FOUND when there is none.
+ */
+static enum tf_rc read_record(PGconn *conn, const char *id, const char *stage, cJSON **out)
+{
+    struct tf_buf view;
+    enum tf_rc rc;
+
+    *out = NULL;
+    tf_buf_init(&view, VIEW_MAX);
+    rc = tf_exec_view(conn, id, stage, &view);
+    if (rc == TF_OK) {
+        *out = cJSON_ParseWithLength(view.data, view.len);
+        rc = *out ? TF_OK : TF_ERR_NOMEM;
+    }
+    tf_buf_cleanup(&view);
+    return rc;
+}
 
 static void reply_record(struct tf_http_req *req, int status, const cJSON *record)
 {
@@ -30,12 +57,6 @@ static int is_final(const cJSON *record)
     return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0);
 }
 
-/*
- * Waits up to seconds for the record to finish; *record is replaced with the
- * newest copy. A run of this process has finished when its follow-up has
- * too (transform's lake files), so the answer lists everything it wrote.
- * Holds a connection only while it reads.
- */
 /* Replaces *record with the newest copy (kept when it cannot be read). */
 static void reread(struct tf_svc *svc, const char *id, cJSON **record)
 {
@@ -44,13 +65,19 @@ static void reread(struct tf_svc *svc, const char *id, cJSON **record)
 
     if (!conn)
         return;
-    if (tf_exec_get(conn, id, svc->def->name, &fresh) == TF_OK) {
+    if (read_record(conn, id, svc->def->name, &fresh) == TF_OK) {
         cJSON_Delete(*record);
         *record = fresh;
     }
     tf_pg_pool_put(svc->pool, conn);
 }
 
+/*
+ * Waits up to seconds for the record to finish; *record is replaced with the
+ * newest copy. A run of this process has finished when its follow-up has
+ * too (transform's lake files), so the answer counts everything it wrote.
+ * Holds a connection only while it reads.
+ */
 static void wait_final(struct tf_svc *svc, const char *id, int seconds, cJSON **record)
 {
     int64_t deadline = tf_time_mono_ms() + (int64_t)seconds * 1000;
@@ -168,7 +195,7 @@ static int refuse_replay(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
                             svc->def->name);
         return 1;
     }
-    rc = tf_exec_get(conn, id, up_stage, &up);
+    rc = read_record(conn, id, up_stage, &up);
     if (rc == TF_ERR_NOT_FOUND) {
         tf_http_reply_error(req, 404, "not_found", "execution %s has no %s stage to replay from",
                             id, up_stage);
@@ -244,7 +271,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     if (replay && refuse_replay(svc, req, conn, plan.execution_id))
         goto out;
 
-    rc = tf_exec_get(conn, plan.execution_id, def->name, &record);
+    rc = read_record(conn, plan.execution_id, def->name, &record);
     if (rc == TF_ERR_NOT_FOUND) {
         rc = svc_make_plan(svc, conn, body, &plan, &owned, err, sizeof(err));
         if (rc != TF_OK) {
@@ -253,7 +280,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         }
         rc = tf_exec_insert(conn, &plan, &created);
         if (rc == TF_OK)
-            rc = tf_exec_get(conn, plan.execution_id, def->name, &record);
+            rc = read_record(conn, plan.execution_id, def->name, &record);
     }
     if (rc != TF_OK) {
         tf_http_reply_rc(req, rc, "cannot read or create the execution record");
@@ -276,7 +303,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         if (replay && svc_rerun(svc, conn, plan.execution_id, 0) == TF_OK) {
             cJSON_Delete(record);
             record = NULL;
-            if (tf_exec_get(conn, plan.execution_id, def->name, &record) != TF_OK) {
+            if (read_record(conn, plan.execution_id, def->name, &record) != TF_OK) {
                 tf_http_reply_rc(req, TF_ERR_DB, "cannot read the execution record");
                 goto out;
             }
@@ -293,7 +320,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
             tf_exec_requeue(conn, plan.execution_id, def->name) == TF_OK) {
             cJSON_Delete(record);
             record = NULL;
-            if (tf_exec_get(conn, plan.execution_id, def->name, &record) != TF_OK) {
+            if (read_record(conn, plan.execution_id, def->name, &record) != TF_OK) {
                 tf_http_reply_rc(req, TF_ERR_DB, "cannot read the execution record");
                 goto out;
             }
@@ -319,27 +346,62 @@ out:
     cJSON_Delete(body);
 }
 
+/* Answers 200 with the JSON text in buf (taken: buf is left empty). */
+static void reply_buf(struct tf_http_req *req, struct tf_buf *buf)
+{
+    size_t len = buf->len;
+
+    tf_http_reply_take(req, 200, "application/json", tf_buf_take(buf), len);
+}
+
+/* Answers the error of a failed read of execution id's record. */
+static void reply_read_error(struct tf_svc *svc, struct tf_http_req *req, const char *id,
+                             enum tf_rc rc)
+{
+    if (rc == TF_ERR_NOT_FOUND)
+        tf_http_reply_error(req, 404, "not_found", "execution %s has no %s stage", id,
+                            svc->def->name);
+    else
+        tf_http_reply_rc(req, rc, "cannot read the execution record");
+}
+
+/* GET /v1/executions/{id}: the record as tf_exec_view() makes it, sent as it comes. */
 static void get_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, const char *id)
 {
-    cJSON *record = NULL;
+    struct tf_buf view;
     enum tf_rc rc;
 
     if (!tf_uuid_valid(id)) {
         tf_http_reply_error(req, 400, "invalid_argument", "execution_id must be a UUID");
         return;
     }
-    rc = tf_exec_get(conn, id, svc->def->name, &record);
-    if (rc == TF_ERR_NOT_FOUND) {
-        tf_http_reply_error(req, 404, "not_found", "execution %s has no %s stage", id,
-                            svc->def->name);
-        return;
+    tf_buf_init(&view, VIEW_MAX);
+    rc = tf_exec_view(conn, id, svc->def->name, &view);
+    if (rc == TF_OK)
+        reply_buf(req, &view);
+    else
+        reply_read_error(svc, req, id, rc);
+    tf_buf_cleanup(&view);
+}
+
+/*
+ * Reads the query argument limit into *limit (left as it is when absent).
+ * Returns 0 after answering 400 when it is not a whole number from 1 to
+ * LIST_MAX.
+ */
+static int query_limit(struct tf_http_req *req, long *limit)
+{
+    const char *lim = tf_http_query(req, "limit");
+    char *endp = NULL;
+
+    if (!lim)
+        return 1;
+    *limit = strtol(lim, &endp, 10);
+    if (endp == lim || *endp || *limit < 1 || *limit > LIST_MAX) {
+        tf_http_reply_error(req, 400, "invalid_argument", "limit must be 1..%d", LIST_MAX);
+        return 0;
     }
-    if (rc != TF_OK) {
-        tf_http_reply_rc(req, rc, "cannot read the execution record");
-        return;
-    }
-    tf_http_reply_json(req, 200, record);
-    cJSON_Delete(record);
+    return 1;
 }
 
 static void list_executions(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
@@ -347,11 +409,10 @@ static void list_executions(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     static const char *const statuses[] = {"PENDING", "RUNNING", "SUCCESS", "FAILED", "ZOMBIE"};
     const char *job = tf_http_query(req, "job_name");
     const char *status = tf_http_query(req, "status");
-    const char *lim = tf_http_query(req, "limit");
-    cJSON *list = NULL;
-    cJSON *root = NULL;
+    struct tf_buf out;
     long limit = 100;
     int known = status == NULL;
+    enum tf_rc rc;
 
     for (size_t i = 0; status && i < TF_ARRAY_LEN(statuses); i++)
         known |= strcmp(status, statuses[i]) == 0;
@@ -360,22 +421,92 @@ static void list_executions(struct tf_svc *svc, struct tf_http_req *req, PGconn 
                             "status must be PENDING, RUNNING, SUCCESS, FAILED or ZOMBIE");
         return;
     }
-    if (lim) {
-        char *endp = NULL;
-        limit = strtol(lim, &endp, 10);
-        if (endp == lim || *endp || limit < 1 || limit > LIST_MAX) {
-            tf_http_reply_error(req, 400, "invalid_argument", "limit must be 1..%d", LIST_MAX);
-            return;
-        }
+    if (!query_limit(req, &limit))
+        return;
+    tf_buf_init(&out, 16 * VIEW_MAX);
+    rc = tf_buf_puts(&out, "{\"executions\":");
+    if (rc == TF_OK)
+        rc = tf_exec_list(conn, svc->def->name, job, status, (int)limit, &out);
+    if (rc == TF_OK)
+        rc = tf_buf_puts(&out, "}");
+    if (rc == TF_OK)
+        reply_buf(req, &out);
+    else
+        tf_http_reply_rc(req, rc, "cannot list executions");
+    tf_buf_cleanup(&out);
+}
+
+/* Appends s to buf as a query-string value: all but unreserved bytes %-encoded. */
+static enum tf_rc append_query_value(struct tf_buf *buf, const char *s)
+{
+    enum tf_rc rc = TF_OK;
+
+    for (; rc == TF_OK && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~')
+            rc = tf_buf_append(buf, s, 1);
+        else
+            rc = tf_buf_printf(buf, "%%%02X", c);
     }
-    if (tf_exec_list(conn, svc->def->name, job, status, (int)limit, &list) != TF_OK) {
-        tf_http_reply_rc(req, TF_ERR_DB, "cannot list executions");
+    return rc;
+}
+
+/*
+ * GET /v1/executions/{id}/objects?limit=&after=: the record's objects a
+ * page at a time, in byte order of uri, with the link to the next page
+ * ("next", null on the last): after is the uri of the last object seen.
+ */
+static void get_objects(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, const char *id)
+{
+    const char *after = tf_http_query(req, "after");
+    long limit = OBJECTS_PAGE;
+    cJSON *page = NULL;
+    cJSON *root = NULL;
+    const cJSON *objects;
+    struct tf_buf next;
+    int more = 0;
+    enum tf_rc rc;
+
+    if (!query_limit(req, &limit))
+        return;
+    if (after && strlen(after) > AFTER_MAX) {
+        tf_http_reply_error(req, 400, "invalid_argument",
+                            "after must be the uri of an object (at most %d bytes)", AFTER_MAX);
         return;
     }
+    rc = tf_exec_objects(conn, id, svc->def->name, after, (int)limit, &page, &more);
+    if (rc != TF_OK) {
+        reply_read_error(svc, req, id, rc);
+        return;
+    }
+    objects = cJSON_GetObjectItemCaseSensitive(page, "objects");
+    tf_buf_init(&next, 1u << 20);
+    if (more)
+        rc = tf_buf_printf(&next, "/v1/executions/%s/objects?limit=%ld&after=", id, limit);
+    if (more && rc == TF_OK) {
+        const cJSON *last = cJSON_GetArrayItem(objects, cJSON_GetArraySize(objects) - 1);
+        const char *uri = tf_json_str(last, "uri");
+        rc = append_query_value(&next, uri ? uri : "");
+    }
     root = cJSON_CreateObject();
-    cJSON_AddItemToObject(root, "executions", list);
-    tf_http_reply_json(req, 200, root);
+    if (rc == TF_OK && root && cJSON_AddStringToObject(root, "execution_id", id) &&
+        cJSON_AddStringToObject(root, "stage", svc->def->name) &&
+        cJSON_AddNumberToObject(root, "total", tf_json_long(page, "total", 0)) &&
+        cJSON_AddNumberToObject(root, "limit", (double)limit)) {
+        cJSON_AddItemToObject(root, "objects",
+                              cJSON_DetachItemFromObjectCaseSensitive(page, "objects"));
+        if (more)
+            cJSON_AddStringToObject(root, "next", next.data);
+        else
+            cJSON_AddNullToObject(root, "next");
+        tf_http_reply_json(req, 200, root);
+    } else {
+        tf_http_reply_rc(req, TF_ERR_NOMEM, "cannot build the page");
+    }
+    tf_buf_cleanup(&next);
     cJSON_Delete(root);
+    cJSON_Delete(page);
 }
 
 static void get_ready(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
@@ -432,34 +563,99 @@ static void get_metrics(struct tf_svc *svc, struct tf_http_req *req)
     tf_http_reply_take(req, 200, "text/plain; version=0.0.4", out.data, out.len);
 }
 
+/* The stage API (macros: tf/openapi.h); stage routes are added to "paths". */
+#define OA_COUNT        "{\"type\":\"integer\",\"minimum\":0}"
+#define OA_STATUS       OA_ENUM("\"PENDING\",\"RUNNING\",\"SUCCESS\",\"FAILED\",\"ZOMBIE\"")
+#define OA_EXECUTION_ID OA_PATH_PARAM("execution_id", OA_UUID)
+/* clang-format off */
 static const char openapi_doc[] =
     "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"tickflow stage API\",\"version\":\"1\"},"
+    "\"components\":{\"schemas\":{"
+    "\"ExecutionRecord\":{\"type\":\"object\",\"description\":\"This stage's record of an"
+        " execution. Its size does not grow with the run: the objects the stage wrote are"
+        " counted in objects_summary and listed by GET objects_summary.href.\","
+        "\"properties\":{\"execution_id\":" OA_UUID ","
+        "\"stage\":" OA_ENUM("\"extract\",\"transform\",\"aggregate\"") ","
+        "\"job_name\":" OA_STR ",\"status\":" OA_STATUS ","
+        "\"attempt\":" OA_COUNT ",\"max_attempts\":" OA_COUNT ","
+        "\"trigger\":" OA_ENUM("\"http\",\"kafka\",\"sweep\"") ","
+        "\"window_start\":" OA_TIME ",\"window_end\":" OA_TIME ","
+        "\"tickers\":{\"type\":\"array\",\"items\":" OA_STR "},"
+        "\"records_in\":" OA_COUNT ",\"records_out\":" OA_COUNT ","
+        "\"records_rejected\":" OA_COUNT ","
+        "\"error\":" OA_STR_NULL ",\"worker_id\":" OA_STR_NULL ",\"detail\":" OA_STR_NULL ","
+        "\"heartbeat_at\":" OA_TIME_NULL ",\"started_at\":" OA_TIME_NULL ","
+        "\"finished_at\":" OA_TIME_NULL ",\"created_at\":" OA_TIME ","
+        "\"updated_at\":" OA_TIME ",\"objects_summary\":" OA_REF("ObjectsSummary") "}},"
+    "\"ObjectsSummary\":{\"type\":\"object\",\"description\":\"The objects the stage's last"
+        " finished attempt wrote (bronze pages, Parquet files, gold tables)\","
+        "\"properties\":{\"count\":" OA_COUNT ","
+        "\"bytes\":{\"type\":\"integer\",\"minimum\":0,"
+            "\"description\":\"the sum of their bytes (objects without a size count 0)\"},"
+        "\"records\":{\"type\":\"integer\",\"minimum\":0,"
+            "\"description\":\"the sum of their records\"},"
+        "\"href\":{\"type\":\"string\",\"description\":\"the objects themselves: "
+            "/v1/executions/{execution_id}/objects\"}}},"
+    "\"ObjectsPage\":{\"type\":\"object\",\"properties\":{"
+        "\"execution_id\":" OA_UUID ",\"stage\":" OA_STR ","
+        "\"total\":{\"type\":\"integer\",\"minimum\":0,"
+            "\"description\":\"objects in the record, on every page\"},"
+        "\"limit\":" OA_INT("1", OA_NUM(LIST_MAX)) ","
+        "\"objects\":{\"type\":\"array\",\"description\":\"in byte order of uri\","
+            "\"items\":{\"type\":\"object\",\"properties\":{\"uri\":" OA_STR ","
+            "\"bytes\":" OA_COUNT ",\"records\":" OA_COUNT ",\"sha256\":" OA_STR "},"
+            "\"additionalProperties\":true}},"
+        "\"next\":{\"type\":\"string\",\"nullable\":true,\"description\":\"the next page's"
+            " path, null on the last page\"}}},"
+    "\"Error\":{\"type\":\"object\",\"properties\":{\"error\":{\"type\":\"object\","
+        "\"properties\":{\"code\":" OA_STR ",\"message\":" OA_STR "}}}}}},"
     "\"paths\":{"
-    "\"/v1/executions\":{\"post\":{\"summary\":\"Start (or find) this stage of an execution\","
-    "\"requestBody\":{\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\","
-    "\"properties\":{\"execution_id\":{\"type\":\"string\",\"format\":\"uuid\"},"
-    "\"job_name\":{\"type\":\"string\"},\"window_start\":{\"type\":\"string\","
-    "\"format\":\"date-time\"},\"window_end\":{\"type\":\"string\",\"format\":\"date-time\"},"
-    "\"wait_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600},"
-    "\"replay\":{\"type\":\"boolean\",\"description\":\"rebuild this stage from the "
-    "upstream stage's output as a new attempt, even when it succeeded\"}}}}}},"
-    "\"responses\":{\"200\":{\"description\":\"existing or finished record\"},"
-    "\"202\":{\"description\":\"accepted\"},\"400\":{\"description\":\"bad request\"},"
-    "\"404\":{\"description\":\"unknown job or upstream stage\"},"
-    "\"409\":{\"description\":\"conflicting request for a known execution\"}}},"
-    "\"get\":{\"summary\":\"List this stage's records\",\"parameters\":["
-    "{\"name\":\"job_name\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
-    "{\"name\":\"status\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
-    "{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\"}}],"
-    "\"responses\":{\"200\":{\"description\":\"records\"}}}},"
+    "\"/v1/executions\":{"
+        "\"post\":{\"summary\":\"Start (or find) this stage of an execution\","
+            OA_BODY("{\"type\":\"object\",\"properties\":{\"execution_id\":" OA_UUID ","
+                "\"job_name\":" OA_STR ",\"window_start\":" OA_TIME ",\"window_end\":" OA_TIME ","
+                "\"wait_seconds\":" OA_INT("0", "3600") ","
+                "\"replay\":{\"type\":\"boolean\",\"description\":\"rebuild this stage from the "
+                "upstream stage's output as a new attempt, even when it succeeded\"}}}")
+            "\"responses\":{"
+                OA_JSON("200", "existing or finished record", OA_REF("ExecutionRecord")) ","
+                OA_JSON("202", "accepted", OA_REF("ExecutionRecord")) ","
+                OA_JSON("400", "bad request", OA_REF("Error")) ","
+                OA_JSON("404", "unknown job or upstream stage", OA_REF("Error")) ","
+                OA_JSON("409", "conflicting request for a known execution", OA_REF("Error"))
+            "}},"
+        "\"get\":{\"summary\":\"List this stage's records, newest first\",\"parameters\":["
+            OA_QUERY_PARAM("job_name", "false", OA_STR) ","
+            OA_QUERY_PARAM("status", "false", OA_STATUS) ","
+            OA_QUERY_PARAM("limit", "false", OA_INT("1", OA_NUM(LIST_MAX))) "],"
+            "\"responses\":{"
+                OA_JSON("200", "records", "{\"type\":\"object\",\"properties\":{\"executions\":"
+                    "{\"type\":\"array\",\"items\":" OA_REF("ExecutionRecord") "}}}") ","
+                OA_JSON("400", "bad status or limit", OA_REF("Error")) "}}},"
     "\"/v1/executions/{execution_id}\":{\"get\":{\"summary\":\"This stage's record\","
-    "\"parameters\":[{\"name\":\"execution_id\",\"in\":\"path\",\"required\":true,"
-    "\"schema\":{\"type\":\"string\",\"format\":\"uuid\"}}],"
-    "\"responses\":{\"200\":{\"description\":\"record\"},\"404\":{\"description\":\"none\"}}}},"
-    "\"/healthz\":{\"get\":{\"responses\":{\"200\":{\"description\":\"alive\"}}}},"
-    "\"/readyz\":{\"get\":{\"responses\":{\"200\":{\"description\":\"ready\"},"
-    "\"503\":{\"description\":\"a dependency is unreachable\"}}}},"
-    "\"/metrics\":{\"get\":{\"responses\":{\"200\":{\"description\":\"Prometheus text\"}}}}}}";
+        "\"parameters\":[" OA_EXECUTION_ID "],"
+        "\"responses\":{" OA_JSON("200", "record", OA_REF("ExecutionRecord")) ","
+            OA_JSON("400", "not a UUID", OA_REF("Error")) ","
+            OA_JSON("404", "no such execution at this stage", OA_REF("Error")) "}}},"
+    "\"/v1/executions/{execution_id}/objects\":{\"get\":{"
+        "\"summary\":\"The objects of this stage's record, a page at a time in byte order of"
+            " uri; follow next until it is null\","
+        "\"parameters\":[" OA_EXECUTION_ID ","
+            OA_QUERY_PARAM("limit", "false", "{\"type\":\"integer\",\"minimum\":1,"
+                "\"maximum\":" OA_NUM(LIST_MAX) ",\"default\":" OA_NUM(OBJECTS_PAGE) "}") ","
+            OA_QUERY_PARAM("after", "false", "{\"type\":\"string\","
+                "\"maxLength\":" OA_NUM(AFTER_MAX) ",\"description\":\"the uri of the last"
+                " object seen: the page starts after it\"}")
+        "],"
+        "\"responses\":{" OA_JSON("200", "a page", OA_REF("ObjectsPage")) ","
+            OA_JSON("400", "not a UUID, limit not 1.." OA_NUM(LIST_MAX) ", after too long",
+                OA_REF("Error")) ","
+            OA_JSON("404", "no such execution at this stage", OA_REF("Error")) "}}},"
+    "\"/healthz\":{\"get\":{\"responses\":{" OA_OK("alive") "}}},"
+    "\"/readyz\":{\"get\":{\"responses\":{" OA_OK("ready") ","
+        "\"503\":{\"description\":\"a dependency is unreachable\"}}}},"
+    "\"/metrics\":{\"get\":{\"responses\":{" OA_OK("Prometheus text") "}}}}}";
+/* clang-format on */
 
 int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id[128])
 {
@@ -508,6 +704,7 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
     char caps[1][128];
     PGconn *conn = NULL;
     int is_get = strcmp(method, "GET") == 0;
+    int route;
 
     if (is_get && strcmp(path, "/healthz") == 0) {
         tf_http_reply_take(req, 200, "application/json", strdup("{\"status\":\"ok\"}"), 15);
@@ -546,6 +743,11 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
             tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
         goto out;
     }
+    route = tf_svc_execution_route(req, "/v1/executions/*/objects", caps[0]);
+    if (route == 1)
+        get_objects(svc, req, conn, caps[0]);
+    if (route != 0)
+        goto out;
     if (svc->def->route && svc->def->route(svc, req, conn))
         goto out;
     tf_http_reply_error(req, 404, "not_found", "no route for %s %s", method, path);

@@ -511,12 +511,12 @@ static void put_job(const char *name, const char *tickers, const char *rules)
     CHECK(status == 201, "job %s created: %ld", name, status);
 }
 
-/* The object of the record's objects whose uri is uri. */
-static const cJSON *object_of(const cJSON *rec, const char *uri)
+/* The object whose uri is uri of a list of objects (GET /v1/executions/{id}/objects). */
+static const cJSON *object_of(const cJSON *objects, const char *uri)
 {
     const cJSON *o;
 
-    cJSON_ArrayForEach(o, cJSON_GetObjectItem(rec, "objects"))
+    cJSON_ArrayForEach(o, objects)
     {
         if (h_jstr(o, "uri") && strcmp(h_jstr(o, "uri"), uri) == 0)
             return o;
@@ -529,7 +529,7 @@ static void test_warn_check(void)
     double avg = amzn_avg_close();
     char rules[1024], id[TF_UUID_LEN + 1];
     const char *params[1] = {id};
-    cJSON *rec, *hookj;
+    cJSON *rec, *hookj, *objects;
     const cJSON *dq, *tf;
     struct hook_req hr;
     struct mail m;
@@ -551,7 +551,11 @@ static void test_warn_check(void)
           "a failed warn check leaves the stage SUCCESS: %s (%s)",
           rec ? h_jstr(rec, "status") : "timeout",
           rec && h_jstr(rec, "error") ? h_jstr(rec, "error") : "");
-    dq = object_of(rec, "postgres:gold.dq_results");
+    /* The record counts aggregate's four objects; the warning is on its dq_results object. */
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItem(rec, "objects_summary"), "count"), 4);
+    objects = h_get_objects(stack.procs[H_AGGREGATE].port, id, 3);
+    CHECK_EQ_INT(cJSON_GetArraySize(objects), 4);
+    dq = object_of(objects, "postgres:gold.dq_results");
     CHECK_EQ_INT(h_jnum(dq, "records"), 8);
     CHECK_EQ_INT(h_jnum(dq, "failed"), 1);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(dq, "warnings")), 1);
@@ -561,6 +565,7 @@ static void test_warn_check(void)
         CHECK(w && strstr(w, "avg_close_between") && strstr(w, "AMZN"), "warning on the record: %s",
               w ? w : "-");
     }
+    cJSON_Delete(objects);
     cJSON_Delete(rec);
     /* Every result is recorded, the failed one with its value and threshold. */
     CHECK_EQ_INT(h_pg_ll(stack.db, "SELECT count(*) FROM gold.dq_results WHERE execution_id = $1",

@@ -110,13 +110,20 @@ static long audit_field(const char *id, const char *field)
     return v;
 }
 
-/* All bars of an extract record's bronze pages, in order, as one JSON array (new). */
+/*
+ * All bars of an extract record's bronze pages, in order (their objects
+ * come in order of uri: ticker, then page), as one JSON array (new).
+ */
 static cJSON *bronze_bars(const cJSON *rec)
 {
     cJSON *all = cJSON_CreateArray();
+    cJSON *objects = h_get_objects(stack.procs[H_EXTRACT].port, jstr(rec, "execution_id"), 2);
     const cJSON *o;
 
-    cJSON_ArrayForEach(o, cJSON_GetObjectItem(rec, "objects"))
+    CHECK(objects && cJSON_GetArraySize(objects) ==
+                         h_jnum(cJSON_GetObjectItem(rec, "objects_summary"), "count"),
+          "the record's objects, page by page");
+    cJSON_ArrayForEach(o, objects)
     {
         const char *uri = jstr(o, "uri");
         const char *path = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
@@ -144,6 +151,7 @@ static cJSON *bronze_bars(const cJSON *rec)
         tf_buf_cleanup(&packed);
         tf_buf_cleanup(&plain);
     }
+    cJSON_Delete(objects);
     return all;
 }
 

@@ -328,6 +328,12 @@ static void test_pipeline(void)
     CHECK_EQ_INT(status, 200);
     CHECK_STR(h_jstr(again, "execution_id"), id);
     CHECK_STR(h_jstr(again, "created_at"), h_jstr(first, "created_at"));
+    /* Both answers count the objects instead of listing them. */
+    CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(first, "objects_summary")) &&
+              cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(again, "objects_summary")) &&
+              !cJSON_GetObjectItemCaseSensitive(first, "objects") &&
+              !cJSON_GetObjectItemCaseSensitive(again, "objects"),
+          "a POST answers with objects_summary, not objects");
     cJSON_Delete(again);
     /* The same id for another job: a conflict. */
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\",\"job_name\":\"demo_us_equities\"}", id);
@@ -347,15 +353,23 @@ static void test_pipeline(void)
 
     rec = h_get_record(stack.procs[H_EXTRACT].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), e.total);
-    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), e.pages);
     {
-        /* marketsim answers gzip when asked: those bytes are the bronze object. */
+        /* The record counts the pages; they are listed one page of objects at a time. */
+        const cJSON *sum = cJSON_GetObjectItemCaseSensitive(rec, "objects_summary");
+        cJSON *objects = h_get_objects(stack.procs[H_EXTRACT].port, id, 2);
         const cJSON *o;
-        cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rec, "objects"))
+        double bytes = 0, records = 0;
+
+        CHECK(cJSON_GetObjectItemCaseSensitive(rec, "objects") == NULL, "no objects inline");
+        CHECK_EQ_INT(h_jnum(sum, "count"), e.pages);
+        CHECK_EQ_INT(cJSON_GetArraySize(objects), e.pages);
+        cJSON_ArrayForEach(o, objects)
         {
+            /* marketsim answers gzip when asked: those bytes are the bronze object. */
             const char *uri = h_jstr(o, "uri");
             FILE *fp = uri ? fopen(uri + 7, "rb") : NULL;
             unsigned char magic[2] = {0, 0};
+            char sha[65];
             CHECK_STR(h_jstr(o, "encoding"), "gzip");
             CHECK(uri && strstr(uri, ".json.gz") != NULL, "gzip object name %s", uri);
             CHECK(fp && fread(magic, 1, 2, fp) == 2 && magic[0] == 0x1f && magic[1] == 0x8b,
@@ -364,12 +378,32 @@ static void test_pipeline(void)
                   h_jnum(o, "bytes"), h_jnum(o, "raw_bytes"));
             if (fp)
                 fclose(fp);
+            CHECK_EQ_INT(h_file_sha256(uri ? uri : "", sha), h_jnum(o, "bytes"));
+            CHECK_STR(sha, h_jstr(o, "sha256"));
+            bytes += h_jnum(o, "bytes");
+            records += h_jnum(o, "records");
         }
+        CHECK_EQ_INT(h_jnum(sum, "bytes"), bytes);
+        CHECK_EQ_INT(h_jnum(sum, "records"), e.total);
+        CHECK_EQ_INT(records, e.total);
+        cJSON_Delete(objects);
     }
     cJSON_Delete(rec);
     rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), e.total);
     CHECK_EQ_INT(h_jnum(rec, "records_rejected"), 0);
+    {
+        /* transform's objects: the day's Parquet file, as recorded. */
+        cJSON *files = h_get_objects(stack.procs[H_TRANSFORM].port, id, 1);
+        const cJSON *f = cJSON_GetArrayItem(files, 0);
+        char sha[65];
+        CHECK_EQ_INT(cJSON_GetArraySize(files), 1);
+        CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(rec, "objects_summary"), "count"), 1);
+        CHECK_EQ_INT(h_file_sha256(h_jstr(f, "uri") ? h_jstr(f, "uri") : "", sha),
+                     h_jnum(f, "bytes"));
+        CHECK_STR(sha, h_jstr(f, "sha256"));
+        cJSON_Delete(files);
+    }
     cJSON_Delete(rec);
 
     /* The attempt's audit: what was asked and answered, never the key. */

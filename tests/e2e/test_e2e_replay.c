@@ -24,7 +24,6 @@
 #include "tf/buf.h"
 #include "tf/exec.h"
 #include "tf/json.h"
-#include "tf/lake.h"
 #include "tf/time.h"
 
 #define API_KEY "replay-Secret-Key-9a12"
@@ -97,24 +96,13 @@ static void gold_diff(void)
     PQclear(res);
 }
 
-/* sha256 of a file:// object. */
-static void sha_of(const char *uri, char out[65])
+/* transform's objects of execution id (its lake files), one page each (new array). */
+static cJSON *lake_files(const char *id)
 {
-    const char *path = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
-    struct tf_buf b;
-    char chunk[65536];
-    size_t n;
-    FILE *f = fopen(path, "rb");
+    cJSON *files = h_get_objects(stack.procs[H_TRANSFORM].port, id, 1);
 
-    tf_buf_init(&b, 1u << 30);
-    while (f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        CHECK(tf_buf_append(&b, chunk, n) == TF_OK, "read %s", path);
-    if (f)
-        fclose(f);
-    snprintf(out, 65, "missing");
-    if (b.len)
-        tf_sha256_hex(b.data, b.len, out);
-    tf_buf_cleanup(&b);
+    CHECK(files != NULL, "transform's objects of %s, page by page", id);
+    return files;
 }
 
 /* Waits until stage's record of id has attempt >= attempt and is final. */
@@ -133,11 +121,13 @@ static cJSON *wait_attempt(int port, const char *id, int attempt)
 }
 
 /*
- * Writes what silver holds for each Parquet object of rec to path (see
- * tests/lake/check_silver_lake.py) and runs the check; returns its exit status.
+ * Writes what silver holds for each Parquet object of transform's record
+ * of id to path (see tests/lake/check_silver_lake.py) and runs the check;
+ * returns its exit status.
  */
-static int lake_check(const cJSON *rec, const char *path)
+static int lake_check(const char *id, const char *path)
 {
+    cJSON *files = lake_files(id);
     const cJSON *o;
     struct tf_buf out;
     FILE *f;
@@ -147,7 +137,7 @@ static int lake_check(const cJSON *rec, const char *path)
 
     tf_buf_init(&out, 1u << 30);
     rc = tf_buf_puts(&out, "{\"files\":[");
-    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rec, "objects"))
+    cJSON_ArrayForEach(o, files)
     {
         const char *uri = h_jstr(o, "uri");
         const char *params[2] = {h_jstr(o, "dataset"), h_jstr(o, "date")};
@@ -192,6 +182,7 @@ static int lake_check(const cJSON *rec, const char *path)
     }
     rc = rc ? rc : tf_buf_puts(&out, "]}");
     CHECK(rc == TF_OK, "expected rows written");
+    cJSON_Delete(files);
     f = fopen(path, "w");
     CHECK(f && fwrite(out.data, 1, out.len, f) == out.len, "write %s", path);
     if (f)
@@ -210,19 +201,21 @@ static cJSON *replay_transform(const char *body, int attempt, int nfiles, char s
 {
     long status;
     cJSON *rec = call("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, &status);
-    const cJSON *objs = cJSON_GetObjectItemCaseSensitive(rec, "objects");
+    cJSON *files = lake_files(h_jstr(rec, "execution_id") ? h_jstr(rec, "execution_id") : "");
 
     CHECK_EQ_INT(status, 200);
     CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     CHECK_EQ_INT(h_jnum(rec, "attempt"), attempt);
-    CHECK_EQ_INT(cJSON_GetArraySize(objs), nfiles);
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(rec, "objects_summary"), "count"), nfiles);
+    CHECK_EQ_INT(cJSON_GetArraySize(files), nfiles);
     for (int i = 0; i < nfiles && i < 4; i++) {
         char now[65];
-        const cJSON *o = cJSON_GetArrayItem(objs, i);
+        const cJSON *o = cJSON_GetArrayItem(files, i);
         CHECK_STR(h_jstr(o, "sha256"), shas[i]);
-        sha_of(h_jstr(o, "uri"), now);
+        h_file_sha256(h_jstr(o, "uri") ? h_jstr(o, "uri") : "", now);
         CHECK_STR(now, shas[i]);
     }
+    cJSON_Delete(files);
     return rec;
 }
 
@@ -249,26 +242,33 @@ static void test_replay(void)
           rec ? h_jstr(rec, "status") : "timeout");
     cJSON_Delete(rec);
 
-    /* Two days: two lake files, each listed with its rows and checksum. */
+    /* Two days: two lake files, each listed with its rows, size and checksum. */
     first = h_get_record(stack.procs[H_TRANSFORM].port, id);
-    objs = cJSON_GetObjectItemCaseSensitive(first, "objects");
+    objs = lake_files(id);
     nfiles = cJSON_GetArraySize(objs);
     CHECK_EQ_INT(nfiles, 2);
     CHECK_EQ_INT(h_jnum(first, "records_rejected"), 0);
     {
-        double total = 0;
+        const cJSON *sum = cJSON_GetObjectItemCaseSensitive(first, "objects_summary");
+        double total = 0, bytes = 0;
         for (int i = 0; i < nfiles && i < 4; i++) {
             const cJSON *o = cJSON_GetArrayItem(objs, i);
-            sha_of(h_jstr(o, "uri"), shas[i]);
+            CHECK_EQ_INT(h_file_sha256(h_jstr(o, "uri") ? h_jstr(o, "uri") : "", shas[i]),
+                         h_jnum(o, "bytes"));
             CHECK_STR(shas[i], h_jstr(o, "sha256"));
             CHECK_STR(h_jstr(o, "dataset"), "polygon_1minute");
             CHECK_STR(h_jstr(o, "date"), i == 0 ? "2024-03-04" : "2024-03-05");
             total += h_jnum(o, "records");
+            bytes += h_jnum(o, "bytes");
         }
         CHECK_EQ_INT(total, h_jnum(first, "records_out"));
+        CHECK_EQ_INT(h_jnum(sum, "count"), nfiles);
+        CHECK_EQ_INT(h_jnum(sum, "records"), total);
+        CHECK_EQ_INT(h_jnum(sum, "bytes"), bytes);
     }
+    cJSON_Delete(objs);
     snprintf(path, sizeof(path), "%s/lake-expected.json", stack.dir);
-    CHECK_EQ_INT(lake_check(first, path), 0);
+    CHECK_EQ_INT(lake_check(id, path), 0);
 
     snap_take(&before);
     {
@@ -359,9 +359,7 @@ static void test_replay(void)
     snap_free(&after);
 
     /* The lake still equals silver after the replays. */
-    rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
-    CHECK_EQ_INT(lake_check(rec, path), 0);
-    cJSON_Delete(rec);
+    CHECK_EQ_INT(lake_check(id, path), 0);
 
     /* So far each file was written from the bars the run kept from its load. */
     CHECK_EQ_INT(h_file_count(stack.procs[H_TRANSFORM].log, "read_back=0 "), 2 * nfiles);

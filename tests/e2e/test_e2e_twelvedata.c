@@ -262,8 +262,12 @@ static void run_and_check(const char *job, const char *ticker, long multiplier,
     /* Extract asked for exactly the window: every bar it got is one silver keeps. */
     rec = h_get_record(stack.procs[H_EXTRACT].port, id);
     CHECK_EQ_INT(h_jnum(rec, "records_out"), n);
-    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "objects")), pages);
-    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rec, "objects"))
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(rec, "objects_summary"), "count"), pages);
+    CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(rec, "objects_summary"), "records"), n);
+    cJSON_Delete(rec);
+    rec = h_get_objects(stack.procs[H_EXTRACT].port, id, 1);
+    CHECK_EQ_INT(cJSON_GetArraySize(rec), pages);
+    cJSON_ArrayForEach(o, rec)
     {
         CHECK_STR(h_jstr(o, "provider"), "twelvedata");
         CHECK_STR(h_jstr(o, "timespan"), span);

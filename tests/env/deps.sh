@@ -16,6 +16,7 @@ packages=(
     postgresql postgresql-client
     openjdk-17-jre-headless maven
     curl python3 python3-yaml python3-venv ca-certificates
+    wrk  # make bench-status
 )
 
 missing=()

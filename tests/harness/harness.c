@@ -215,14 +215,18 @@ int h_http(const char *method, int port, const char *path, const char *body, con
     CURL *curl = curl_easy_init();
     struct curl_slist *hdrs = NULL;
     struct tf_buf buf;
-    char url[1024];
+    size_t urlen = strlen(path) + 32;
+    char *url = malloc(urlen);
     CURLcode cc;
 
     memset(resp, 0, sizeof(*resp));
-    if (!curl)
+    if (!curl || !url) {
+        curl_easy_cleanup(curl);
+        free(url);
         return -1;
+    }
     tf_buf_init(&buf, 64u * 1024 * 1024);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    snprintf(url, urlen, "http://127.0.0.1:%d%s", port, path);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L); /* send "/../" as written */
@@ -250,6 +254,7 @@ int h_http(const char *method, int port, const char *path, const char *body, con
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(curl);
+    free(url);
     resp->body = buf.data ? tf_buf_take(&buf) : strdup("");
     tf_buf_cleanup(&buf);
     return cc == CURLE_OK ? 0 : -1;
@@ -614,6 +619,76 @@ cJSON *h_get_record(int port, const char *id)
         out = cJSON_Parse(r.body);
     h_resp_free(&r);
     return out;
+}
+
+cJSON *h_get_objects(int port, const char *id, int limit)
+{
+    char path[1024];
+    cJSON *all = cJSON_CreateArray();
+    double total = -1;
+
+    snprintf(path, sizeof(path), "/v1/executions/%s/objects?limit=%d", id, limit);
+    for (int pages = 0; all && pages < 100000; pages++) {
+        struct h_resp r;
+        cJSON *page = NULL, *objects, *o;
+        const char *next;
+        int ok;
+
+        if (h_http("GET", port, path, NULL, NULL, &r) == 0 && r.status == 200)
+            page = cJSON_Parse(r.body);
+        objects = cJSON_GetObjectItemCaseSensitive(page, "objects");
+        next = h_jstr(page, "next");
+        ok = cJSON_IsArray(objects) && cJSON_GetArraySize(objects) <= limit &&
+             (total < 0 || total == h_jnum(page, "total")) &&
+             (next ? cJSON_GetArraySize(objects) == limit
+                   : cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(page, "next"))) &&
+             (!next || strlen(next) < sizeof(path));
+        if (!ok)
+            fprintf(stderr, "GET %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+        h_resp_free(&r);
+        total = h_jnum(page, "total");
+        while (ok && (o = cJSON_DetachItemFromArray(objects, 0)) != NULL)
+            cJSON_AddItemToArray(all, o);
+        if (ok && next)
+            snprintf(path, sizeof(path), "%s", next);
+        cJSON_Delete(page);
+        if (!ok) {
+            cJSON_Delete(all);
+            return NULL;
+        }
+        if (!next)
+            break;
+    }
+    if (all && total != cJSON_GetArraySize(all)) {
+        fprintf(stderr, "objects of %s: %d listed of %g\n", id, cJSON_GetArraySize(all), total);
+        cJSON_Delete(all);
+        all = NULL;
+    }
+    return all;
+}
+
+long long h_file_sha256(const char *uri, char out[65])
+{
+    const char *path = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
+    FILE *f = fopen(path, "rb");
+    struct tf_buf b;
+    char chunk[65536];
+    long long len = -1;
+    size_t n;
+
+    snprintf(out, 65, "missing");
+    if (!f)
+        return -1;
+    tf_buf_init(&b, 1u << 30);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && tf_buf_append(&b, chunk, n) == TF_OK)
+        ;
+    if (!ferror(f) && feof(f)) {
+        tf_sha256_hex(b.data ? b.data : "", b.len, out);
+        len = (long long)b.len;
+    }
+    fclose(f);
+    tf_buf_cleanup(&b);
+    return len;
 }
 
 cJSON *h_wait_stage(struct h_stack *st, int port, const char *id, int seconds)

@@ -85,6 +85,21 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
 cJSON *h_get_record(int port, const char *id);
 
 /**
+ * Every object of the stage record of id at port, read page by page from
+ * GET /v1/executions/{id}/objects?limit=limit following "next" (new array).
+ * NULL, said on stderr, unless every page answered 200 with at most limit
+ * objects (exactly limit when a page follows), the same "total", and
+ * "next": null on the last, and the pages add up to that total.
+ */
+cJSON *h_get_objects(int port, const char *id, int limit);
+
+/**
+ * The sha256 (hex) of the file at uri (a path or a file:// URI) into out;
+ * returns its size, or -1 (out "missing") when it cannot be read.
+ */
+long long h_file_sha256(const char *uri, char out[65]);
+
+/**
  * Sends a request (header: one extra "Name: value" line or NULL) and parses
  * the JSON answer (caller deletes; NULL when there is none). *status gets
  * the HTTP status, 0 when the request failed.

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
+#include "tf/buf.h"
 #include "tf/rc.h"
 
 #define TF_UUID_LEN 36
@@ -50,15 +51,48 @@ struct tf_exec_result {
 /** Inserts the PENDING record; *created is 0 when the row already existed. */
 enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *created) TF_MUSTCHECK;
 
-/** The record as JSON (new object: cJSON_Delete). TF_ERR_NOT_FOUND when absent. */
+/**
+ * The whole record as JSON, every object it lists included, for the
+ * runtime and the stages (new object: cJSON_Delete). TF_ERR_NOT_FOUND when
+ * absent. The API shows tf_exec_view() instead.
+ */
 enum tf_rc tf_exec_get(PGconn *conn, const char *id, const char *stage, cJSON **out) TF_MUSTCHECK;
 
+/** What the API says of a record's objects instead of listing them. */
+struct tf_exec_summary {
+    long long count;   /* objects */
+    long long bytes;   /* the sum of their "bytes" (0 for those without) */
+    long long records; /* the sum of their "records" */
+};
+
 /**
- * Lists records of a stage, newest first; job and status may be NULL.
- * *out is a new JSON array.
+ * Appends the record as the API shows it to out: the members of
+ * tf_exec_get() but "objects", and at the end
+ *   "objects_summary": {"count", "bytes", "records", "href"}
+ * where href is the path of the objects themselves (tf_exec_objects()).
+ * Its size does not grow with the objects. TF_ERR_NOT_FOUND when absent;
+ * out may hold part of the record after an error.
+ */
+enum tf_rc tf_exec_view(PGconn *conn, const char *id, const char *stage,
+                        struct tf_buf *out) TF_MUSTCHECK;
+
+/**
+ * Appends a JSON array of records of a stage as tf_exec_view() shows
+ * them, newest first; job and status may be NULL.
  */
 enum tf_rc tf_exec_list(PGconn *conn, const char *stage, const char *job, const char *status,
-                        int limit, cJSON **out) TF_MUSTCHECK;
+                        int limit, struct tf_buf *out) TF_MUSTCHECK;
+
+/**
+ * One page of a record's objects, in byte order of their "uri" (unique
+ * within a record): the first limit whose uri sorts after the bytes of
+ * after (any string; NULL for the first page). *out is a new object
+ *   {"total": <objects in the record>, "objects": [...]}
+ * and *more is 1 when objects follow the page. TF_ERR_NOT_FOUND when
+ * there is no record.
+ */
+enum tf_rc tf_exec_objects(PGconn *conn, const char *id, const char *stage, const char *after,
+                           int limit, cJSON **out, int *more) TF_MUSTCHECK;
 
 /**
  * PENDING (or ZOMBIE with attempts left) -> RUNNING, attempt + 1.
