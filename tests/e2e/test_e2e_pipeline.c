@@ -895,6 +895,76 @@ static int add_job(void)
     return ok ? 0 : -1;
 }
 
+/* A number the database answers (sql with one $1 = param, or none), -1 when none. */
+static double db_num(const char *sql, const char *param)
+{
+    const char *params[1] = {param};
+    char *v = h_pg_value(stack.db, sql, param ? 1 : 0, params);
+    double d = v ? strtod(v, NULL) : -1;
+
+    free(v);
+    return d;
+}
+
+/*
+ * A stage record's start and finish are wall-clock times: transform held
+ * inside its transaction for the 2.5 s another session holds a ticker's
+ * silver lock records that time, within what the test saw from the POST to
+ * the final record (not its transaction's start as its finish).
+ */
+static void test_recorded_time(void)
+{
+    static const char now_sql[] = "SELECT extract(epoch FROM clock_timestamp())";
+    char id[TF_UUID_LEN + 1], body[512];
+    PGconn *holder = PQconnectdb(stack.dsn);
+    PGresult *res;
+    cJSON *rec;
+    long status;
+    double before, after, recorded, start, finish, seen;
+    struct timespec t0, t1;
+
+    /* The lock first: the transform that extract's event starts waits for it. */
+    res = PQexec(holder, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tickflow.silver'),"
+                         " hashtext('AAPL'))");
+    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "lock: %s", PQerrorMessage(holder));
+    PQclear(res);
+    before = db_num(now_sql, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tf_uuid_new(id);
+    snprintf(body, sizeof(body),
+             "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":"
+             "\"2024-03-06T14:30:00Z\",\"window_end\":\"2024-03-06T16:00:00Z\","
+             "\"wait_seconds\":60}",
+             id);
+    rec = post(stack.procs[H_EXTRACT].port, body, &status);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    cJSON_Delete(rec);
+    h_sleep_ms(2500);
+    res = PQexec(holder, "COMMIT");
+    PQclear(res);
+    rec = h_wait_stage(&stack, stack.procs[H_TRANSFORM].port, id, 60);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    after = db_num(now_sql, NULL);
+    CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "transform: %s",
+          rec ? h_jstr(rec, "status") : "timeout");
+    cJSON_Delete(rec);
+    seen = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    start = db_num("SELECT extract(epoch FROM started_at) FROM tickflow.job_execution"
+                   " WHERE execution_id = $1 AND stage = 'transform'",
+                   id);
+    finish = db_num("SELECT extract(epoch FROM finished_at) FROM tickflow.job_execution"
+                    " WHERE execution_id = $1 AND stage = 'transform'",
+                    id);
+    recorded = finish - start;
+    CHECK(recorded >= 1.0 && recorded <= seen,
+          "transform recorded %.3f s; the test held it 2.5 s and saw %.3f s in all", recorded,
+          seen);
+    CHECK(start >= before && finish <= after,
+          "transform's record [%.3f, %.3f] lies outside what the test saw [%.3f, %.3f]", start,
+          finish, before, after);
+    PQfinish(holder);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -902,6 +972,7 @@ int main(void)
         test_bad_requests();
         test_pipeline();
         test_stage_by_stage_overlap();
+        test_recorded_time();
         test_failed_stage_retry();
         test_zombie_recovery();
         test_publish_after_crash();
