@@ -501,10 +501,23 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, const struct hours_read *hr, i
     struct tf_run *run = ctx->run;
     struct hours_part parts[2];
     char f0[32], f1[32], state[6] = "";
-    PGconn *side = ctx->ntickers > 1 ? tf_svc_conn_try(run->svc) : NULL;
-    int nparts = side ? 2 : 1, started = 0;
+    /*
+     * Two readers on connections of their own, or the run's connection
+     * alone: never the run's beside another, since a lock the run's
+     * transaction took on silver may hold up a partition's creation that
+     * the other reader's lock then queues behind, while the run waits for
+     * that reader (a wait PostgreSQL cannot see).
+     */
+    PGconn *side[2] = {NULL, NULL};
+    int nparts = 1, started = 0;
     PGresult *res;
     enum tf_rc rc = TF_OK;
+
+    if (ctx->ntickers > 1) {
+        side[0] = tf_svc_conn_try(run->svc);
+        side[1] = side[0] ? tf_svc_conn_try(run->svc) : NULL;
+        nparts = side[1] ? 2 : 1;
+    }
 
     tf_time_format(from, f0, sizeof(f0));
     tf_time_format(to, f1, sizeof(f1));
@@ -514,8 +527,8 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, const struct hours_read *hr, i
 
         memset(p, 0, sizeof(*p));
         p->hr = *hr;
-        p->conn = k == 0 ? run->conn : side;
-        p->own_txn = k > 0;
+        p->conn = side[k] ? side[k] : run->conn;
+        p->own_txn = side[k] != NULL;
         p->f0 = f0;
         p->f1 = f1;
         p->span = ctx->span;
@@ -545,7 +558,8 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, const struct hours_read *hr, i
             snprintf(state, sizeof(state), "%s", parts[k].state);
         }
     }
-    tf_svc_conn_put(run->svc, side);
+    tf_svc_conn_put(run->svc, side[0]);
+    tf_svc_conn_put(run->svc, side[1]);
     if (rc != TF_OK) {
         if (rc == TF_ERR_DB)
             tf_run_fail(run, "reading silver failed: sqlstate %s", state);
