@@ -1,10 +1,10 @@
 /*
  * backfill.c - POST /v1/backfills splits a range of days into one execution
  * per UTC day, created together (each visible in job_execution at once);
- * GET /v1/backfills/{id} reports progress. The scheduler (extract_tick,
- * run by the sweeper) releases the days in order, at most `concurrency` in
- * flight; one replica schedules at a time (an advisory lock), so the bound
- * holds however many replicas run.
+ * GET /v1/backfills/{id} reports their progress through gold. The
+ * scheduler (extract_tick, run by the sweeper) releases the days in order,
+ * at most `concurrency` in flight; one replica schedules at a time (an
+ * advisory lock), so the bound holds however many replicas run.
  */
 #include "extract.h"
 
@@ -23,28 +23,63 @@
 #define DEFAULT_CONCURRENCY 2
 #define MAX_CONCURRENCY     32
 
+/*
+ * A backfill as JSON, from one statement over its days: the extract rows
+ * (job_execution_backfill_idx), each day's transform and aggregate rows by
+ * primary key. Each (day, stage) is in one state:
+ *   pending    PENDING, or not created yet while no earlier stage of the
+ *              day has FAILED (the one before is under way, or succeeded
+ *              and its event is on its way);
+ *   running    RUNNING or ZOMBIE (a lost worker's run, which the sweeper
+ *              queues again, or marks FAILED on its last attempt);
+ *   succeeded  SUCCESS;
+ *   failed     FAILED, with or without attempts left: nothing retries it
+ *              but an orchestrator POSTing the stage again, which makes it
+ *              PENDING (and the backfill RUNNING) again;
+ *   skipped    not created because an earlier stage of the day FAILED.
+ * So each stage's five counts add up to `days`. The backfill is SUCCESS
+ * when every stage of every day succeeded (every day reached gold), RUNNING
+ * while any is pending or running, else FAILED: it has stopped with a
+ * failed day. A day whose transform replay failed is failed even though
+ * its earlier gold stands. after_failure is NULL, so not true, for an
+ * aggregate whose transform is not created yet.
+ */
 /* clang-format off */
+#define STATE_COUNT(stage, state)                                                              \
+    "'" state "', count(*) FILTER (WHERE s.stage = '" stage "' AND s.state = '" state "')"
+#define STAGE_COUNTS(stage)                                                                    \
+    "json_build_object(" STATE_COUNT(stage, "pending") "," STATE_COUNT(stage, "running") ","   \
+    STATE_COUNT(stage, "succeeded") "," STATE_COUNT(stage, "failed") ","                       \
+    STATE_COUNT(stage, "skipped") ")"
 #define BACKFILL_JSON                                                                          \
     "json_build_object('backfill_id', b.backfill_id, 'job_name', b.job_name,"                  \
     " 'from', b.range_from, 'to', b.range_to, 'days', b.range_to - b.range_from + 1,"          \
     " 'concurrency', b.concurrency, 'created_by', b.created_by,"                               \
     " 'created_at', to_char(b.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                  \
-    " 'status', CASE WHEN count(*) FILTER (WHERE e.status NOT IN ('SUCCESS', 'FAILED')) > 0"   \
-    "   THEN 'RUNNING' WHEN count(*) FILTER (WHERE e.status = 'FAILED') > 0 THEN 'FAILED'"     \
-    "   ELSE 'SUCCESS' END,"                                                                   \
-    " 'extract', json_build_object("                                                           \
-    "   'pending', count(*) FILTER (WHERE e.status = 'PENDING'),"                              \
-    "   'running', count(*) FILTER (WHERE e.status IN ('RUNNING', 'ZOMBIE')),"                 \
-    "   'succeeded', count(*) FILTER (WHERE e.status = 'SUCCESS'),"                            \
-    "   'failed', count(*) FILTER (WHERE e.status = 'FAILED')),"                               \
-    " 'completed', count(*) FILTER (WHERE a.status = 'SUCCESS'),"                              \
+    " 'status', CASE WHEN bool_and(s.state = 'succeeded') THEN 'SUCCESS'"                      \
+    "   WHEN bool_or(s.state IN ('pending', 'running')) THEN 'RUNNING' ELSE 'FAILED' END,"     \
+    " 'extract', " STAGE_COUNTS("extract") ","                                                 \
+    " 'transform', " STAGE_COUNTS("transform") ","                                             \
+    " 'aggregate', " STAGE_COUNTS("aggregate") ","                                             \
+    " 'completed', count(*) FILTER (WHERE s.stage = 'aggregate' AND s.state = 'succeeded'),"   \
     " 'executions', json_agg(json_build_object('execution_id', e.execution_id,"                \
     "   'window_start', to_char(e.window_start, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"            \
-    "   'extract', e.status, 'aggregate', a.status) ORDER BY e.window_start))::text"           \
+    "   'extract', e.status, 'transform', t.status, 'aggregate', a.status)"                    \
+    "   ORDER BY e.window_start) FILTER (WHERE s.stage = 'extract'))::text"                    \
     " FROM tickflow.backfill b"                                                                \
     " JOIN tickflow.job_execution e ON e.backfill_id = b.backfill_id AND e.stage = 'extract'"  \
+    " LEFT JOIN tickflow.job_execution t ON t.execution_id = e.execution_id"                   \
+    "  AND t.stage = 'transform'"                                                              \
     " LEFT JOIN tickflow.job_execution a ON a.execution_id = e.execution_id"                   \
     "  AND a.stage = 'aggregate'"                                                              \
+    " CROSS JOIN LATERAL (SELECT v.stage, CASE WHEN v.status = 'SUCCESS' THEN 'succeeded'"     \
+    "   WHEN v.status = 'FAILED' THEN 'failed'"                                                \
+    "   WHEN v.status IN ('RUNNING', 'ZOMBIE') THEN 'running'"                                 \
+    "   WHEN v.status IS NULL AND v.after_failure THEN 'skipped' ELSE 'pending' END AS state"  \
+    "  FROM (VALUES ('extract', e.status, false),"                                             \
+    "   ('transform', t.status, e.status = 'FAILED'),"                                         \
+    "   ('aggregate', a.status, e.status = 'FAILED' OR t.status = 'FAILED'))"                  \
+    "   AS v (stage, status, after_failure)) AS s"                                             \
     " WHERE b.backfill_id = $1"                                                                \
     " GROUP BY b.backfill_id"
 /* clang-format on */

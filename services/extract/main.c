@@ -184,7 +184,43 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
 #define ERR(code) "\"" code "\":{\"description\":\"error object\"}"
 #define JSON_BODY(schema)                                                                          \
     "\"requestBody\":{\"content\":{\"application/json\":{\"schema\":" schema "}}},"
+#define JSON_REPLY(code, what, schema)                                                             \
+    "\"" code "\":{\"description\":\"" what                                                        \
+    "\",\"content\":{\"application/json\":{\"schema\":" schema "}}}"
+#define JSON_COUNT "{\"type\":\"integer\",\"minimum\":0}"
+#define JSON_STAGE_STATUS                                                                          \
+    "{\"type\":\"string\",\"nullable\":true,"                                                      \
+    "\"enum\":[\"PENDING\",\"RUNNING\",\"SUCCESS\",\"FAILED\",\"ZOMBIE\",null]}"
+/* One stage of a backfill's days by state (backfill.c says how each is counted). */
+#define BACKFILL_COUNTS(stage)                                                                     \
+    "{\"type\":\"object\",\"description\":\"the days by the state of their " stage " stage;"       \
+    " a stage not created yet is pending, or skipped when an earlier stage of its day"             \
+    " FAILED; the five add up to days\",\"properties\":{\"pending\":" JSON_COUNT                   \
+    ",\"running\":" JSON_COUNT ",\"succeeded\":" JSON_COUNT ",\"failed\":" JSON_COUNT              \
+    ",\"skipped\":" JSON_COUNT "}}"
 /* clang-format off */
+#define BACKFILL_SCHEMA                                                                            \
+    "{\"type\":\"object\",\"properties\":{"                                                        \
+    "\"backfill_id\":" JSON_UUID ",\"job_name\":" JSON_STR ",\"from\":" JSON_DATE ","              \
+    "\"to\":" JSON_DATE ",\"days\":" JSON_COUNT ",\"concurrency\":" JSON_INT("1", "32") ","        \
+    "\"created_by\":" JSON_STR ",\"created_at\":" JSON_TIME ","                                    \
+    "\"status\":{\"type\":\"string\",\"enum\":[\"RUNNING\",\"SUCCESS\",\"FAILED\"],"               \
+        "\"description\":\"SUCCESS once every stage of every day succeeded (every day reached"     \
+        " gold); RUNNING while a stage of a day is pending or running; FAILED when none is and"    \
+        " a day failed (a failed stage POSTed again while attempts are left makes it RUNNING"      \
+        " again)\"},"                                                                              \
+    "\"extract\":" BACKFILL_COUNTS("extract") ",\"transform\":" BACKFILL_COUNTS("transform") ","   \
+    "\"aggregate\":" BACKFILL_COUNTS("aggregate") ","                                              \
+    "\"completed\":{\"type\":\"integer\",\"minimum\":0,"                                           \
+        "\"description\":\"days whose aggregate stage succeeded\"},"                               \
+    "\"executions\":{\"type\":\"array\",\"description\":\"one per day, in order\","                \
+        "\"items\":{\"type\":\"object\",\"properties\":{\"execution_id\":" JSON_UUID ","           \
+        "\"window_start\":" JSON_TIME ",\"extract\":" JSON_STAGE_STATUS ","                        \
+        "\"transform\":" JSON_STAGE_STATUS ",\"aggregate\":" JSON_STAGE_STATUS "}}}}}"
+/* The same object, as POST /v1/backfills answers it. */
+#define BACKFILL_REF                                                                               \
+    "{\"$ref\":\"#/paths/~1v1~1backfills~1%7Bbackfill_id%7D/get/responses/200/content/"            \
+    "application~1json/schema\"}"
 static const char extract_openapi[] =
     "\"/v1/jobs\":{\"get\":{\"summary\":\"List job configurations\","
         "\"responses\":{" OK("jobs") "}}},"
@@ -219,12 +255,13 @@ static const char extract_openapi[] =
     "\"/v1/backfills\":{\"post\":{\"summary\":\"One execution per day of [from, to]\","
         JSON_BODY("{\"type\":\"object\",\"required\":[\"job_name\",\"from\",\"to\"],"
             "\"properties\":{\"job_name\":" JSON_STR ",\"from\":" JSON_DATE ",\"to\":" JSON_DATE ","
-            "\"concurrency\":" JSON_INT("1", "32") "}}")
-        "\"responses\":{\"202\":{\"description\":\"the backfill\"}," ERR("400") ","
-            ERR("404") "}}},"
-    "\"/v1/backfills/{backfill_id}\":{\"get\":{\"summary\":\"A backfill's progress\","
+            "\"concurrency\":" JSON_INT("1", "32") ",\"backfill_id\":" JSON_UUID "}}")
+        "\"responses\":{" JSON_REPLY("202", "the new backfill", BACKFILL_REF) ","
+            JSON_REPLY("200", "the backfill of this backfill_id, asked for again", BACKFILL_REF)
+            "," ERR("400") "," ERR("404") "," ERR("409") "}}},"
+    "\"/v1/backfills/{backfill_id}\":{\"get\":{\"summary\":\"A backfill's progress through gold\","
         "\"parameters\":[" PATH_PARAM("backfill_id", JSON_UUID) "],"
-        "\"responses\":{" OK("backfill") "," ERR("404") "}}},"
+        "\"responses\":{" JSON_REPLY("200", "the backfill", BACKFILL_SCHEMA) "," ERR("404") "}}},"
     "\"/v1/executions/{execution_id}/audit\":{\"get\":{"
         "\"summary\":\"The vendor requests of each attempt\","
         "\"parameters\":[" PATH_PARAM("execution_id", JSON_UUID) "],"

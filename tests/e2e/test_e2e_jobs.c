@@ -8,6 +8,10 @@
  *   - POST /v1/backfills: 7 days make 7 executions, never more than the
  *     asked concurrency at once, all completed through gold; the gaps query
  *     then finds exactly the windows deliberately left out.
+ *   - GET /v1/backfills/{id}: RUNNING, with each stage's days counted, while
+ *     transform is down and while aggregate is held; SUCCESS only once every
+ *     day reached gold; FAILED once failed days (an extract, an aggregate)
+ *     leave nothing running, and RUNNING again when they are retried.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -101,6 +105,20 @@ static void test_bad_jobs(void)
     CHECK_EQ_INT(status, 405);
 }
 
+/* Makes JOB the one-ticker (MSFT) daily job the backfills use, with dq_rules (JSON) or none. */
+static void put_backfill_job(const char *dq_rules)
+{
+    char body[512];
+    long status;
+
+    snprintf(body, sizeof(body),
+             "{\"provider\":\"polygon\",\"tickers\":[\"MSFT\"],\"interval_seconds\":86400,"
+             "\"overlap_seconds\":0,\"dq_rules\":%s}",
+             dq_rules ? dq_rules : "[]");
+    cJSON_Delete(call("PUT", "/v1/jobs/" JOB, body, &status));
+    CHECK_EQ_INT(status, 200);
+}
+
 static void test_good_job(void)
 {
     long status;
@@ -129,11 +147,7 @@ static void test_good_job(void)
     CHECK_EQ_INT(cJSON_GetObjectItem(ans, "rate_limit_per_minute")->valueint, 600);
     cJSON_Delete(ans);
     /* The backfills below use one ticker. */
-    cJSON_Delete(call("PUT", "/v1/jobs/" JOB,
-                      "{\"provider\":\"polygon\",\"tickers\":[\"MSFT\"],"
-                      "\"interval_seconds\":86400,\"overlap_seconds\":0}",
-                      &status));
-    CHECK_EQ_INT(status, 200);
+    put_backfill_job(NULL);
     ans = call("GET", "/v1/jobs", NULL, &status);
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(ans, "jobs"))
     {
@@ -186,31 +200,89 @@ static void test_bad_backfills(void)
     CHECK_EQ_INT(status, 404);
 }
 
-/* Polls a backfill until every day went through gold (or it failed). */
-static cJSON *wait_backfill(const char *id, int days, int seconds)
+/*
+ * A backfill answer in one line: "STATUS extract=p/r/s/f/k transform=...
+ * aggregate=... completed=N", each stage's days pending, running,
+ * succeeded, failed and skipped ("nan" for a missing number).
+ */
+static void bf_summary(const cJSON *bf, char *out, size_t len)
 {
-    char path[96];
+    static const char *const stages[] = {"extract", "transform", "aggregate"};
+    static const char *const states[] = {"pending", "running", "succeeded", "failed", "skipped"};
+    const char *st = h_jstr(bf, "status");
+    int n = snprintf(out, len, "%s", st ? st : "(no status)");
+
+    for (size_t i = 0; i < 3 && n > 0 && (size_t)n < len; i++) {
+        const cJSON *counts = cJSON_GetObjectItemCaseSensitive(bf, stages[i]);
+        n += snprintf(out + n, len - (size_t)n, " %s=", stages[i]);
+        for (size_t j = 0; j < 5 && (size_t)n < len; j++)
+            n +=
+                snprintf(out + n, len - (size_t)n, "%s%g", j ? "/" : "", h_jnum(counts, states[j]));
+    }
+    if (n > 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, " completed=%g", h_jnum(bf, "completed"));
+}
+
+/*
+ * Polls backfill id until its summary (bf_summary) is want, for up to
+ * seconds, and checks that it got there. Every answer before must read
+ * RUNNING: a backfill never ends while a stage of a day is still to run.
+ * Returns the last answer (caller deletes; NULL when none came).
+ */
+static cJSON *await_backfill(const char *id, const char *want, int seconds)
+{
+    char path[96], got[256] = "(no answer)";
+    cJSON *bf = NULL;
     long status;
 
     snprintf(path, sizeof(path), "/v1/backfills/%s", id);
-    for (int i = 0; i < h_timeout(seconds) * 5 && h_stack_alive(&stack); i++) {
-        cJSON *bf = call("GET", path, NULL, &status);
-        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(bf, "status"));
-        const cJSON *done = cJSON_GetObjectItem(bf, "completed");
-        if (st && (strcmp(st, "FAILED") == 0 ||
-                   (strcmp(st, "SUCCESS") == 0 && cJSON_IsNumber(done) && done->valueint == days)))
-            return bf;
+    /* Not h_stack_alive: the tests stop transform on purpose. */
+    for (int i = 0; i < h_timeout(seconds) * 5 && h_alive(&stack.procs[H_EXTRACT]); i++) {
         cJSON_Delete(bf);
+        bf = call("GET", path, NULL, &status);
+        bf_summary(bf, got, sizeof(got));
+        if (strcmp(got, want) == 0)
+            break;
+        if (!h_jstr(bf, "status") || strcmp(h_jstr(bf, "status"), "RUNNING") != 0)
+            break;
         h_sleep_ms(200);
     }
-    return NULL;
+    CHECK(strcmp(got, want) == 0, "backfill %s: \"%s\", want \"%s\"", id, got, want);
+    return bf;
 }
 
-static char *run_backfill(const char *from, const char *to, int concurrency, int days)
+/* Checks day i of a backfill answer: its stages' statuses, NULL for a stage not created. */
+static void check_day(const cJSON *bf, int i, const char *extract, const char *transform,
+                      const char *aggregate)
+{
+    static const char *const stages[] = {"extract", "transform", "aggregate"};
+    const char *want[] = {extract, transform, aggregate};
+    const cJSON *day = cJSON_GetArrayItem(cJSON_GetObjectItem(bf, "executions"), i);
+
+    for (size_t k = 0; k < 3; k++) {
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(day, stages[k]);
+        const char *got = cJSON_IsString(it) ? it->valuestring : "absent";
+        if (cJSON_IsNull(it))
+            got = "null";
+        CHECK(strcmp(got, want[k] ? want[k] : "null") == 0, "day %d %s: %s, want %s", i, stages[k],
+              got, want[k] ? want[k] : "null");
+    }
+}
+
+/* A string member of day i of a backfill answer, as a new string (free it); NULL when none. */
+static char *day_field(const cJSON *bf, int i, const char *key)
+{
+    const char *s = h_jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(bf, "executions"), i), key);
+
+    return s ? strdup(s) : NULL;
+}
+
+/* POSTs a backfill of JOB; returns its id (caller frees), NULL when it was refused. */
+static char *start_backfill(const char *from, const char *to, int concurrency, int days)
 {
     char body[256];
     long status;
-    cJSON *ans, *bf;
+    cJSON *ans;
     char *id = NULL;
 
     snprintf(body, sizeof(body),
@@ -223,12 +295,25 @@ static char *run_backfill(const char *from, const char *to, int concurrency, int
     if (cJSON_GetStringValue(cJSON_GetObjectItem(ans, "backfill_id")))
         id = strdup(cJSON_GetStringValue(cJSON_GetObjectItem(ans, "backfill_id")));
     cJSON_Delete(ans);
+    return id;
+}
+
+/* A backfill run through gold: every stage of each of its days succeeded. */
+static char *run_backfill(const char *from, const char *to, int concurrency, int days)
+{
+    char *id = start_backfill(from, to, concurrency, days);
+    char want[256];
+    cJSON *bf;
+
     if (!id)
         return NULL;
-    bf = wait_backfill(id, days, 180);
-    CHECK(bf && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(bf, "status")), "SUCCESS") == 0,
-          "backfill %s..%s finished through gold", from, to);
+    snprintf(want, sizeof(want),
+             "SUCCESS extract=0/0/%d/0/0 transform=0/0/%d/0/0 aggregate=0/0/%d/0/0 completed=%d",
+             days, days, days, days);
+    bf = await_backfill(id, want, 180);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(bf, "executions")), days);
+    for (int i = 0; i < days; i++)
+        check_day(bf, i, "SUCCESS", "SUCCESS", "SUCCESS");
     cJSON_Delete(bf);
     return id;
 }
@@ -307,6 +392,146 @@ static void test_backfill_and_gaps(void)
     cJSON_Delete(
         call("GET", "/v1/jobs/no_such_job/gaps?from=2024-03-01&to=2024-03-02", NULL, &status));
     CHECK_EQ_INT(status, 404);
+}
+
+/*
+ * Holds (hold 1) or lets go of the lock aggregate takes on MSFT's gold for
+ * its transaction (tf_pg_lock_keys "tickflow.gold"), as a session lock on
+ * the test's own connection: meanwhile an aggregate run of MSFT stays
+ * RUNNING. aggregate consumes its events one at a time, so a second day's
+ * event waits too, with no aggregate record yet.
+ */
+static void hold_gold(int hold)
+{
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         hold ? "SELECT 1 FROM pg_advisory_lock(hashtext('tickflow.gold'),"
+                                " hashtext('MSFT'))"
+                              : "SELECT pg_advisory_unlock(hashtext('tickflow.gold'),"
+                                " hashtext('MSFT'))::int",
+                         0, NULL),
+                 1);
+}
+
+/*
+ * A backfill is SUCCESS only once every day reached gold: while transform
+ * is down (no transform record yet) and then while aggregate is held, it
+ * reads RUNNING with each stage's days counted where they are.
+ */
+static void test_backfill_waits_for_gold(void)
+{
+    char *id;
+    cJSON *bf;
+
+    CHECK_EQ_INT(h_stop(&stack.procs[H_TRANSFORM]), 0);
+    hold_gold(1);
+    id = start_backfill("2024-04-01", "2024-04-02", 2, 2);
+    if (!id) {
+        hold_gold(0);
+        CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
+        return;
+    }
+    /* Every extract done, nothing downstream yet: pending, not finished. */
+    bf = await_backfill(
+        id, "RUNNING extract=0/0/2/0/0 transform=2/0/0/0/0 aggregate=2/0/0/0/0 completed=0", 60);
+    check_day(bf, 0, "SUCCESS", NULL, NULL);
+    check_day(bf, 1, "SUCCESS", NULL, NULL);
+    cJSON_Delete(bf);
+
+    /* Silver done; one aggregate runs (held), the other day's waits behind it. */
+    CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
+    bf = await_backfill(
+        id, "RUNNING extract=0/0/2/0/0 transform=0/0/2/0/0 aggregate=1/1/0/0/0 completed=0", 60);
+    {
+        /* Which day's event aggregate took first is up to Kafka. */
+        char *first = day_field(bf, 0, "aggregate");
+        int held = first && strcmp(first, "RUNNING") == 0 ? 0 : 1;
+        check_day(bf, held, "SUCCESS", "SUCCESS", "RUNNING");
+        check_day(bf, 1 - held, "SUCCESS", "SUCCESS", NULL);
+        free(first);
+    }
+    cJSON_Delete(bf);
+
+    hold_gold(0);
+    bf = await_backfill(
+        id, "SUCCESS extract=0/0/2/0/0 transform=0/0/2/0/0 aggregate=0/0/2/0/0 completed=2", 60);
+    check_day(bf, 0, "SUCCESS", "SUCCESS", "SUCCESS");
+    check_day(bf, 1, "SUCCESS", "SUCCESS", "SUCCESS");
+    cJSON_Delete(bf);
+    free(id);
+}
+
+/* POSTs {"execution_id": id} to a stage: an orchestrator's retry of a failed stage. */
+static void retry_stage(int proc, const char *id)
+{
+    char body[96];
+    long status;
+
+    snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
+    cJSON_Delete(h_call("POST", stack.procs[proc].port, "/v1/executions", body, NULL, &status));
+    CHECK(status == 202, "%s retry of %s queued (%ld)", stack.procs[proc].name, id, status);
+}
+
+/*
+ * A backfill whose days failed (one day's extract, the other's aggregate
+ * after extract and transform succeeded, both with attempts left) reads
+ * RUNNING until nothing moves, then FAILED with the days that never ran
+ * counted as skipped. Retried stages make it RUNNING again, then SUCCESS.
+ */
+static void test_backfill_failed(void)
+{
+    const char *params[1];
+    char *id, *day0 = NULL, *day1 = NULL;
+    long status;
+    cJSON *bf, *ans;
+
+    /* No close is that high: every aggregate run fails. */
+    put_backfill_job("[{\"check\":\"avg_close_between\",\"min\":1000000,\"max\":2000000,"
+                     "\"severity\":\"fail\"}]");
+    /* The first request for MSFT, the first day's (concurrency 1), gets an error body. */
+    ans = h_call("POST", stack.procs[H_MARKETSIM].port, "/_sim/faults",
+                 "{\"rules\":[{\"ticker\":\"MSFT\",\"fault\":\"error200\",\"times\":1}]}", NULL,
+                 &status);
+    CHECK_EQ_INT(status, 200);
+    cJSON_Delete(ans);
+    id = start_backfill("2024-04-08", "2024-04-09", 1, 2);
+    if (!id)
+        return;
+    bf = await_backfill(
+        id, "FAILED extract=0/0/1/1/0 transform=0/0/1/0/1 aggregate=0/0/0/1/1 completed=0", 120);
+    check_day(bf, 0, "FAILED", NULL, NULL);
+    check_day(bf, 1, "SUCCESS", "SUCCESS", "FAILED");
+    day0 = day_field(bf, 0, "execution_id");
+    day1 = day_field(bf, 1, "execution_id");
+    cJSON_Delete(bf);
+    /* Both failed stages had attempts left: FAILED does not wait for retries nobody makes. */
+    params[0] = id;
+    CHECK_EQ_INT(h_pg_ll(stack.db,
+                         "SELECT count(*) FROM tickflow.job_execution e"
+                         " JOIN tickflow.job_execution x USING (execution_id)"
+                         " WHERE e.backfill_id = $1 AND e.stage = 'extract'"
+                         " AND x.status = 'FAILED' AND x.attempt < x.max_attempts",
+                         1, params),
+                 2);
+
+    /* Fixed; the orchestrator retries both failed stages. */
+    put_backfill_job(NULL);
+    hold_gold(1);
+    if (day0 && day1) {
+        retry_stage(H_EXTRACT, day0);
+        retry_stage(H_AGGREGATE, day1);
+        bf = await_backfill(
+            id, "RUNNING extract=0/0/2/0/0 transform=0/0/2/0/0 aggregate=0/2/0/0/0 completed=0",
+            60);
+        check_day(bf, 0, "SUCCESS", "SUCCESS", "RUNNING");
+        check_day(bf, 1, "SUCCESS", "SUCCESS", "RUNNING");
+        cJSON_Delete(bf);
+    }
+    hold_gold(0);
+    cJSON_Delete(await_backfill(
+        id, "SUCCESS extract=0/0/2/0/0 transform=0/0/2/0/0 aggregate=0/0/2/0/0 completed=2", 60));
+    free(day0);
+    free(day1);
+    free(id);
 }
 
 /*
@@ -413,6 +638,8 @@ int main(void)
         test_good_job();
         test_bad_backfills();
         test_backfill_and_gaps();
+        test_backfill_waits_for_gold();
+        test_backfill_failed();
         test_quota_wait();
         test_openapi();
     } else {
