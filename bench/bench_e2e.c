@@ -51,31 +51,6 @@
 
 static struct h_stack stack;
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long vm_hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    }
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* CPU seconds (user + system) a process has used so far. */
 static double cpu_s(pid_t pid)
 {
@@ -96,35 +71,13 @@ static double cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static int exec_sql(const char *sql, int n, const char *const *params)
-{
-    PGresult *res = PQexecParams(stack.db, sql, n, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-
-    if (!ok)
-        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? 0 : -1;
-}
-
-/*
- * Flushes what earlier rounds left in the WAL before a side is timed, so
- * that no side pays for another's checkpoint (a no-op unless superuser).
- */
-static void settle(void)
-{
-    PGresult *res = PQexec(stack.db, "CHECKPOINT");
-
-    PQclear(res);
-}
-
 /* Empties silver, the quarantine and gold, as both sides start from. */
 static int empty_tables(void)
 {
-    return exec_sql("TRUNCATE silver.bars, silver.rejected_bars, gold.bars_hourly,"
+    return h_sql(stack.db, "TRUNCATE silver.bars, silver.rejected_bars, gold.bars_hourly,"
                     " gold.bars_daily, gold.completeness, gold.dq_results",
                     0, NULL) ||
-                   exec_sql("VACUUM ANALYZE silver.bars", 0, NULL)
+                   h_sql(stack.db, "VACUUM ANALYZE silver.bars", 0, NULL)
                ? -1
                : 0;
 }
@@ -162,7 +115,7 @@ static double copy_limit(const char *path)
     char cmd[1024];
     double t;
 
-    if (exec_sql("CREATE TABLE public.bench_copy (ticker text NOT NULL, timespan text NOT NULL,"
+    if (h_sql(stack.db, "CREATE TABLE public.bench_copy (ticker text NOT NULL, timespan text NOT NULL,"
                  " ts timestamptz NOT NULL, open float8 NOT NULL, high float8 NOT NULL,"
                  " low float8 NOT NULL, close float8 NOT NULL, volume float8, vwap float8,"
                  " trades bigint, PRIMARY KEY (ticker, timespan, ts))",
@@ -172,12 +125,12 @@ static double copy_limit(const char *path)
              "\\copy public.bench_copy (ticker, timespan, ts, open, high, low, close, volume,"
              " vwap, trades) FROM '%s'",
              path);
-    settle();
-    t = now_s();
+    h_pg_checkpoint(stack.db);
+    t = h_now_s();
     if (psql(cmd) != 0)
         return -1;
-    t = now_s() - t;
-    return exec_sql("DROP TABLE public.bench_copy", 0, NULL) ? -1 : t;
+    t = h_now_s() - t;
+    return h_sql(stack.db, "DROP TABLE public.bench_copy", 0, NULL) ? -1 : t;
 }
 
 /* The seconds a stage's own record says it took (finished_at - started_at). */
@@ -211,6 +164,19 @@ static int wait_true(const char *sql, int n, const char *const *params)
     return -1;
 }
 
+/* POSTs body to extract's path; 0 when it answered 202. */
+static int post_extract(const char *path, const char *body)
+{
+    struct h_resp resp;
+    int ok = h_http("POST", stack.procs[H_EXTRACT].port, path, body, NULL, &resp) == 0 &&
+             resp.status == 202;
+
+    if (!ok)
+        fprintf(stderr, "POST %s: %ld %s\n", path, resp.status, resp.body ? resp.body : "");
+    h_resp_free(&resp);
+    return ok ? 0 : -1;
+}
+
 struct round {
     double seconds, extract_s, transform_s, aggregate_s;
     long long bars;
@@ -221,7 +187,6 @@ static int e2e_round(struct round *r)
 {
     char id[TF_UUID_LEN + 1], body[512];
     const char *params[1] = {id};
-    struct h_resp resp;
     char *status;
     double t0, cpu[H_NPROCS];
 
@@ -230,23 +195,18 @@ static int e2e_round(struct round *r)
              "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"" WS "\","
              "\"window_end\":\"" WE "\"}",
              id);
-    settle();
+    h_pg_checkpoint(stack.db);
     for (int i = 0; i < H_NPROCS; i++)
         cpu[i] = cpu_s(stack.procs[i].pid);
-    t0 = now_s();
-    if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &resp) != 0 ||
-        resp.status != 202) {
-        fprintf(stderr, "POST extract: %ld %s\n", resp.status, resp.body ? resp.body : "");
-        h_resp_free(&resp);
+    t0 = h_now_s();
+    if (post_extract("/v1/executions", body) != 0)
         return -1;
-    }
-    h_resp_free(&resp);
     if (wait_true("SELECT bool_or(status = 'FAILED') OR (count(*) FILTER (WHERE stage ="
                   " 'aggregate' AND status = 'SUCCESS') = 1) FROM tickflow.job_execution"
                   " WHERE execution_id = $1",
                   1, params) != 0)
         return -1;
-    r->seconds = now_s() - t0;
+    r->seconds = h_now_s() - t0;
     printf("cpu seconds:");
     for (int i = 0; i < H_NPROCS; i++)
         printf(" %s %.2f", stack.procs[i].name, cpu_s(stack.procs[i].pid) - cpu[i]);
@@ -281,7 +241,7 @@ static int e2e_round(struct round *r)
 
 static int add_job(void)
 {
-    return exec_sql("INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+    return h_sql(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
                     " timespan, updated_by) SELECT '" JOB "', 'polygon', array_agg('E' ||"
                     " lpad(i::text, 4, '0') ORDER BY i), 1, 'minute', 'bench'"
                     " FROM generate_series(0, " "499" ") AS i",
@@ -293,7 +253,7 @@ static long peak_rss_mb(void)
     long kb = 0;
 
     for (int i = H_EXTRACT; i <= H_AGGREGATE; i++) {
-        long k = vm_hwm_kb(stack.procs[i].pid);
+        long k = h_vm_hwm_kb(stack.procs[i].pid);
         printf("%s peak rss %.0f MB\n", stack.procs[i].name, k / 1024.0);
         kb = k > kb ? k : kb;
     }
@@ -343,34 +303,28 @@ static int bench_backfill(void)
     char body[256], bid[TF_UUID_LEN + 1];
     const char *params[1] = {bid};
     long long db0, db1, bars;
-    struct h_resp resp;
     double t0, s;
 
     tf_uuid_new(bid);
     if (empty_tables() != 0)
         return -1;
-    exec_sql("VACUUM", 0, NULL);
+    h_sql(stack.db, "VACUUM", 0, NULL);
     db0 = h_pg_ll(stack.db, "SELECT pg_database_size(current_database())", 0, NULL);
     snprintf(body, sizeof(body),
              "{\"backfill_id\":\"%s\",\"job_name\":\"" JOB "\",\"from\":\"" BF_FROM "\","
              "\"to\":\"" BF_TO "\",\"concurrency\":%s}",
              bid, getenv("BENCH_CONCURRENCY") ? getenv("BENCH_CONCURRENCY") : "2");
-    settle();
-    t0 = now_s();
-    if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/backfills", body, NULL, &resp) != 0 ||
-        resp.status != 202) {
-        fprintf(stderr, "POST backfill: %ld %s\n", resp.status, resp.body ? resp.body : "");
-        h_resp_free(&resp);
+    h_pg_checkpoint(stack.db);
+    t0 = h_now_s();
+    if (post_extract("/v1/backfills", body) != 0)
         return -1;
-    }
-    h_resp_free(&resp);
     if (wait_true("SELECT count(*) FILTER (WHERE a.status IN ('SUCCESS', 'FAILED')"
                   " OR e.status = 'FAILED') = count(*) FROM tickflow.job_execution e"
                   " LEFT JOIN tickflow.job_execution a ON a.execution_id = e.execution_id"
                   " AND a.stage = 'aggregate' WHERE e.backfill_id = $1 AND e.stage = 'extract'",
                   1, params) != 0)
         return -1;
-    s = now_s() - t0;
+    s = h_now_s() - t0;
     {
         long long failed = h_pg_ll(stack.db,
                                    "SELECT count(*) FROM tickflow.job_execution e WHERE"
@@ -385,7 +339,7 @@ static int bench_backfill(void)
             return -1;
         }
     }
-    exec_sql("CHECKPOINT", 0, NULL);
+    h_sql(stack.db, "CHECKPOINT", 0, NULL);
     db1 = h_pg_ll(stack.db, "SELECT pg_database_size(current_database())", 0, NULL);
     {
         double rate = (double)bars / s;

@@ -30,14 +30,6 @@
 #define WS          "2024-03-04T14:30:00Z"
 #define WE          "2024-03-04T21:00:00Z"
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* 1 unless BENCH_TRANSFER=identity: pages travel gzip-encoded, as the
  * providers send them to a client that asks. */
 static int gzip_transfer(void)
@@ -51,13 +43,13 @@ static int gzip_transfer(void)
 static double curl_round(const char *config)
 {
     char cmd[1024];
-    double t0 = now_s();
+    double t0 = h_now_s();
 
     snprintf(cmd, sizeof(cmd), "curl -s %s--parallel --parallel-max %d -K '%s'",
              gzip_transfer() ? "--compressed " : "", CONCURRENCY, config);
     if (system(cmd) != 0)
         fprintf(stderr, "curl failed\n");
-    return now_s() - t0;
+    return h_now_s() - t0;
 }
 
 /* One extraction of the whole job; returns seconds, sets bars and raw bytes. */
@@ -73,9 +65,9 @@ static double extract_round(struct h_proc *extract, long long *bars, double *mb)
              "{\"execution_id\":\"%s\",\"job_name\":\"bench\",\"window_start\":\"" WS "\","
              "\"window_end\":\"" WE "\",\"wait_seconds\":900}",
              id);
-    t0 = now_s();
+    t0 = h_now_s();
     h_http("POST", extract->port, "/v1/executions", body, NULL, &r);
-    t0 = now_s() - t0;
+    t0 = h_now_s() - t0;
     rec = cJSON_Parse(r.body);
     if (!rec || strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(rec, "status")), "SUCCESS")) {
         fprintf(stderr, "extract did not succeed: %s\n", r.body);

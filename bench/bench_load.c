@@ -41,36 +41,11 @@
 
 static struct h_stack stack;
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A deterministic walk: the same bars every run. */
 static double next_unit(unsigned long long *s)
 {
     *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
     return (double)(*s >> 11) / 9007199254740992.0;
-}
-
-static long vm_hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    }
-    if (f)
-        fclose(f);
-    return kb;
 }
 
 /*
@@ -140,17 +115,6 @@ static cJSON *make_pages(const char *copy_path, long long *bars)
     return objects;
 }
 
-static int exec_sql(const char *sql, int n, const char *const *params)
-{
-    PGresult *res = PQexecParams(stack.db, sql, n, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-
-    if (!ok)
-        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? 0 : -1;
-}
-
 /*
  * Flushes what earlier rounds left in the WAL before a side is timed, so
  * that no side pays for another's checkpoint (needs a superuser; a no-op
@@ -174,20 +138,20 @@ static double copy_limit(const char *copy_path)
     double t0;
     int status;
 
-    if (exec_sql("SELECT silver.ensure_bars_partitions('2024-03-04', '2024-03-05')", 0, NULL))
+    if (h_sql(stack.db, "SELECT silver.ensure_bars_partitions('2024-03-04', '2024-03-05')", 0, NULL))
         return -1;
     snprintf(cmd, sizeof(cmd),
              "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"\\copy silver.bars (ticker, timespan, ts,"
              " open, high, low, close, volume, vwap, trades, execution_id) FROM '%s'\"",
              stack.dsn, copy_path);
     settle();
-    t0 = now_s();
+    t0 = h_now_s();
     status = system(cmd);
-    t0 = now_s() - t0;
+    t0 = h_now_s() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return -1;
-    if (exec_sql("TRUNCATE silver.bars", 0, NULL) ||
-        exec_sql("VACUUM ANALYZE silver.bars", 0, NULL))
+    if (h_sql(stack.db, "TRUNCATE silver.bars", 0, NULL) ||
+        h_sql(stack.db, "VACUUM ANALYZE silver.bars", 0, NULL))
         return -1;
     return t0;
 }
@@ -222,7 +186,7 @@ static int pipeline_round(const char *objects, long long bars, double *t_silver,
     struct h_resp r;
 
     tf_uuid_new(id);
-    if (exec_sql("INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+    if (h_sql(stack.db, "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
                  " status, attempt, window_start, window_end, tickers, objects,"
                  " worker_id, started_at, finished_at, event_published_at)"
                  " SELECT $1, 'extract', job_name, 'SUCCESS', 1, '2024-03-04',"
@@ -232,7 +196,7 @@ static int pipeline_round(const char *objects, long long bars, double *t_silver,
         return -1;
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
     settle();
-    t0 = now_s();
+    t0 = h_now_s();
     if (h_http("POST", stack.procs[H_TRANSFORM].port, "/v1/executions", body, NULL, &r) != 0 ||
         r.status != 202) {
         fprintf(stderr, "POST transform: %ld %s\n", r.status, r.body ? r.body : "");
@@ -245,12 +209,12 @@ static int pipeline_round(const char *objects, long long bars, double *t_silver,
                  " OR status = 'FAILED')",
                  id) != 0)
         return -1;
-    *t_silver = now_s() - t0;
+    *t_silver = h_now_s() - t0;
     if (wait_row("SELECT status FROM tickflow.job_execution WHERE execution_id = $1"
                  " AND stage = 'aggregate' AND status IN ('SUCCESS', 'FAILED')",
                  id) != 0)
         return -1;
-    *t_gold = now_s() - t0 - *t_silver;
+    *t_gold = h_now_s() - t0 - *t_silver;
     {
         long long out = h_pg_ll(stack.db,
                                 "SELECT records_out FROM tickflow.job_execution WHERE"
@@ -276,9 +240,9 @@ static int pipeline_round(const char *objects, long long bars, double *t_silver,
             return -1;
     }
     /* The next round starts from empty tables again, as the limit does. */
-    return exec_sql("TRUNCATE silver.bars, gold.bars_hourly, gold.bars_daily, gold.completeness", 0,
+    return h_sql(stack.db, "TRUNCATE silver.bars, gold.bars_hourly, gold.bars_daily, gold.completeness", 0,
                     NULL) ||
-                   exec_sql("VACUUM ANALYZE silver.bars", 0, NULL)
+                   h_sql(stack.db, "VACUUM ANALYZE silver.bars", 0, NULL)
                ? -1
                : 0;
 }
@@ -311,7 +275,7 @@ int main(void)
             lrc = tf_buf_puts(&list, "}");
         params[0] = list.data;
         if (lrc != TF_OK ||
-            exec_sql("INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+            h_sql(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
                      " timespan, updated_by) VALUES ('" JOB "', 'polygon', $1, 1, 'minute',"
                      " 'bench')",
                      1, params)) {
@@ -340,8 +304,8 @@ int main(void)
         printf("round %d: transform %.2f s, aggregate %.2f s, \\copy %.2f s, ratio %.2f\n", r + 1,
                silver_s[r], gold_s[r], copy_s[r], copy_s[r] / total_s[r]);
     }
-    rss_t = vm_hwm_kb(stack.procs[H_TRANSFORM].pid);
-    rss_a = vm_hwm_kb(stack.procs[H_AGGREGATE].pid);
+    rss_t = h_vm_hwm_kb(stack.procs[H_TRANSFORM].pid);
+    rss_a = h_vm_hwm_kb(stack.procs[H_AGGREGATE].pid);
     copy_m = h_median(copy_s, ROUNDS);
     silver_m = h_median(silver_s, ROUNDS);
     gold_m = h_median(gold_s, ROUNDS);

@@ -802,3 +802,46 @@ cJSON *h_bronze_page(const char *path, const char *json, size_t len, const struc
     tf_buf_cleanup(&packed);
     return o;
 }
+
+double h_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+long h_vm_hwm_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+int h_sql(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+void h_pg_checkpoint(PGconn *db)
+{
+    PGresult *res = PQexec(db, "CHECKPOINT");
+
+    PQclear(res);
+}

@@ -206,6 +206,21 @@ void h_pg_drop_db(const char *base_dsn, const char *name);
 /** 1 when file contains needle. */
 int h_file_contains(const char *path, const char *needle);
 
+/** Seconds on the monotonic clock (for timing). */
+double h_now_s(void);
+
+/** A process's peak resident memory (VmHWM) in KiB, -1 when unknown. */
+long h_vm_hwm_kb(pid_t pid);
+
+/** Runs sql on db; 0 when it succeeded, -1 (the error printed) when not. */
+int h_sql(PGconn *db, const char *sql, int nparams, const char *const *params);
+
+/**
+ * CHECKPOINT, so that what earlier work left in the WAL is flushed before a
+ * benchmark's side is timed (a no-op unless the role is a superuser).
+ */
+void h_pg_checkpoint(PGconn *db);
+
 /** The median of v[0..n) (sorts v in place). */
 double h_median(double *v, int n);
 
