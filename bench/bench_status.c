@@ -4,11 +4,14 @@
  * One extract record holding 500 tickers' bronze objects (one page each, as
  * extract records them), inserted finished; then wrk (-t2 -c32 -d10s
  * --latency) reads GET /v1/executions/{id} of the extract service, and
- * then the first page of GET /v1/executions/{id}/objects. The record must
+ * then the first page of GET /v1/executions/{id}/objects, then GET
+ * /healthz (the same server without the database: the floor this machine
+ * allows at that moment, for reading the other two). The record must
  * stay small whatever the size of the run; the target is 5,000 requests a
  * second with a p99 of 10 ms on a 2-core machine. Ends with
  *   bench status: req_per_s=<n> p99_ms=<n> record_bytes=<n>
  *   bench status objects: req_per_s=<n> p99_ms=<n> page_bytes=<n> limit=<n>
+ *   bench status floor: req_per_s=<n> p99_ms=<n>
  * and exits 1 when a request failed or an answer was not 200 (a figure
  * under its target is printed as such, not failed: machines differ).
  */
@@ -124,59 +127,31 @@ static int run_wrk(const char *path, struct wrk_figures *w)
 /* The job (500 tickers) and its finished extract record with one object per ticker. */
 static int make_execution(char id[TF_UUID_LEN + 1])
 {
-    struct tf_buf tickers, objects;
+    struct tf_buf objects;
     enum tf_rc rc = TF_OK;
-    const char *params[3];
-    PGresult *res = NULL;
     int ok;
 
     tf_uuid_new(id);
-    tf_buf_init(&tickers, 1u << 20);
+    if (h_add_job_tickers(stack.db, JOB, "S", TICKERS) != 0)
+        return -1;
     tf_buf_init(&objects, 16u << 20);
     for (int k = 0; k < TICKERS && rc == TF_OK; k++) {
         char sha[65];
         for (int i = 0; i < 64; i++)
             sha[i] = "0123456789abcdef"[(k * 7 + i * 13) % 16];
         sha[64] = '\0';
-        rc = tf_buf_printf(&tickers, "%sS%04d", k ? "," : "{", k);
-        if (rc == TF_OK)
-            rc = tf_buf_printf(
-                &objects,
-                "%s{\"uri\":\"file:///lake/bronze/polygon/stocks/date=2024-03-04/job=" JOB
-                "/exec=%s/attempt=1/S%04d.page-0001.json.gz\",\"bytes\":%d,\"raw_bytes\":%d,"
-                "\"records\":390,\"sha256\":\"%s\",\"encoding\":\"gzip\",\"provider\":\"polygon\","
-                "\"dataset\":\"stocks\",\"ticker\":\"S%04d\",\"timespan\":\"1minute\",\"page\":1,"
-                "\"http_status\":200,\"vendor_request_id\":\"req-%08x\"}",
-                k ? "," : "[", id, k, 9000 + k, 41000 + k, sha, k, (unsigned)(k * 2654435761u));
+        rc = tf_buf_printf(
+            &objects,
+            "%s{\"uri\":\"file:///lake/bronze/polygon/stocks/date=2024-03-04/job=" JOB
+            "/exec=%s/attempt=1/S%04d.page-0001.json.gz\",\"bytes\":%d,\"raw_bytes\":%d,"
+            "\"records\":390,\"sha256\":\"%s\",\"encoding\":\"gzip\",\"provider\":\"polygon\","
+            "\"dataset\":\"stocks\",\"ticker\":\"S%04d\",\"timespan\":\"1minute\",\"page\":1,"
+            "\"http_status\":200,\"vendor_request_id\":\"req-%08x\"}",
+            k ? "," : "[", id, k, 9000 + k, 41000 + k, sha, k, (unsigned)(k * 2654435761u));
     }
-    if (rc == TF_OK)
-        rc = tf_buf_puts(&tickers, "}");
     if (rc == TF_OK)
         rc = tf_buf_puts(&objects, "]");
-    params[0] = tickers.data;
-    params[1] = id;
-    params[2] = objects.data;
-    if (rc == TF_OK) {
-        res = PQexecParams(stack.db,
-                           "WITH job AS (INSERT INTO tickflow.job_config (job_name, provider,"
-                           " tickers, multiplier, timespan, updated_by)"
-                           " VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 'bench')"
-                           " RETURNING job_name, tickers)"
-                           " INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
-                           " status, attempt, window_start, window_end, tickers, objects,"
-                           " records_in, records_out, worker_id, started_at, finished_at,"
-                           " event_published_at)"
-                           " SELECT $2, 'extract', job_name, 'SUCCESS', 1,"
-                           " '2024-03-04T14:30:00Z', '2024-03-04T21:00:00Z', tickers, $3::jsonb,"
-                           " 195000, 195000, 'bench', now(), now(), now() FROM job",
-                           3, NULL, params, NULL, NULL, 0);
-    }
-    ok = rc == TF_OK && PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        fprintf(stderr, "cannot record the execution: %s",
-                res ? PQresultErrorMessage(res) : "out of memory\n");
-    PQclear(res);
-    tf_buf_cleanup(&tickers);
+    ok = rc == TF_OK && h_add_finished(stack.db, id, "extract", JOB, objects.data) == 0;
     tf_buf_cleanup(&objects);
     return ok ? 0 : -1;
 }
@@ -204,7 +179,7 @@ static const char *verdict(const struct wrk_figures *w)
 int main(void)
 {
     char id[TF_UUID_LEN + 1], path[160], page_path[200];
-    struct wrk_figures rec, page;
+    struct wrk_figures rec, page, floor;
     long record_bytes, page_bytes;
     int rc = 1;
 
@@ -228,6 +203,12 @@ int main(void)
         goto out;
     printf("bench status objects: req_per_s=%.0f p99_ms=%.2f page_bytes=%ld limit=%d (%s)\n",
            page.req_per_s, page.p99_ms, page_bytes, PAGE_LIMIT, verdict(&page));
+    /* The floor: the same server answering without the database. */
+    if (run_wrk("/healthz", &floor) != 0)
+        goto out;
+    printf("bench status floor: req_per_s=%.0f p99_ms=%.2f (GET /healthz, no database: what"
+           " this machine allows now)\n",
+           floor.req_per_s, floor.p99_ms);
     rc = 0;
 out:
     if (h_stack_stop(&stack) != 0)

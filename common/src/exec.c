@@ -72,11 +72,12 @@ void tf_uuid_new(char out[TF_UUID_LEN + 1])
     "(SELECT count(*) || ' ' || coalesce(sum(" NUM("bytes") "), 0)::bigint || ' '"             \
     " || coalesce(sum(" NUM("records") "), 0)::bigint FROM jsonb_array_elements(objects) AS o)"
 
-/* The API's columns: the record less its objects, its row key, and the
- * summary of its objects unless the row key is one of $known (text[]). */
+/* The API's columns: the row key, then the record less its objects and
+ * the summary of its objects unless the key is one of $known (text[]). */
+#define KNOWN(known) ROW_KEY " = ANY(" known "::text[])"
 #define VIEW_COLUMNS(known)                                                                    \
-    VIEW_JSON ", " ROW_KEY ", CASE WHEN " ROW_KEY " = ANY(" known "::text[]) THEN NULL"        \
-    " ELSE " OBJECTS_SUMMARY " END"
+    ROW_KEY ", CASE WHEN " KNOWN(known) " THEN NULL ELSE " VIEW_JSON " END,"                   \
+    " CASE WHEN " KNOWN(known) " THEN NULL ELSE " OBJECTS_SUMMARY " END"
 /* clang-format on */
 
 /* Runs sql and returns the result, or NULL (cleared) unless it is ok. */
@@ -141,44 +142,16 @@ enum tf_rc tf_exec_get(PGconn *conn, const char *id, const char *stage, cJSON **
 /* ---- the API's view: the record with a summary of its objects ---- */
 
 /*
- * Summing a list of 500 objects costs PostgreSQL about 0.6 ms (the list is
- * read whole), ten times the rest of the record: each process keeps the
- * summary of the row versions it has read, keyed by the transaction that
- * wrote the version (xmin), so a version is summed once, and never again
- * while it stays as it is. Any write of the row gives it a new xmin.
- */
-#define SUMMARY_SLOTS 1024
-#define ROW_KEY_LEN   (TF_UUID_LEN + 1 + 16 + 1 + 11)
-
-struct summary_slot {
-    char key[ROW_KEY_LEN + 1]; /* "<execution_id>/<stage>/<xmin>", "" when free */
-    struct tf_exec_summary sum;
-};
-
-static struct summary_slot summary_cache[SUMMARY_SLOTS];
-static pthread_mutex_t summary_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* The slot of a row: a hash of its key up to the xmin (FNV-1a). */
-static struct summary_slot *summary_slot(const char *key)
-{
-    const char *end = strrchr(key, '/');
-    uint32_t h = 2166136261u;
-
-    for (const char *p = key; p < end; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return &summary_cache[h % SUMMARY_SLOTS];
-}
-
-/*
  * The API's statements are prepared once per connection: parsing and
  * planning them cost PostgreSQL several times what running them does.
  * Which connections have which is noted here (the pool's connections are
  * long-lived); a connection that reuses a closed one's address is found
  * out by PostgreSQL (26000: not prepared) and prepared then.
  */
-enum hot_stmt { HOT_VIEW, HOT_LIST_KEYS, HOT_LIST, HOT_OBJECTS, HOT_N };
+enum hot_stmt { HOT_KEY, HOT_VIEW, HOT_LIST_KEYS, HOT_LIST, HOT_OBJECTS, HOT_N };
 
 /* clang-format off */
+#define ONE_ROW " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2"
 #define LIST_WHERE                                                                             \
     " FROM tickflow.job_execution WHERE stage = $1 AND ($2::text IS NULL OR job_name = $2)"    \
     " AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, execution_id LIMIT $4"
@@ -188,9 +161,8 @@ static const struct {
     const char *sql;
     int nparams;
 } hot[HOT_N] = {
-    [HOT_VIEW] = {"tf_exec_view",
-                  "SELECT " VIEW_COLUMNS("$3") " FROM tickflow.job_execution"
-                  " WHERE execution_id = $1 AND stage = $2", 3},
+    [HOT_KEY] = {"tf_exec_key", "SELECT " ROW_KEY ONE_ROW, 2},
+    [HOT_VIEW] = {"tf_exec_view", "SELECT " ROW_KEY ", " VIEW_JSON ", " OBJECTS_SUMMARY ONE_ROW, 2},
     [HOT_LIST_KEYS] = {"tf_exec_list_keys", "SELECT " ROW_KEY LIST_WHERE, 4},
     [HOT_LIST] = {"tf_exec_list", "SELECT " VIEW_COLUMNS("$5") LIST_WHERE, 5},
     [HOT_OBJECTS] = {"tf_exec_objects",
@@ -199,8 +171,7 @@ static const struct {
                      "  FROM (SELECT o, o->>'uri' COLLATE \"C\" AS uri"
                      "   FROM jsonb_array_elements(objects) AS o"
                      "   WHERE $3::bytea IS NULL OR convert_to(o->>'uri', 'UTF8') > $3::bytea"
-                     "   ORDER BY 2 LIMIT $4) AS p), '[]'))::text"
-                     " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2", 4},
+                     "   ORDER BY 2 LIMIT $4) AS p), '[]'))::text" ONE_ROW, 4},
 };
 /* clang-format on */
 
@@ -271,39 +242,104 @@ static PGresult *run_hot(PGconn *conn, enum hot_stmt st, const char *const *para
     return res;
 }
 
-/* 1 with *slot (key and summary) when the summary of row version key is kept. */
-static int summary_find(const char *key, struct summary_slot *slot)
+/*
+ * The views this process has made, by row version. A view is a function
+ * of the row alone, and every write of a row makes a new version with a
+ * new key (the writing transaction, xmin): while the key PostgreSQL
+ * reports is the one kept, the kept view is the record, and the read
+ * costs PostgreSQL an index lookup instead of building the record and
+ * summing its objects (0.6 ms for 500: the list is read whole). A
+ * transaction id comes back only after 2^32 others (wraparound), so a view
+ * is trusted for VIEW_TTL_MS at most, far less than any database needs.
+ */
+#define VIEW_SLOTS     1024
+#define VIEW_BYTES     (16u << 20)  /* all views kept */
+#define VIEW_MAX_BYTES (256u << 10) /* one view kept */
+#define VIEW_TTL_MS    (10 * 60 * 1000)
+#define ROW_KEY_LEN    (TF_UUID_LEN + 1 + 16 + 1 + 11)
+
+struct view {
+    char key[ROW_KEY_LEN + 1]; /* "<execution_id>/<stage>/<xmin>", "" when free */
+    char *text;                /* the record as the API shows it (malloc) */
+    size_t len;
+    int64_t made_ms;
+};
+
+static struct view views[VIEW_SLOTS];
+static size_t views_bytes;
+static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The slot of a row, whatever its version: a hash of its key up to the xmin (FNV-1a). */
+static struct view *view_slot(const char *key)
 {
-    const struct summary_slot *kept = summary_slot(key);
-    int found;
+    const char *end = strrchr(key, '/');
+    uint32_t h = 2166136261u;
 
-    pthread_mutex_lock(&summary_mu);
-    found = strcmp(kept->key, key) == 0;
-    if (found)
-        *slot = *kept;
-    pthread_mutex_unlock(&summary_mu);
-    return found;
-}
-
-static void summary_store(const char *key, const struct tf_exec_summary *sum)
-{
-    struct summary_slot *slot = summary_slot(key);
-
-    if (strlen(key) > ROW_KEY_LEN)
-        return;
-    pthread_mutex_lock(&summary_mu);
-    snprintf(slot->key, sizeof(slot->key), "%s", key);
-    slot->sum = *sum;
-    pthread_mutex_unlock(&summary_mu);
+    for (const char *p = key; p < end; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &views[h % VIEW_SLOTS];
 }
 
 /*
- * The summaries a query may skip: copies of kept ones, taken before the
- * query (the shared slots may change meanwhile), and their keys as the
- * text[] literal the query compares with.
+ * Copies into *copy (text malloc'd) the kept view whose key is key, or,
+ * with a key ending in '/' ("<execution_id>/<stage>/"), the kept view of
+ * that row whatever its version. 0 when none (or out of memory).
+ */
+static int view_find(const char *key, struct view *copy)
+{
+    const struct view *v = view_slot(key);
+    size_t n = strlen(key);
+    int found;
+
+    pthread_mutex_lock(&views_mu);
+    found = n > 0 && v->text &&
+            (key[n - 1] == '/' ? strncmp(v->key, key, n) : strcmp(v->key, key)) == 0 &&
+            tf_time_mono_ms() - v->made_ms < VIEW_TTL_MS;
+    if (found) {
+        *copy = *v;
+        copy->text = malloc(v->len + 1);
+        found = copy->text != NULL;
+        if (found)
+            memcpy(copy->text, v->text, v->len + 1);
+    }
+    pthread_mutex_unlock(&views_mu);
+    return found;
+}
+
+/* Keeps text as the view of row version key, within the bytes allowed. */
+static void view_keep(const char *key, const char *text, size_t len)
+{
+    struct view *v = view_slot(key);
+    char *copy = NULL;
+
+    if (strlen(key) > ROW_KEY_LEN || len > VIEW_MAX_BYTES)
+        return;
+    copy = malloc(len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&views_mu);
+    if (views_bytes - v->len + len <= VIEW_BYTES) {
+        views_bytes = views_bytes - v->len + len;
+        free(v->text);
+        snprintf(v->key, sizeof(v->key), "%s", key);
+        v->text = copy;
+        v->len = len;
+        v->made_ms = tf_time_mono_ms();
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&views_mu);
+    free(copy);
+}
+
+/*
+ * The views a statement need not make: copies of kept ones, taken before
+ * it runs (the shared slots may change meanwhile), and their keys as the
+ * text[] literal it compares with.
  */
 struct known {
-    struct summary_slot *slots;
+    struct view *views;
     int n;
     struct tf_buf keys;
 };
@@ -312,16 +348,19 @@ static enum tf_rc known_init(struct known *k, int max)
 {
     k->n = 0;
     tf_buf_init(&k->keys, (size_t)max * (ROW_KEY_LEN + 3) + 3);
-    k->slots = calloc((size_t)(max > 0 ? max : 1), sizeof(*k->slots));
-    return k->slots ? tf_buf_puts(&k->keys, "{") : TF_ERR_NOMEM;
+    k->views = calloc((size_t)(max > 0 ? max : 1), sizeof(*k->views));
+    return k->views ? tf_buf_puts(&k->keys, "{") : TF_ERR_NOMEM;
 }
 
-/* Adds the kept summary of row version key, if there is one. */
+/* Adds the kept view of key (see view_find), if there is one. */
 static enum tf_rc known_add(struct known *k, const char *key)
 {
-    if (!summary_find(key, &k->slots[k->n]))
+    struct view *v = &k->views[k->n];
+
+    if (!view_find(key, v))
         return TF_OK;
-    return tf_buf_printf(&k->keys, "%s\"%s\"", k->n++ ? "," : "", key);
+    k->n++;
+    return tf_buf_printf(&k->keys, "%s\"%s\"", k->n > 1 ? "," : "", v->key);
 }
 
 /* The text[] literal of the keys, once they are all added; NULL when out of memory. */
@@ -332,39 +371,36 @@ static const char *known_keys(struct known *k)
 
 static void known_cleanup(struct known *k)
 {
-    free(k->slots);
+    for (int i = 0; i < k->n; i++)
+        free(k->views[i].text);
+    free(k->views);
     tf_buf_cleanup(&k->keys);
 }
 
 /*
- * Appends row i of a VIEW_COLUMNS result to out as the API's record: the
- * record less its objects, then "objects_summary", summed by the query or
- * known before it.
+ * Appends row i of a VIEW_COLUMNS result to out: the view the statement
+ * made (the record less its objects, then "objects_summary"), kept for the
+ * next read, or the known one it was spared.
  */
 static enum tf_rc append_view(PGresult *res, int i, const struct known *k, struct tf_buf *out)
 {
-    const char *json = PQgetvalue(res, i, 0);
-    const char *key = PQgetvalue(res, i, 1);
-    size_t len = strlen(json);
+    const char *key = PQgetvalue(res, i, 0);
+    const char *json = PQgetvalue(res, i, 1);
+    size_t len = strlen(json), start = out->len;
     struct tf_exec_summary sum;
     char id[TF_UUID_LEN + 1];
     enum tf_rc rc;
     int j;
 
-    if (!PQgetisnull(res, i, 2)) {
-        if (sscanf(PQgetvalue(res, i, 2), "%lld %lld %lld", &sum.count, &sum.bytes, &sum.records) !=
-            3)
-            return TF_ERR_DB;
-        summary_store(key, &sum);
-    } else {
-        /* Skipped, so known: usually at the same place, the rows in the same order. */
-        j = i < k->n && strcmp(k->slots[i].key, key) == 0 ? i : 0;
-        while (j < k->n && strcmp(k->slots[j].key, key) != 0)
+    if (PQgetisnull(res, i, 1)) {
+        /* Spared, so known: usually at the same place, the rows in the same order. */
+        j = i < k->n && strcmp(k->views[i].key, key) == 0 ? i : 0;
+        while (j < k->n && strcmp(k->views[j].key, key) != 0)
             j++;
-        if (j == k->n)
-            return TF_ERR_DB;
-        sum = k->slots[j].sum;
+        return j < k->n ? tf_buf_append(out, k->views[j].text, k->views[j].len) : TF_ERR_DB;
     }
+    if (sscanf(PQgetvalue(res, i, 2), "%lld %lld %lld", &sum.count, &sum.bytes, &sum.records) != 3)
+        return TF_ERR_DB;
     snprintf(id, sizeof(id), "%s", key);
     /* json_build_object's text ends with the object's closing brace. */
     if (len < 2 || json[len - 1] != '}')
@@ -375,39 +411,46 @@ static enum tf_rc append_view(PGresult *res, int i, const struct known *k, struc
                            ",\"objects_summary\":{\"count\":%lld,\"bytes\":%lld,\"records\":%lld,"
                            "\"href\":\"/v1/executions/%s/objects\"}}",
                            sum.count, sum.bytes, sum.records, id);
+    if (rc == TF_OK)
+        view_keep(key, out->data + start, out->len - start);
     return rc;
 }
 
 enum tf_rc tf_exec_view(PGconn *conn, const char *id, const char *stage, struct tf_buf *out)
 {
-    char key[ROW_KEY_LEN + 1];
-    const char *params[3] = {id, stage, NULL};
-    const struct summary_slot *kept;
+    char row[ROW_KEY_LEN + 1];
+    const char *params[2] = {id, stage};
     struct known k;
     PGresult *res = NULL;
     enum tf_rc rc;
+    int kept = 0;
 
-    /* The version of the row whose summary is kept, whatever its xmin. */
-    snprintf(key, sizeof(key), "%s/%s/", id, stage);
-    for (char *p = key; *p; p++)
+    /* The row's kept view, if any, is the record while its version is current. */
+    snprintf(row, sizeof(row), "%s/%s/", id, stage);
+    for (char *p = row; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
-    kept = summary_slot(key);
-    pthread_mutex_lock(&summary_mu);
-    if (strncmp(kept->key, key, strlen(key)) == 0)
-        snprintf(key, sizeof(key), "%s", kept->key);
-    pthread_mutex_unlock(&summary_mu);
     rc = known_init(&k, 1);
     if (rc == TF_OK)
-        rc = known_add(&k, key);
-    params[2] = rc == TF_OK ? known_keys(&k) : NULL;
-    if (params[2]) {
+        rc = known_add(&k, row);
+    if (rc == TF_OK && k.n == 1) {
+        res = run_hot(conn, HOT_KEY, params);
+        if (!res)
+            rc = TF_ERR_DB;
+        else if (PQntuples(res) == 0)
+            rc = TF_ERR_NOT_FOUND;
+        else
+            kept = strcmp(PQgetvalue(res, 0, 0), k.views[0].key) == 0;
+        PQclear(res);
+        res = NULL;
+        if (kept)
+            rc = tf_buf_append(out, k.views[0].text, k.views[0].len);
+    }
+    if (rc == TF_OK && !kept) {
         res = run_hot(conn, HOT_VIEW, params);
         rc = !res                  ? TF_ERR_DB
              : PQntuples(res) == 1 ? append_view(res, 0, &k, out)
                                    : TF_ERR_NOT_FOUND;
-    } else if (rc == TF_OK) {
-        rc = TF_ERR_NOMEM;
     }
     PQclear(res);
     known_cleanup(&k);
@@ -425,8 +468,8 @@ enum tf_rc tf_exec_list(PGconn *conn, const char *stage, const char *job, const 
 
     snprintf(lim, sizeof(lim), "%d", limit);
     rc = known_init(&k, limit);
-    /* First the versions listed, to skip the summaries kept; a row written
-     * in between is another version, which the list then sums. */
+    /* First the versions listed, to spare the views kept; a row written in
+     * between is another version, whose view the list then makes. */
     if (rc == TF_OK) {
         res = run_hot(conn, HOT_LIST_KEYS, params);
         rc = res ? TF_OK : TF_ERR_DB;

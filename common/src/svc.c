@@ -115,6 +115,97 @@ PGconn *svc_get_conn(struct tf_svc *svc, const struct tf_logctx *log)
     return conn;
 }
 
+/* ---- the API's connections, handed out in arrival order ---- */
+
+struct svc_api_waiter {
+    pthread_cond_t cv;
+    int granted; /* a free connection was handed to this waiter (under api_mu) */
+    struct svc_api_waiter *next;
+};
+
+/* Takes one of the API's connections in turn; 1 when it has one. */
+static int api_take_turn(struct tf_svc *svc)
+{
+    struct svc_api_waiter me = {.granted = 0, .next = NULL};
+    struct timespec deadline;
+    int timed_out = 0;
+
+    pthread_mutex_lock(&svc->api_mu);
+    if (svc->api_free > 0 && !svc->api_head) {
+        svc->api_free--;
+        pthread_mutex_unlock(&svc->api_mu);
+        return 1;
+    }
+    pthread_cond_init(&me.cv, NULL);
+    if (svc->api_tail)
+        svc->api_tail->next = &me;
+    else
+        svc->api_head = &me;
+    svc->api_tail = &me;
+    tf_time_deadline(&deadline, SVC_POOL_WAIT_MS);
+    while (!me.granted && !timed_out)
+        timed_out = pthread_cond_timedwait(&me.cv, &svc->api_mu, &deadline) == ETIMEDOUT;
+    if (!me.granted) { /* still in the line: leave it */
+        struct svc_api_waiter **p = &svc->api_head;
+        struct svc_api_waiter *prev = NULL;
+        while (*p != &me) {
+            prev = *p;
+            p = &(*p)->next;
+        }
+        *p = me.next;
+        if (svc->api_tail == &me)
+            svc->api_tail = prev;
+    }
+    pthread_mutex_unlock(&svc->api_mu);
+    pthread_cond_destroy(&me.cv);
+    return me.granted;
+}
+
+/* Hands a free API connection to the first in line, or puts it back. */
+static void api_end_turn(struct tf_svc *svc)
+{
+    struct svc_api_waiter *w;
+
+    pthread_mutex_lock(&svc->api_mu);
+    w = svc->api_head;
+    if (w) {
+        svc->api_head = w->next;
+        if (!svc->api_head)
+            svc->api_tail = NULL;
+        w->granted = 1;
+        pthread_cond_signal(&w->cv);
+    } else {
+        svc->api_free++;
+    }
+    pthread_mutex_unlock(&svc->api_mu);
+}
+
+PGconn *svc_api_conn_get(struct tf_svc *svc, const struct tf_logctx *log)
+{
+    char err[256];
+    PGconn *conn = NULL;
+
+    if (!api_take_turn(svc)) {
+        tf_log_warn(log, "no database connection for the API within %d ms", SVC_POOL_WAIT_MS);
+        return NULL;
+    }
+    /* One of the pool's connections is free: holders never outnumber it. */
+    conn = tf_pg_pool_get(svc->api_pool, SVC_POOL_WAIT_MS, err, sizeof(err));
+    if (!conn) {
+        tf_log_warn(log, "database unavailable: %s", err);
+        api_end_turn(svc);
+    }
+    return conn;
+}
+
+void svc_api_conn_put(struct tf_svc *svc, PGconn *conn)
+{
+    if (!conn)
+        return;
+    tf_pg_pool_put(svc->api_pool, conn);
+    api_end_turn(svc);
+}
+
 static void *worker_main(void *arg)
 {
     struct tf_svc *svc = arg;
@@ -491,11 +582,13 @@ static void svc_free(struct tf_svc *svc)
     tf_kafka_consumer_free(svc->consumer);
     tf_kafka_producer_free(svc->kafka);
     tf_pg_pool_free(svc->pool);
+    tf_pg_pool_free(svc->api_pool);
     tf_lake_free(svc->lake);
     free(svc->workers);
     free(svc->queue);
     pthread_mutex_destroy(&svc->qmu);
     pthread_cond_destroy(&svc->qcv);
+    pthread_mutex_destroy(&svc->api_mu);
     pthread_mutex_destroy(&svc->done_mu);
     pthread_cond_destroy(&svc->done_cv);
     tf_cfg_cleanup(svc->keys, svc->nkeys, &svc->cfg);
@@ -517,8 +610,10 @@ static enum tf_rc svc_start(struct tf_svc *svc)
     }
     svc->queue = calloc(QUEUE_CAP, sizeof(*svc->queue));
     svc->pool = tf_pg_pool_new(svc->cfg.pg_dsn, (int)svc->cfg.workers + 6);
+    svc->api_pool = tf_pg_pool_new(svc->cfg.pg_dsn, SVC_API_CONNS);
+    svc->api_free = SVC_API_CONNS;
     svc->workers = calloc((size_t)svc->cfg.workers, sizeof(*svc->workers));
-    if (!svc->queue || !svc->pool || !svc->workers)
+    if (!svc->queue || !svc->pool || !svc->api_pool || !svc->workers)
         return TF_ERR_NOMEM;
     if (tf_lake_open(svc->cfg.lake_uri, &svc->lake, err, sizeof(err)) != TF_OK) {
         tf_log_error(NULL, "lake: %s", err);
@@ -577,6 +672,7 @@ int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, s
     svc->nkeys = nkeys;
     pthread_mutex_init(&svc->qmu, NULL);
     pthread_cond_init(&svc->qcv, NULL);
+    pthread_mutex_init(&svc->api_mu, NULL);
     pthread_mutex_init(&svc->done_mu, NULL);
     pthread_cond_init(&svc->done_cv, NULL);
     tf_log_init(def->name, TF_LOG_INFO);

@@ -60,7 +60,7 @@ static int is_final(const cJSON *record)
 /* Replaces *record with the newest copy (kept when it cannot be read). */
 static void reread(struct tf_svc *svc, const char *id, cJSON **record)
 {
-    PGconn *conn = svc_get_conn(svc, NULL);
+    PGconn *conn = svc_api_conn_get(svc, NULL);
     cJSON *fresh = NULL;
 
     if (!conn)
@@ -69,7 +69,7 @@ static void reread(struct tf_svc *svc, const char *id, cJSON **record)
         cJSON_Delete(*record);
         *record = fresh;
     }
-    tf_pg_pool_put(svc->pool, conn);
+    svc_api_conn_put(svc, conn);
 }
 
 /*
@@ -334,7 +334,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         tf_svc_enqueue(svc, plan.execution_id);
     }
     if (wait > 0) {
-        tf_pg_pool_put(svc->pool, conn);
+        svc_api_conn_put(svc, conn);
         *connp = NULL;
         wait_final(svc, plan.execution_id, wait, &record);
         status = is_final(record) ? 200 : 202;
@@ -718,7 +718,7 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         reply_openapi(svc, req);
         return;
     }
-    conn = svc_get_conn(svc, tf_http_logctx(req));
+    conn = svc_api_conn_get(svc, tf_http_logctx(req));
     if (is_get && strcmp(path, "/readyz") == 0) {
         get_ready(svc, req, conn);
         goto out;
@@ -752,5 +752,5 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         goto out;
     tf_http_reply_error(req, 404, "not_found", "no route for %s %s", method, path);
 out:
-    tf_pg_pool_put(svc->pool, conn);
+    svc_api_conn_put(svc, conn);
 }

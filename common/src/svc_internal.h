@@ -18,12 +18,21 @@
 /* TICKFLOW_WORKERS's upper bound. */
 #define SVC_MAX_WORKERS 64
 
+/*
+ * Connections of the HTTP API's own pool: at most this many requests read
+ * or write at once, the others queue in arrival order (svc_api_conn_get).
+ */
+#define SVC_API_CONNS 8
+
+struct svc_api_waiter;
+
 struct tf_svc {
     const struct tf_stage_def *def;
     const struct tf_cfg_key *keys;
     size_t nkeys;
     struct tf_svc_cfg cfg;
-    struct tf_pg_pool *pool;
+    struct tf_pg_pool *pool; /* runs, the consumer and the sweeper */
+    struct tf_pg_pool *api_pool;
     struct tf_kafka *kafka;
     struct tf_kafka_consumer *consumer;
     struct tf_lake *lake;
@@ -54,6 +63,12 @@ struct tf_svc {
     atomic_llong m_dlq;
     atomic_llong m_released;
 
+    /* The API's connections: how many are free, and who waits, first first. */
+    pthread_mutex_t api_mu;
+    int api_free;
+    struct svc_api_waiter *api_head;
+    struct svc_api_waiter *api_tail;
+
     /* Runs finishing in this process wake clients waiting for an outcome. */
     pthread_mutex_t done_mu;
     pthread_cond_t done_cv;
@@ -76,6 +91,18 @@ int svc_queue_depth(struct tf_svc *svc);
 
 /** A pooled connection, or NULL (logged) when PostgreSQL cannot be reached. */
 PGconn *svc_get_conn(struct tf_svc *svc, const struct tf_logctx *log);
+
+/**
+ * A connection of the API's pool for an HTTP request. Requests get them in
+ * the order they asked (no request overtakes one that waits), so a burst
+ * of reads spreads its waiting evenly; the runs' pool is not touched.
+ * NULL (logged) after SVC_POOL_WAIT_MS, or when PostgreSQL cannot be
+ * reached. Give it back with svc_api_conn_put().
+ */
+PGconn *svc_api_conn_get(struct tf_svc *svc, const struct tf_logctx *log);
+
+/** Gives back a connection of svc_api_conn_get() to the next in line. NULL-safe. */
+void svc_api_conn_put(struct tf_svc *svc, PGconn *conn);
 
 void svc_sleep_ms(int ms);
 

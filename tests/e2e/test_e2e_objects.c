@@ -97,26 +97,15 @@ static cJSON *make_objects(const char *id)
     return objects;
 }
 
-/* Records stage of id as finished (its event counted as sent) with objects. */
+/* Records stage of id as finished with objects. */
 static int add_record(const char *id, const char *stage, const cJSON *objects)
 {
     char *text = cJSON_PrintUnformatted(objects);
-    const char *params[3] = {id, stage, text};
-    PGresult *res = PQexecParams(
-        stack.db,
-        "INSERT INTO tickflow.job_execution (execution_id, stage, job_name, status, attempt,"
-        " window_start, window_end, tickers, objects, records_in, records_out, worker_id,"
-        " started_at, finished_at, event_published_at)"
-        " SELECT $1, $2, job_name, 'SUCCESS', 1, '2024-03-04T14:30:00Z', '2024-03-04T21:00:00Z',"
-        " tickers, $3::jsonb, 124750, 124750, 'e2e', now(), now(), now()"
-        " FROM tickflow.job_config WHERE job_name = '" JOB "'",
-        3, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") == 0;
+    int rc = text ? h_add_finished(stack.db, id, stage, JOB, text) : -1;
 
-    CHECK(ok, "%s record: %s", stage, PQresultErrorMessage(res));
-    PQclear(res);
+    CHECK(rc == 0, "%s record of %s", stage, id);
     cJSON_free(text);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 /* The summary a record carries, checked against count, bytes and records. */
@@ -371,36 +360,11 @@ static void test_openapi(void)
     }
 }
 
-static int add_job(void)
-{
-    struct tf_buf list;
-    const char *params[1];
-    enum tf_rc rc = TF_OK;
-    PGresult *res;
-    int ok;
-
-    tf_buf_init(&list, 1u << 20);
-    for (int k = 0; k < NOBJECTS && rc == TF_OK; k++)
-        rc = tf_buf_printf(&list, "%sT%03d", k ? "," : "{", k);
-    if (rc == TF_OK)
-        rc = tf_buf_puts(&list, "}");
-    params[0] = list.data;
-    res =
-        PQexecParams(stack.db,
-                     "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
-                     " timespan, updated_by) VALUES ('" JOB "', 'polygon', $1, 1, 'minute', 'e2e')",
-                     1, NULL, params, NULL, NULL, 0);
-    ok = rc == TF_OK && PQresultStatus(res) == PGRES_COMMAND_OK;
-    CHECK(ok, "job insert: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    tf_buf_cleanup(&list);
-    return ok ? 0 : -1;
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (h_stack_start(&stack, "objects", API_KEY, SEED, NULL) == 0 && add_job() == 0) {
+    if (h_stack_start(&stack, "objects", API_KEY, SEED, NULL) == 0 &&
+        h_add_job_tickers(stack.db, JOB, "T", NOBJECTS) == 0) {
         test_big_record();
         test_each_stage();
         test_openapi();

@@ -839,6 +839,46 @@ int h_sql(PGconn *db, const char *sql, int nparams, const char *const *params)
     return ok ? 0 : -1;
 }
 
+int h_add_job_tickers(PGconn *db, const char *job, const char *prefix, int ntickers)
+{
+    struct tf_buf list;
+    const char *params[2] = {job, NULL};
+    enum tf_rc rc = TF_OK;
+    int out = -1;
+
+    tf_buf_init(&list, 64u << 20);
+    for (int k = 0; k < ntickers && rc == TF_OK; k++) {
+        rc = tf_buf_puts(&list, k ? "," : "{");
+        if (rc == TF_OK)
+            rc = tf_buf_printf(&list, "%s%04d", prefix, k);
+    }
+    if (rc == TF_OK)
+        rc = tf_buf_puts(&list, ntickers ? "}" : "{}");
+    params[1] = list.data;
+    if (rc == TF_OK)
+        out = h_sql(db,
+                    "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                    " timespan, updated_by) VALUES ($1, 'polygon', $2, 1, 'minute', 'test')",
+                    2, params);
+    tf_buf_cleanup(&list);
+    return out;
+}
+
+int h_add_finished(PGconn *db, const char *id, const char *stage, const char *job,
+                   const char *objects)
+{
+    const char *params[4] = {id, stage, job, objects};
+
+    return h_sql(db,
+                 "INSERT INTO tickflow.job_execution (execution_id, stage, job_name, status,"
+                 " attempt, window_start, window_end, tickers, objects, worker_id, started_at,"
+                 " finished_at, event_published_at)"
+                 " SELECT $1, $2, job_name, 'SUCCESS', 1, '2024-03-04T14:30:00Z',"
+                 " '2024-03-04T21:00:00Z', tickers, $4::jsonb, 'test', now(), now(), now()"
+                 " FROM tickflow.job_config WHERE job_name = $3",
+                 4, params);
+}
+
 void h_pg_checkpoint(PGconn *db)
 {
     PGresult *res = PQexec(db, "CHECKPOINT");

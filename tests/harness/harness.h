@@ -216,6 +216,20 @@ long h_vm_hwm_kb(pid_t pid);
 int h_sql(PGconn *db, const char *sql, int nparams, const char *const *params);
 
 /**
+ * Adds job (Polygon, 1-minute bars) with ntickers tickers, prefix and a
+ * four-digit number (T0000, T0001, ...). 0 on success.
+ */
+int h_add_job_tickers(PGconn *db, const char *job, const char *prefix, int ntickers);
+
+/**
+ * Records stage of execution id, of job, as finished (SUCCESS, attempt 1,
+ * 2024-03-04 14:30 to 21:00, the job's tickers, its event counted as sent)
+ * with objects (a JSON array). 0 on success.
+ */
+int h_add_finished(PGconn *db, const char *id, const char *stage, const char *job,
+                   const char *objects);
+
+/**
  * CHECKPOINT, so that what earlier work left in the WAL is flushed before a
  * benchmark's side is timed (a no-op unless the role is a superuser).
  */
