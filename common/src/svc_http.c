@@ -1,7 +1,9 @@
 /*
  * svc_http.c - the stage API every service serves: POST and GET
- * /v1/executions, /healthz, /readyz, /metrics, /openapi.json, then the
- * stage's own routes. See tf/svc.h and the README for the contract.
+ * /v1/executions, GET /v1/executions/{id} (the record, its objects
+ * summed) and /v1/executions/{id}/objects (the objects, a page at a
+ * time), /healthz, /readyz, /metrics, /openapi.json, then the stage's own
+ * routes. See tf/svc.h and the README for the contract.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -152,7 +152,7 @@ static void check_refused(const char *path, long want)
 static void test_big_record(void)
 {
     static const int limits[] = {1, 7, 100, 499, 500, 1000};
-    char id[TF_UUID_LEN + 1], path[1024];
+    char id[TF_UUID_LEN + 1], path[4096];
     const int port = stack.procs[H_EXTRACT].port;
     cJSON *objects, *want, *rec, *page;
     long long bytes = 0, records = 0;

@@ -6,8 +6,10 @@
  * writes, and the function that does its work. The runtime supplies
  * everything else, the same way for each stage:
  *
- *   - the HTTP API: POST/GET /v1/executions, /healthz, /readyz, /metrics,
- *     /openapi.json, plus the stage's own routes;
+ *   - the HTTP API: POST/GET /v1/executions, GET /v1/executions/{id}
+ *     (records stay small: objects are summed) and its /objects (a page
+ *     at a time), /healthz, /readyz, /metrics, /openapi.json, plus the
+ *     stage's own routes;
  *   - idempotent triggers: a stage record is created once per
  *     (execution_id, stage); a repeated POST or a redelivered event finds it;
  *   - a worker pool for HTTP-triggered runs, and a Kafka consumer that runs
