@@ -610,8 +610,8 @@ static enum tf_rc svc_start(struct tf_svc *svc)
     }
     svc->queue = calloc(QUEUE_CAP, sizeof(*svc->queue));
     svc->pool = tf_pg_pool_new(svc->cfg.pg_dsn, (int)svc->cfg.workers + 6);
-    svc->api_pool = tf_pg_pool_new(svc->cfg.pg_dsn, SVC_API_CONNS);
-    svc->api_free = SVC_API_CONNS;
+    svc->api_pool = tf_pg_pool_new(svc->cfg.pg_dsn, (int)svc->cfg.api_connections);
+    svc->api_free = (int)svc->cfg.api_connections;
     svc->workers = calloc((size_t)svc->cfg.workers, sizeof(*svc->workers));
     if (!svc->queue || !svc->pool || !svc->api_pool || !svc->workers)
         return TF_ERR_NOMEM;

@@ -18,12 +18,6 @@
 /* TICKFLOW_WORKERS's upper bound. */
 #define SVC_MAX_WORKERS 64
 
-/*
- * Connections of the HTTP API's own pool: at most this many requests read
- * or write at once, the others queue in arrival order (svc_api_conn_get).
- */
-#define SVC_API_CONNS 8
-
 struct svc_api_waiter;
 
 struct tf_svc {
@@ -32,6 +26,8 @@ struct tf_svc {
     size_t nkeys;
     struct tf_svc_cfg cfg;
     struct tf_pg_pool *pool; /* runs, the consumer and the sweeper */
+    /* The HTTP API's own TICKFLOW_API_CONNECTIONS: at most that many requests
+     * use the database at once, the others queue in arrival order. */
     struct tf_pg_pool *api_pool;
     struct tf_kafka *kafka;
     struct tf_kafka_consumer *consumer;

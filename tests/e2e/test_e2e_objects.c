@@ -10,10 +10,12 @@
  *     page size, with uris a query string must escape; past the end is an
  *     empty page; a bad limit or cursor 400, an unknown execution 404;
  *   - each stage service serves its own stage's objects;
+ *   - with one API connection, a burst of clients all get the record in turn;
  *   - a record written again (even by hand, updated_at untouched) is
  *     summed again: the summaries a service keeps are per row version.
  */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +338,60 @@ out:
     cJSON_Delete(none);
 }
 
+/* One of the clients of test_burst: GETs path n times, counting the answers equal to want. */
+struct burst {
+    pthread_t thr;
+    const char *path, *want;
+    int n, same;
+};
+
+static void *burst_main(void *arg)
+{
+    struct burst *b = arg;
+
+    for (int i = 0; i < b->n; i++) {
+        struct h_resp r;
+        if (h_http("GET", stack.procs[H_EXTRACT].port, b->path, NULL, NULL, &r) == 0 &&
+            r.status == 200 && r.body && strcmp(r.body, b->want) == 0)
+            b->same++;
+        h_resp_free(&r);
+    }
+    return NULL;
+}
+
+/*
+ * Many clients at once on the one API connection this stack has
+ * (TICKFLOW_API_CONNECTIONS=1): each waits its turn, none is refused, and
+ * every answer is the record.
+ */
+static void test_burst(void)
+{
+    enum { CLIENTS = 16, EACH = 25 };
+    char id[TF_UUID_LEN + 1], path[128];
+    struct burst b[CLIENTS];
+    struct h_resp first;
+    cJSON *none = cJSON_CreateArray();
+
+    tf_uuid_new(id);
+    if (add_record(id, "extract", none) != 0)
+        goto out;
+    snprintf(path, sizeof(path), "/v1/executions/%s", id);
+    CHECK(h_http("GET", stack.procs[H_EXTRACT].port, path, NULL, NULL, &first) == 0 &&
+              first.status == 200,
+          "GET the record");
+    for (int i = 0; i < CLIENTS; i++) {
+        b[i] = (struct burst){.path = path, .want = first.body ? first.body : "", .n = EACH};
+        CHECK(pthread_create(&b[i].thr, NULL, burst_main, &b[i]) == 0, "client %d", i);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(b[i].thr, NULL);
+        CHECK(b[i].same == EACH, "client %d: %d of %d answers were the record", i, b[i].same, EACH);
+    }
+    h_resp_free(&first);
+out:
+    cJSON_Delete(none);
+}
+
 /* The route is in every stage service's OpenAPI document, with the record's summary. */
 static void test_openapi(void)
 {
@@ -363,10 +419,13 @@ static void test_openapi(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (h_stack_start(&stack, "objects", API_KEY, SEED, NULL) == 0 &&
+    static const char *const env[] = {"TICKFLOW_API_CONNECTIONS=1", NULL};
+
+    if (h_stack_start(&stack, "objects", API_KEY, SEED, env) == 0 &&
         h_add_job_tickers(stack.db, JOB, "T", NOBJECTS) == 0) {
         test_big_record();
         test_each_stage();
+        test_burst();
         test_openapi();
     } else {
         CHECK(0, "the stack did not start (see %s)", stack.dir);

@@ -48,6 +48,7 @@
 /* Settings common to every stage service (see TF_SVC_KEYS). */
 struct tf_svc_cfg {
     char *addr;
+    long api_connections;
     char *api_token;
     char *brokers;
     long heartbeat_timeout;
@@ -78,6 +79,7 @@ struct tf_svc_cfg {
     { n, t, offsetof(struct tf_svc_cfg, f), d, fl, lo, hi }
 
 #define TF_SVC_KEYS(default_port)                                                                  \
+    TF_SVC_KEY("TICKFLOW_API_CONNECTIONS",   TF_CFG_INT, api_connections, "4", 0, 1, 32),          \
     TF_SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),    \
     TF_SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),   \
     TF_SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),                \
