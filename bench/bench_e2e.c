@@ -359,7 +359,7 @@ static int bench_backfill(void)
         double rate = (double)bars / s;
         double year_bars = (double)bars / BF_DAYS * YEAR_TRADING_DAYS;
 
-        printf("bench backfill: days=%d bars=%lld seconds=%.1f bars_per_s=%.0f"
+        printf("bench backfill: trading_days=%d bars=%lld seconds=%.1f bars_per_s=%.0f"
                " projected_year_min=%.1f peak_rss_mb=%ld pg_mb_per_million_bars=%.0f\n",
                BF_DAYS, bars, s, rate, year_bars / rate / 60, peak_rss_mb(),
                (double)(db1 - db0) / 1048576.0 / ((double)bars / 1e6));
