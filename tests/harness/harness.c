@@ -623,7 +623,7 @@ cJSON *h_get_record(int port, const char *id)
 
 cJSON *h_get_objects(int port, const char *id, int limit)
 {
-    char path[1024];
+    char path[4096];
     cJSON *all = cJSON_CreateArray();
     double total = -1;
 
