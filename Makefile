@@ -12,7 +12,9 @@ PKGS     := libmicrohttpd libcurl libcjson libpq rdkafka libcrypto uuid zlib lib
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon/include -Icommon/src \
+# -ffp-contract=off: no fused multiply-add, so gold's sums have the same
+# bits on every compiler and processor.
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread -ffp-contract=off $(WARN) -Icommon/include -Icommon/src \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 ifeq ($(CI),true)
 CFLAGS   += -Werror

@@ -383,6 +383,14 @@ enum tf_rc tf_pg_copy_in(PGconn *conn, const char *sql, const void *data, size_t
     return tf_pg_copy_end(conn, sqlstate);
 }
 
+void tf_pg_time_literal(int64_t t, char out[48])
+{
+    char ts[32];
+
+    tf_time_format(t, ts, sizeof(ts));
+    snprintf(out, 48, "'%s'::timestamptz", ts);
+}
+
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);

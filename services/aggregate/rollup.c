@@ -45,12 +45,12 @@
  * and bars are sums of the hours' and VWAP is sum(pv) / sum(volume), the
  * same quantities as over its bars.
  */
+/* COPY takes no parameters: the tickers and bar size travel as settings,
+ * the time bounds as constants (%s, %s) that keep other days' partitions out. */
 #define SILVER_READ_SQL                                                                            \
     "COPY (SELECT ticker, ts, open, high, low, close, volume, vwap, trades FROM silver.bars"       \
     " WHERE ticker = ANY (current_setting('tickflow.agg_tickers')::text[])"                        \
-    " AND timespan = current_setting('tickflow.agg_span')"                                         \
-    " AND ts >= current_setting('tickflow.agg_from')::timestamptz"                                 \
-    " AND ts < current_setting('tickflow.agg_to')::timestamptz"                                    \
+    " AND timespan = current_setting('tickflow.agg_span') AND ts >= %s AND ts < %s"                \
     " ORDER BY ticker, ts) TO STDOUT (FORMAT binary)"
 
 static const char hours_sql[] =
@@ -457,7 +457,8 @@ struct hours_part {
  * they travel as transaction-local settings). */
 static void read_part(struct hours_part *p)
 {
-    const char *params[4] = {p->tickers.data, p->span, p->f0, p->f1};
+    const char *params[2] = {p->tickers.data, p->span};
+    char sql[1024];
     PGresult *res;
 
     p->state[0] = '\0';
@@ -466,16 +467,15 @@ static void read_part(struct hours_part *p)
         return;
     res = tf_pg_exec(p->conn,
                      "SELECT set_config('tickflow.agg_tickers', $1, true),"
-                     " set_config('tickflow.agg_span', $2, true),"
-                     " set_config('tickflow.agg_from', $3, true),"
-                     " set_config('tickflow.agg_to', $4, true)",
-                     4, params);
+                     " set_config('tickflow.agg_span', $2, true)",
+                     2, params);
     p->rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
     if (p->rc != TF_OK)
         snprintf(p->state, sizeof(p->state), "%s", tf_pg_sqlstate(res));
     PQclear(res);
+    snprintf(sql, sizeof(sql), SILVER_READ_SQL, p->f0, p->f1);
     if (p->rc == TF_OK)
-        p->rc = tf_pg_copy_out(p->conn, SILVER_READ_SQL, 9, hour_row, &p->hr, p->state);
+        p->rc = tf_pg_copy_out(p->conn, sql, 9, hour_row, &p->hr, p->state);
     if (p->rc == TF_OK)
         p->rc = hour_close(&p->hr);
     if (p->own_txn && tf_pg_cmd(p->conn, "COMMIT") != TF_OK && p->rc == TF_OK)
@@ -500,7 +500,7 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, const struct hours_read *hr, i
 {
     struct tf_run *run = ctx->run;
     struct hours_part parts[2];
-    char f0[32], f1[32], state[6] = "";
+    char f0[48], f1[48], state[6] = "";
     /*
      * Two readers on connections of their own, or the run's connection
      * alone: never the run's beside another, since a lock the run's
@@ -519,8 +519,8 @@ static enum tf_rc read_hours(struct agg_ctx *ctx, const struct hours_read *hr, i
         nparts = side[1] ? 2 : 1;
     }
 
-    tf_time_format(from, f0, sizeof(f0));
-    tf_time_format(to, f1, sizeof(f1));
+    tf_pg_time_literal(from, f0);
+    tf_pg_time_literal(to, f1);
     for (int k = 0; k < nparts; k++) {
         cJSON *names = cJSON_CreateArray();
         struct hours_part *p = &parts[k];
@@ -684,6 +684,16 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
                   day_start(dr[nd - 1].day) + 86400, 1);
     }
     qsort_r(order, ctx->ntickers, sizeof(*order), by_name, ctx->tickers);
+    /* A job's tickers are distinct (PUT /v1/jobs refuses repeats); the
+     * readers rely on it, each ticker's rows summed by one of them. */
+    for (size_t i = 1; i < ctx->ntickers; i++) {
+        if (strcmp(ctx->tickers[order[i - 1]].name, ctx->tickers[order[i]].name) == 0) {
+            tf_run_fail(run, "ticker %s is listed twice in the execution",
+                        ctx->tickers[order[i]].name);
+            rc = TF_ERR_INVALID;
+            goto out;
+        }
+    }
     rows_json = print_take(rows);
     htouched_json = print_take(htouched);
     dtouched_json = print_take(dtouched);

@@ -687,27 +687,27 @@ static enum tf_rc merge(const struct cols *kept, const struct cols *back, struct
     return TF_OK;
 }
 
-/* The lake's reads of one partition; COPY takes no parameters, so settings carry them. */
+/* The lake's reads of one partition; COPY takes no parameters, so settings
+ * carry the names, and the day's bounds are constants (%s, %s). */
 #define LAKE_WHERE                                                                                 \
     " WHERE provider = current_setting('tickflow.lake_provider')"                                  \
     " AND timespan = current_setting('tickflow.lake_timespan')"                                    \
-    " AND ts >= current_setting('tickflow.lake_date')::timestamptz"                                \
-    " AND ts < current_setting('tickflow.lake_date')::timestamptz + interval '1 day'"
+    " AND ts >= %s AND ts < %s"
 #define LAKE_ORDER " ORDER BY ticker COLLATE \"C\", ts) TO STDOUT (FORMAT binary)"
 /* The whole partition. */
-static const char lake_copy_sql[] =
-    "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap, trades,"
-    " execution_id FROM silver.bars" LAKE_WHERE LAKE_ORDER;
+#define LAKE_COPY_SQL                                                                              \
+    "COPY (SELECT ticker, timespan, ts, open, high, low, close, volume, vwap, trades,"             \
+    " execution_id FROM silver.bars" LAKE_WHERE LAKE_ORDER
 /* The same, with the rows stamped with the run's execution and fetch time as keys alone. */
-static const char lake_copy_stamped_sql[] =
-    "COPY (SELECT ticker, timespan, ts, CASE WHEN NOT k THEN open END,"
-    " CASE WHEN NOT k THEN high END, CASE WHEN NOT k THEN low END,"
-    " CASE WHEN NOT k THEN close END, CASE WHEN NOT k THEN volume END,"
-    " CASE WHEN NOT k THEN vwap END, CASE WHEN NOT k THEN trades END,"
-    " CASE WHEN NOT k THEN execution_id END, k"
-    " FROM (SELECT *, execution_id = current_setting('tickflow.lake_execution')::uuid"
-    " AND fetched_at = current_setting('tickflow.lake_fetched')::timestamptz AS k"
-    " FROM silver.bars" LAKE_WHERE ") b" LAKE_ORDER;
+#define LAKE_COPY_STAMPED_SQL                                                                      \
+    "COPY (SELECT ticker, timespan, ts, CASE WHEN NOT k THEN open END,"                            \
+    " CASE WHEN NOT k THEN high END, CASE WHEN NOT k THEN low END,"                                \
+    " CASE WHEN NOT k THEN close END, CASE WHEN NOT k THEN volume END,"                            \
+    " CASE WHEN NOT k THEN vwap END, CASE WHEN NOT k THEN trades END,"                             \
+    " CASE WHEN NOT k THEN execution_id END, k"                                                    \
+    " FROM (SELECT *, execution_id = current_setting('tickflow.lake_execution')::uuid"             \
+    " AND fetched_at = current_setting('tickflow.lake_fetched')::timestamptz AS k"                 \
+    " FROM silver.bars" LAKE_WHERE ") b" LAKE_ORDER
 
 /* Where read_rows() puts the rows, and whether they carry a stamp. */
 struct read_into {
@@ -728,29 +728,37 @@ static enum tf_rc read_row(void *arg, const struct tf_pg_field *f)
  * With h, the rows stamped with h's execution and fetch time come as keys
  * alone (k->stamped).
  * COPY takes no parameters, so the partition's names travel as
- * transaction-local settings set by a parameterised statement.
+ * transaction-local settings set by a parameterised statement, and its
+ * day as constants of our own making.
  */
 static enum tf_rc read_rows(struct tf_run *run, const char *provider, const char *span,
                             const char *date, const struct lake_hold *h, struct cols *k)
 {
-    const char *params[5] = {provider, span, date, h ? h->exec : "", h ? h->fetched : ""};
+    const char *params[4] = {provider, span, h ? h->exec : "", h ? h->fetched : ""};
     PGresult *res = tf_pg_exec(run->conn,
                                "SELECT set_config('tickflow.lake_provider', $1, true),"
                                " set_config('tickflow.lake_timespan', $2, true),"
-                               " set_config('tickflow.lake_date', $3, true),"
-                               " set_config('tickflow.lake_execution', $4, true),"
-                               " set_config('tickflow.lake_fetched', $5, true)",
-                               5, params);
+                               " set_config('tickflow.lake_execution', $3, true),"
+                               " set_config('tickflow.lake_fetched', $4, true)",
+                               4, params);
     struct read_into in = {k, h != NULL};
-    char state[6] = "";
+    char state[6] = "", lo[48], hi[48], sql[2048];
     enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    int64_t day = 0;
 
     if (rc != TF_OK)
         snprintf(state, sizeof(state), "%s", tf_pg_sqlstate(res));
     PQclear(res);
+    if (rc == TF_OK && tf_time_parse(date, &day) != TF_OK)
+        rc = TF_ERR_INVALID;
+    tf_pg_time_literal(day, lo);
+    tf_pg_time_literal(day + 86400, hi);
+    if (h)
+        snprintf(sql, sizeof(sql), LAKE_COPY_STAMPED_SQL, lo, hi);
+    else
+        snprintf(sql, sizeof(sql), LAKE_COPY_SQL, lo, hi);
     if (rc == TF_OK)
-        rc = tf_pg_copy_out(run->conn, h ? lake_copy_stamped_sql : lake_copy_sql, h ? 12 : 11,
-                            read_row, &in, state);
+        rc = tf_pg_copy_out(run->conn, sql, h ? 12 : 11, read_row, &in, state);
     if (rc == TF_ERR_DB)
         tf_run_fail(run, "reading silver for the lake failed: sqlstate %s", state);
     else if (rc != TF_OK)
@@ -963,8 +971,11 @@ enum tf_rc transform_lake(struct tf_run *run)
     if (w.nparts == 0)
         return TF_OK;
     if (run->carry && hold_rank(run->carry) != TF_OK) {
-        tf_run_fail(run, "lake: out of memory");
-        return TF_ERR_NOMEM;
+        struct lake_hold *h = run->carry;
+
+        /* Without ranks the kept bars cannot be ordered: every day is read back. */
+        for (size_t k = 0; k < h->nparts; k++)
+            part_drop(h->parts[k]);
     }
     w.parts = calloc(w.nparts, sizeof(*w.parts));
     w.subs = calloc(w.nparts, sizeof(*w.subs));

@@ -78,7 +78,8 @@ static const char existing_sql[] =
  * left alone (a replay writes nothing, and silver's rows keep their place,
  * so whatever reads them in storage order reads the same). Also lists the
  * lake partitions of bars whose provider changes (their old dataset loses
- * them).
+ * them). Every staged bar lies in the window ($1, $2: outside_window keeps
+ * the others out), which keeps the other days' partitions out of the plan.
  */
 static const char update_sql[] =
     "WITH src AS (SELECT DISTINCT ON (ticker, timespan, ts) * FROM pg_temp.transform_stage"
@@ -86,12 +87,14 @@ static const char update_sql[] =
     " old AS (SELECT DISTINCT b.provider, b.timespan,"
     "  to_char(b.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS date FROM silver.bars b"
     "  JOIN src ON src.ticker = b.ticker AND src.timespan = b.timespan AND src.ts = b.ts"
-    "  WHERE b.provider <> src.provider AND b.fetched_at <= src.fetched_at),"
+    "  WHERE b.provider <> src.provider AND b.fetched_at <= src.fetched_at"
+    "  AND b.ts >= $1::timestamptz AND b.ts < $2::timestamptz),"
     " up AS (UPDATE silver.bars s SET open = src.open, high = src.high, low = src.low,"
     "  close = src.close, volume = src.volume, vwap = src.vwap, trades = src.trades,"
     "  execution_id = src.execution_id, ingested_at = now(), provider = src.provider,"
     "  fetched_at = src.fetched_at FROM src WHERE s.ticker = src.ticker"
     "  AND s.timespan = src.timespan AND s.ts = src.ts AND s.fetched_at <= src.fetched_at"
+    "  AND s.ts >= $1::timestamptz AND s.ts < $2::timestamptz"
     "  AND (s.open, s.high, s.low, s.close, s.volume, s.vwap, s.trades, s.execution_id,"
     "  s.provider, s.fetched_at) IS DISTINCT FROM (src.open, src.high, src.low, src.close,"
     "  src.volume, src.vwap, src.trades, src.execution_id, src.provider, src.fetched_at)"
@@ -116,6 +119,7 @@ struct range {
 struct load {
     int streaming;    /* a COPY of new bars into silver.bars is open */
     int window_empty; /* silver held nothing of the run's tickers in its window */
+    int staged;       /* bars silver held went into the staging table */
     struct range *ranges;
     size_t nranges, ranges_cap;
     struct tf_run *run;
@@ -649,6 +653,7 @@ static enum tf_rc load_object(struct load *ld, const cJSON *obj, int index)
     if (ld->seen.len) {
         rc = stream_close(ld);
         rc = rc ? rc : copy_in(run, copy_stage_sql, &ld->seen);
+        ld->staged = 1;
     }
     if (rc == TF_OK && ld->fresh.len) {
         rc = stream_open(ld);
@@ -722,12 +727,22 @@ static enum tf_rc finish(struct load *ld)
     long long updated;
     enum tf_rc rc;
 
-    rc = run_sql(run, update_sql, 0, NULL, "updating silver.bars", &res);
-    if (rc != TF_OK)
-        return rc;
-    updated = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    old = cJSON_Parse(PQgetvalue(res, 0, 1));
-    PQclear(res);
+    if (ld->staged) {
+        char ws[32], we[32];
+        const char *params[2] = {ws, we};
+
+        tf_time_format(run->window_start, ws, sizeof(ws));
+        tf_time_format(run->window_end, we, sizeof(we));
+        rc = run_sql(run, update_sql, 2, params, "updating silver.bars", &res);
+        if (rc != TF_OK)
+            return rc;
+        updated = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        old = cJSON_Parse(PQgetvalue(res, 0, 1));
+        PQclear(res);
+    } else {
+        updated = 0; /* nothing staged: no bar silver held came again */
+        rc = TF_OK;
+    }
     cJSON_ArrayForEach(p, old)
     {
         if (rc == TF_OK)
@@ -845,8 +860,9 @@ static enum tf_rc transform_run(struct tf_run *run)
     uuid_bytes(run->execution_id, ld.exec_uuid);
     tf_time_format(run->window_start, ws, sizeof(ws));
     tf_time_format(run->window_end, we, sizeof(we));
-    /* The week after the window too, so the next runs seldom have to make one. */
-    tf_time_format(run->window_end + 7 * 86400, ahead, sizeof(ahead));
+    /* The month after the window too, so that runs seldom make one (making
+     * one waits for every transaction on silver.bars, and they for it). */
+    tf_time_format(run->window_end + 31 * 86400, ahead, sizeof(ahead));
     rc = ensure_partitions(run, ws, ahead);
     if (rc != TF_OK)
         return rc;

@@ -422,9 +422,36 @@ static int fast_bar(struct cursor *c, struct bar *b)
 }
 
 /*
+ * 0 when text holds what jscan takes and cJSON would not, or reads
+ * otherwise: a surrogate escape (cJSON refuses a lone one) or a run of
+ * number characters as long as cJSON's number buffer (64). Strings count
+ * too, which only sends a few more pages to the full parse.
+ */
+static int plain_text(const char *text, size_t len)
+{
+    size_t run = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+            if (++run >= 64)
+                return 0;
+            continue;
+        }
+        run = 0;
+        if (c == '\\' && i + 3 < len && text[i + 1] == 'u' &&
+            (text[i + 2] == 'd' || text[i + 2] == 'D') && strchr("89abAB", text[i + 3]))
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * A Polygon page read straight from its text: what polygon_page() makes of
  * the parsed tree, for the pages that are plain (every result an object of
- * finite numbers under unescaped keys, no key twice). Returns 1 with pg
+ * finite numbers under unescaped keys, no key twice, nothing cJSON would
+ * refuse). Returns 1 with pg
  * filled, bars without their raw item; 0 when the page is not plain (pg
  * left empty), and the full parse decides.
  */
@@ -437,8 +464,13 @@ static int polygon_fast(const char *ticker, const char *text, size_t len, struct
     int n = tf_jscan_object(text, len, top, (int)TF_ARRAY_LEN(top));
     char err[64];
 
-    if (n < 0 || n > (int)TF_ARRAY_LEN(top))
+    if (n < 0 || n > (int)TF_ARRAY_LEN(top) || !plain_text(text, len))
         return 0;
+    /* cJSON finds a member by its key unescaped; jscan's keys are as written. */
+    for (int i = 0; i < n; i++) {
+        if (memchr(top[i].key, '\\', top[i].keylen))
+            return 0;
+    }
     echoed = tf_jscan_find(top, n, "ticker");
     results = tf_jscan_find(top, n, "results");
     if (echoed && (echoed->type != TF_J_STRING || memchr(echoed->val, '\\', echoed->vallen) ||

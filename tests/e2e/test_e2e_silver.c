@@ -662,9 +662,9 @@ static void test_partitions(void)
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars_default", NULL), 0);
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars_2024_09_03", NULL), 4);
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.bars WHERE ts >= '2024-09-01'", NULL), 4);
-    /* The week after the window is made ahead of time. */
+    /* The month after the window is made ahead of time. */
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM pg_class WHERE relnamespace = 'silver'::regnamespace"
-                      " AND relname = 'bars_2024_09_10'",
+                      " AND relname = 'bars_2024_10_03'",
                       NULL),
                  1);
 }

@@ -5,8 +5,9 @@
  * exact operation, numbers that need strtod, negative zero, exponents,
  * members in any order, unknown members of any kind, null vw and n), and
  * every page that is not plain is left to the full parse (a repeated or
- * escaped key, a missing or non-number field, an overflowing number, a
- * number longer than cJSON reads, an escaped ticker, malformed JSON).
+ * escaped key, at the top or in a bar, a missing or non-number field, an
+ * overflowing number, a number longer than cJSON reads, a surrogate escape
+ * cJSON refuses, an escaped ticker, malformed JSON).
  * Then random numbers, read both ways.
  */
 #include <math.h>
@@ -133,6 +134,17 @@ static void test_pages_left_to_the_full_parse(void)
               "0000000000000000001,\"h\":2,\"l\":1,\"c\":2,\"v\":5}]}");
     not_plain("an item that is not an object", "{\"results\":[[1,2,3]]}");
     not_plain("an escaped ticker", "{\"ticker\":\"A\\u0041\",\"results\":[]}");
+    not_plain("an escaped top-level key",
+              "{\"ticker\":\"AAPL\",\"r\\u0065sults\":[{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,"
+              "\"c\":2,\"v\":5}]}");
+    not_plain("an escaped key before the real one",
+              "{\"tick\\u0065r\":\"MSFT\",\"ticker\":\"AAPL\",\"results\":[]}");
+    not_plain("a lone surrogate in a member nobody reads",
+              "{\"note\":\"\\ud800\",\"results\":[{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,"
+              "\"c\":2,\"v\":5}]}");
+    not_plain("a number longer than cJSON reads, in a member nobody reads",
+              "{\"count\":1000000000000000000000000000000000000000000000000000000000000000001,"
+              "\"results\":[{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":5}]}");
     not_plain("malformed", "{\"results\":[{\"t\":60000,\"o\":1,}]}");
     not_plain("truncated", "{\"results\":[{\"t\":60000,\"o\":1");
 }

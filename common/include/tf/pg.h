@@ -102,6 +102,15 @@ void tf_pg_copy_abort(PGconn *conn, const char *why);
 enum tf_rc tf_pg_copy_in(PGconn *conn, const char *sql, const void *data, size_t len,
                          char sqlstate[6]) TF_MUSTCHECK;
 
+/**
+ * A time as a constant for a statement that takes no parameters (COPY):
+ * 'YYYY-MM-DDTHH:MM:SSZ'::timestamptz, written by our own formatter from
+ * t (seconds since the epoch), so nothing else can get in. A constant lets
+ * the planner keep out the daily partitions outside it; a setting read
+ * back with current_setting() would make it open and lock every one.
+ */
+void tf_pg_time_literal(int64_t t, char out[48]);
+
 /** Runs a parameterless command (BEGIN, COMMIT, ROLLBACK); TF_ERR_DB on failure. */
 enum tf_rc tf_pg_cmd(PGconn *conn, const char *sql) TF_MUSTCHECK;
 
