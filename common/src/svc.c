@@ -512,6 +512,10 @@ static enum tf_rc start_database(struct tf_svc *svc)
         return TF_ERR_DB;
     }
     tf_log_info(NULL, "schema at version %d", tf_pg_schema_version());
+    if (!tf_time_us_eastern_from_zoneinfo())
+        tf_log_warn(NULL, "no zone database (America/New_York under $TZDIR or"
+                          " /usr/share/zoneinfo; Debian's tzdata): New York's clock follows the"
+                          " 2007 rule, so sessions before 2007 are an hour off around DST");
     tf_pg_pool_put(svc->pool, conn);
     return TF_OK;
 }

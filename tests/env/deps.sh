@@ -15,7 +15,7 @@ packages=(
     libssl-dev uuid-dev zlib1g-dev libzstd-dev
     postgresql postgresql-client
     openjdk-17-jre-headless maven
-    curl python3 python3-yaml python3-venv ca-certificates
+    curl python3 python3-yaml python3-venv ca-certificates tzdata
     wrk  # make bench-status
 )
 

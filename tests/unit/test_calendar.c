@@ -500,6 +500,33 @@ static void test_markets(void)
     CHECK_STR(tf_market_name((enum tf_market)3), "unknown");
 }
 
+/*
+ * Sessions before the 2007 DST rule, in UTC known independently of it: on
+ * 2005-03-15 (EST until April 3) the NYSE opened at 14:30Z and closed at
+ * 21:00Z, so 390 minutes from 14:30Z are expected and 13:30Z is closed;
+ * on 2006-10-30 (EST since October 29) the same.
+ */
+static void test_before_2007(void)
+{
+    int64_t open = 0, close = 0;
+
+    CHECK(tf_cal_us_session(2005, 3, 15, &open, &close) == 1, "2005-03-15 is a session");
+    CHECK_EQ_INT(open, utc(2005, 3, 15, 14, 30));
+    CHECK_EQ_INT(close, utc(2005, 3, 15, 21, 0));
+    CHECK_EQ_INT(tf_cal_minute_open(TF_MARKET_US_EQUITY, utc(2005, 3, 15, 13, 30)), 0);
+    CHECK_EQ_INT(tf_cal_minute_open(TF_MARKET_US_EQUITY, utc(2005, 3, 15, 14, 30)), 1);
+    CHECK_EQ_INT(tf_cal_minute_open(TF_MARKET_US_EQUITY, utc(2005, 3, 15, 20, 59)), 1);
+    CHECK_EQ_INT(tf_cal_expected_bars(TF_MARKET_US_EQUITY, 1, "minute", utc(2005, 3, 15, 0, 0),
+                                      utc(2005, 3, 16, 0, 0)),
+                 390);
+    CHECK_EQ_INT(tf_cal_expected_bars(TF_MARKET_US_EQUITY, 1, "minute", utc(2005, 3, 15, 13, 30),
+                                      utc(2005, 3, 15, 14, 30)),
+                 0);
+    CHECK(tf_cal_us_session(2006, 10, 30, &open, &close) == 1, "2006-10-30 is a session");
+    CHECK_EQ_INT(open, utc(2006, 10, 30, 14, 30));
+    CHECK_EQ_INT(close, utc(2006, 10, 30, 21, 0));
+}
+
 int main(void)
 {
     test_nyse_years();
@@ -509,5 +536,6 @@ int main(void)
     test_cross_check();
     test_trading_day();
     test_markets();
+    test_before_2007();
     return check_summary();
 }

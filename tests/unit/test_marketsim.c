@@ -672,6 +672,21 @@ static void test_trading_calendar(void)
     }
 }
 
+/* marketsim's sessions before the 2007 DST rule: 2005-03-15 trades 14:30Z to 21:00Z (EST). */
+static void test_session_before_2007(void)
+{
+    struct ms_bar *bars = NULL;
+    int64_t day = tf_days_from_civil(2005, 3, 15) * 86400000LL;
+    size_t n = ms_gen_minute_bars(SEED, "AAPL", day, day + 86400000LL - 1, &bars);
+
+    CHECK_EQ_INT(n, 390);
+    if (n > 0) {
+        CHECK_EQ_INT(bars[0].t_ms, day + (14 * 60 + 30) * 60000LL);
+        CHECK_EQ_INT(bars[n - 1].t_ms, day + (20 * 60 + 59) * 60000LL);
+    }
+    free(bars);
+}
+
 /* ms_fmt_g15 writes exactly what "%.15g" writes, for the generator's values and any other. */
 static void check_g15(double v, int *bad)
 {
@@ -749,5 +764,6 @@ int main(void)
     test_forex();
     test_24h_sparse();
     test_fmt_g15();
+    test_session_before_2007();
     return check_summary();
 }

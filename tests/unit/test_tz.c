@@ -405,19 +405,51 @@ static void test_round_trips(void)
     round_trip("UTC", 2024, 0, 0);
 }
 
-/* New York agrees with tf/time.h's hand-written US rule since 2007. */
+/*
+ * tf/time.h's New York clock is the zone database's, before 2007 too, and
+ * NYSE sessions land where they did: the opening bell at 09:30 New York on
+ * dates whose UTC time is known independently of the 2007 rule (under it,
+ * every one of these but the last would be an hour off).
+ */
 static void test_us_eastern(void)
 {
+    static const struct {
+        int y, m, d;
+        const char *open; /* 09:30 New York, in UTC */
+        const char *why;
+    } opens[] = {
+        {2005, 3, 15, "2005-03-15T14:30:00Z", "EST: DST began on April 3, 2005"},
+        {2006, 3, 13, "2006-03-13T14:30:00Z", "EST: DST began on April 2, 2006"},
+        {2006, 4, 3, "2006-04-03T13:30:00Z", "EDT since April 2, 2006"},
+        {2006, 10, 30, "2006-10-30T14:30:00Z", "EST: DST ended on October 29, 2006"},
+        {1987, 4, 3, "1987-04-03T14:30:00Z", "EST: DST began on April 5, 1987"},
+        {1987, 4, 6, "1987-04-06T13:30:00Z", "EDT since April 5, 1987"},
+        {1974, 1, 7, "1974-01-07T13:30:00Z", "the 1974 emergency DST from January 6"},
+        {2007, 3, 12, "2007-03-12T13:30:00Z", "EDT since March 11, 2007, the new rule"},
+    };
     const struct tf_tz *tz = zone("America/New_York");
     int64_t end = sec_of("2100-01-01T00:00:00Z");
     int bad = 0;
 
+    CHECK(tf_time_us_eastern_from_zoneinfo(), "New York's clock comes from the zone database");
     if (!tz)
         return;
-    for (int64_t t = sec_of("2007-01-01T00:00:00Z"); t < end; t += 3 * 3600 + 17) {
+    for (int64_t t = sec_of("1900-01-01T00:00:00Z"); t < end; t += 3 * 3600 + 17) {
         bad += tf_tz_offset(tz, t) != tf_time_us_eastern_offset(t);
     }
     CHECK(bad == 0, "New York vs tf_time_us_eastern_offset: %d differ", bad);
+    for (size_t i = 0; i < sizeof(opens) / sizeof(opens[0]); i++) {
+        int64_t t = tf_time_us_eastern_to_utc(opens[i].y, opens[i].m, opens[i].d, 9, 30);
+        char got[32];
+
+        tf_time_format(t, got, sizeof(got));
+        CHECK(strcmp(got, opens[i].open) == 0, "09:30 New York on %04d-%02d-%02d (%s): %s, want %s",
+              opens[i].y, opens[i].m, opens[i].d, opens[i].why, got, opens[i].open);
+    }
+    /* The autumn's repeated hour gives the earlier instant; the spring's
+     * skipped hour reads as daylight time (02:30 is 06:30Z, as 03:30 EDT is 07:30Z). */
+    CHECK_EQ_INT(tf_time_us_eastern_to_utc(2024, 11, 3, 1, 30), sec_of("2024-11-03T05:30:00Z"));
+    CHECK_EQ_INT(tf_time_us_eastern_to_utc(2024, 3, 10, 2, 30), sec_of("2024-03-10T06:30:00Z"));
 }
 
 /* Footer forms parsed from synthetic files, and their errors. */
