@@ -239,15 +239,6 @@ static int e2e_round(struct round *r)
     }
 }
 
-static int add_job(void)
-{
-    return h_sql(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
-                    " timespan, updated_by) SELECT '" JOB "', 'polygon', array_agg('E' ||"
-                    " lpad(i::text, 4, '0') ORDER BY i), 1, 'minute', 'bench'"
-                    " FROM generate_series(0, " "499" ") AS i",
-                    0, NULL);
-}
-
 static long peak_rss_mb(void)
 {
     long kb = 0;
@@ -378,7 +369,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "the stack did not start (see %s)\n", stack.dir);
         goto out;
     }
-    if (add_job() != 0)
+    if (h_add_job_tickers(stack.db, JOB, "E", TICKERS) != 0)
         goto out;
     rc = (backfill ? bench_backfill() : bench_e2e()) == 0 ? 0 : 1;
 out:

@@ -264,26 +264,8 @@ int main(void)
         fprintf(stderr, "the stack did not start (see %s)\n", stack.dir);
         goto out;
     }
-    {
-        struct tf_buf list;
-        const char *params[1];
-        enum tf_rc lrc = TF_OK;
-        tf_buf_init(&list, 1u << 20);
-        for (int k = 0; k < TICKERS && lrc == TF_OK; k++)
-            lrc = tf_buf_printf(&list, "%sB%04d", k ? "," : "{", k);
-        if (lrc == TF_OK)
-            lrc = tf_buf_puts(&list, "}");
-        params[0] = list.data;
-        if (lrc != TF_OK ||
-            h_sql(stack.db, "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
-                     " timespan, updated_by) VALUES ('" JOB "', 'polygon', $1, 1, 'minute',"
-                     " 'bench')",
-                     1, params)) {
-            tf_buf_cleanup(&list);
-            goto out;
-        }
-        tf_buf_cleanup(&list);
-    }
+    if (h_add_job_tickers(stack.db, JOB, "B", TICKERS) != 0)
+        goto out;
     snprintf(copy_path, sizeof(copy_path), "%s/bars.copy", stack.dir);
     objects = make_pages(copy_path, &bars);
     if (!objects)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tf/log.h"
 #include "tf/time.h"
@@ -257,11 +258,21 @@ enum tf_rc tf_kafka_know_topic(struct tf_kafka *kafka, const char *topic, int ti
     rkt = rd_kafka_topic_new(kafka->rk, topic, NULL);
     if (!rkt)
         return TF_ERR_KAFKA;
-    merr = rd_kafka_metadata(kafka->rk, 0, rkt, &md, timeout_ms);
-    if (merr == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
-        merr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-    if (md)
-        rd_kafka_metadata_destroy(md);
+    /* A topic just made is unknown to the broker for a moment: ask again. */
+    for (int waited = 0;; waited += 50) {
+        md = NULL;
+        merr = rd_kafka_metadata(kafka->rk, 0, rkt, &md, timeout_ms - waited);
+        if (merr == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+            merr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if ((merr != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+             merr != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC &&
+             merr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) ||
+            waited + 50 >= timeout_ms)
+            break;
+        usleep(50 * 1000);
+    }
     if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_destroy(rkt);
         return TF_ERR_KAFKA;

@@ -561,6 +561,11 @@ static enum tf_rc start_kafka(struct tf_svc *svc)
     if (!svc->def->consume_topic)
         return TF_OK;
     snprintf(svc->topic_in, sizeof(svc->topic_in), "%s%s", prefix, svc->def->consume_topic);
+    /* A topic just made is unknown to the broker for a moment: a consumer
+     * subscribing then would only see it at its next metadata refresh,
+     * seconds later, and the first event would wait for that. */
+    if (tf_kafka_know_topic(svc->kafka, svc->topic_in, 10000) != TF_OK)
+        tf_log_warn(NULL, "kafka: no metadata yet for %s", svc->topic_in);
     snprintf(group, sizeof(group), "%stickflow-%s", prefix, svc->def->name);
     if (tf_kafka_consumer_new(svc->cfg.brokers, group, svc->topic_in, &svc->consumer, err,
                               sizeof(err)) != TF_OK) {

@@ -47,8 +47,9 @@ enum tf_rc tf_kafka_ensure_topics(struct tf_kafka *kafka, const char *const *top
 /**
  * Fetches topic's partitions and leaders now, at start-up, so that the first
  * event produced to it does not wait for them (up to a few hundred
- * milliseconds otherwise). At most four topics per producer; call before
- * producing from other threads.
+ * milliseconds otherwise). A topic just made, which the broker does not
+ * know yet, is asked for again until it does or timeout_ms has passed. At
+ * most four topics per producer; call before producing from other threads.
  */
 enum tf_rc tf_kafka_know_topic(struct tf_kafka *kafka, const char *topic, int timeout_ms);
 
