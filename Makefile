@@ -14,28 +14,41 @@ WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prot
 CFLAGS   ?= -O2 -g
 # -ffp-contract=off: no fused multiply-add, so gold's sums have the same
 # bits on every compiler and processor.
-CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread -ffp-contract=off $(WARN) -Icommon/include -Icommon/src \
+# common/ is in layers (common/README.md); each layer's public headers are
+# in common/<layer>/include/tf/. Internal headers sit beside their sources
+# and are reached only by the files next to them.
+LAYERS   := base codec io control runtime
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread -ffp-contract=off $(WARN) $(LAYERS:%=-Icommon/%/include) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 ifeq ($(CI),true)
 CFLAGS   += -Werror
 endif
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lcjson -lpq -lrdkafka -lcrypto -luuid -lz -lzstd) -lm -pthread
 
-# BUILD may be set to keep several builds side by side (make BUILD=build-x ...).
+# Header dependencies come from the compiler.
+DEPFLAGS := -MMD -MP
+
+# One build folder per sanitizer set: build/, build-address-undefined/,
+# build-thread/. BUILD may be set to keep other builds side by side.
+comma    := ,
 ifneq ($(SANITIZER),)
-BUILD    ?= build-san
-CFLAGS   += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
+BUILD    ?= build-$(subst $(comma),-,$(SANITIZER))
+CFLAGS   += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -O1
+ifneq ($(SANITIZER),thread)
+CFLAGS   += -fno-sanitize-recover=all
+endif
 LDFLAGS  += -fsanitize=$(SANITIZER)
 else
 BUILD    ?= build
 endif
 
-COMMON_SRC := $(wildcard common/src/*.c)
+COMMON_SRC := $(foreach l,$(LAYERS),$(wildcard common/$(l)/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
 LIBTF      := $(BUILD)/lib/libtf.a
 SERVICES   := extract transform aggregate marketsim
 BINS       := $(SERVICES:%=$(BUILD)/bin/tickflow-%)
-MARKETSIM_LIB_SRC := services/marketsim/gen.c
+# Each service is a library (everything but its main.c) that tests link.
+SVC_LIBS   := $(SERVICES:%=$(BUILD)/lib/libtf-%.a)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_SRC    := $(wildcard tests/e2e/test_*.c)
@@ -45,21 +58,26 @@ INT_BINS   := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 
-# Keep objects of test binaries between runs.
-.SECONDARY:
+# Keep objects of test binaries between runs (only those: an object that
+# goes missing elsewhere is always rebuilt).
+TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) $(wildcard bench/*.c))
+.SECONDARY: $(TEST_OBJ)
 
 .PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
 
-# Test and benchmark sources also see the harness.
-$(BUILD)/obj/tests/%.o: CFLAGS += -Itests/harness
-$(BUILD)/obj/bench/%.o: CFLAGS += -Itests/harness
+# Test and benchmark sources also see the harness and the services'
+# headers ("transform/transform.h").
+$(BUILD)/obj/tests/%.o: CFLAGS += -Itests/harness -Iservices
+$(BUILD)/obj/bench/%.o: CFLAGS += -Itests/harness -Iservices
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/include/tf/*.h common/src/*.h services/*/*.h tests/harness/*.h)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Regenerated on every run, replaced only when its text changes: a
 # migration edited, added or removed is always compiled in.
@@ -70,40 +88,40 @@ $(BUILD)/gen/migrations.c: tools/embed-sql.sh FORCE
 
 FORCE:
 
-$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/src/migrations.h
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/io/migrations.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -Icommon/io -c -o $@ $<
 
 $(LIBTF): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 define service_rule
-$(BUILD)/bin/tickflow-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(LIBTF)
+$(BUILD)/lib/libtf-$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && $$(AR) rcs $$@ $$^
+
+$(BUILD)/bin/tickflow-$(1): $(BUILD)/obj/services/$(1)/main.o $(BUILD)/lib/libtf-$(1).a $(LIBTF)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 
-# Unit tests link the common library and marketsim's generator (no I/O).
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(HARNESS_OBJ) $(MARKETSIM_LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIBTF)
+# Every test links the services' libraries and the common library; the
+# linker takes only the objects a test uses.
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# transform's page readers, unit-tested from their own object.
-$(BUILD)/tests/test_pages: $(BUILD)/obj/tests/unit/test_pages.o $(HARNESS_OBJ) $(BUILD)/obj/services/transform/pages.o $(LIBTF)
+$(BUILD)/tests/test_int_%: $(BUILD)/obj/tests/integration/test_int_%.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_int_%: $(BUILD)/obj/tests/integration/test_int_%.o $(HARNESS_OBJ) $(LIBTF)
+$(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(MARKETSIM_LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIBTF)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/bench/bench_%: $(BUILD)/obj/bench/bench_%.o $(HARNESS_OBJ) $(LIBTF)
+$(BUILD)/bench/bench_%: $(BUILD)/obj/bench/bench_%.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -171,7 +189,7 @@ bench-status: deps
 check-deploy:
 	@python3 tests/deploy/check_deploy.py
 
-C_FILES := $(wildcard common/src/*.c common/include/tf/*.h services/*/*.c services/*/*.h \
+C_FILES := $(wildcard common/*/*.c common/*/*.h common/*/include/tf/*.h services/*/*.c services/*/*.h \
              tests/unit/*.c tests/integration/*.c tests/e2e/*.c bench/*.c tests/harness/*.c tests/harness/*.h)
 
 format:
@@ -181,7 +199,7 @@ format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
 lint:
-	@! grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol)\s*\(' common/src/*.c common/include/tf/*.h services/*/*.c || (echo "lint: banned function" && false)
+	@! grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol)\s*\(' common/*/*.c common/*/include/tf/*.h services/*/*.c || (echo "lint: banned function" && false)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-*/

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tickflow's test suites and prints one closing line for the whole run:
 #   N passed, N failed
-# Usage: tests/run.sh [all|unit|integration|e2e|deploy]   (BUILD=build-san for sanitizer builds)
+# Usage: tests/run.sh [all|unit|integration|e2e|deploy]   (BUILD=build-address-undefined for sanitizer builds)
 # The unit suite also reads test_parquet's files with pyarrow and DuckDB
 # (tests/env/pyenv.sh makes the venv; it needs PyPI once).
 # The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts.

@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
-#include "tf/alert.h"
+#include "alert.h"
 #include "tf/buf.h"
 #include "tf/calendar.h"
 #include "tf/dq.h"

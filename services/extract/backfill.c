@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "tf/exec.h"
-#include "tf/job.h"
+#include "job.h"
 #include "tf/json.h"
 #include "tf/pg.h"
 #include "tf/time.h"

@@ -16,7 +16,7 @@
 
 #include "tf/buf.h"
 #include "tf/dq.h"
-#include "tf/job.h"
+#include "job.h"
 #include "tf/json.h"
 #include "tf/pg.h"
 #include "tf/time.h"

@@ -37,7 +37,7 @@
 
 #include "tf/json.h"
 #include "tf/lake.h"
-#include "tf/parquet.h"
+#include "parquet.h"
 #include "tf/pg.h"
 #include "tf/time.h"
 #include "transform.h"

@@ -36,7 +36,7 @@
 
 #include "check.h"
 #include "harness.h"
-#include "tf/alert.h"
+#include "aggregate/alert.h"
 #include "tf/cfg.h"
 
 #define HOOK_TOKEN "T0A1B2/B3C4D5/Xq9SecretHookToken"

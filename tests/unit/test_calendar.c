@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../services/marketsim/gen.h"
+#include "marketsim/gen.h"
 #include "../harness/check.h"
 #include "tf/calendar.h"
 #include "tf/time.h"

@@ -16,7 +16,7 @@
 #include "tf/exec.h"
 #include "tf/gz.h"
 #include "tf/http.h"
-#include "tf/job.h"
+#include "extract/job.h"
 #include "tf/jscan.h"
 #include "tf/lake.h"
 #include "tf/time.h"

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../services/marketsim/gen.h"
-#include "../../services/marketsim/gen_internal.h"
+#include "marketsim/gen.h"
+#include "marketsim/gen_internal.h"
 #include "../harness/check.h"
 #include "tf/calendar.h"
 #include "tf/time.h"

@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../../services/marketsim/faults.c"
+#include "marketsim/faults.c"
 #include "../harness/check.h"
 
 #define THREADS      8

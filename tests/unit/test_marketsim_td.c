@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../../services/marketsim/tdseries.c"
+#include "marketsim/tdseries.c"
 #include "../harness/check.h"
 
 #define SEED 42

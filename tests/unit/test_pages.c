@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../services/transform/transform.h"
+#include "transform/transform.h"
 #include "check.h"
 #include "tf/buf.h"
 

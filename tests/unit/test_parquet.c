@@ -24,7 +24,7 @@
 #include "check.h"
 #include "tf/buf.h"
 #include "tf/json.h"
-#include "tf/parquet.h"
+#include "transform/parquet.h"
 
 #define FILE_CAP ((size_t)256 * 1024 * 1024)
 

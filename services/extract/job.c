@@ -1,7 +1,7 @@
 /*
  * job.c - syntax of job names, providers, tickers and bar sizes.
  */
-#include "tf/job.h"
+#include "job.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  * the footer, and the caller's output buffer. Nothing depends on time,
  * addresses or hash seeds, so the same input gives the same bytes.
  */
-#include "tf/parquet.h"
+#include "parquet.h"
 
 #include <limits.h>
 #include <stdarg.h>

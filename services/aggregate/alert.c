@@ -10,7 +10,7 @@
  * encoded word when it is not plain ASCII. Errors name the channel and the
  * server's answer, never the webhook's path or token, nor a password.
  */
-#include "tf/alert.h"
+#include "alert.h"
 
 #include <curl/curl.h>
 #include <cjson/cJSON.h>
