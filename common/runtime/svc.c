@@ -25,6 +25,73 @@ const struct tf_svc_cfg *tf_svc_cfg(const struct tf_svc *svc)
     return &svc->cfg;
 }
 
+const void *tf_svc_stage_cfg(const struct tf_svc *svc)
+{
+    return svc->def->cfg;
+}
+
+/* clang-format off */
+#define SVC_KEY(n, t, f, d, fl, lo, hi) TF_CFG_KEY(struct tf_svc_cfg, n, t, f, d, fl, lo, hi)
+
+/* The runtime's settings; TICKFLOW_HTTP_PORT's default is set per stage. */
+static const struct tf_cfg_key svc_keys[] = {
+    SVC_KEY("TICKFLOW_API_CONNECTIONS",   TF_CFG_INT, api_connections, "4", 0, 1, 32),
+    SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),
+    SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),
+    SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),
+    SVC_KEY("TICKFLOW_HTTP_PORT",         TF_CFG_INT, port, NULL, 0, 0, 65535),
+    SVC_KEY("TICKFLOW_KAFKA_BROKERS",     TF_CFG_STR, brokers, NULL, TF_CFG_REQUIRED, 0, 0),
+    SVC_KEY("TICKFLOW_KAFKA_DELIVERY_TIMEOUT_MS", TF_CFG_INT, kafka_delivery_timeout_ms,
+            "30000", 0, 1000, 600000),
+    SVC_KEY("TICKFLOW_KAFKA_PARTITIONS",  TF_CFG_INT, kafka_partitions, "3", 0, 1, 1024),
+    SVC_KEY("TICKFLOW_KAFKA_TOPIC_PREFIX", TF_CFG_STR, topic_prefix, "", 0, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_URI",          TF_CFG_STR, lake_uri, "lake", 0, 0, 0),
+    SVC_KEY("TICKFLOW_LOG_LEVEL",         TF_CFG_STR, log_level, "info", 0, 0, 0),
+    SVC_KEY("TICKFLOW_PG_DSN",            TF_CFG_STR, pg_dsn, NULL,
+            TF_CFG_REQUIRED | TF_CFG_SECRET, 0, 0),
+    SVC_KEY("TICKFLOW_WORKERS",           TF_CFG_INT, workers, "4", 0, 1, 64),
+    SVC_KEY("TICKFLOW_WORKER_ID",         TF_CFG_STR, worker_id, NULL, 0, 0, 0),
+};
+/* clang-format on */
+_Static_assert(TF_ARRAY_LEN(svc_keys) == SVC_NKEYS, "SVC_NKEYS counts svc_keys");
+
+/*
+ * Loads the runtime's settings, then the stage's, and reports every bad
+ * key of both at once. 2 on a configuration error, else 0.
+ */
+static int svc_load_cfg(struct tf_svc *svc)
+{
+    const struct tf_stage_def *def = svc->def;
+    char err[2048] = "", stage_err[1024] = "";
+    enum tf_log_level level = TF_LOG_INFO;
+    enum tf_rc rc, stage_rc = TF_OK;
+
+    snprintf(svc->port_default, sizeof(svc->port_default), "%d", def->default_port);
+    memcpy(svc->keys, svc_keys, sizeof(svc_keys));
+    for (size_t i = 0; i < TF_ARRAY_LEN(svc_keys); i++)
+        if (strcmp(svc->keys[i].name, "TICKFLOW_HTTP_PORT") == 0)
+            svc->keys[i].def = svc->port_default;
+    rc = tf_cfg_load(svc->keys, TF_ARRAY_LEN(svc_keys), tf_cfg_getenv, NULL, &svc->cfg, err,
+                     sizeof(err));
+    if (def->nkeys)
+        stage_rc = tf_cfg_load(def->keys, def->nkeys, tf_cfg_getenv, NULL, def->cfg, stage_err,
+                               sizeof(stage_err));
+    if (rc != TF_OK || stage_rc != TF_OK) {
+        fprintf(stderr, "%s: configuration errors:\n%s%s%s\n", def->name, err,
+                *err && *stage_err ? "\n" : "", stage_err);
+        return 2;
+    }
+    if (tf_log_level_parse(svc->cfg.log_level, &level) != TF_OK) {
+        fprintf(stderr, "%s: TICKFLOW_LOG_LEVEL must be debug, info, warn or error\n", def->name);
+        return 2;
+    }
+    tf_log_init(def->name, level);
+    tf_cfg_log(svc->keys, TF_ARRAY_LEN(svc_keys), &svc->cfg);
+    if (def->nkeys)
+        tf_cfg_log(def->keys, def->nkeys, def->cfg);
+    return 0;
+}
+
 struct tf_lake *tf_svc_lake(const struct tf_svc *svc)
 {
     return svc->lake;
@@ -600,7 +667,9 @@ static void svc_free(struct tf_svc *svc)
     pthread_mutex_destroy(&svc->api_mu);
     pthread_mutex_destroy(&svc->done_mu);
     pthread_cond_destroy(&svc->done_cv);
-    tf_cfg_cleanup(svc->keys, svc->nkeys, &svc->cfg);
+    tf_cfg_cleanup(svc->keys, TF_ARRAY_LEN(svc_keys), &svc->cfg);
+    if (svc->def->nkeys)
+        tf_cfg_cleanup(svc->def->keys, svc->def->nkeys, svc->def->cfg);
     free(svc);
 }
 
@@ -660,11 +729,9 @@ static enum tf_rc svc_start(struct tf_svc *svc)
     return TF_OK;
 }
 
-int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, size_t nkeys)
+int tf_svc_main(const struct tf_stage_def *def)
 {
     struct tf_svc *svc = calloc(1, sizeof(*svc));
-    enum tf_log_level level = TF_LOG_INFO;
-    char err[2048];
     sigset_t set;
     int sig = 0;
     int code = 0;
@@ -677,26 +744,16 @@ int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, s
      * arena, and each worker would hold its own high-water mark. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     svc->def = def;
-    svc->keys = keys;
-    svc->nkeys = nkeys;
     pthread_mutex_init(&svc->qmu, NULL);
     pthread_cond_init(&svc->qcv, NULL);
     pthread_mutex_init(&svc->api_mu, NULL);
     pthread_mutex_init(&svc->done_mu, NULL);
     pthread_cond_init(&svc->done_cv, NULL);
     tf_log_init(def->name, TF_LOG_INFO);
-    if (tf_cfg_load(keys, nkeys, tf_cfg_getenv, NULL, &svc->cfg, err, sizeof(err)) != TF_OK) {
-        fprintf(stderr, "%s: configuration errors:\n%s\n", def->name, err);
+    if (svc_load_cfg(svc) != 0) {
         svc_free(svc);
         return 2;
     }
-    if (tf_log_level_parse(svc->cfg.log_level, &level) != TF_OK) {
-        fprintf(stderr, "%s: TICKFLOW_LOG_LEVEL must be debug, info, warn or error\n", def->name);
-        svc_free(svc);
-        return 2;
-    }
-    tf_log_init(def->name, level);
-    tf_cfg_log(keys, nkeys, &svc->cfg);
 
     /* Signals are taken by sigwait below; every thread inherits the mask. */
     sigemptyset(&set);

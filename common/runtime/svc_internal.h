@@ -15,6 +15,9 @@
 
 #define SVC_POOL_WAIT_MS 5000
 
+/* The runtime's settings (svc.c's table). */
+#define SVC_NKEYS 14
+
 /* TICKFLOW_WORKERS's upper bound. */
 #define SVC_MAX_WORKERS 64
 
@@ -22,8 +25,8 @@ struct svc_api_waiter;
 
 struct tf_svc {
     const struct tf_stage_def *def;
-    const struct tf_cfg_key *keys;
-    size_t nkeys;
+    struct tf_cfg_key keys[SVC_NKEYS]; /* the runtime's table, HTTP port default set */
+    char port_default[8];
     struct tf_svc_cfg cfg;
     struct tf_pg_pool *pool; /* runs, the consumer and the sweeper */
     /* The HTTP API's own TICKFLOW_API_CONNECTIONS: at most that many requests

@@ -23,15 +23,13 @@
 #include "tf/rc.h"
 #include "tf/svc.h"
 
-/* The settings aggregate reads besides the runtime's (TF_SVC_KEYS). */
+/* aggregate's own settings (the runtime loads them from main.c's table). */
 struct aggregate_cfg {
     struct tf_alert_cfg alert;
     long alert_max_attempts; /* TICKFLOW_ALERT_MAX_ATTEMPTS */
     long alert_retry_ms;     /* TICKFLOW_ALERT_RETRY_MS: first backoff, doubled per attempt */
 };
 
-/* Loaded once in main() before any thread starts; read-only afterwards. */
-extern struct aggregate_cfg aggregate_cfg;
 
 /* One ticker of the execution. */
 struct agg_ticker {

@@ -61,16 +61,17 @@ static void channels_format(unsigned mask, char *out, size_t len)
 }
 
 /* The wait before attempt n + 1 (n >= 1): retry_ms doubled per attempt, at most 10 minutes. */
-static long long backoff_ms(long attempts)
+static long long backoff_ms(const struct aggregate_cfg *cfg, long attempts)
 {
-    long long ms = aggregate_cfg.alert_retry_ms;
+    long long ms = cfg->alert_retry_ms;
 
     for (long i = 1; i < attempts && ms < 600000; i++)
         ms *= 2;
     return ms < 600000 ? ms : 600000;
 }
 
-static void deliver(PGconn *conn, PGresult *res, int row, unsigned configured)
+static void deliver(const struct aggregate_cfg *cfg, PGconn *conn, PGresult *res, int row,
+                    unsigned configured)
 {
     struct tf_alert a;
     struct tf_logctx log;
@@ -92,17 +93,17 @@ static void deliver(PGconn *conn, PGresult *res, int row, unsigned configured)
     a.value = PQgetisnull(res, row, 6) ? NAN : strtod(PQgetvalue(res, row, 6), NULL);
     a.threshold = PQgetvalue(res, row, 7);
     a.message = PQgetvalue(res, row, 8);
-    rc = tf_alert_send(&aggregate_cfg.alert, configured & ~had, &a, &got, err, sizeof(err));
+    rc = tf_alert_send(&cfg->alert, configured & ~had, &a, &got, err, sizeof(err));
     had |= got;
     if (rc == TF_OK || (configured & ~had) == 0)
         state = "sent";
-    else if (attempts >= aggregate_cfg.alert_max_attempts)
+    else if (attempts >= cfg->alert_max_attempts)
         state = "failed";
     else
         state = "pending";
     channels_format(had, chans, sizeof(chans));
     snprintf(att, sizeof(att), "%ld", attempts);
-    snprintf(wait, sizeof(wait), "%lld", backoff_ms(attempts));
+    snprintf(wait, sizeof(wait), "%lld", backoff_ms(cfg, attempts));
     params[0] = a.execution_id;
     params[1] = PQgetvalue(res, row, 1);
     params[2] = PQgetvalue(res, row, 2);
@@ -121,12 +122,13 @@ static void deliver(PGconn *conn, PGresult *res, int row, unsigned configured)
                     chans, attempts);
     else
         tf_log_warn(&log, "alert not delivered job=%s check=%s attempt=%ld of %ld state=%s: %s",
-                    a.job_name, a.check, attempts, aggregate_cfg.alert_max_attempts, state, err);
+                    a.job_name, a.check, attempts, cfg->alert_max_attempts, state, err);
 }
 
 void aggregate_alerts_tick(struct tf_svc *svc, PGconn *conn)
 {
-    unsigned configured = tf_alert_channels(&aggregate_cfg.alert);
+    const struct aggregate_cfg *cfg = tf_svc_stage_cfg(svc);
+    unsigned configured = tf_alert_channels(&cfg->alert);
     char lease[24];
     const char *params[1] = {lease};
     PGresult *res;
@@ -135,7 +137,7 @@ void aggregate_alerts_tick(struct tf_svc *svc, PGconn *conn)
         return;
     /* One alert per claim, its lease the two channels' timeouts plus slack:
      * another replica never takes an alert still being sent. */
-    snprintf(lease, sizeof(lease), "%ld", 2 * aggregate_cfg.alert.timeout_ms + 30000);
+    snprintf(lease, sizeof(lease), "%ld", 2 * cfg->alert.timeout_ms + 30000);
     for (int n = 0; n < ALERTS_PER_TICK && !tf_svc_stopping(svc); n++) {
         int got;
         res = tf_pg_exec(conn, claim_sql, 1, params);
@@ -146,7 +148,7 @@ void aggregate_alerts_tick(struct tf_svc *svc, PGconn *conn)
         }
         got = PQntuples(res);
         if (got == 1)
-            deliver(conn, res, 0, configured);
+            deliver(cfg, conn, res, 0, configured);
         PQclear(res);
         if (got == 0)
             break;

@@ -23,8 +23,6 @@
 #include "tf/pg.h"
 #include "tf/time.h"
 
-struct aggregate_cfg aggregate_cfg;
-
 static void add_object(struct tf_run *run, const char *uri, long long records)
 {
     cJSON *o = cJSON_CreateObject();
@@ -221,7 +219,21 @@ static const char aggregate_openapi[] =
     "\"responses\":{\"200\":{\"description\":\"completeness and checks\"},"
     "\"404\":{\"description\":\"error object\"}}}}";
 
-static const struct tf_stage_def aggregate_stage = {
+static struct aggregate_cfg aggregate_cfg;
+
+#define AGGREGATE_KEY(n, t, f, d, fl, lo, hi) \
+    TF_CFG_KEY(struct aggregate_cfg, n, t, f, d, fl, lo, hi)
+
+static const struct tf_cfg_key own_keys[] = {
+    AGGREGATE_KEY("TICKFLOW_ALERT_MAX_ATTEMPTS", TF_CFG_INT, alert_max_attempts, "8", 0, 1, 100),
+    AGGREGATE_KEY("TICKFLOW_ALERT_RETRY_MS", TF_CFG_INT, alert_retry_ms, "2000", 0, 100, 3600000),
+};
+
+/* The alert channels' keys (alert.c) and aggregate's own, filled in main(). */
+static struct tf_cfg_key aggregate_keys[TF_ALERT_CFG_NKEYS + TF_ARRAY_LEN(own_keys)];
+
+/* Not const: main() sets nkeys once the alert keys are in. */
+static struct tf_stage_def aggregate_stage = {
     .name = "aggregate",
     .upstream = "transform",
     .consume_topic = "tickflow.silver.v1",
@@ -233,40 +245,20 @@ static const struct tf_stage_def aggregate_stage = {
     .tick = aggregate_alerts_tick,
     .route = aggregate_quality_route,
     .openapi_paths = aggregate_openapi,
+    .keys = aggregate_keys,
+    .cfg = &aggregate_cfg,
 };
-
-static const struct tf_cfg_key aggregate_keys[] = {TF_SVC_KEYS("8083")};
-
-/* clang-format off */
-static const struct tf_cfg_key own_keys[] = {
-    { "TICKFLOW_ALERT_MAX_ATTEMPTS", TF_CFG_INT,
-      offsetof(struct aggregate_cfg, alert_max_attempts), "8", 0, 1, 100 },
-    { "TICKFLOW_ALERT_RETRY_MS", TF_CFG_INT,
-      offsetof(struct aggregate_cfg, alert_retry_ms), "2000", 0, 100, 3600000 },
-};
-/* clang-format on */
 
 int main(void)
 {
-    struct tf_cfg_key keys[TF_ALERT_CFG_NKEYS + TF_ARRAY_LEN(own_keys)];
     size_t n;
-    char err[2048];
     int code;
 
+    n = tf_alert_cfg_keys(aggregate_keys, TF_ALERT_CFG_NKEYS, offsetof(struct aggregate_cfg, alert));
+    memcpy(&aggregate_keys[n], own_keys, sizeof(own_keys));
+    aggregate_stage.nkeys = n + TF_ARRAY_LEN(own_keys);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    tf_log_init("aggregate", TF_LOG_INFO);
-    n = tf_alert_cfg_keys(keys, TF_ALERT_CFG_NKEYS, offsetof(struct aggregate_cfg, alert));
-    memcpy(&keys[n], own_keys, sizeof(own_keys));
-    n += TF_ARRAY_LEN(own_keys);
-    if (tf_cfg_load(keys, n, tf_cfg_getenv, NULL, &aggregate_cfg, err, sizeof(err)) != TF_OK) {
-        fprintf(stderr, "aggregate: configuration errors:\n%s\n", err);
-        tf_cfg_cleanup(keys, n, &aggregate_cfg);
-        curl_global_cleanup();
-        return 2;
-    }
-    tf_cfg_log(keys, n, &aggregate_cfg);
-    code = tf_svc_main(&aggregate_stage, aggregate_keys, TF_ARRAY_LEN(aggregate_keys));
-    tf_cfg_cleanup(keys, n, &aggregate_cfg);
+    code = tf_svc_main(&aggregate_stage);
     curl_global_cleanup();
     return code;
 }

@@ -16,6 +16,18 @@
 #include "tf/gz.h"
 #include "tf/svc.h"
 
+/* extract's own settings (the runtime loads them from main.c's table). */
+struct extract_cfg {
+    long concurrency;                /* TICKFLOW_EXTRACT_CONCURRENCY */
+    long timeout_ms;                 /* TICKFLOW_EXTRACT_TIMEOUT_MS */
+    long polygon_rate_per_minute;    /* TICKFLOW_POLYGON_RATE_PER_MINUTE */
+    long twelvedata_rate_per_minute; /* TICKFLOW_TWELVEDATA_RATE_PER_MINUTE */
+    char *polygon_base;
+    char *polygon_key;
+    char *twelvedata_base;
+    char *twelvedata_key;
+};
+
 /* What extract needs of a job_config row. */
 struct extract_job {
     char provider[32];

@@ -520,7 +520,7 @@ static enum tf_rc worker_init(struct extract_worker *w, struct extract_fetch *f,
     curl_easy_setopt(w->curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "tickflow-extract/1");
     curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, tf_svc_cfg(f->run->svc)->extract_timeout_ms);
+    curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, ((const struct extract_cfg *)tf_svc_stage_cfg(f->run->svc))->timeout_ms);
     curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(w->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, on_progress);

@@ -130,7 +130,7 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
 
 static enum tf_rc extract_run(struct tf_run *run)
 {
-    const struct tf_svc_cfg *svc_cfg = tf_svc_cfg(run->svc);
+    const struct extract_cfg *ecfg = tf_svc_stage_cfg(run->svc);
     struct extract_job job;
     cJSON *cfg = NULL;
     enum tf_rc rc;
@@ -152,14 +152,14 @@ static enum tf_rc extract_run(struct tf_run *run)
 
     if (job.rate_per_minute <= 0)
         job.rate_per_minute = strcmp(job.provider, "polygon") == 0
-                                  ? svc_cfg->polygon_rate_per_minute
-                                  : svc_cfg->twelvedata_rate_per_minute;
+                                  ? ecfg->polygon_rate_per_minute
+                                  : ecfg->twelvedata_rate_per_minute;
     if (strcmp(job.provider, "polygon") == 0)
-        return extract_fetch_run(run, &job, &extract_polygon, svc_cfg->polygon_base,
-                                 svc_cfg->polygon_key, svc_cfg->extract_concurrency);
+        return extract_fetch_run(run, &job, &extract_polygon, ecfg->polygon_base,
+                                 ecfg->polygon_key, ecfg->concurrency);
     if (strcmp(job.provider, "twelvedata") == 0)
-        return extract_fetch_run(run, &job, &extract_twelvedata, svc_cfg->twelvedata_base,
-                                 svc_cfg->twelvedata_key, svc_cfg->extract_concurrency);
+        return extract_fetch_run(run, &job, &extract_twelvedata, ecfg->twelvedata_base,
+                                 ecfg->twelvedata_key, ecfg->concurrency);
     tf_run_fail(run, "provider %s is not supported by this build", job.provider);
     return TF_ERR_INVALID;
 }
@@ -268,6 +268,27 @@ static const char extract_openapi[] =
         "\"responses\":{" OK("audit") "," ERR("404") "}}}";
 /* clang-format on */
 
+static struct extract_cfg extract_cfg;
+
+/* clang-format off */
+#define EXTRACT_KEY(n, t, f, d, fl, lo, hi) TF_CFG_KEY(struct extract_cfg, n, t, f, d, fl, lo, hi)
+
+static const struct tf_cfg_key extract_keys[] = {
+    EXTRACT_KEY("TICKFLOW_EXTRACT_TIMEOUT_MS", TF_CFG_INT, timeout_ms, "120000", 0, 1000, 3600000),
+    EXTRACT_KEY("TICKFLOW_EXTRACT_CONCURRENCY", TF_CFG_INT, concurrency, "8", 0, 1, 64),
+    EXTRACT_KEY("TICKFLOW_POLYGON_RATE_PER_MINUTE", TF_CFG_INT, polygon_rate_per_minute, "5", 0,
+                1, 1000000),
+    EXTRACT_KEY("TICKFLOW_TWELVEDATA_RATE_PER_MINUTE", TF_CFG_INT, twelvedata_rate_per_minute,
+                "8", 0, 1, 1000000),
+    EXTRACT_KEY("POLYGON_API_KEY",              TF_CFG_STR, polygon_key, NULL, TF_CFG_SECRET, 0, 0),
+    EXTRACT_KEY("TICKFLOW_POLYGON_BASE_URL",    TF_CFG_STR, polygon_base, "https://api.polygon.io",
+                0, 0, 0),
+    EXTRACT_KEY("TICKFLOW_TWELVEDATA_BASE_URL", TF_CFG_STR, twelvedata_base,
+                "https://api.twelvedata.com", 0, 0, 0),
+    EXTRACT_KEY("TWELVEDATA_API_KEY",           TF_CFG_STR, twelvedata_key, NULL, TF_CFG_SECRET, 0, 0),
+};
+/* clang-format on */
+
 static const struct tf_stage_def extract_stage = {
     .name = "extract",
     .upstream = NULL,
@@ -280,33 +301,17 @@ static const struct tf_stage_def extract_stage = {
     .tick = extract_tick,
     .route = extract_route,
     .openapi_paths = extract_openapi,
+    .keys = extract_keys,
+    .nkeys = TF_ARRAY_LEN(extract_keys),
+    .cfg = &extract_cfg,
 };
-
-/* clang-format off */
-static const struct tf_cfg_key extract_keys[] = {
-    TF_SVC_KEYS("8081"),
-    TF_SVC_KEY("TICKFLOW_EXTRACT_TIMEOUT_MS", TF_CFG_INT, extract_timeout_ms, "120000", 0, 1000,
-               3600000),
-    TF_SVC_KEY("TICKFLOW_EXTRACT_CONCURRENCY", TF_CFG_INT, extract_concurrency, "8", 0, 1, 64),
-    TF_SVC_KEY("TICKFLOW_POLYGON_RATE_PER_MINUTE", TF_CFG_INT, polygon_rate_per_minute, "5", 0,
-               1, 1000000),
-    TF_SVC_KEY("TICKFLOW_TWELVEDATA_RATE_PER_MINUTE", TF_CFG_INT, twelvedata_rate_per_minute,
-               "8", 0, 1, 1000000),
-    TF_SVC_KEY("POLYGON_API_KEY",              TF_CFG_STR, polygon_key, NULL, TF_CFG_SECRET, 0, 0),
-    TF_SVC_KEY("TICKFLOW_POLYGON_BASE_URL",    TF_CFG_STR, polygon_base, "https://api.polygon.io",
-               0, 0, 0),
-    TF_SVC_KEY("TICKFLOW_TWELVEDATA_BASE_URL", TF_CFG_STR, twelvedata_base,
-               "https://api.twelvedata.com", 0, 0, 0),
-    TF_SVC_KEY("TWELVEDATA_API_KEY",           TF_CFG_STR, twelvedata_key, NULL, TF_CFG_SECRET, 0, 0),
-};
-/* clang-format on */
 
 int main(void)
 {
     int code;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    code = tf_svc_main(&extract_stage, extract_keys, TF_ARRAY_LEN(extract_keys));
+    code = tf_svc_main(&extract_stage);
     curl_global_cleanup();
     return code;
 }

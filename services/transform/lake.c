@@ -271,7 +271,7 @@ static void hold_free(void *arg)
 
 void transform_lake_hold(struct tf_run *run, const char *fetched)
 {
-    long long mb = tf_svc_cfg(run->svc)->transform_lake_memory_mb;
+    long long mb = ((const struct transform_cfg *)tf_svc_stage_cfg(run->svc))->lake_memory_mb;
     struct lake_hold *h;
 
     if (mb <= 0 || !fetched || strlen(fetched) >= sizeof(h->fetched))
@@ -420,7 +420,7 @@ void transform_lake_keep(struct tf_run *run, const char *provider, const char *s
     ticker = hold_str(h, pg->ticker);
     for (size_t i = 0; i < pg->n; i++) {
         const struct bar *b = &pg->bars[i];
-        long long day = b->t >= 0 ? b->t / 86400000 : (b->t - 86399999) / 86400000;
+        long long day = tf_floor_div(b->t, 86400000);
         struct kept_part *p;
 
         if (b->rule)

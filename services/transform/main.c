@@ -410,7 +410,7 @@ static int overlaps(struct load *ld, const char *ticker, const char *span, long 
 /* Notes the lake partition of a bar. */
 static enum tf_rc note_part(struct load *ld, const char *provider, const char *span, long long t_ms)
 {
-    long long day = t_ms >= 0 ? t_ms / 86400000 : (t_ms - 86399999) / 86400000;
+    long long day = tf_floor_div(t_ms, 86400000);
     struct part *p;
 
     for (size_t i = ld->nparts; i > 0; i--) {
@@ -925,6 +925,16 @@ static enum tf_rc transform_run(struct tf_run *run)
     return rc;
 }
 
+static struct transform_cfg transform_cfg;
+
+#define TRANSFORM_KEY(n, t, f, d, fl, lo, hi) \
+    TF_CFG_KEY(struct transform_cfg, n, t, f, d, fl, lo, hi)
+
+static const struct tf_cfg_key transform_keys[] = {
+    TRANSFORM_KEY("TICKFLOW_TRANSFORM_LAKE_MEMORY_MB", TF_CFG_INT, lake_memory_mb, "160", 0, 0,
+                  65536),
+};
+
 static const struct tf_stage_def transform_stage = {
     .name = "transform",
     .upstream = "extract",
@@ -936,15 +946,12 @@ static const struct tf_stage_def transform_stage = {
     .plan = NULL,
     .route = NULL,
     .after_commit = transform_lake,
-};
-
-static const struct tf_cfg_key transform_keys[] = {
-    TF_SVC_KEYS("8082"),
-    TF_SVC_KEY("TICKFLOW_TRANSFORM_LAKE_MEMORY_MB", TF_CFG_INT, transform_lake_memory_mb, "160", 0,
-               0, 65536),
+    .keys = transform_keys,
+    .nkeys = TF_ARRAY_LEN(transform_keys),
+    .cfg = &transform_cfg,
 };
 
 int main(void)
 {
-    return tf_svc_main(&transform_stage, transform_keys, TF_ARRAY_LEN(transform_keys));
+    return tf_svc_main(&transform_stage);
 }

@@ -31,6 +31,11 @@
 
 enum span_unit { SPAN_MINUTE, SPAN_HOUR, SPAN_DAY };
 
+/* transform's own settings (the runtime loads them from main.c's table). */
+struct transform_cfg {
+    long lake_memory_mb; /* TICKFLOW_TRANSFORM_LAKE_MEMORY_MB */
+};
+
 /* A bar size: "5minute" is {5, SPAN_MINUTE}. */
 struct bar_size {
     long mult;

@@ -45,7 +45,11 @@
 #include "tf/log.h"
 #include "tf/rc.h"
 
-/* Settings common to every stage service (see TF_SVC_KEYS). */
+/*
+ * Settings common to every stage service, read by the runtime
+ * (TICKFLOW_HTTP_PORT defaults to the stage's default_port). A stage's own
+ * settings are in its own struct, named by tf_stage_def's keys and cfg.
+ */
 struct tf_svc_cfg {
     char *addr;
     long api_connections;
@@ -61,41 +65,7 @@ struct tf_svc_cfg {
     char *topic_prefix;
     long workers;
     char *worker_id;
-    /* extract only */
-    long extract_concurrency;
-    long extract_timeout_ms;
-    long polygon_rate_per_minute;
-    long twelvedata_rate_per_minute;
-    char *polygon_base;
-    char *polygon_key;
-    char *twelvedata_base;
-    char *twelvedata_key;
-    /* transform only */
-    long transform_lake_memory_mb;
 };
-
-/* clang-format off */
-#define TF_SVC_KEY(n, t, f, d, fl, lo, hi) \
-    { n, t, offsetof(struct tf_svc_cfg, f), d, fl, lo, hi }
-
-#define TF_SVC_KEYS(default_port)                                                                  \
-    TF_SVC_KEY("TICKFLOW_API_CONNECTIONS",   TF_CFG_INT, api_connections, "4", 0, 1, 32),          \
-    TF_SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),    \
-    TF_SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),   \
-    TF_SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),                \
-    TF_SVC_KEY("TICKFLOW_HTTP_PORT",         TF_CFG_INT, port, default_port, 0, 0, 65535),         \
-    TF_SVC_KEY("TICKFLOW_KAFKA_BROKERS",     TF_CFG_STR, brokers, NULL, TF_CFG_REQUIRED, 0, 0),    \
-    TF_SVC_KEY("TICKFLOW_KAFKA_DELIVERY_TIMEOUT_MS", TF_CFG_INT, kafka_delivery_timeout_ms, \
-               "30000", 0, 1000, 600000),                                                   \
-    TF_SVC_KEY("TICKFLOW_KAFKA_PARTITIONS",  TF_CFG_INT, kafka_partitions, "3", 0, 1, 1024),       \
-    TF_SVC_KEY("TICKFLOW_KAFKA_TOPIC_PREFIX", TF_CFG_STR, topic_prefix, "", 0, 0, 0),              \
-    TF_SVC_KEY("TICKFLOW_LAKE_URI",          TF_CFG_STR, lake_uri, "lake", 0, 0, 0),               \
-    TF_SVC_KEY("TICKFLOW_LOG_LEVEL",         TF_CFG_STR, log_level, "info", 0, 0, 0),              \
-    TF_SVC_KEY("TICKFLOW_PG_DSN",            TF_CFG_STR, pg_dsn, NULL,                             \
-               TF_CFG_REQUIRED | TF_CFG_SECRET, 0, 0),                                             \
-    TF_SVC_KEY("TICKFLOW_WORKERS",           TF_CFG_INT, workers, "4", 0, 1, 64),                  \
-    TF_SVC_KEY("TICKFLOW_WORKER_ID",         TF_CFG_STR, worker_id, NULL, 0, 0, 0)
-/* clang-format on */
 
 struct tf_svc;
 
@@ -160,13 +130,22 @@ struct tf_stage_def {
      * NULL for none.
      */
     enum tf_rc (*after_commit)(struct tf_run *run);
+    /**
+     * The stage's own settings: a key table filling the struct at cfg,
+     * loaded, checked, logged and freed by the runtime with its own
+     * (TF_CFG_KEY). NULL and 0 for none.
+     */
+    const struct tf_cfg_key *keys;
+    size_t nkeys;
+    void *cfg;
 };
 
 /**
- * Loads configuration from the environment (the keys table), starts the
- * service, runs until SIGINT or SIGTERM, drains and returns the exit code.
+ * Loads the runtime's and the stage's settings from the environment, starts
+ * the service, runs until SIGINT or SIGTERM, drains and returns the exit
+ * code (2: bad configuration).
  */
-int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, size_t nkeys);
+int tf_svc_main(const struct tf_stage_def *def);
 
 /**
  * For a stage's read-only route on one execution, pattern such as
@@ -176,8 +155,11 @@ int tf_svc_main(const struct tf_stage_def *def, const struct tf_cfg_key *keys, s
  */
 int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id[128]);
 
-/** The service's configuration. */
+/** The runtime's settings. */
 const struct tf_svc_cfg *tf_svc_cfg(const struct tf_svc *svc);
+
+/** The stage's own settings (its tf_stage_def's cfg). */
+const void *tf_svc_stage_cfg(const struct tf_svc *svc);
 
 /** The lake the service writes to and reads from. */
 struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
