@@ -93,6 +93,18 @@ extern const struct extract_provider extract_polygon;
 extern const struct extract_provider extract_twelvedata;
 
 /**
+ * Judges one answer of provider as extract_get() does: the body (text, len:
+ * the JSON, after any gzip) is read into *root (scanned when the provider
+ * is shallow, parsed otherwise; NULL when it is not a JSON object) and
+ * handed to provider->judge with status. *root is the caller's to delete
+ * whatever the verdict; *bars is set for EXTRACT_PAGE_OK, why for the
+ * others. No I/O.
+ */
+enum extract_verdict extract_judge(const struct extract_provider *provider, long status,
+                                   const char *text, size_t len, cJSON **root, long long *bars,
+                                   char *why, size_t whylen);
+
+/**
  * Runs provider over the run's tickers, at most `concurrency` at a time,
  * and records what happened in the run's objects and the audit table.
  * A ticker that fails does not stop the others; the run fails if any did.
@@ -121,6 +133,31 @@ enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *wh
 /** Lands the last answer of w as page pageno of ticker in bronze (gzip) and records it. */
 enum tf_rc extract_land(struct extract_worker *w, const char *ticker, int pageno, long long bars,
                         const cJSON *root, char *err, size_t errlen);
+
+/* The longest window one execution may cover. */
+#define EXTRACT_MAX_WINDOW_SECONDS (31LL * 86400)
+
+/**
+ * The window a POST names (window.c): ws and we as ISO-8601 times, taken as
+ * given (not aligned to the bar). TF_ERR_INVALID with err set when either
+ * cannot be read, when *end <= *start, when *end is more than one bar
+ * (bar seconds) past now, or when it spans more than 31 days.
+ */
+enum tf_rc extract_window_given(const char *ws, const char *we, int64_t bar, int64_t now,
+                                int64_t *start, int64_t *end, char *err, size_t errlen);
+
+/**
+ * The window of a run that names none (window.c): it ends at now truncated
+ * to the bar and starts overlap_s before last (the end of the job's last
+ * successful window; 0 when none), or interval_s before its end for a
+ * job's first run, truncated to the bar; a window longer than 31 days is
+ * cut to 31 days (its end truncated to the bar). TF_ERR_CONFLICT with err
+ * set ("job <job> is up to date") when it would not end after last and
+ * after its start. Truncation is on the epoch (bar > 0; times after 1970).
+ */
+enum tf_rc extract_window_next(const char *job, int64_t bar, long overlap_s, long interval_s,
+                               int64_t last, int64_t now, int64_t *start, int64_t *end, char *err,
+                               size_t errlen);
 
 /** The job_config row of name as JSON (new object). TF_ERR_NOT_FOUND when absent. */
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out);

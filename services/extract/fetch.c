@@ -193,6 +193,14 @@ static cJSON *shallow_root(const char *text, size_t len)
     return root;
 }
 
+enum extract_verdict extract_judge(const struct extract_provider *provider, long status,
+                                   const char *text, size_t len, cJSON **root, long long *bars,
+                                   char *why, size_t whylen)
+{
+    *root = provider->shallow ? shallow_root(text, len) : cJSON_ParseWithLength(text, len);
+    return provider->judge(status, *root, bars, why, whylen);
+}
+
 /* Shows on the stage record what the run waits for (NULL clears it). */
 static void set_detail(struct extract_fetch *f, const char *detail)
 {
@@ -309,9 +317,8 @@ enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *wh
             snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
         } else {
             const char *json = w->json->data ? w->json->data : "";
-            *root = f->provider->shallow ? shallow_root(json, w->json->len)
-                                         : cJSON_ParseWithLength(json, w->json->len);
-            verdict = f->provider->judge(w->status, *root, bars, why, sizeof(why));
+            verdict = extract_judge(f->provider, w->status, json, w->json->len, root, bars, why,
+                                    sizeof(why));
             if (verdict == EXTRACT_PAGE_OK)
                 return TF_OK;
             cJSON_Delete(*root);

@@ -14,9 +14,6 @@
 #include "tf/pg.h"
 #include "tf/time.h"
 
-/* The longest window one execution may cover. */
-#define MAX_WINDOW_SECONDS (31LL * 86400)
-
 /* End of the job's last successful extract window, or 0 when none. */
 static enum tf_rc last_window_end(PGconn *conn, const char *job, int64_t *out)
 {
@@ -78,22 +75,10 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
     }
     if (ws) {
         /* check_body has parsed both already. */
-        if (tf_time_parse(ws, &plan->window_start) != TF_OK ||
-            tf_time_parse(we, &plan->window_end) != TF_OK)
-            return TF_ERR_INVALID;
-        if (plan->window_end <= plan->window_start) {
-            snprintf(err, errlen, "window_end must be after window_start");
-            return TF_ERR_INVALID;
-        }
-        if (plan->window_end > tf_time_now() + bar) {
-            snprintf(err, errlen, "window_end is in the future");
-            return TF_ERR_INVALID;
-        }
-        if (plan->window_end - plan->window_start > MAX_WINDOW_SECONDS) {
-            snprintf(err, errlen,
-                     "a window may cover at most 31 days; split it into several executions");
-            return TF_ERR_INVALID;
-        }
+        rc = extract_window_given(ws, we, bar, tf_time_now(), &plan->window_start,
+                                  &plan->window_end, err, errlen);
+        if (rc != TF_OK)
+            return rc;
     } else {
         int64_t last = 0;
         int64_t now = tf_time_now();
@@ -103,24 +88,11 @@ static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *bo
             snprintf(err, errlen, "cannot read the job's last window");
             return rc;
         }
-        /* From the end of the last good window less the overlap (late bars),
-         * to now truncated to the bar; a job far behind catches up 31 days
-         * at a time. */
-        plan->window_end = now - now % bar;
-        plan->window_start = last > 0 ? last - tf_json_long(job, "overlap_seconds", 0)
-                                      : plan->window_end - tf_json_long(job, "interval_seconds", 0);
-        plan->window_start -= plan->window_start % bar;
-        if (plan->window_end - plan->window_start > MAX_WINDOW_SECONDS) {
-            plan->window_end = plan->window_start + MAX_WINDOW_SECONDS;
-            plan->window_end -= plan->window_end % bar;
-        }
-        if (plan->window_end <= last || plan->window_end <= plan->window_start) {
-            char at[32];
-
-            tf_time_format(last, at, sizeof(at));
-            snprintf(err, errlen, "job %s is up to date: no complete bar after %s", name, at);
-            return TF_ERR_CONFLICT;
-        }
+        rc = extract_window_next(name, bar, tf_json_long(job, "overlap_seconds", 0),
+                                 tf_json_long(job, "interval_seconds", 0), last, now,
+                                 &plan->window_start, &plan->window_end, err, errlen);
+        if (rc != TF_OK)
+            return rc;
     }
     snprintf(plan->job_name, sizeof(plan->job_name), "%s", name);
     plan->tickers = cJSON_GetObjectItemCaseSensitive(job, "tickers");
