@@ -62,6 +62,32 @@ struct agg_ctx {
  */
 enum tf_rc aggregate_rollups(struct agg_ctx *ctx) TF_MUSTCHECK;
 
+/** The start of the UTC hour a bar starting at ts_us (epoch microseconds) is rolled into. */
+int64_t aggregate_hour_bucket(int64_t ts_us);
+
+/**
+ * The hourly buckets [*h0, *h1) (epoch seconds) that the window [ws, we)
+ * touches: from ws's hour to the hour after we's last second (ws < we,
+ * both after 1970).
+ */
+void aggregate_window_hours(int64_t ws, int64_t we, int64_t *h0, int64_t *h1);
+
+/** One trading day of a market and its UTC range [s, e), epoch seconds. */
+struct agg_day_range {
+    char day[11]; /* "YYYY-MM-DD", as tf_cal_trading_day() names it */
+    int64_t s, e;
+};
+
+/**
+ * The daily buckets of market m that the window [ws, we) touches, in time
+ * order: every trading day (tf_cal_trading_day(), weekends included) with
+ * an hour in the window, and its UTC range, a run of whole UTC hours (23
+ * or 25 on New York's clock changes). *out is a new array of *n (free()).
+ * TF_ERR_NOMEM.
+ */
+enum tf_rc aggregate_day_ranges(enum tf_market m, int64_t ws, int64_t we,
+                                struct agg_day_range **out, size_t *n) TF_MUSTCHECK;
+
 /**
  * Counts the bars the calendar expects per ticker and stores them with
  * the actual ones (aggregate_rollups() counted them) in gold.completeness.

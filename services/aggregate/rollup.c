@@ -218,7 +218,7 @@ static enum tf_rc hour_row(void *arg, const struct tf_pg_field *f)
         return TF_ERR_INVALID;
     }
     hr->last_ts = ts;
-    bucket = ts - (ts % 3600000000LL + 3600000000LL) % 3600000000LL;
+    bucket = aggregate_hour_bucket(ts);
     inside = bucket >= hr->h0 && bucket < hr->h1;
     if (!inside && !(bucket >= hr->day_lo[hr->tk] && bucket < hr->day_hi[hr->tk]))
         return TF_OK; /* read for another market's days */
@@ -317,25 +317,28 @@ static int by_name(const void *a, const void *b, void *tickers)
 static const char hourly_derived_sql[] = DERIVED_SQL("gold.bars_hourly", "bucket", "timestamptz");
 static const char daily_derived_sql[] = DERIVED_SQL("gold.bars_daily", "trading_day", "date");
 
-/* One touched trading day of a market and its UTC range. */
-struct day_range {
-    char day[11];
-    int64_t s, e;
-};
+int64_t aggregate_hour_bucket(int64_t ts_us)
+{
+    return ts_us - (ts_us % 3600000000LL + 3600000000LL) % 3600000000LL;
+}
+
+void aggregate_window_hours(int64_t ws, int64_t we, int64_t *h0, int64_t *h1)
+{
+    *h0 = ws - ws % 3600;
+    *h1 = (we - 1) - (we - 1) % 3600 + 3600;
+}
 
 /*
- * The trading days of market m that [ws, we) touches, with their UTC
- * ranges, as tf_cal_trading_day() names them. Every market's day starts
- * on a whole UTC hour, so the hours around the window are walked and the
- * runs of one name are the days. *out is a new array (free()).
+ * Every market's day starts on a whole UTC hour, so the hours around the
+ * window are walked and the runs of one name are the days.
  */
-static enum tf_rc day_ranges(enum tf_market m, int64_t ws, int64_t we, struct day_range **out,
-                             size_t *n)
+enum tf_rc aggregate_day_ranges(enum tf_market m, int64_t ws, int64_t we,
+                                struct agg_day_range **out, size_t *n)
 {
     int64_t t0 = ws - ws % 3600 - 48 * 3600;
     int64_t t1 = we + 48 * 3600;
     size_t cap = (size_t)((we - ws) / 86400) + 8;
-    struct day_range *days = calloc(cap, sizeof(*days));
+    struct agg_day_range *days = calloc(cap, sizeof(*days));
     char cur[11], label[11];
     int64_t run_start = t0;
 
@@ -351,7 +354,7 @@ static enum tf_rc day_ranges(enum tf_market m, int64_t ws, int64_t we, struct da
         /* A complete day [run_start, t) named cur. */
         if (run_start > t0 && run_start < we && t > ws) {
             if (*n == cap) {
-                struct day_range *more = realloc(days, 2 * cap * sizeof(*days));
+                struct agg_day_range *more = realloc(days, 2 * cap * sizeof(*days));
                 if (!more) {
                     free(days);
                     return TF_ERR_NOMEM;
@@ -608,16 +611,15 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
     static const enum tf_market markets[] = {TF_MARKET_US_EQUITY, TF_MARKET_CRYPTO,
                                              TF_MARKET_FOREX};
     struct tf_run *run = ctx->run;
-    int64_t h0 = run->window_start - run->window_start % 3600;
-    int64_t h1 = (run->window_end - 1) - (run->window_end - 1) % 3600 + 3600;
-    struct day_range *days[3] = {NULL, NULL, NULL};
+    int64_t h0, h1;
+    struct agg_day_range *days[3] = {NULL, NULL, NULL};
     size_t ndays[3] = {0, 0, 0};
     size_t nt = ctx->ntickers ? ctx->ntickers : 1;
     cJSON *rows = cJSON_CreateArray();
     cJSON *htouched = cJSON_CreateArray(), *dtouched = cJSON_CreateArray();
     char *rows_json = NULL, *htouched_json = NULL, *dtouched_json = NULL;
     const char *params[3];
-    int64_t lo = INT64_MAX, hi = INT64_MIN, from = h0, to = h1, t0, t1, t2;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, from, to, t0, t1, t2;
     struct hours_read hr;
     struct tf_buf hour_rows;
     size_t *order = calloc(nt, sizeof(*order));
@@ -625,6 +627,9 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
     PGresult *res = NULL;
     enum tf_rc rc = TF_OK;
 
+    aggregate_window_hours(run->window_start, run->window_end, &h0, &h1);
+    from = h0;
+    to = h1;
     memset(&hr, 0, sizeof(hr));
     tf_buf_init(&hour_rows, 1024u * 1024 * 1024);
     hr.seen = calloc(nt, 1);
@@ -643,7 +648,8 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
             used = ctx->tickers[i].market == markets[k];
         if (!used)
             continue;
-        rc = day_ranges(markets[k], run->window_start, run->window_end, &days[k], &ndays[k]);
+        rc = aggregate_day_ranges(markets[k], run->window_start, run->window_end, &days[k],
+                                  &ndays[k]);
         if (rc != TF_OK)
             goto nomem;
         for (size_t d = 0; d < ndays[k]; d++) {
@@ -655,7 +661,7 @@ enum tf_rc aggregate_rollups(struct agg_ctx *ctx)
     for (size_t i = 0; i < ctx->ntickers; i++) {
         const char *name = ctx->tickers[i].name;
         size_t k = (size_t)ctx->tickers[i].market;
-        struct day_range *dr = k < 3 ? days[k] : NULL;
+        struct agg_day_range *dr = k < 3 ? days[k] : NULL;
         size_t nd = k < 3 ? ndays[k] : 0;
 
         order[i] = i;

@@ -323,8 +323,8 @@ static void test_pages_of_bars(void)
 
 /* ---- parsers ---- */
 
-static enum tf_rc parse(const char *provider, const char *ticker, const char *text,
-                        struct page *pg, char *err, size_t errlen)
+static enum tf_rc parse(const char *provider, const char *ticker, const char *text, struct page *pg,
+                        char *err, size_t errlen)
 {
     const struct page_parser *p = transform_parser(provider);
     cJSON *root = cJSON_Parse(text);
@@ -362,8 +362,8 @@ static const char polygon_text[] =
 static void check_polygon_page(const char *how, struct page *pg)
 {
     struct bar_size size;
-    static const char *const want[5] = {RULE_DUPLICATE, RULE_HIGH_LOW, RULE_VOLUME,
-                                        RULE_MISALIGNED, NULL};
+    static const char *const want[5] = {RULE_DUPLICATE, RULE_HIGH_LOW, RULE_VOLUME, RULE_MISALIGNED,
+                                        NULL};
 
     CHECK(strcmp(pg->ticker, "AAPL") == 0, "%s: ticker %s", how, pg->ticker);
     CHECK(pg->day_ny == 1, "%s: Polygon's day bars may start at New York midnight", how);
@@ -422,9 +422,9 @@ static void test_polygon_pages(void)
     /* Items the full parse cannot read stay in the page, already rejected. */
     CHECK_EQ_INT(parse("polygon", "TKR",
                        "{\"results\":["
-                       "{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,\"c\":2},"                /* no v */
-                       "{\"t\":\"60000\",\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1},"    /* t text */
-                       "{\"t\":1e16,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1},"         /* far */
+                       "{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,\"c\":2},"             /* no v */
+                       "{\"t\":\"60000\",\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1}," /* t text */
+                       "{\"t\":1e16,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1},"      /* far */
                        "{\"t\":120000,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1,\"vw\":\"x\"},"
                        "{\"t\":180000,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1,\"n\":1e300},"
                        "{\"t\":240000.9,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":1,\"n\":3.7},"
@@ -448,9 +448,9 @@ static void test_polygon_pages(void)
     transform_page_cleanup(&pg);
 
     /* No results, or results that are not a list: an empty page. */
-    CHECK_EQ_INT(parse("polygon", "TKR", "{\"ticker\":\"MSFT\",\"resultsCount\":0}", &pg, err,
-                       sizeof(err)),
-                 TF_OK);
+    CHECK_EQ_INT(
+        parse("polygon", "TKR", "{\"ticker\":\"MSFT\",\"resultsCount\":0}", &pg, err, sizeof(err)),
+        TF_OK);
     CHECK(pg.n == 0 && pg.bars == NULL && strcmp(pg.ticker, "MSFT") == 0, "no results");
     transform_page_cleanup(&pg);
     CHECK_EQ_INT(parse("polygon", "TKR", "{\"results\":{\"t\":1}}", &pg, err, sizeof(err)), TF_OK);
@@ -540,11 +540,13 @@ static void test_twelvedata_times(void)
 /* Alignment on the exchange's clock: Kolkata is half an hour off whole UTC hours. */
 static void test_twelvedata_alignment(void)
 {
+    /* clang-format off */
     static const char page[] =
         "{\"meta\":{\"symbol\":\"SBIN\",\"exchange_timezone\":\"Asia/Kolkata\"},"
         "\"values\":[" TD_VALUE("2024-03-08 11:00:00") "," TD_VALUE("2024-03-08 10:00:00") ","
         TD_VALUE("2024-03-08 09:15:00") "," TD_VALUE("2024-03-08 10:00:00") "],"
         "\"status\":\"ok\"}";
+    /* clang-format on */
     struct bar_size hour, min15;
     struct page pg;
     char err[256];
@@ -662,14 +664,14 @@ static void test_twelvedata_pages(void)
                    "incorrect");
     transform_page_cleanup(&pg);
     CHECK_EQ_INT(parse("twelvedata", "AAPL",
-                       "{\"code\":400,\"message\":\"symbol is invalid\",\"status\":\"error\"}",
-                       &pg, err, sizeof(err)),
+                       "{\"code\":400,\"message\":\"symbol is invalid\",\"status\":\"error\"}", &pg,
+                       err, sizeof(err)),
                  TF_ERR_INVALID);
     CHECK_STR(err, "bronze page for AAPL holds Twelve Data error 400: symbol is invalid");
     transform_page_cleanup(&pg);
-    CHECK_EQ_INT(parse("twelvedata", "AAPL", "{\"meta\":{},\"status\":\"ok\"}", &pg, err,
-                       sizeof(err)),
-                 TF_ERR_INVALID);
+    CHECK_EQ_INT(
+        parse("twelvedata", "AAPL", "{\"meta\":{},\"status\":\"ok\"}", &pg, err, sizeof(err)),
+        TF_ERR_INVALID);
     CHECK_STR(err, "bronze page for AAPL has no values list");
     transform_page_cleanup(&pg);
     /* A zone tickflow cannot load: the page's times cannot be placed. */
@@ -683,20 +685,20 @@ static void test_twelvedata_pages(void)
     transform_page_cleanup(&pg);
     /* The echoed symbol names the page's ticker unless it is the one asked for. */
     CHECK_EQ_INT(parse("twelvedata", "AAPL",
-                       "{\"meta\":{\"symbol\":\"MSFT\"},\"values\":[],\"status\":\"ok\"}", &pg,
-                       err, sizeof(err)),
+                       "{\"meta\":{\"symbol\":\"MSFT\"},\"values\":[],\"status\":\"ok\"}", &pg, err,
+                       sizeof(err)),
                  TF_OK);
     CHECK_STR(pg.ticker, "MSFT");
     transform_page_cleanup(&pg);
     CHECK_EQ_INT(parse("twelvedata", "AAPL",
-                       "{\"meta\":{\"symbol\":\"aapl\"},\"values\":[],\"status\":\"ok\"}", &pg,
-                       err, sizeof(err)),
+                       "{\"meta\":{\"symbol\":\"aapl\"},\"values\":[],\"status\":\"ok\"}", &pg, err,
+                       sizeof(err)),
                  TF_OK);
     CHECK_STR(pg.ticker, "AAPL");
     transform_page_cleanup(&pg);
     CHECK_EQ_INT(parse("twelvedata", "SBIN:NSE",
-                       "{\"meta\":{\"symbol\":\"SBI\"},\"values\":[],\"status\":\"ok\"}", &pg,
-                       err, sizeof(err)),
+                       "{\"meta\":{\"symbol\":\"SBI\"},\"values\":[],\"status\":\"ok\"}", &pg, err,
+                       sizeof(err)),
                  TF_OK);
     CHECK_STR(pg.ticker, "SBI"); /* a prefix is not the same symbol */
     transform_page_cleanup(&pg);
