@@ -24,13 +24,6 @@
 #define MIN_SEC (-62135596800LL)
 #define MAX_SEC 253402300799LL
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 /* ---- markets ---------------------------------------------------------- */
 
 /* 1 when s (of length n) names, in any case, a crypto base that marks "BASE/QUOTE" as crypto. */
@@ -183,7 +176,7 @@ int tf_cal_us_session(int year, int month, int day, int64_t *open_s, int64_t *cl
 /* The New York calendar day number of the instant t. */
 static int64_t ny_day(int64_t t)
 {
-    return floor_div(t + tf_time_us_eastern_offset(t), SEC_PER_DAY);
+    return tf_floor_div(t + tf_time_us_eastern_offset(t), SEC_PER_DAY);
 }
 
 /* The UTC instant of hh:00 New York time on day number days. */
@@ -198,7 +191,7 @@ static int64_t ny_time(int64_t days, int hh)
 static int forex_open(int64_t t)
 {
     int64_t local = t + tf_time_us_eastern_offset(t);
-    int64_t days = floor_div(local, SEC_PER_DAY);
+    int64_t days = tf_floor_div(local, SEC_PER_DAY);
     int64_t minute = (local - days * SEC_PER_DAY) / SEC_PER_MIN;
 
     switch (tf_weekday(days)) {
@@ -291,14 +284,14 @@ static void bucket(int64_t t, long mult, enum tf_span span, int64_t *start, int6
     int64_t size;
 
     if (span == TF_SPAN_DAY) {
-        int64_t first = floor_div(ny_day(t), mult) * mult;
+        int64_t first = tf_floor_div(ny_day(t), mult) * mult;
 
         *start = ny_time(first, 0);
         *end = ny_time(first + mult, 0);
         return;
     }
     size = (span == TF_SPAN_MINUTE ? SEC_PER_MIN : SEC_PER_HOUR) * (int64_t)mult;
-    *start = floor_div(t, size) * size;
+    *start = tf_floor_div(t, size) * size;
     *end = *start + size;
 }
 
@@ -328,7 +321,7 @@ long long tf_cal_expected_bars(enum tf_market m, long multiplier, const char *ti
         int64_t minute = a > t ? a : t;
 
         /* Session minutes start on whole minutes; a window edge may not. */
-        minute = floor_div(minute + SEC_PER_MIN - 1, SEC_PER_MIN) * SEC_PER_MIN;
+        minute = tf_floor_div(minute + SEC_PER_MIN - 1, SEC_PER_MIN) * SEC_PER_MIN;
         while (minute < stop) {
             bucket(minute, multiplier, span, &start, &end);
             if (start >= from_s && start < to_s && !(counted && start == last)) {
@@ -351,10 +344,10 @@ void tf_cal_trading_day(enum tf_market m, int64_t ts, char out[11])
 
     switch (m) {
     case TF_MARKET_CRYPTO:
-        days = floor_div(ts, SEC_PER_DAY);
+        days = tf_floor_div(ts, SEC_PER_DAY);
         break;
     case TF_MARKET_FOREX:
-        days = floor_div(ts + tf_time_us_eastern_offset(ts) + 7 * SEC_PER_HOUR, SEC_PER_DAY);
+        days = tf_floor_div(ts + tf_time_us_eastern_offset(ts) + 7 * SEC_PER_HOUR, SEC_PER_DAY);
         break;
     default:
         days = ny_day(ts);

@@ -53,8 +53,14 @@ static int days_in_month(int y, int m)
     return m == 2 ? 28 + leap : dim[m - 1];
 }
 
-/* Reads exactly n digits. */
-static int digits(const char **p, int n, int *out)
+int64_t tf_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+int tf_time_digits(const char **p, int n, int *out)
 {
     int v = 0;
 
@@ -74,18 +80,18 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
     int y, mo, d, hh = 0, mi = 0, ss = 0;
     int64_t off = 0;
 
-    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
-        !digits(&p, 2, &d))
+    if (!tf_time_digits(&p, 4, &y) || *p++ != '-' || !tf_time_digits(&p, 2, &mo) || *p++ != '-' ||
+        !tf_time_digits(&p, 2, &d))
         return TF_ERR_INVALID;
     if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
         return TF_ERR_INVALID;
     if (*p == 'T' || *p == ' ') {
         p++;
-        if (!digits(&p, 2, &hh) || *p++ != ':' || !digits(&p, 2, &mi))
+        if (!tf_time_digits(&p, 2, &hh) || *p++ != ':' || !tf_time_digits(&p, 2, &mi))
             return TF_ERR_INVALID;
         if (*p == ':') {
             p++;
-            if (!digits(&p, 2, &ss))
+            if (!tf_time_digits(&p, 2, &ss))
                 return TF_ERR_INVALID;
             if (*p == '.') { /* fractions of a second are dropped only if zero */
                 p++;
@@ -106,11 +112,11 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
             int sign = *p == '-' ? -1 : 1;
             int oh, om;
             p++;
-            if (!digits(&p, 2, &oh))
+            if (!tf_time_digits(&p, 2, &oh))
                 return TF_ERR_INVALID;
             if (*p == ':')
                 p++;
-            if (!digits(&p, 2, &om) || oh > 14 || om > 59)
+            if (!tf_time_digits(&p, 2, &om) || oh > 14 || om > 59)
                 return TF_ERR_INVALID;
             off = sign * (oh * 3600 + om * 60);
         }
@@ -121,20 +127,31 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
     return TF_OK;
 }
 
-void tf_time_format(int64_t sec, char *out, size_t outlen)
+/* "YYYY-MM-DD<sep>HH:MM:SS<zone>" of epoch seconds. */
+static void format_datetime(int64_t sec, char sep, const char *zone, char *out, size_t outlen)
 {
-    int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+    int64_t days = tf_floor_div(sec, 86400);
     int64_t rem = sec - days * 86400;
     int y, m, d;
 
     tf_civil_from_days(days, &y, &m, &d);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
-             (int)(rem / 60 % 60), (int)(rem % 60));
+    snprintf(out, outlen, "%04d-%02d-%02d%c%02d:%02d:%02d%s", y, m, d, sep, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60), zone);
+}
+
+void tf_time_format(int64_t sec, char *out, size_t outlen)
+{
+    format_datetime(sec, 'T', "Z", out, outlen);
+}
+
+void tf_time_format_wall(int64_t sec, char *out, size_t outlen)
+{
+    format_datetime(sec, ' ', "", out, outlen);
 }
 
 void tf_time_format_date(int64_t sec, char *out, size_t outlen)
 {
-    int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+    int64_t days = tf_floor_div(sec, 86400);
     int y, m, d;
 
     tf_civil_from_days(days, &y, &m, &d);
@@ -153,7 +170,7 @@ static int64_t nth_sunday(int y, int m, int n)
 /* The rule in force since 2007, for a machine without a zone database only. */
 static int rule_2007_offset(int64_t utc_sec)
 {
-    int64_t days = utc_sec >= 0 ? utc_sec / 86400 : (utc_sec - 86399) / 86400;
+    int64_t days = tf_floor_div(utc_sec, 86400);
     int y, m, d;
 
     tf_civil_from_days(days, &y, &m, &d);

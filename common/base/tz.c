@@ -255,13 +255,6 @@ static int rule_parse(const char *s, struct tz_rule *r)
     return *s == '\0';
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static int is_leap(int y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -302,7 +295,7 @@ static void rule_eval(const struct tz_rule *r, int64_t t, int32_t *off, int64_t 
     *next = INT64_MAX;
     if (!r->has_dst)
         return;
-    tf_civil_from_days(floor_div(tr + r->std_off, 86400), &y, &m, &d);
+    tf_civil_from_days(tf_floor_div(tr + r->std_off, 86400), &y, &m, &d);
     for (int yy = y - 2; yy <= y + 2; yy++) {
         for (int k = 0; k < 2; k++) {
             const struct tz_rule_date *date = k == 0 ? &r->start : &r->end;

@@ -91,14 +91,7 @@ static const char *assumed_zone(const char *ticker)
 /* The wall-clock reading of the instant utc in tz, "YYYY-MM-DD HH:MM:SS" (out >= 20). */
 static void local_datetime(const struct tf_tz *tz, int64_t utc, char *out, size_t outlen)
 {
-    int64_t local = utc + tf_tz_offset(tz, utc);
-    int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
-    int64_t rem = local - days * 86400;
-    int y, m, d;
-
-    tf_civil_from_days(days, &y, &m, &d);
-    snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d, (int)(rem / 3600),
-             (int)(rem / 60 % 60), (int)(rem % 60));
+    tf_time_format_wall(utc + tf_tz_offset(tz, utc), out, outlen);
 }
 
 static enum extract_verdict judge(long status, const cJSON *root, long long *bars, char *why,

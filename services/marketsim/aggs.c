@@ -78,13 +78,6 @@ struct page {
     int64_t next_ms; /* asc: next page's from; desc: next page's to */
 };
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 static int valid_ticker(const char *s)
 {
     size_t n = strlen(s);
@@ -142,7 +135,7 @@ static int parse_time(const char *s, int is_to, int64_t *out)
 
         if (tf_time_parse(s, &sec) != TF_OK)
             return 0;
-        days = floor_div(sec, 86400);
+        days = tf_floor_div(sec, 86400);
         *out = is_to ? ms_gen_ny_midnight_ms(days + 1) - 1 : ms_gen_ny_midnight_ms(days);
         return 1;
     }
@@ -407,8 +400,8 @@ static void iter_init(struct base_iter *it, uint64_t seed, const struct aggs_que
         first = ms_gen_ny_day(it->from_ms);
         last = ms_gen_ny_day(it->to_ms);
     } else { /* a session lies inside one UTC day */
-        first = floor_div(it->from_ms, MS_PER_DAY);
-        last = floor_div(it->to_ms, MS_PER_DAY);
+        first = tf_floor_div(it->from_ms, MS_PER_DAY);
+        last = tf_floor_div(it->to_ms, MS_PER_DAY);
     }
     it->day = it->desc ? last : first;
     it->last_day = it->desc ? first : last;

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "gen.h"
+#include "tf/hash.h"
 
 #define STATS_MAX_TICKERS 100000
 #define TIMES_MAX         1000000000L
@@ -386,17 +387,6 @@ enum tf_rc marketsim_faults_render(struct marketsim_ctl *ctl, struct tf_buf *buf
     return put_json(buf, root);
 }
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* Doubles the hash table (or makes the first one). Returns 0 out of memory. */
 static int stats_rehash(struct marketsim_ctl *ctl)
 {
@@ -406,7 +396,7 @@ static int stats_rehash(struct marketsim_ctl *ctl)
     if (!slots)
         return 0;
     for (size_t i = 0; i < ctl->ntickers; i++) {
-        size_t s = (size_t)name_hash(ctl->tickers[i].name) & (nslots - 1);
+        size_t s = (size_t)tf_fnv1a64_str(TF_FNV1A64_INIT, ctl->tickers[i].name) & (nslots - 1);
 
         while (slots[s])
             s = (s + 1) & (nslots - 1);
@@ -425,7 +415,7 @@ static void stats_count_ticker(struct marketsim_ctl *ctl, const char *ticker)
 
     if (ctl->nslots == 0 && !stats_rehash(ctl))
         return;
-    s = (size_t)name_hash(ticker) & (ctl->nslots - 1);
+    s = (size_t)tf_fnv1a64_str(TF_FNV1A64_INIT, ticker) & (ctl->nslots - 1);
     while (ctl->slots[s]) {
         struct ticker_count *tc = &ctl->tickers[ctl->slots[s] - 1];
 

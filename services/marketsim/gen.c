@@ -25,6 +25,7 @@
 
 #include "gen_internal.h"
 #include "tf/calendar.h"
+#include "tf/hash.h"
 #include "tf/time.h"
 
 #define SESSION_MINUTES 390
@@ -64,17 +65,6 @@ static uint64_t mix64(uint64_t x)
     return splitmix64(&x);
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* Uniform in (0, 1), never 0 or 1. */
 static double uniform(uint64_t *state)
 {
@@ -93,13 +83,6 @@ static double gauss(uint64_t *state)
 static double round4(double x)
 {
     return round(x * 10000.0) / 10000.0;
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -272,12 +255,12 @@ int ms_gen_is_sparse(const char *ticker)
         if (strcmp(ticker, dense[i]) == 0)
             return 0;
     }
-    return mix64(fnv1a(ticker) ^ 0x5350415253450000ULL) % 4 == 0;
+    return mix64(tf_fnv1a64_str(TF_FNV1A64_INIT, ticker) ^ 0x5350415253450000ULL) % 4 == 0;
 }
 
 static void ticker_params_init(struct ticker_params *tp, const char *ticker)
 {
-    tp->hash = fnv1a(ticker);
+    tp->hash = tf_fnv1a64_str(TF_FNV1A64_INIT, ticker);
     tp->base_price = 20.0 + (double)(mix64(tp->hash ^ 1) % 48001) / 100.0;
     tp->vol = 0.0006 + 0.0008 * (double)(mix64(tp->hash ^ 2) % 1001) / 1000.0;
     tp->base_volume = 2000.0 + (double)(mix64(tp->hash ^ 3) % 18001);
@@ -294,7 +277,7 @@ static void ticker_params_24h(struct ticker_params *tp, const char *canon, enum 
     double base_usd = 0.0;
 
     memset(tp, 0, sizeof(*tp));
-    tp->hash = fnv1a(canon);
+    tp->hash = tf_fnv1a64_str(TF_FNV1A64_INIT, canon);
     tp->asset = asset;
     if (split_pair(canon, &base, &base_len, &quote)) {
         double q = usd_value(quote, strlen(quote));
@@ -417,16 +400,10 @@ static size_t gen_day_24h(uint64_t seed, const struct ticker_params *tp, int64_t
         }
         drop = tp->sparse && splitmix64(&skip) % 5 == 0;
         prev = c;
-        if (drop || !tf_cal_minute_open(market, floor_div(t, 1000)))
+        if (drop || !tf_cal_minute_open(market, tf_floor_div(t, 1000)))
             continue;
-        b->t_ms = t;
-        b->o = o;
-        b->h = h;
-        b->l = l;
-        b->c = c;
-        b->v = v;
-        b->vw = vw;
-        b->n = trades;
+        *b = (struct ms_bar){
+            .t_ms = t, .o = o, .h = h, .l = l, .c = c, .v = v, .vw = vw, .n = trades};
         kept++;
     }
     return kept;
@@ -484,14 +461,14 @@ static size_t gen_day(uint64_t seed, const struct ticker_params *tp, int64_t day
         prev = c;
         if (drop)
             continue;
-        b->t_ms = t0 + (int64_t)i * MS_PER_MINUTE;
-        b->o = o;
-        b->h = h;
-        b->l = l;
-        b->c = c;
-        b->v = v;
-        b->vw = vw;
-        b->n = (long long)(v / trade_size) + 1;
+        *b = (struct ms_bar){.t_ms = t0 + (int64_t)i * MS_PER_MINUTE,
+                             .o = o,
+                             .h = h,
+                             .l = l,
+                             .c = c,
+                             .v = v,
+                             .vw = vw,
+                             .n = (long long)(v / trade_size) + 1};
         kept++;
     }
     return kept;
@@ -548,7 +525,7 @@ static size_t minute_bars_24h(uint64_t seed, const char *ticker, enum ms_asset a
     if (!ms_gen_canonical(ticker, canon, sizeof(canon)))
         return 0;
     ticker_params_24h(&tp, canon, asset);
-    for (int64_t days = floor_div(from_ms, MS_PER_DAY); days <= floor_div(to_ms, MS_PER_DAY);
+    for (int64_t days = tf_floor_div(from_ms, MS_PER_DAY); days <= tf_floor_div(to_ms, MS_PER_DAY);
          days++) {
         size_t kept;
 
@@ -590,7 +567,7 @@ size_t ms_gen_minute_bars(uint64_t seed, const char *ticker, int64_t from_ms, in
     ticker_params_init(&tp, ticker);
     /* A session lies inside one UTC day (13:30Z-21:00Z at most), whose date
      * is its New York date. */
-    for (int64_t days = floor_div(from_ms, MS_PER_DAY); days <= floor_div(to_ms, MS_PER_DAY);
+    for (int64_t days = tf_floor_div(from_ms, MS_PER_DAY); days <= tf_floor_div(to_ms, MS_PER_DAY);
          days++) {
         int64_t open_s, close_s, first, last;
         size_t kept;
@@ -621,9 +598,9 @@ fail:
 int ms_gen_last_minute(uint64_t seed, const char *ticker, int64_t from_ms, int64_t to_ms,
                        int64_t *out)
 {
-    int64_t last_day = floor_div(to_ms, MS_PER_DAY);
+    int64_t last_day = tf_floor_div(to_ms, MS_PER_DAY);
 
-    for (int64_t d = last_day; d >= last_day - 14 && d >= floor_div(from_ms, MS_PER_DAY); d--) {
+    for (int64_t d = last_day; d >= last_day - 14 && d >= tf_floor_div(from_ms, MS_PER_DAY); d--) {
         struct ms_bar *bars = NULL;
         int64_t lo = d * MS_PER_DAY;
         int64_t hi = lo + MS_PER_DAY - 1;
@@ -639,6 +616,17 @@ int ms_gen_last_minute(uint64_t seed, const char *ticker, int64_t from_ms, int64
     return 0;
 }
 
+void ms_gen_merge(struct ms_bar *cur, const struct ms_bar *b)
+{
+    if (b->h > cur->h)
+        cur->h = b->h;
+    if (b->l < cur->l)
+        cur->l = b->l;
+    cur->c = b->c;
+    cur->v += b->v;
+    cur->n += b->n;
+}
+
 int64_t ms_gen_ny_midnight_ms(int64_t days)
 {
     int y, m, d;
@@ -649,9 +637,9 @@ int64_t ms_gen_ny_midnight_ms(int64_t days)
 
 int64_t ms_gen_ny_day(int64_t t_ms)
 {
-    int64_t sec = floor_div(t_ms, 1000);
+    int64_t sec = tf_floor_div(t_ms, 1000);
 
-    return floor_div(sec + tf_time_us_eastern_offset(sec), 86400);
+    return tf_floor_div(sec + tf_time_us_eastern_offset(sec), 86400);
 }
 
 int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *start, int64_t *end)
@@ -662,13 +650,13 @@ int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *
     if (multiplier < 1 || multiplier > MS_GEN_MAX_MULTIPLIER || !tf_span_parse(timespan, &span))
         return 0;
     if (span == TF_SPAN_DAY) {
-        first = floor_div(ms_gen_ny_day(t_ms), multiplier) * multiplier;
+        first = tf_floor_div(ms_gen_ny_day(t_ms), multiplier) * multiplier;
         *start = ms_gen_ny_midnight_ms(first);
         *end = ms_gen_ny_midnight_ms(first + multiplier);
         return 1;
     }
     size = (span == TF_SPAN_MINUTE ? MS_PER_MINUTE : MS_PER_HOUR) * multiplier;
-    *start = floor_div(t_ms, size) * size;
+    *start = tf_floor_div(t_ms, size) * size;
     *end = *start + size;
     return 1;
 }
@@ -705,13 +693,7 @@ size_t ms_gen_rollup(const struct ms_bar *in, size_t n, long multiplier, const c
             pv = b->vw * b->v;
             continue;
         }
-        if (b->h > cur->h)
-            cur->h = b->h;
-        if (b->l < cur->l)
-            cur->l = b->l;
-        cur->c = b->c;
-        cur->v += b->v;
-        cur->n += b->n;
+        ms_gen_merge(cur, b);
         pv += b->vw * b->v;
     }
     cur->vw = cur->v > 0 ? round4(pv / cur->v) : round4((cur->h + cur->l) / 2.0);

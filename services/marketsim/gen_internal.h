@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "gen.h"
+
 /** First and last epoch milliseconds for which the generator makes bars. */
 #define MS_GEN_MIN_MS 0LL
 #define MS_GEN_MAX_MS 7289567999999LL /* 2200-12-31T23:59:59.999Z */
@@ -24,6 +26,13 @@
  */
 int ms_gen_bucket(int64_t t_ms, long multiplier, const char *timespan, int64_t *start,
                   int64_t *end);
+
+/**
+ * Folds bar b, which comes later, into the bar cur that spans it: the
+ * high, the low, the close, the volume and the trades (cur->vw is the
+ * caller's to compute).
+ */
+void ms_gen_merge(struct ms_bar *cur, const struct ms_bar *b);
 
 /** The UTC instant, in epoch ms, of 00:00 America/New_York on day number days. */
 int64_t ms_gen_ny_midnight_ms(int64_t days);

@@ -34,6 +34,7 @@
 
 #include "tf/cfg.h"
 #include "tf/gz.h"
+#include "tf/hash.h"
 #include "tf/json.h"
 #include "tf/log.h"
 
@@ -85,15 +86,6 @@ static const struct tf_cfg_key cfg_keys[] = { /* alphabetical */
 };
 /* clang-format on */
 
-static uint64_t fnv1a_step(uint64_t h, const char *s)
-{
-    for (; s && *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static uint64_t mix64(uint64_t z)
 {
     z += 0x9e3779b97f4a7c15ULL;
@@ -109,10 +101,10 @@ static uint64_t mix64(uint64_t z)
 void marketsim_request_id(struct tf_http_req *req, char *out, size_t outlen)
 {
     static atomic_ullong served;
-    uint64_t h = fnv1a_step(0xcbf29ce484222325ULL, tf_http_logctx(req)->req);
+    uint64_t h = tf_fnv1a64_str(TF_FNV1A64_INIT, tf_http_logctx(req)->req);
     uint64_t hi, lo;
 
-    h = fnv1a_step(h, tf_http_path(req));
+    h = tf_fnv1a64_str(h, tf_http_path(req));
     h ^= mix64(atomic_fetch_add(&served, 1) + 1);
     hi = mix64(h);
     lo = mix64(hi ^ h);

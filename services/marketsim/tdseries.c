@@ -48,13 +48,6 @@ static const struct {
 };
 /* clang-format on */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 const struct marketsim_td_interval *marketsim_td_interval_get(const char *s)
 {
     if (!s)
@@ -125,21 +118,6 @@ enum marketsim_td_zone marketsim_td_exchange_zone(enum ms_asset asset)
     return asset == MS_ASSET_EQUITY ? MARKETSIM_TD_NEW_YORK : MARKETSIM_TD_UTC;
 }
 
-/* Reads exactly n digits. */
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return 0;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 1;
-}
-
 int marketsim_td_parse_date(const char *s, enum marketsim_td_zone zone, int64_t *out_ms)
 {
     const char *p = s;
@@ -147,8 +125,8 @@ int marketsim_td_parse_date(const char *s, enum marketsim_td_zone zone, int64_t 
     int y2, mo2, d2;
     int64_t days;
 
-    if (!s || !digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
-        !digits(&p, 2, &d))
+    if (!s || !tf_time_digits(&p, 4, &y) || *p++ != '-' || !tf_time_digits(&p, 2, &mo) ||
+        *p++ != '-' || !tf_time_digits(&p, 2, &d))
         return 0;
     if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31)
         return 0;
@@ -158,11 +136,11 @@ int marketsim_td_parse_date(const char *s, enum marketsim_td_zone zone, int64_t 
         return 0;
     if (*p == ' ' || *p == 'T') {
         p++;
-        if (!digits(&p, 2, &hh) || *p++ != ':' || !digits(&p, 2, &mi))
+        if (!tf_time_digits(&p, 2, &hh) || *p++ != ':' || !tf_time_digits(&p, 2, &mi))
             return 0;
         if (*p == ':') {
             p++;
-            if (!digits(&p, 2, &ss))
+            if (!tf_time_digits(&p, 2, &ss))
                 return 0;
         }
         if (hh > 23 || mi > 59 || ss > 59)
@@ -180,20 +158,14 @@ int marketsim_td_parse_date(const char *s, enum marketsim_td_zone zone, int64_t 
 void marketsim_td_format_datetime(int64_t t_ms, enum marketsim_td_zone zone, int date_only,
                                   char *out, size_t outlen)
 {
-    int64_t sec = floor_div(t_ms, 1000);
-    int64_t days, rem;
-    int y, m, d;
+    int64_t sec = tf_floor_div(t_ms, 1000);
 
     if (zone == MARKETSIM_TD_NEW_YORK)
         sec += tf_time_us_eastern_offset(sec);
-    days = floor_div(sec, 86400);
-    rem = sec - days * 86400;
-    tf_civil_from_days(days, &y, &m, &d);
     if (date_only)
-        snprintf(out, outlen, "%04d-%02d-%02d", y, m, d);
+        tf_time_format_date(sec, out, outlen);
     else
-        snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d, (int)(rem / 3600),
-                 (int)(rem / 60 % 60), (int)(rem % 60));
+        tf_time_format_wall(sec, out, outlen);
 }
 
 void marketsim_td_format_price(double x, char *out, size_t outlen)
@@ -207,7 +179,7 @@ int64_t marketsim_td_bar_start(const struct marketsim_td_query *q, int64_t t_ms)
     int64_t origin;
 
     if (q->sym.asset != MS_ASSET_EQUITY) {
-        origin = floor_div(t_ms, MS_PER_DAY) * MS_PER_DAY;
+        origin = tf_floor_div(t_ms, MS_PER_DAY) * MS_PER_DAY;
     } else {
         int64_t day = ms_gen_ny_day(t_ms);
         int y, m, d;
@@ -220,7 +192,7 @@ int64_t marketsim_td_bar_start(const struct marketsim_td_query *q, int64_t t_ms)
         if (t_ms >= tf_time_us_eastern_to_utc(y, m, d, 9, 30) * 1000)
             origin = tf_time_us_eastern_to_utc(y, m, d, 9, 30) * 1000;
     }
-    return origin + floor_div(t_ms - origin, size) * size;
+    return origin + tf_floor_div(t_ms - origin, size) * size;
 }
 
 /* Rolls the ascending minute bars of one UTC day into bars of q's interval. */
@@ -241,13 +213,7 @@ static size_t roll_day(const struct marketsim_td_query *q, const struct ms_bar *
             cur->vw = 0.0;
             continue;
         }
-        if (b->h > cur->h)
-            cur->h = b->h;
-        if (b->l < cur->l)
-            cur->l = b->l;
-        cur->c = b->c;
-        cur->v += b->v;
-        cur->n += b->n;
+        ms_gen_merge(cur, b);
     }
     return count;
 }
@@ -267,8 +233,8 @@ enum tf_rc marketsim_td_series(uint64_t seed, const struct marketsim_td_query *q
     *n = 0;
     if (q->start_ms >= top || top <= MS_GEN_MIN_MS)
         return TF_OK;
-    first_day = floor_div(q->start_ms < MS_GEN_MIN_MS ? MS_GEN_MIN_MS : q->start_ms, MS_PER_DAY);
-    last_day = floor_div((top > MS_GEN_MAX_MS ? MS_GEN_MAX_MS : top - 1), MS_PER_DAY);
+    first_day = tf_floor_div(q->start_ms < MS_GEN_MIN_MS ? MS_GEN_MIN_MS : q->start_ms, MS_PER_DAY);
+    last_day = tf_floor_div((top > MS_GEN_MAX_MS ? MS_GEN_MAX_MS : top - 1), MS_PER_DAY);
     for (int64_t d = last_day; d >= first_day && count < (size_t)q->outputsize; d--) {
         struct ms_bar *mins = NULL; /* owned: freed below */
         int64_t lo = d * MS_PER_DAY;

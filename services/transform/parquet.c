@@ -24,6 +24,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "tf/hash.h"
+
 /* parquet.thrift enums */
 enum { PT_INT64 = 2, PT_DOUBLE = 5, PT_BYTE_ARRAY = 6 };
 enum { CONV_UTF8 = 0, CONV_TIMESTAMP_MICROS = 10 };
@@ -449,13 +451,7 @@ static int bit_width(size_t max_value)
  */
 static uint32_t hash_bytes(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return tf_fnv1a32(TF_FNV1A32_INIT, s, n);
 }
 
 static void dict_reset(struct dict *d)

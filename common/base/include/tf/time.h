@@ -23,6 +23,15 @@ void tf_civil_from_days(int64_t days, int *y, int *m, int *d);
 /** 0 = Sunday ... 6 = Saturday. */
 int tf_weekday(int64_t days);
 
+/** a / b rounded toward minus infinity (b != 0): the day of a negative instant. */
+int64_t tf_floor_div(int64_t a, int64_t b);
+
+/**
+ * Reads exactly n decimal digits at *p into *out and moves *p past them.
+ * Returns 1, or 0 (nothing moved) when one of the n is not a digit.
+ */
+int tf_time_digits(const char **p, int n, int *out);
+
 /**
  * Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff]]" with "Z", "+HH:MM" or
  * no zone (then UTC); a space may stand for the "T". Returns epoch seconds.
@@ -31,6 +40,12 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec) TF_MUSTCHECK;
 
 /** Formats epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" (out >= 21 bytes). */
 void tf_time_format(int64_t sec, char *out, size_t outlen);
+
+/**
+ * Formats a wall-clock reading (epoch seconds plus a zone's offset) as
+ * "YYYY-MM-DD HH:MM:SS" (out >= 20).
+ */
+void tf_time_format_wall(int64_t sec, char *out, size_t outlen);
 
 /** Formats the UTC date of epoch seconds as "YYYY-MM-DD" (out >= 11). */
 void tf_time_format_date(int64_t sec, char *out, size_t outlen);
