@@ -318,7 +318,7 @@ static enum tf_rc dead_letter(struct tf_svc *svc, const rd_kafka_message_t *msg,
 }
 
 /*
- * Handles one upstream event. TF_OK: settled (commit). TF_ERR_INVALID:
+ * Handles one upstream event. TF_OK: settled (commit). TF_DEAD_LETTER:
  * permanently unusable, reason set (dead-letter, then commit). Otherwise a
  * transient failure: try again.
  */
@@ -333,7 +333,7 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     struct tf_exec_plan plan;
     struct tf_logctx log = {{0}, {0}};
     const char *id, *stage, *status, *schema;
-    enum tf_rc rc = TF_ERR_INVALID;
+    enum tf_rc rc = TF_DEAD_LETTER;
     char err[512];
     int created = 0;
 
@@ -385,7 +385,7 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     rc = svc_make_plan(svc, conn, ev, &plan, &owned, err, sizeof(err));
     if (rc == TF_ERR_NOT_FOUND || rc == TF_ERR_CONFLICT || rc == TF_ERR_INVALID) {
         snprintf(reason, rlen, "%s", err);
-        rc = TF_ERR_INVALID;
+        rc = TF_DEAD_LETTER;
         goto out;
     }
     if (rc != TF_OK)
@@ -422,7 +422,7 @@ static enum tf_rc settle(struct tf_svc *svc, const rd_kafka_message_t *msg)
             return TF_ERR_DRAINING;
         reason[0] = '\0';
         rc = consume_one(svc, msg, reason, sizeof(reason));
-        if (rc == TF_ERR_INVALID)
+        if (rc == TF_DEAD_LETTER)
             rc = dead_letter(svc, msg, reason);
         if (rc == TF_OK)
             return TF_OK;

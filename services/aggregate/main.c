@@ -200,7 +200,7 @@ static enum tf_rc aggregate_run(struct tf_run *run)
         }
         tf_run_fail(run, "data-quality check failed: %s%s", dq.first_fail,
                     dq.failed_fail > 1 ? " (and more, see gold.dq_results)" : "");
-        rc = TF_ERR_INVALID;
+        rc = TF_CHECK_FAILED;
     }
 out:
     cJSON_Delete(dq.warnings);

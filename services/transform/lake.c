@@ -662,7 +662,7 @@ static void row_put(struct cols *k, const struct cols *from, size_t i)
  * keys alone) into out, whose strings stay owned by the two. Every stamped
  * row must be the key of a kept bar and every kept bar must have one: one
  * statement's snapshot then proves silver holds exactly the kept bars.
- * TF_ERR_CONFLICT when it does not.
+ * TF_FULL_READ when it does not: the partition is then read whole.
  */
 static enum tf_rc merge(const struct cols *kept, const struct cols *back, struct cols *out)
 {
@@ -676,7 +676,7 @@ static enum tf_rc merge(const struct cols *kept, const struct cols *back, struct
         int c = i == kept->n ? 1 : j == back->n ? -1 : row_cmp(kept, i, back, j);
 
         if (c < 0 || (c == 0) != (back->stamped[j] != 0))
-            return TF_ERR_CONFLICT; /* a kept bar gone, or another row in its place */
+            return TF_FULL_READ; /* a kept bar gone, or another row in its place */
         if (c == 0) {
             row_put(out, kept, i++);
             j++;
@@ -846,7 +846,7 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
                 rc = merge(&kept->k, &back, &both);
             if (rc == TF_OK) {
                 rows = &both;
-            } else if (rc == TF_ERR_CONFLICT) {
+            } else if (rc == TF_FULL_READ) {
                 tf_log_info(&run->log,
                             "silver no longer holds the bars kept for %s as loaded:"
                             " reading it back",
