@@ -199,28 +199,25 @@ void tf_http_reply_take(struct tf_http_req *req, int status, const char *content
     }
 }
 
-void tf_http_reply_json(struct tf_http_req *req, int status, const cJSON *json)
-{
-    char *text = cJSON_PrintUnformatted(json);
-
-    if (!text) {
-        tf_http_reply_error(req, 500, "out_of_memory", "cannot print the response");
-        return;
-    }
-    tf_http_reply_take(req, status, "application/json", text, strlen(text));
-}
-
-void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, const char *fmt,
-                         ...)
+/*
+ * The one writer of error bodies: status and code from rc (code overrides
+ * the code when given), {"error":{"code":...,"message":...}}, logged once.
+ */
+__attribute__((format(printf, 4, 0))) static void
+reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *code, const char *fmt, va_list ap)
 {
     char msg[1024];
     cJSON *root = NULL;
     cJSON *err = NULL;
-    va_list ap;
+    char *text = NULL;
+    int status;
 
-    va_start(ap, fmt);
+    if (rc == TF_OK) /* an error reply without an error */
+        rc = TF_ERR_INTERNAL;
+    status = tf_rc_http_status(rc);
+    if (!code)
+        code = tf_rc_str(rc);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     root = cJSON_CreateObject();
     err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "code", code);
@@ -229,18 +226,53 @@ void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, 
         tf_log_error(&req->log, "reply %d %s: %s", status, code, msg);
     else
         tf_log_info(&req->log, "reply %d %s: %s", status, code, msg);
-    tf_http_reply_json(req, status, root);
+    text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
+    if (!text) { /* no memory for the body: the status alone */
+        tf_http_reply_take(req, tf_rc_http_status(TF_ERR_NOMEM), "application/json", NULL, 0);
+        return;
+    }
+    tf_http_reply_take(req, status, "application/json", text, strlen(text));
+}
+
+void tf_http_reply_json(struct tf_http_req *req, int status, const cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted(json);
+
+    if (!text) {
+        tf_http_reply_rc(req, TF_ERR_NOMEM, "cannot print the response");
+        return;
+    }
+    tf_http_reply_take(req, status, "application/json", text, strlen(text));
+}
+
+void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg)
+{
+    tf_http_reply_rcf(req, rc, "%s", msg);
+}
+
+void tf_http_reply_rcf(struct tf_http_req *req, enum tf_rc rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    reply_rc(req, rc, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tf_http_reply_rc_code(struct tf_http_req *req, enum tf_rc rc, const char *code,
+                           const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    reply_rc(req, rc, code, fmt, ap);
+    va_end(ap);
 }
 
 void tf_http_drop(struct tf_http_req *req)
 {
     req->drop = 1;
-}
-
-void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg)
-{
-    tf_http_reply_error(req, tf_rc_http_status(rc), tf_rc_str(rc), "%s", msg);
 }
 
 int tf_http_match(const char *path, const char *pattern, char caps[][128], int ncap)
@@ -296,7 +328,7 @@ static enum MHD_Result queue(struct tf_http_req *req)
     enum MHD_Result ret;
 
     if (!req->resp)
-        tf_http_reply_error(req, 500, "internal", "the handler gave no answer");
+        tf_http_reply_rc(req, TF_ERR_INTERNAL, "the handler gave no answer");
     if (!req->resp)
         return MHD_NO;
     ret = MHD_queue_response(req->conn, (unsigned int)req->status, req->resp);
@@ -329,13 +361,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (srv->token && is_mutating(method) &&
             !token_ok(srv->token, tf_http_header(req, "Authorization"))) {
             tf_http_set_header(req, "WWW-Authenticate", "Bearer");
-            tf_http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
+            tf_http_reply_rc(req, TF_ERR_AUTH, "a valid bearer token is required");
             req->early_done = 1;
             return queue(req);
         }
         if (clen && strtoull(clen, NULL, 10) > srv->opts.max_body) {
-            tf_http_reply_error(req, 413, "too_large", "request body over %zu bytes",
-                                srv->opts.max_body);
+            tf_http_reply_rcf(req, TF_ERR_TOO_LARGE, "request body over %zu bytes",
+                              srv->opts.max_body);
             req->early_done = 1;
             return queue(req);
         }
@@ -350,8 +382,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->early_done)
         return MHD_YES;
     if (req->too_large)
-        tf_http_reply_error(req, 413, "too_large", "request body over %zu bytes",
-                            srv->opts.max_body);
+        tf_http_reply_rcf(req, TF_ERR_TOO_LARGE, "request body over %zu bytes", srv->opts.max_body);
     else
         srv->opts.handler(req, srv->opts.ud);
     if (req->drop) {

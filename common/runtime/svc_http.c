@@ -191,16 +191,16 @@ static int refuse_replay(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
     enum tf_rc rc;
 
     if (!up_stage) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "%s has no upstream stage to replay from; replay transform or "
-                            "aggregate",
-                            svc->def->name);
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "%s has no upstream stage to replay from; replay transform or "
+                          "aggregate",
+                          svc->def->name);
         return 1;
     }
     rc = read_record(conn, id, up_stage, &up);
     if (rc == TF_ERR_NOT_FOUND) {
-        tf_http_reply_error(req, 404, "not_found", "execution %s has no %s stage to replay from",
-                            id, up_stage);
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "execution %s has no %s stage to replay from", id,
+                          up_stage);
         return 1;
     }
     if (rc != TF_OK) {
@@ -209,9 +209,9 @@ static int refuse_replay(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
     }
     status = tf_json_str(up, "status");
     if (!status || strcmp(status, "SUCCESS") != 0) {
-        tf_http_reply_error(req, 409, "conflict",
-                            "the %s stage of execution %s is %s; a replay needs it to be SUCCESS",
-                            up_stage, id, status ? status : "unknown");
+        tf_http_reply_rcf(req, TF_ERR_CONFLICT,
+                          "the %s stage of execution %s is %s; a replay needs it to be SUCCESS",
+                          up_stage, id, status ? status : "unknown");
         cJSON_Delete(up);
         return 1;
     }
@@ -239,19 +239,20 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     enum tf_rc rc;
     int wait = 0;
     int created = 0;
-    int status = 202;
+    int status = TF_HTTP_ACCEPTED;
     int replay = 0;
 
     /* The body is NUL-terminated; cJSON wants the NUL inside the length to
      * check that nothing follows the value. */
     body = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
     if (!body) {
-        tf_http_reply_error(req, 400, "invalid_json", "the request body is not valid JSON");
+        tf_http_reply_rc_code(req, TF_ERR_INVALID, "invalid_json",
+                              "the request body is not valid JSON");
         goto out;
     }
     rc = check_body(body, def->upstream != NULL, err, sizeof(err));
     if (rc != TF_OK) {
-        tf_http_reply_error(req, 400, "invalid_argument", "%s", err);
+        tf_http_reply_rc(req, TF_ERR_INVALID, err);
         goto out;
     }
     memset(&plan, 0, sizeof(plan));
@@ -290,16 +291,16 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
     }
     if (!created) {
         if (conflicts(body, record, err, sizeof(err))) {
-            tf_http_reply_error(req, 409, "conflict", "%s", err);
+            tf_http_reply_rc(req, TF_ERR_CONFLICT, err);
             goto out;
         }
-        status = 200;
+        status = TF_HTTP_OK;
         /* A replay: the finished stage is rebuilt from its upstream as a new attempt. */
         if (replay && strcmp(tf_json_str(record, "status"), "RUNNING") == 0) {
-            tf_http_reply_error(req, 409, "conflict",
-                                "the %s stage of execution %s is running; replay it once it "
-                                "has finished",
-                                def->name, plan.execution_id);
+            tf_http_reply_rcf(req, TF_ERR_CONFLICT,
+                              "the %s stage of execution %s is running; replay it once it "
+                              "has finished",
+                              def->name, plan.execution_id);
             goto out;
         }
         if (replay && svc_rerun(svc, conn, plan.execution_id, 0) == TF_OK) {
@@ -310,7 +311,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
                 goto out;
             }
             tf_log_info(tf_http_logctx(req), "replay of stage %s queued", def->name);
-            status = 202;
+            status = TF_HTTP_ACCEPTED;
         }
         /* Waiting (handed back on a drain, or a dead worker's, or a replay): queue
          * it here too; the claim decides who runs it. */
@@ -328,7 +329,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
             }
             tf_log_info(tf_http_logctx(req), "failed stage %s queued again", def->name);
             tf_svc_enqueue(svc, plan.execution_id);
-            status = 202;
+            status = TF_HTTP_ACCEPTED;
         }
     } else {
         tf_log_info(tf_http_logctx(req), "execution accepted stage=%s job=%s", def->name,
@@ -339,7 +340,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         svc_api_conn_put(svc, conn);
         *connp = NULL;
         wait_final(svc, plan.execution_id, wait, &record);
-        status = is_final(record) ? 200 : 202;
+        status = is_final(record) ? TF_HTTP_OK : TF_HTTP_ACCEPTED;
     }
     reply_record(req, status, record);
 out:
@@ -353,7 +354,7 @@ static void reply_buf(struct tf_http_req *req, struct tf_buf *buf)
 {
     size_t len = buf->len;
 
-    tf_http_reply_take(req, 200, "application/json", tf_buf_take(buf), len);
+    tf_http_reply_take(req, TF_HTTP_OK, "application/json", tf_buf_take(buf), len);
 }
 
 /* Answers the error of a failed read of execution id's record. */
@@ -361,8 +362,8 @@ static void reply_read_error(struct tf_svc *svc, struct tf_http_req *req, const 
                              enum tf_rc rc)
 {
     if (rc == TF_ERR_NOT_FOUND)
-        tf_http_reply_error(req, 404, "not_found", "execution %s has no %s stage", id,
-                            svc->def->name);
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "execution %s has no %s stage", id,
+                          svc->def->name);
     else
         tf_http_reply_rc(req, rc, "cannot read the execution record");
 }
@@ -374,7 +375,7 @@ static void get_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *c
     enum tf_rc rc;
 
     if (!tf_uuid_valid(id)) {
-        tf_http_reply_error(req, 400, "invalid_argument", "execution_id must be a UUID");
+        tf_http_reply_rc(req, TF_ERR_INVALID, "execution_id must be a UUID");
         return;
     }
     tf_buf_init(&view, VIEW_MAX);
@@ -400,7 +401,7 @@ static int query_limit(struct tf_http_req *req, long *limit)
         return 1;
     *limit = strtol(lim, &endp, 10);
     if (endp == lim || *endp || *limit < 1 || *limit > LIST_MAX) {
-        tf_http_reply_error(req, 400, "invalid_argument", "limit must be 1..%d", LIST_MAX);
+        tf_http_reply_rcf(req, TF_ERR_INVALID, "limit must be 1..%d", LIST_MAX);
         return 0;
     }
     return 1;
@@ -419,8 +420,8 @@ static void list_executions(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     for (size_t i = 0; status && i < TF_ARRAY_LEN(statuses); i++)
         known |= strcmp(status, statuses[i]) == 0;
     if (!known) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "status must be PENDING, RUNNING, SUCCESS, FAILED or ZOMBIE");
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "status must be PENDING, RUNNING, SUCCESS, FAILED or ZOMBIE");
         return;
     }
     if (!query_limit(req, &limit))
@@ -473,8 +474,8 @@ static void get_objects(struct tf_svc *svc, struct tf_http_req *req, PGconn *con
     if (!query_limit(req, &limit))
         return;
     if (after && strlen(after) > AFTER_MAX) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "after must be the uri of an object (at most %d bytes)", AFTER_MAX);
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "after must be the uri of an object (at most %d bytes)", AFTER_MAX);
         return;
     }
     rc = tf_exec_objects(conn, id, svc->def->name, after, (int)limit, &page, &more);
@@ -502,7 +503,7 @@ static void get_objects(struct tf_svc *svc, struct tf_http_req *req, PGconn *con
             cJSON_AddStringToObject(root, "next", next.data);
         else
             cJSON_AddNullToObject(root, "next");
-        tf_http_reply_json(req, 200, root);
+        tf_http_reply_json(req, TF_HTTP_OK, root);
     } else {
         tf_http_reply_rc(req, TF_ERR_NOMEM, "cannot build the page");
     }
@@ -516,6 +517,7 @@ static void get_ready(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
     int pg_ok = 0;
     int kafka_ok = tf_kafka_ping(svc->kafka, 2000) == TF_OK;
     cJSON *root = cJSON_CreateObject();
+    enum tf_rc rc;
 
     if (conn) {
         PGresult *res = PQexec(conn, "SELECT 1");
@@ -525,7 +527,9 @@ static void get_ready(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
     cJSON_AddStringToObject(root, "status", pg_ok && kafka_ok ? "ok" : "unavailable");
     cJSON_AddStringToObject(root, "postgres", pg_ok ? "ok" : "unreachable");
     cJSON_AddStringToObject(root, "kafka", kafka_ok ? "ok" : "unreachable");
-    tf_http_reply_json(req, pg_ok && kafka_ok ? 200 : 503, root);
+    /* Not the error shape: the report names each dependency; 503 when one is away. */
+    rc = !pg_ok ? TF_ERR_DB : !kafka_ok ? TF_ERR_KAFKA : TF_OK;
+    tf_http_reply_json(req, tf_rc_http_status(rc), root);
     cJSON_Delete(root);
 }
 
@@ -562,7 +566,7 @@ static void get_metrics(struct tf_svc *svc, struct tf_http_req *req)
         tf_http_reply_rc(req, rc, "cannot format metrics");
         return;
     }
-    tf_http_reply_take(req, 200, "text/plain; version=0.0.4", out.data, out.len);
+    tf_http_reply_take(req, TF_HTTP_OK, "text/plain; version=0.0.4", out.data, out.len);
 }
 
 /* The stage API (macros: tf/openapi.h); stage routes are added to "paths". */
@@ -666,11 +670,11 @@ int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id
     if (!tf_http_match(tf_http_path(req), pattern, caps, 1))
         return 0;
     if (strcmp(tf_http_method(req), "GET") != 0) {
-        tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
         return -1;
     }
     if (!tf_uuid_valid(caps[0])) {
-        tf_http_reply_error(req, 400, "invalid_argument", "execution_id must be a UUID");
+        tf_http_reply_rc(req, TF_ERR_INVALID, "execution_id must be a UUID");
         return -1;
     }
     memcpy(id, caps[0], sizeof(caps[0]));
@@ -695,7 +699,7 @@ static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
         return;
     }
     len = doc.len;
-    tf_http_reply_take(req, 200, "application/json", tf_buf_take(&doc), len);
+    tf_http_reply_take(req, TF_HTTP_OK, "application/json", tf_buf_take(&doc), len);
 }
 
 void svc_http_handle(struct tf_http_req *req, void *ud)
@@ -709,7 +713,7 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
     int route;
 
     if (is_get && strcmp(path, "/healthz") == 0) {
-        tf_http_reply_take(req, 200, "application/json", strdup("{\"status\":\"ok\"}"), 15);
+        tf_http_reply_take(req, TF_HTTP_OK, "application/json", strdup("{\"status\":\"ok\"}"), 15);
         return;
     }
     if (is_get && strcmp(path, "/metrics") == 0) {
@@ -726,7 +730,7 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         goto out;
     }
     if (!conn) {
-        tf_http_reply_error(req, 503, "database_unavailable", "PostgreSQL is unreachable");
+        tf_http_reply_rc(req, TF_ERR_DB, "PostgreSQL is unreachable");
         goto out;
     }
     if (strcmp(path, "/v1/executions") == 0) {
@@ -735,14 +739,14 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         else if (is_get)
             list_executions(svc, req, conn);
         else
-            tf_http_reply_error(req, 405, "method_not_allowed", "use GET or POST");
+            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or POST");
         goto out;
     }
     if (tf_http_match(path, "/v1/executions/*", caps, 1)) {
         if (is_get)
             get_execution(svc, req, conn, caps[0]);
         else
-            tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
         goto out;
     }
     route = tf_svc_execution_route(req, "/v1/executions/*/objects", caps[0]);
@@ -752,7 +756,7 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         goto out;
     if (svc->def->route && svc->def->route(svc, req, conn))
         goto out;
-    tf_http_reply_error(req, 404, "not_found", "no route for %s %s", method, path);
+    tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "no route for %s %s", method, path);
 out:
     svc_api_conn_put(svc, conn);
 }

@@ -448,11 +448,11 @@ int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     params[0] = caps[0];
     rc = tf_pg_json_row(conn, sql, 1, params, &root);
     if (rc == TF_ERR_NOT_FOUND)
-        tf_http_reply_error(req, 404, "not_found", "no quality results for execution %s", caps[0]);
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "no quality results for execution %s", caps[0]);
     else if (rc != TF_OK)
         tf_http_reply_rc(req, rc, "cannot read the quality results");
     else
-        tf_http_reply_json(req, 200, root);
+        tf_http_reply_json(req, TF_HTTP_OK, root);
     cJSON_Delete(root);
     return 1;
 }

@@ -155,45 +155,46 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
     int exists = 0;
 
     if (!body || !cJSON_IsObject(body)) {
-        tf_http_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
+        tf_http_reply_rc_code(req, TF_ERR_INVALID, "invalid_json",
+                              "the body must be a JSON object");
         goto out;
     }
     name = tf_json_str(body, "job_name");
     from_s = tf_json_str(body, "from");
     to_s = tf_json_str(body, "to");
     if (!name || !tf_job_name_valid(name)) {
-        tf_http_reply_error(req, 400, "invalid_argument", "job_name is required");
+        tf_http_reply_rc(req, TF_ERR_INVALID, "job_name is required");
         goto out;
     }
     if (!day_field(body, "from", &from) || !day_field(body, "to", &to)) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "from and to are days such as 2024-03-04 (both included)");
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "from and to are days such as 2024-03-04 (both included)");
         goto out;
     }
     if (to < from || to - from >= MAX_DAYS) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "to must not be before from, and a backfill spans at most %d days",
-                            MAX_DAYS);
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "to must not be before from, and a backfill spans at most %d days",
+                          MAX_DAYS);
         goto out;
     }
     if (to >= today) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "a backfill covers whole past days: to must be before today (UTC)");
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "a backfill covers whole past days: to must be before today (UTC)");
         goto out;
     }
     it = cJSON_GetObjectItemCaseSensitive(body, "concurrency");
     if (it) {
         if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
             it->valuedouble < 1 || it->valuedouble > MAX_CONCURRENCY) {
-            tf_http_reply_error(req, 400, "invalid_argument",
-                                "concurrency must be a whole number from 1 to %d", MAX_CONCURRENCY);
+            tf_http_reply_rcf(req, TF_ERR_INVALID,
+                              "concurrency must be a whole number from 1 to %d", MAX_CONCURRENCY);
             goto out;
         }
         concurrency = (long)it->valuedouble;
     }
     it = cJSON_GetObjectItemCaseSensitive(body, "backfill_id");
     if (it && (!cJSON_IsString(it) || !tf_uuid_valid(it->valuestring))) {
-        tf_http_reply_error(req, 400, "invalid_argument", "backfill_id must be a UUID");
+        tf_http_reply_rc(req, TF_ERR_INVALID, "backfill_id must be a UUID");
         goto out;
     }
     if (it) {
@@ -206,22 +207,20 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
     }
     rc = extract_job_get(conn, name, &job);
     if (rc != TF_OK) {
-        tf_http_reply_error(req, rc == TF_ERR_NOT_FOUND ? 404 : 503, tf_rc_str(rc),
-                            "unknown job %s", name);
+        tf_http_reply_rcf(req, rc, "unknown job %s", name);
         goto out;
     }
     if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(job, "enabled"))) {
-        tf_http_reply_error(req, 409, "conflict", "job %s is disabled", name);
+        tf_http_reply_rcf(req, TF_ERR_CONFLICT, "job %s is disabled", name);
         goto out;
     }
     /* A repeated POST with the same backfill_id: the first one's answer. */
     if (!same_backfill(conn, id, name, from_s, to_s, &exists) && exists) {
-        tf_http_reply_error(req, 409, "conflict", "backfill %s exists for another job or range",
-                            id);
+        tf_http_reply_rcf(req, TF_ERR_CONFLICT, "backfill %s exists for another job or range", id);
         goto out;
     }
     if (exists) {
-        reply_backfill(req, conn, id, 200);
+        reply_backfill(req, conn, id, TF_HTTP_OK);
         goto out;
     }
     snprintf(conc, sizeof(conc), "%ld", concurrency);
@@ -250,13 +249,13 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
                      "  generate_series(b.range_from, b.range_to, interval '1 day') AS d",
                      6, params);
     if (!tf_pg_ok(res) || tf_pg_cmd(conn, "COMMIT") != TF_OK) {
-        tf_http_reply_error(req, 503, "database_unavailable",
-                            "cannot create the backfill (sqlstate %s)", tf_pg_sqlstate(res));
+        tf_http_reply_rcf(req, TF_ERR_DB, "cannot create the backfill (sqlstate %s)",
+                          tf_pg_sqlstate(res));
         goto out;
     }
     tf_log_info(tf_http_logctx(req), "backfill %s job=%s days=%lld concurrency=%ld", id, name,
                 (long long)(to - from + 1), concurrency);
-    reply_backfill(req, conn, id, 202);
+    reply_backfill(req, conn, id, TF_HTTP_ACCEPTED);
 out:
     PQclear(res);
     cJSON_Delete(job);
@@ -276,26 +275,26 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
         if (strcmp(method, "POST") == 0)
             post_backfill(req, conn);
         else
-            tf_http_reply_error(req, 405, "method_not_allowed", "use POST");
+            tf_http_reply_rc(req, TF_ERR_METHOD, "use POST");
         return 1;
     }
     if (!tf_http_match(path, "/v1/backfills/*", caps, 1))
         return 0;
     if (strcmp(method, "GET") != 0) {
-        tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
         return 1;
     }
     if (!tf_uuid_valid(caps[0])) {
-        tf_http_reply_error(req, 400, "invalid_argument", "a backfill id is a UUID");
+        tf_http_reply_rc(req, TF_ERR_INVALID, "a backfill id is a UUID");
         return 1;
     }
     rc = backfill_get(conn, caps[0], &bf);
     if (rc == TF_ERR_NOT_FOUND)
-        tf_http_reply_error(req, 404, "not_found", "no backfill %s", caps[0]);
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "no backfill %s", caps[0]);
     else if (rc != TF_OK)
         tf_http_reply_rc(req, rc, "cannot read the backfill");
     else
-        tf_http_reply_json(req, 200, bf);
+        tf_http_reply_json(req, TF_HTTP_OK, bf);
     cJSON_Delete(bf);
     return 1;
 }

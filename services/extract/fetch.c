@@ -755,12 +755,12 @@ int extract_audit_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *con
     if (!tf_pg_ok(res)) {
         tf_http_reply_rc(req, TF_ERR_DB, "cannot read the audit");
     } else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0) {
-        tf_http_reply_error(req, 404, "not_found", "no audit for execution %s", caps[0]);
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "no audit for execution %s", caps[0]);
     } else {
         root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "execution_id", caps[0]);
         cJSON_AddItemToObject(root, "attempts", cJSON_Parse(PQgetvalue(res, 0, 0)));
-        tf_http_reply_json(req, 200, root);
+        tf_http_reply_json(req, TF_HTTP_OK, root);
     }
     cJSON_Delete(root);
     PQclear(res);

@@ -233,16 +233,17 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     tf_buf_init(&tickers, 1024 * 1024);
     body = cJSON_ParseWithLength(text, len);
     if (!body) {
-        tf_http_reply_error(req, 400, "invalid_json", "the request body is not valid JSON");
+        tf_http_reply_rc_code(req, TF_ERR_INVALID, "invalid_json",
+                              "the request body is not valid JSON");
         goto out;
     }
     memset(&in, 0, sizeof(in));
     if (check_job(body, &in, err, sizeof(err)) != TF_OK) {
-        tf_http_reply_error(req, 400, "invalid_argument", "%s", err);
+        tf_http_reply_rc(req, TF_ERR_INVALID, err);
         goto out;
     }
     if (tf_pg_text_array(in.tickers, &tickers) != TF_OK) {
-        tf_http_reply_error(req, 413, "too_large", "ticker list too long");
+        tf_http_reply_rc(req, TF_ERR_TOO_LARGE, "ticker list too long");
         goto out;
     }
     snprintf(nums[0], sizeof(nums[0]), "%ld", in.multiplier);
@@ -269,8 +270,8 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     params[14] = rules ? rules : "[]";
     res = tf_pg_exec(conn, upsert, 15, params);
     if (!tf_pg_ok(res)) {
-        tf_http_reply_error(req, 503, "database_unavailable", "cannot save job %s (sqlstate %s)",
-                            name, tf_pg_sqlstate(res));
+        tf_http_reply_rcf(req, TF_ERR_DB, "cannot save job %s (sqlstate %s)", name,
+                          tf_pg_sqlstate(res));
         goto out;
     }
     created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -280,7 +281,7 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     }
     tf_log_info(tf_http_logctx(req), "job %s %s by %s", name, created ? "created" : "replaced",
                 params[13]);
-    tf_http_reply_json(req, created ? 201 : 200, job);
+    tf_http_reply_json(req, created ? TF_HTTP_CREATED : TF_HTTP_OK, job);
 out:
     PQclear(res);
     cJSON_free(rules);
@@ -295,11 +296,11 @@ static void get_job(struct tf_http_req *req, PGconn *conn, const char *name)
     enum tf_rc rc = extract_job_get(conn, name, &job);
 
     if (rc == TF_ERR_NOT_FOUND)
-        tf_http_reply_error(req, 404, "not_found", "unknown job %s", name);
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "unknown job %s", name);
     else if (rc != TF_OK)
         tf_http_reply_rc(req, rc, "cannot read the job");
     else
-        tf_http_reply_json(req, 200, job);
+        tf_http_reply_json(req, TF_HTTP_OK, job);
     cJSON_Delete(job);
 }
 
@@ -319,7 +320,7 @@ static void list_jobs(struct tf_http_req *req, PGconn *conn)
     }
     root = cJSON_CreateObject();
     cJSON_AddItemToObject(root, "jobs", cJSON_Parse(PQgetvalue(res, 0, 0)));
-    tf_http_reply_json(req, 200, root);
+    tf_http_reply_json(req, TF_HTTP_OK, root);
     cJSON_Delete(root);
     PQclear(res);
 }
@@ -347,24 +348,22 @@ static void get_gaps(struct tf_http_req *req, PGconn *conn, const char *name)
 
     if (!query_time(req, "from", &from) || !query_time(req, "to", &to) || to <= from ||
         to - from > MAX_GAP_RANGE) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "from and to must be ISO-8601 times, from before to, at most 366 "
-                            "days apart");
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "from and to must be ISO-8601 times, from before to, at most 366 "
+                          "days apart");
         return;
     }
     stage = stage ? stage : "aggregate";
     for (size_t i = 0; i < TF_ARRAY_LEN(stages); i++)
         known |= strcmp(stage, stages[i]) == 0;
     if (!known) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "stage must be extract, transform or aggregate");
+        tf_http_reply_rc(req, TF_ERR_INVALID, "stage must be extract, transform or aggregate");
         return;
     }
     rc = extract_job_get(conn, name, &job);
     cJSON_Delete(job);
     if (rc != TF_OK) {
-        tf_http_reply_error(req, rc == TF_ERR_NOT_FOUND ? 404 : 503, tf_rc_str(rc),
-                            "unknown job %s", name);
+        tf_http_reply_rcf(req, rc, "unknown job %s", name);
         return;
     }
     tf_time_format(from, from_s, sizeof(from_s));
@@ -388,8 +387,7 @@ static void get_gaps(struct tf_http_req *req, PGconn *conn, const char *name)
         "   AND window_start < $3::timestamptz), '{}'::tstzmultirange)) AS g",
         4, params);
     if (!tf_pg_ok(res)) {
-        tf_http_reply_error(req, 503, "database_unavailable", "cannot compute gaps (sqlstate %s)",
-                            tf_pg_sqlstate(res));
+        tf_http_reply_rcf(req, TF_ERR_DB, "cannot compute gaps (sqlstate %s)", tf_pg_sqlstate(res));
         PQclear(res);
         return;
     }
@@ -400,7 +398,7 @@ static void get_gaps(struct tf_http_req *req, PGconn *conn, const char *name)
     cJSON_AddStringToObject(root, "to", to_s);
     cJSON_AddItemToObject(root, "gaps", cJSON_Parse(PQgetvalue(res, 0, 0)));
     cJSON_AddNumberToObject(root, "gap_seconds", strtod(PQgetvalue(res, 0, 1), NULL));
-    tf_http_reply_json(req, 200, root);
+    tf_http_reply_json(req, TF_HTTP_OK, root);
     cJSON_Delete(root);
     PQclear(res);
 }
@@ -416,23 +414,23 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
         if (is_get)
             list_jobs(req, conn);
         else
-            tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
         return 1;
     }
     if (tf_http_match(path, "/v1/jobs/*/gaps", caps, 1)) {
         if (!tf_job_name_valid(caps[0]))
-            tf_http_reply_error(req, 400, "invalid_argument", "bad job name");
+            tf_http_reply_rc(req, TF_ERR_INVALID, "bad job name");
         else if (is_get)
             get_gaps(req, conn, caps[0]);
         else
-            tf_http_reply_error(req, 405, "method_not_allowed", "use GET");
+            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
         return 1;
     }
     if (!tf_http_match(path, "/v1/jobs/*", caps, 1))
         return 0;
     if (!tf_job_name_valid(caps[0])) {
-        tf_http_reply_error(req, 400, "invalid_argument",
-                            "a job name is 1 to 63 of a-z, 0-9 and _, starting with a letter");
+        tf_http_reply_rcf(req, TF_ERR_INVALID,
+                          "a job name is 1 to 63 of a-z, 0-9 and _, starting with a letter");
         return 1;
     }
     if (is_get)
@@ -440,6 +438,6 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
     else if (strcmp(method, "PUT") == 0)
         put_job(svc, req, conn, caps[0]);
     else
-        tf_http_reply_error(req, 405, "method_not_allowed", "use GET or PUT");
+        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or PUT");
     return 1;
 }

@@ -373,11 +373,11 @@ int marketsim_polygon_auth(struct marketsim_call *call)
     const char *key = presented_key(call->req);
 
     if (!key) {
-        marketsim_reply_status(call, 401, "ERROR", "error", "API Key was not provided");
+        marketsim_reply_status(call, TF_ERR_AUTH, "ERROR", "error", "API Key was not provided");
         return 0;
     }
     if (call->app->api_key && !marketsim_key_matches(call->app->api_key, key)) {
-        marketsim_reply_status(call, 401, "ERROR", "error", "Unknown API Key");
+        marketsim_reply_status(call, TF_ERR_AUTH, "ERROR", "error", "Unknown API Key");
         return 0;
     }
     return 1;
@@ -674,7 +674,7 @@ void marketsim_handle_aggs(struct marketsim_call *call, char caps[][128])
 
     tf_buf_init(&buf, BODY_MAX);
     if (!parse_query(req, caps, &q, msg, sizeof(msg))) {
-        marketsim_reply_status(call, 400, "ERROR", "error", msg);
+        marketsim_reply_status(call, TF_ERR_INVALID, "ERROR", "error", msg);
         goto out;
     }
     if (call->fault.kind == MARKETSIM_FAULT_LATE)
@@ -726,11 +726,11 @@ void marketsim_handle_aggs(struct marketsim_call *call, char caps[][128])
     if (rc != TF_OK)
         goto out;
     len = buf.len;
-    marketsim_reply(call, 200, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply(call, TF_OK, "application/json", tf_buf_take(&buf), len);
 out:
     if (rc != TF_OK) {
         snprintf(msg, sizeof(msg), "Internal error: %s", tf_rc_str(rc));
-        marketsim_reply_status(call, 500, "ERROR", "error", msg);
+        marketsim_reply_status(call, TF_ERR_INTERNAL, "ERROR", "error", msg);
     }
     tf_buf_cleanup(&buf);
     free(next_url);

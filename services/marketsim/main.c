@@ -144,8 +144,8 @@ static int accepts_gzip(const char *value)
     return 0;
 }
 
-void marketsim_reply(struct marketsim_call *call, int status, const char *content_type, char *body,
-                     size_t len)
+void marketsim_reply(struct marketsim_call *call, enum tf_rc rc, const char *content_type,
+                     char *body, size_t len)
 {
     /* Like the providers' front ends: gzip for a client that takes it. */
     if (body && call->app->gzip && accepts_gzip(tf_http_header(call->req, "Accept-Encoding"))) {
@@ -166,12 +166,13 @@ void marketsim_reply(struct marketsim_call *call, int status, const char *conten
         len /= 2;
         body[len] = '\0';
     }
-    tf_http_reply_take(call->req, status, content_type, body, len);
+    tf_http_reply_take(call->req, tf_rc_http_status(rc), content_type, body, len);
 }
 
-void marketsim_reply_status(struct marketsim_call *call, int status, const char *st,
+void marketsim_reply_status(struct marketsim_call *call, enum tf_rc outcome, const char *st,
                             const char *field, const char *msg)
 {
+    int status = tf_rc_http_status(outcome);
     struct tf_buf buf;
     enum tf_rc rc;
     size_t len;
@@ -189,24 +190,26 @@ void marketsim_reply_status(struct marketsim_call *call, int status, const char 
         tf_log_info(tf_http_logctx(call->req), "reply %d: %s", status, msg);
     if (rc != TF_OK) {
         tf_buf_cleanup(&buf);
-        tf_http_reply_take(call->req, 500, "application/json", NULL, 0);
+        tf_http_reply_take(call->req, tf_rc_http_status(TF_ERR_INTERNAL), "application/json", NULL,
+                           0);
         return;
     }
     len = buf.len;
-    marketsim_reply(call, status, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply(call, outcome, "application/json", tf_buf_take(&buf), len);
 }
 
-static void reply_text(struct tf_http_req *req, int status, const char *content_type,
+/* Answers text (copied) with rc's status (TF_OK: 200). */
+static void reply_text(struct tf_http_req *req, enum tf_rc rc, const char *content_type,
                        const char *text)
 {
     char *copy = strdup(text);
 
-    tf_http_reply_take(req, status, content_type, copy, copy ? strlen(text) : 0);
+    tf_http_reply_take(req, tf_rc_http_status(rc), content_type, copy, copy ? strlen(text) : 0);
 }
 
 static void reply_ok(struct tf_http_req *req)
 {
-    reply_text(req, 200, "application/json", "{\"status\":\"ok\"}");
+    reply_text(req, TF_OK, "application/json", "{\"status\":\"ok\"}");
 }
 
 /* Answers the buffer's JSON (or a 500 when rc says building it failed). */
@@ -219,7 +222,7 @@ static void reply_buf(struct tf_http_req *req, struct tf_buf *buf, enum tf_rc rc
         tf_http_reply_rc(req, rc, "cannot build the answer");
         return;
     }
-    tf_http_reply_take(req, 200, "application/json", tf_buf_take(buf), len);
+    tf_http_reply_take(req, TF_HTTP_OK, "application/json", tf_buf_take(buf), len);
 }
 
 /* POST, GET and DELETE /_sim/faults. */
@@ -235,7 +238,7 @@ static void handle_faults(struct tf_http_req *req, struct marketsim_app *app, co
     if (strcmp(method, "POST") == 0) {
         body = tf_http_body(req, &len);
         if (marketsim_faults_parse(body, len, rules, &n, err, sizeof(err)) != TF_OK) {
-            tf_http_reply_error(req, 400, "invalid", "%s", err);
+            tf_http_reply_rc_code(req, TF_ERR_INVALID, "invalid", "%s", err);
             return;
         }
         marketsim_faults_replace(app->ctl, rules, n);
@@ -245,7 +248,7 @@ static void handle_faults(struct tf_http_req *req, struct marketsim_app *app, co
         tf_log_info(tf_http_logctx(req), "faults: cleared");
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         tf_http_set_header(req, "Allow", "GET, HEAD, POST, DELETE");
-        tf_http_reply_error(req, 405, "method_not_allowed", "use GET, POST or DELETE");
+        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET, POST or DELETE");
         return;
     }
     tf_buf_init(&buf, CTL_BODY_MAX);
@@ -261,7 +264,7 @@ static void handle_stats(struct tf_http_req *req, struct marketsim_app *app, con
         marketsim_stats_reset(app->ctl);
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         tf_http_set_header(req, "Allow", "GET, HEAD, DELETE");
-        tf_http_reply_error(req, 405, "method_not_allowed", "use GET or DELETE");
+        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or DELETE");
         return;
     }
     tf_buf_init(&buf, 64u * 1024u * 1024u);
@@ -299,29 +302,29 @@ static int serve_fault(struct marketsim_call *call, const char *ticker)
         snprintf(value, sizeof(value), "%ld", f->retry_after);
         tf_http_set_header(call->req, "Retry-After", value);
         if (polygon)
-            marketsim_reply_status(call, 429, "ERROR", "error", POLYGON_429);
+            marketsim_reply_status(call, TF_ERR_RATE_LIMITED, "ERROR", "error", POLYGON_429);
         else
-            marketsim_td_reply_error(call, 429, 429, TD_429);
+            marketsim_td_reply_error(call, TF_ERR_RATE_LIMITED, 429, TD_429);
         return 1;
     case MARKETSIM_FAULT_500:
-        reply_text(call->req, 500, "text/plain", BODY_500);
+        reply_text(call->req, TF_ERR_INTERNAL, "text/plain", BODY_500);
         return 1;
     case MARKETSIM_FAULT_503:
         if (f->retry_after_set) {
             snprintf(value, sizeof(value), "%ld", f->retry_after);
             tf_http_set_header(call->req, "Retry-After", value);
         }
-        reply_text(call->req, 503, "text/html", BODY_503);
+        reply_text(call->req, TF_ERR_UNAVAILABLE, "text/html", BODY_503);
         return 1;
     case MARKETSIM_FAULT_MALFORMED:
-        reply_text(call->req, 200, "text/html", BODY_MALFORMED);
+        reply_text(call->req, TF_OK, "text/html", BODY_MALFORMED);
         return 1;
     case MARKETSIM_FAULT_ERROR200:
         if (polygon) {
-            marketsim_reply_status(call, 200, "NOT_AUTHORIZED", "message", POLYGON_403);
+            marketsim_reply_status(call, TF_OK, "NOT_AUTHORIZED", "message", POLYGON_403);
         } else {
             snprintf(msg, sizeof(msg), TD_403, ticker);
-            marketsim_td_reply_error(call, 200, 403, msg);
+            marketsim_td_reply_error(call, TF_OK, 403, msg);
         }
         return 1;
     case MARKETSIM_FAULT_RESET:
@@ -408,12 +411,12 @@ static void handle(struct tf_http_req *req, void *ud)
         }
     } else {
         call_init(&call, req, app, MARKETSIM_POLYGON);
-        marketsim_reply_status(&call, 404, "NOT_FOUND", "message", "Not found");
+        marketsim_reply_status(&call, TF_ERR_NOT_FOUND, "NOT_FOUND", "message", "Not found");
         return;
     }
     call_init(&call, req, app, MARKETSIM_POLYGON);
     tf_http_set_header(req, "Allow", "GET, HEAD");
-    marketsim_reply_status(&call, 405, "ERROR", "error", "Method not allowed");
+    marketsim_reply_status(&call, TF_ERR_METHOD, "ERROR", "error", "Method not allowed");
 }
 
 static void ignore_sigpipe(void)

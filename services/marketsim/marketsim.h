@@ -41,19 +41,21 @@ void marketsim_request_id(struct tf_http_req *req, char *out, size_t outlen);
 int marketsim_key_matches(const char *want, const char *got);
 
 /**
- * Answers a data request with body (taken: freed with free()). A truncate
- * fault drawn for the call cuts the body to its first half here, so the
- * client gets a complete HTTP response whose Content-Length matches the
- * cut body.
+ * Answers a data request with body (taken: freed with free()) and the
+ * status of rc (tf_rc_http_status(): TF_OK is 200, also for a vendor's
+ * error sent with 200; TF_ERR_RATE_LIMITED 429, ...). A truncate fault
+ * drawn for the call cuts the body to its first half here, so the client
+ * gets a complete HTTP response whose Content-Length matches the cut body.
  */
-void marketsim_reply(struct marketsim_call *call, int status, const char *content_type, char *body,
-                     size_t len);
+void marketsim_reply(struct marketsim_call *call, enum tf_rc rc, const char *content_type,
+                     char *body, size_t len);
 
 /**
  * Answers {"status":<st>,"request_id":<rid>,<field>:<msg>}, Polygon's error
- * shape (field is "error" or "message"), and logs the reply once.
+ * shape (field is "error" or "message"), with rc's status as for
+ * marketsim_reply(), and logs the reply once.
  */
-void marketsim_reply_status(struct marketsim_call *call, int status, const char *st,
+void marketsim_reply_status(struct marketsim_call *call, enum tf_rc rc, const char *st,
                             const char *field, const char *msg);
 
 /**
@@ -70,9 +72,10 @@ void marketsim_handle_aggs(struct marketsim_call *call, char caps[][128]);
 
 /**
  * Answers Twelve Data's error body {"code":code,"message":msg,"status":"error"}
- * with HTTP status http_status (200 for Twelve Data's historical errors).
+ * (code is the body's own number) with rc's status as for marketsim_reply():
+ * TF_OK (200) for Twelve Data's historical errors.
  */
-void marketsim_td_reply_error(struct marketsim_call *call, int http_status, int code,
+void marketsim_td_reply_error(struct marketsim_call *call, enum tf_rc rc, int code,
                               const char *msg);
 
 /**

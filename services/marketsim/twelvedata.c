@@ -54,7 +54,7 @@
 #define MSG_NO_DATA                                                                                \
     "No data is available on the specified dates. Try setting different start/end dates."
 
-void marketsim_td_reply_error(struct marketsim_call *call, int http_status, int code,
+void marketsim_td_reply_error(struct marketsim_call *call, enum tf_rc outcome, int code,
                               const char *msg)
 {
     struct tf_buf buf;
@@ -63,14 +63,16 @@ void marketsim_td_reply_error(struct marketsim_call *call, int http_status, int 
 
     tf_buf_init(&buf, 64 * 1024);
     rc = marketsim_td_render_error(&buf, code, msg);
-    tf_log_info(tf_http_logctx(call->req), "reply %d code=%d: %s", http_status, code, msg);
+    tf_log_info(tf_http_logctx(call->req), "reply %d code=%d: %s", tf_rc_http_status(outcome), code,
+                msg);
     if (rc != TF_OK) {
         tf_buf_cleanup(&buf);
-        tf_http_reply_take(call->req, 500, "application/json", NULL, 0);
+        tf_http_reply_take(call->req, tf_rc_http_status(TF_ERR_INTERNAL), "application/json", NULL,
+                           0);
         return;
     }
     len = buf.len;
-    marketsim_reply(call, http_status, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply(call, outcome, "application/json", tf_buf_take(&buf), len);
 }
 
 int marketsim_td_auth(struct marketsim_call *call)
@@ -83,7 +85,7 @@ int marketsim_td_auth(struct marketsim_call *call)
         key = auth && strncasecmp(auth, "apikey ", 7) == 0 ? auth + 7 : NULL;
     }
     if (!key || !*key || (call->app->api_key && !marketsim_key_matches(call->app->api_key, key))) {
-        marketsim_td_reply_error(call, 200, 401, MSG_401);
+        marketsim_td_reply_error(call, TF_OK, 401, MSG_401);
         return 0;
     }
     return 1;
@@ -235,14 +237,14 @@ void marketsim_handle_time_series(struct marketsim_call *call)
 
     tf_buf_init(&buf, BODY_MAX);
     if (!parse_request(call->req, &q, &code, msg, sizeof(msg))) {
-        marketsim_td_reply_error(call, 200, code, msg);
+        marketsim_td_reply_error(call, TF_OK, code, msg);
         goto out;
     }
     if (call->fault.kind == MARKETSIM_FAULT_LATE)
         apply_late(&q, call->app->seed, call->fault.late_minutes);
     rc = marketsim_td_series(call->app->seed, &q, &bars, &n);
     if (rc == TF_OK && n == 0) {
-        marketsim_td_reply_error(call, 200, 400, MSG_NO_DATA);
+        marketsim_td_reply_error(call, TF_OK, 400, MSG_NO_DATA);
         goto out;
     }
     if (rc == TF_OK)
@@ -250,11 +252,11 @@ void marketsim_handle_time_series(struct marketsim_call *call)
     if (rc != TF_OK) {
         snprintf(msg, sizeof(msg), "Internal error: %s", tf_rc_str(rc));
         tf_log_error(tf_http_logctx(call->req), "time_series: %s", msg);
-        marketsim_td_reply_error(call, 500, 500, msg);
+        marketsim_td_reply_error(call, TF_ERR_INTERNAL, 500, msg);
         goto out;
     }
     len = buf.len;
-    marketsim_reply(call, 200, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply(call, TF_OK, "application/json", tf_buf_take(&buf), len);
 out:
     tf_buf_cleanup(&buf);
     free(bars);

@@ -1,7 +1,9 @@
 /*
  * test_int_http.c - the HTTP layer in-process: a daemon on a free port,
  * driven by libcurl. Bearer tokens on mutating calls, the body cap (by
- * Content-Length and by bytes actually sent), request ids, JSON errors.
+ * Content-Length and by bytes actually sent), request ids, JSON errors
+ * (status and code from the result code alone, a finer code kept, an
+ * error reply without an error and an outcome answered as 500).
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -29,15 +31,43 @@ static void handler(struct tf_http_req *req, void *ud)
         tf_http_reply_rc(req, TF_ERR_CONFLICT, "it clashes");
         return;
     }
+    if (strcmp(tf_http_path(req), "/fail-fmt") == 0) {
+        tf_http_reply_rcf(req, TF_ERR_METHOD, "use %s or %s (100%%)", "GET", "PUT");
+        return;
+    }
+    if (strcmp(tf_http_path(req), "/fail-code") == 0) {
+        tf_http_reply_rc_code(req, TF_ERR_INVALID, "invalid_json", "not JSON at byte %d", 7);
+        return;
+    }
+    if (strcmp(tf_http_path(req), "/fail-ok") == 0) {
+        tf_http_reply_rc(req, TF_OK, "an error without an error");
+        return;
+    }
+    if (strcmp(tf_http_path(req), "/fail-outcome") == 0) {
+        tf_http_reply_rc(req, TF_DEAD_LETTER, "an outcome is no answer");
+        return;
+    }
     if (who) {
         copy = malloc(strlen(who) + 1);
         memcpy(copy, who, strlen(who) + 1);
-        tf_http_reply_take(req, 200, "text/plain", copy, strlen(copy));
+        tf_http_reply_take(req, TF_HTTP_OK, "text/plain", copy, strlen(copy));
         return;
     }
     copy = malloc(len + 1);
     memcpy(copy, body, len + 1);
-    tf_http_reply_take(req, 200, "application/octet-stream", copy, len);
+    tf_http_reply_take(req, TF_HTTP_OK, "application/octet-stream", copy, len);
+}
+
+/* The error body's message ("(none)" when the body is not the error shape). */
+static const char *error_message(const struct h_resp *r, char *out, size_t outlen)
+{
+    cJSON *root = cJSON_Parse(r->body);
+    const char *msg =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "error"), "message"));
+
+    snprintf(out, outlen, "%s", msg ? msg : "(none)");
+    cJSON_Delete(root);
+    return out;
 }
 
 static const char *error_code(const struct h_resp *r, char *out, size_t outlen)
@@ -56,7 +86,7 @@ int main(void)
     struct tf_http_server *srv = NULL;
     struct tf_http_opts opts;
     struct h_resp r;
-    char err[256], code[64];
+    char err[256], code[64], msg[256];
     char *big = NULL;
     int port;
 
@@ -125,10 +155,32 @@ int main(void)
     /* A handler that says nothing gets a 500; an error code maps to its status. */
     h_http("GET", port, "/silent", NULL, NULL, &r);
     CHECK_EQ_INT(r.status, 500);
+    CHECK_STR(error_code(&r, code, sizeof(code)), "internal");
     h_resp_free(&r);
     h_http("GET", port, "/fail", NULL, NULL, &r);
     CHECK_EQ_INT(r.status, 409);
     CHECK_STR(error_code(&r, code, sizeof(code)), "conflict");
+    CHECK_STR(error_message(&r, msg, sizeof(msg)), "it clashes");
+    h_resp_free(&r);
+    h_http("GET", port, "/fail-fmt", NULL, NULL, &r);
+    CHECK_EQ_INT(r.status, 405);
+    CHECK_STR(error_code(&r, code, sizeof(code)), "method_not_allowed");
+    CHECK_STR(error_message(&r, msg, sizeof(msg)), "use GET or PUT (100%)");
+    h_resp_free(&r);
+    /* A finer code keeps the status of its result code. */
+    h_http("GET", port, "/fail-code", NULL, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK_STR(error_code(&r, code, sizeof(code)), "invalid_json");
+    CHECK_STR(error_message(&r, msg, sizeof(msg)), "not JSON at byte 7");
+    h_resp_free(&r);
+    /* Neither TF_OK nor an outcome ever answers an error reply as a success. */
+    h_http("GET", port, "/fail-ok", NULL, NULL, &r);
+    CHECK_EQ_INT(r.status, 500);
+    CHECK_STR(error_code(&r, code, sizeof(code)), "internal");
+    h_resp_free(&r);
+    h_http("GET", port, "/fail-outcome", NULL, NULL, &r);
+    CHECK_EQ_INT(r.status, 500);
+    CHECK_STR(error_code(&r, code, sizeof(code)), "dead_letter");
     h_resp_free(&r);
 
     tf_http_stop(srv);

@@ -9,6 +9,10 @@
  * of the tf_http_reply* calls. When a bearer token is configured, every
  * mutating method needs "Authorization: Bearer <token>" (401 otherwise),
  * checked before the body is read.
+ *
+ * Statuses: a success names one of TF_HTTP_OK, _CREATED, _ACCEPTED; every
+ * other status comes from an enum tf_rc through tf_rc_http_status(), and
+ * every error body from tf_http_reply_rc*, so no reply passes a number.
  */
 #ifndef TF_HTTP_H
 #define TF_HTTP_H
@@ -21,6 +25,11 @@
 #include "tf/rc.h"
 
 #define TF_HTTP_MAX_BODY (1024 * 1024)
+
+/* The success statuses a reply names. */
+#define TF_HTTP_OK       200
+#define TF_HTTP_CREATED  201
+#define TF_HTTP_ACCEPTED 202
 
 struct tf_http_req;
 struct tf_http_server;
@@ -60,22 +69,37 @@ struct tf_logctx *tf_http_logctx(struct tf_http_req *req);
 /** Adds a response header (copied). */
 void tf_http_set_header(struct tf_http_req *req, const char *name, const char *value);
 
-/** Answers with body (taken: freed with free()). */
+/**
+ * Answers with body (taken: freed with free()). status is a TF_HTTP_* name,
+ * or tf_rc_http_status(rc) for a body that is not tickflow's error shape
+ * (a vendor's error, a readiness report).
+ */
 void tf_http_reply_take(struct tf_http_req *req, int status, const char *content_type, char *body,
                         size_t len);
 
-/** Answers with json printed compactly (json is borrowed). */
+/** Answers with json printed compactly (json is borrowed); status as for tf_http_reply_take(). */
 void tf_http_reply_json(struct tf_http_req *req, int status, const cJSON *json);
 
-/** Answers {"error":{"code":code,"message":...}}. */
-void tf_http_reply_error(struct tf_http_req *req, int status, const char *code, const char *fmt,
-                         ...) TF_PRINTF(4, 5);
+/**
+ * Answers the error rc stands for: status tf_rc_http_status(rc), body
+ * {"error":{"code":tf_rc_str(rc),"message":msg}}, logged once (as an error
+ * from 500 up). An rc of TF_OK is a defect and answers as TF_ERR_INTERNAL.
+ */
+void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg);
+
+/** As tf_http_reply_rc(), the message formatted. */
+void tf_http_reply_rcf(struct tf_http_req *req, enum tf_rc rc, const char *fmt, ...)
+    TF_PRINTF(3, 4);
+
+/**
+ * As tf_http_reply_rcf() with a finer code in the body than rc's name
+ * ("invalid_json" for a TF_ERR_INVALID); the status is still rc's.
+ */
+void tf_http_reply_rc_code(struct tf_http_req *req, enum tf_rc rc, const char *code,
+                           const char *fmt, ...) TF_PRINTF(4, 5);
 
 /** Closes the connection without any answer (for simulating a server that resets). */
 void tf_http_drop(struct tf_http_req *req);
-
-/** Answers an error for rc with its standard status and code. */
-void tf_http_reply_rc(struct tf_http_req *req, enum tf_rc rc, const char *msg);
 
 /**
  * Matches path against a pattern whose "*" stands for one non-empty segment;
