@@ -81,6 +81,14 @@ run() {
     done
     say "services up: extract :8081, transform :8082, aggregate :8083, marketsim :8090"
 
+    # The demo's job is the demo's own (no migration seeds it): made, or
+    # made again as it was, through the API.
+    say "PUT /v1/jobs/$JOB: AAPL, MSFT and AMZN, 1-minute bars from Polygon (marketsim)"
+    curl -fsS -X PUT "http://127.0.0.1:${PORT[extract]}/v1/jobs/$JOB" \
+        -H 'Content-Type: application/json' \
+        -d '{"provider":"polygon","tickers":["AAPL","MSFT","AMZN"],"multiplier":1,"timespan":"minute","interval_seconds":86400,"overlap_seconds":300}' \
+        >/dev/null
+
     local id rec status extract transform aggregate silver gold expected n t
     id=$(cat /proc/sys/kernel/random/uuid)
     say "POST /v1/executions to extract: execution $id, job $JOB, $WINDOW_START .. $WINDOW_END"

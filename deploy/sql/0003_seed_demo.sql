@@ -1,6 +1,6 @@
--- The demo job: three liquid US equities, 1-minute bars.
-INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier, timespan,
-                                 interval_seconds, overlap_seconds, updated_by)
-VALUES ('demo_us_equities', 'polygon', ARRAY['AAPL', 'MSFT', 'AMZN'], 1, 'minute',
-        86400, 300, 'seed')
-ON CONFLICT (job_name) DO NOTHING;
+-- Retired. Version 3 seeded the demo job (demo_us_equities) in every
+-- database, production ones included. The demo now adds its job itself
+-- (tools/demo.sh, PUT /v1/jobs/demo_us_equities), and tests add what they
+-- need through their harness. The version stays, empty, so that databases
+-- that applied it and new ones count the same migrations; a job it seeded
+-- is left as it is.

@@ -479,7 +479,8 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
         fprintf(stderr, "connect: %s", PQerrorMessage(st->db));
         return -1;
     }
-    return 0;
+    /* The job a migration once seeded everywhere; tests that use it find it. */
+    return h_add_demo_job(st->db);
 }
 
 int h_stack_restart(struct h_stack *st, int i)
@@ -862,6 +863,16 @@ int h_add_job_tickers(PGconn *db, const char *job, const char *prefix, int ntick
                     2, params);
     tf_buf_cleanup(&list);
     return out;
+}
+
+int h_add_demo_job(PGconn *db)
+{
+    return h_sql(db,
+                 "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier,"
+                 " timespan, interval_seconds, overlap_seconds, updated_by) VALUES"
+                 " ('demo_us_equities', 'polygon', ARRAY['AAPL', 'MSFT', 'AMZN'], 1, 'minute',"
+                 " 86400, 300, 'test') ON CONFLICT (job_name) DO NOTHING",
+                 0, NULL);
 }
 
 int h_add_finished(PGconn *db, const char *id, const char *stage, const char *job,

@@ -222,6 +222,13 @@ int h_sql(PGconn *db, const char *sql, int nparams, const char *const *params);
 int h_add_job_tickers(PGconn *db, const char *job, const char *prefix, int ntickers);
 
 /**
+ * Adds the demo job, demo_us_equities (Polygon, AAPL, MSFT and AMZN, 1-minute
+ * bars, a day's interval, 5 minutes' overlap), as tools/demo.sh makes it;
+ * every stack has it (h_stack_start). 0 on success, also when it is there.
+ */
+int h_add_demo_job(PGconn *db);
+
+/**
  * Records stage of execution id, of job, as finished (SUCCESS, attempt 1,
  * 2024-03-04 14:30 to 21:00, the job's tickers, its event counted as sent)
  * with objects (a JSON array). 0 on success.

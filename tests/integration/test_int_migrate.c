@@ -6,6 +6,11 @@
  * starting would run them. Every row is still there with the same values,
  * silver is partitioned by day with its key as the only index, and the
  * partition maker and the key still work on the migrated table.
+ *
+ * A database that lacks a migration numbered below its newest is refused,
+ * never skipped: nothing is applied and the error names the migration.
+ * Version 3 (the demo job once seeded there) is retired: a database that
+ * applied it migrates on, and a new one gets no job.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +30,9 @@ static PGconn *db;
 static int sql_ok(const char *sql)
 {
     PGresult *res = PQexec(db, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    /* A retired migration holds only a comment: an empty query. */
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK ||
+             PQresultStatus(res) == PGRES_EMPTY_QUERY;
 
     CHECK(ok, "%.80s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
@@ -163,6 +170,67 @@ static void test_migrate_with_data(void)
     free(gold_after);
 }
 
+/* A database whose migrations have a hole below its newest: refused, nothing applied. */
+static void test_migrate_hole(void)
+{
+    char err[512] = "";
+    long long tables;
+    int newest = tf_pg_schema_version();
+
+    /* The demo job is no migration's: a new database has no job at all. */
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.job_config", 0, NULL), 0);
+    CHECK(newest > 5, "this binary carries migrations past 5 (%d)", newest);
+    /* A database that never ran migration 5 but ran the later ones. */
+    sql_ok("DELETE FROM tickflow.schema_migrations WHERE version = 5");
+    tables = h_pg_ll(db, "SELECT count(*) FROM pg_tables WHERE schemaname IN ('tickflow',"
+                         " 'silver', 'gold')",
+                     0, NULL);
+    CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_ERR_CONFLICT, "a hole is refused: %s", err);
+    CHECK(strstr(err, "migration 5 (extract_audit)") != NULL, "the error names it: %s", err);
+    {
+        char at[32];
+
+        snprintf(at, sizeof(at), "at version %d", newest);
+        CHECK(strstr(err, at) != NULL, "the error says the database's version: %s", err);
+    }
+    CHECK(strstr(err, "deploy/sql/0005_extract_audit.sql") != NULL, "and the file: %s", err);
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.schema_migrations WHERE version = 5",
+                         0, NULL),
+                 0);
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM pg_tables WHERE schemaname IN ('tickflow',"
+                             " 'silver', 'gold')",
+                         0, NULL),
+                 tables);
+    /* Refused again on the next start, and fine once the hole is filled. */
+    CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_ERR_CONFLICT, "refused again");
+    sql_ok("INSERT INTO tickflow.schema_migrations (version, name) VALUES (5, 'extract_audit')");
+    CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_OK, "whole again: %s", err);
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.schema_migrations", 0, NULL),
+                 (long long)tf_migrations_count);
+}
+
+/* Version 3 once seeded the demo job: a database that applied it migrates on, keeping its rows. */
+static void test_retired_seed(void)
+{
+    char err[512] = "";
+
+    sql_ok("SET client_min_messages = warning; DROP SCHEMA tickflow CASCADE;"
+           " DROP SCHEMA silver CASCADE; DROP SCHEMA gold CASCADE");
+    migrate_to(2);
+    /* What 0003_seed_demo.sql did until it was retired. */
+    sql_ok("INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier, timespan,"
+           " interval_seconds, overlap_seconds, updated_by) VALUES ('demo_us_equities', 'polygon',"
+           " ARRAY['AAPL', 'MSFT', 'AMZN'], 1, 'minute', 86400, 300, 'seed')");
+    sql_ok("INSERT INTO tickflow.schema_migrations (version, name) VALUES (3, 'seed_demo')");
+    CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_OK, "on from version 3: %s", err);
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT max(version) FROM tickflow.schema_migrations", 0, NULL),
+                 tf_pg_schema_version());
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.job_config WHERE job_name ="
+                             " 'demo_us_equities' AND updated_by = 'seed'",
+                         0, NULL),
+                 1);
+}
+
 int main(void)
 {
     const char *base = getenv("TICKFLOW_PG_DSN");
@@ -176,8 +244,11 @@ int main(void)
     }
     db = PQconnectdb(dsn);
     CHECK(PQstatus(db) == CONNECTION_OK, "connect: %s", PQerrorMessage(db));
-    if (PQstatus(db) == CONNECTION_OK)
+    if (PQstatus(db) == CONNECTION_OK) {
         test_migrate_with_data();
+        test_migrate_hole();
+        test_retired_seed();
+    }
     PQfinish(db);
     h_pg_drop_db(base, name);
     return check_summary();

@@ -136,8 +136,11 @@ enum tf_rc tf_pg_text_array(const cJSON *arr, struct tf_buf *out) TF_MUSTCHECK;
 enum tf_rc tf_pg_lock_keys(PGconn *conn, const char *space, const cJSON *keys) TF_MUSTCHECK;
 
 /**
- * Applies the migrations this binary carries that the database lacks, under
- * an advisory lock so that services starting together apply each once.
+ * Applies the migrations this binary carries that the database lacks, in
+ * order, under an advisory lock so that services starting together apply
+ * each once. TF_ERR_CONFLICT, with nothing applied and err naming it, when
+ * one numbered below the database's newest is missing (it is never skipped
+ * nor run out of order); TF_ERR_DB when PostgreSQL or a migration fails.
  */
 enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen) TF_MUSTCHECK;
 
