@@ -1,8 +1,9 @@
 /*
- * exec.c - job_execution rows: insert, read, claim, heartbeat, fence,
- * finish and the stage event, each one parameterised statement; the API's
- * view of a record (its objects summed, the sums kept per row version) and
- * its objects a page at a time.
+ * exec.c - the one writer of job_execution rows: their statuses, every move
+ * of the state machine (tf/exec.h) as one guarded, parameterised statement,
+ * the other fields a run writes, the backfill's day rows and their gate,
+ * and the stage event; the API's view of a record (its objects summed, the
+ * sums kept per row version) and its objects a page at a time.
  */
 #include "tf/exec.h"
 
@@ -540,6 +541,125 @@ enum tf_rc tf_exec_objects(PGconn *conn, const char *id, const char *stage, cons
     return TF_OK;
 }
 
+/* ---- statuses ---- */
+
+static const char *const status_names[] = {
+    [TF_EXEC_PENDING] = "PENDING", [TF_EXEC_RUNNING] = "RUNNING", [TF_EXEC_SUCCESS] = "SUCCESS",
+    [TF_EXEC_FAILED] = "FAILED",   [TF_EXEC_ZOMBIE] = "ZOMBIE",
+};
+
+const char *tf_exec_status_str(enum tf_exec_status st)
+{
+    return (unsigned)st < TF_ARRAY_LEN(status_names) ? status_names[st] : "";
+}
+
+enum tf_exec_status tf_exec_status_parse(const char *s)
+{
+    for (size_t i = 0; s && i < TF_ARRAY_LEN(status_names); i++)
+        if (strcmp(s, status_names[i]) == 0)
+            return (enum tf_exec_status)i;
+    return TF_EXEC_NO_STATUS;
+}
+
+enum tf_exec_status tf_exec_record_status(const cJSON *record)
+{
+    return tf_exec_status_parse(
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "status")));
+}
+
+int tf_exec_status_final(enum tf_exec_status st)
+{
+    return st == TF_EXEC_SUCCESS || st == TF_EXEC_FAILED;
+}
+
+void tf_exec_ids_cleanup(struct tf_exec_ids *ids)
+{
+    free(ids->id);
+    ids->id = NULL;
+    ids->n = 0;
+}
+
+/* Copies column 0 of every row of res into *out. */
+static enum tf_rc take_ids(PGresult *res, struct tf_exec_ids *out)
+{
+    int n = PQntuples(res);
+
+    if (n == 0)
+        return TF_OK;
+    out->id = calloc((size_t)n, sizeof(*out->id));
+    if (!out->id)
+        return TF_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        snprintf(out->id[i], sizeof(out->id[i]), "%s", PQgetvalue(res, i, 0));
+    out->n = n;
+    return TF_OK;
+}
+
+/* Runs a statement returning execution ids in column 0 into *out. */
+static enum tf_rc run_ids(PGconn *conn, const char *sql, int n, const char *const *params,
+                          struct tf_exec_ids *out)
+{
+    PGresult *res = NULL;
+    enum tf_rc rc;
+
+    out->id = NULL;
+    out->n = 0;
+    res = run(conn, sql, n, params);
+    if (!res)
+        return TF_ERR_DB;
+    rc = take_ids(res, out);
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Runs a compare-and-set on one row: TF_OK when it applied (a row changed
+ * or was returned), refused when the row was not in the state it expects.
+ */
+static enum tf_rc cas(PGconn *conn, const char *sql, int n, const char *const *params,
+                      enum tf_rc refused)
+{
+    PGresult *res = run(conn, sql, n, params);
+    enum tf_rc rc;
+
+    if (!res)
+        return TF_ERR_DB;
+    rc = PQntuples(res) == 1 || strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : refused;
+    PQclear(res);
+    return rc;
+}
+
+/* clang-format off */
+/* The lease: the row is RUNNING with the holder's attempt. */
+#define LEASE_WHERE                                                                            \
+    " WHERE execution_id = $1 AND stage = $2 AND attempt = $3 AND status = 'RUNNING'"
+/* An UPDATE that applies only under the lease ($1 id, $2 stage, $3 attempt). */
+#define LEASED_UPDATE(set) "UPDATE tickflow.job_execution SET " set LEASE_WHERE
+/* clang-format on */
+
+#define LEASED_EXTRA_MAX 6
+
+/*
+ * The one lease-guarded statement runner: sql (LEASED_UPDATE or a SELECT
+ * with LEASE_WHERE) with ($1 id, $2 stage, $3 attempt) and then the nextra
+ * parameters of extra. TF_ERR_LEASE when the lease is gone.
+ */
+static enum tf_rc leased(PGconn *conn, const char *sql, const char *id, const char *stage,
+                         int attempt, int nextra, const char *const *extra)
+{
+    char att[16];
+    const char *params[3 + LEASED_EXTRA_MAX] = {id, stage, att};
+
+    if (nextra > LEASED_EXTRA_MAX)
+        return TF_ERR_INVALID;
+    snprintf(att, sizeof(att), "%d", attempt);
+    for (int i = 0; i < nextra; i++)
+        params[3 + i] = extra[i];
+    return cas(conn, sql, 3 + nextra, params, TF_ERR_LEASE);
+}
+
+/* ---- the moves ---- */
+
 enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const char *worker,
                          int *attempt)
 {
@@ -564,108 +684,291 @@ enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const 
     return rc;
 }
 
-enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage)
+enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage, int attempt)
 {
-    const char *params[2] = {id, stage};
-    PGresult *res = run(conn,
-                        "UPDATE tickflow.job_execution SET status = 'PENDING',"
-                        " event_published_at = NULL, updated_at = now()"
-                        " WHERE execution_id = $1 AND stage = $2 AND status = 'FAILED'"
-                        " AND attempt < max_attempts",
-                        2, params);
+    return leased(conn, LEASED_UPDATE("heartbeat_at = now()"), id, stage, attempt, 0, NULL);
+}
+
+enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage, int attempt)
+{
+    return leased(conn, "SELECT 1 FROM tickflow.job_execution" LEASE_WHERE " FOR UPDATE", id,
+                  stage, attempt, 0, NULL);
+}
+
+enum tf_rc tf_exec_note_upstream(PGconn *conn, const char *id, const char *stage, int attempt,
+                                 int upstream_attempt)
+{
+    char up[16];
+    const char *extra[1] = {up};
+
+    snprintf(up, sizeof(up), "%d", upstream_attempt);
+    return leased(conn, LEASED_UPDATE("upstream_attempt = $4"), id, stage, attempt, 1, extra);
+}
+
+enum tf_rc tf_exec_set_detail(PGconn *conn, const char *id, const char *stage, int attempt,
+                              const char *detail)
+{
+    const char *extra[1] = {detail};
+
+    return leased(conn, LEASED_UPDATE("detail = $4"), id, stage, attempt, 1, extra);
+}
+
+/* RUNNING -> status for the lease holder, with the run's report. */
+static enum tf_rc settle(PGconn *conn, const char *id, const char *stage, int attempt,
+                         enum tf_exec_status status, const struct tf_exec_result *r)
+{
+    char in[24], out[24], rej[24];
+    char *objects = r->objects ? cJSON_PrintUnformatted(r->objects) : NULL;
+    const char *extra[6];
     enum tf_rc rc;
 
-    if (!res)
-        return TF_ERR_DB;
-    rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_CONFLICT;
-    PQclear(res);
+    if (r->objects && !objects)
+        return TF_ERR_NOMEM;
+    snprintf(in, sizeof(in), "%lld", r->records_in);
+    snprintf(out, sizeof(out), "%lld", r->records_out);
+    snprintf(rej, sizeof(rej), "%lld", r->records_rejected);
+    extra[0] = tf_exec_status_str(status);
+    extra[1] = objects ? objects : "[]";
+    extra[2] = in;
+    extra[3] = out;
+    extra[4] = rej;
+    extra[5] = r->error;
+    rc = leased(conn,
+                LEASED_UPDATE("status = $4, objects = $5::jsonb, detail = NULL,"
+                              " records_in = $6, records_out = $7, records_rejected = $8,"
+                              " error = $9,"
+                              /* Wall-clock time: a fenced stage finishes inside a
+                               * transaction that began when it did, where now() is that
+                               * beginning. */
+                              " finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),"
+                              " updated_at = clock_timestamp()"),
+                id, stage, attempt, 6, extra);
+    cJSON_free(objects);
     return rc;
 }
 
-/* Runs a lease-guarded statement with ($1 id, $2 stage, $3 attempt). */
-static enum tf_rc leased(PGconn *conn, const char *sql, const char *id, const char *stage,
-                         int attempt)
+enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int attempt,
+                          const struct tf_exec_result *res)
 {
-    char att[16];
-    const char *params[3] = {id, stage, att};
-    PGresult *res = NULL;
-    enum tf_rc rc;
+    return settle(conn, id, stage, attempt, TF_EXEC_SUCCESS, res);
+}
 
-    snprintf(att, sizeof(att), "%d", attempt);
-    res = run(conn, sql, 3, params);
-    if (!res)
-        return TF_ERR_DB;
-    rc = PQntuples(res) == 1 || strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_LEASE;
-    PQclear(res);
-    return rc;
+enum tf_rc tf_exec_fail(PGconn *conn, const char *id, const char *stage, int attempt,
+                        const struct tf_exec_result *res)
+{
+    return settle(conn, id, stage, attempt, TF_EXEC_FAILED, res);
 }
 
 enum tf_rc tf_exec_release(PGconn *conn, const char *id, const char *stage, int attempt)
 {
     return leased(conn,
-                  "UPDATE tickflow.job_execution SET status = 'PENDING', attempt = attempt - 1,"
-                  " worker_id = NULL, updated_at = now()"
-                  " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-                  " AND status = 'RUNNING'",
-                  id, stage, attempt);
+                  LEASED_UPDATE("status = 'PENDING', attempt = attempt - 1, worker_id = NULL,"
+                                " updated_at = now()"),
+                  id, stage, attempt, 0, NULL);
 }
 
-enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage, int attempt)
+enum tf_rc tf_exec_zombie_stale(PGconn *conn, const char *stage, long timeout_s,
+                                struct tf_exec_ids *out)
 {
-    return leased(conn,
-                  "UPDATE tickflow.job_execution SET heartbeat_at = now()"
-                  " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-                  " AND status = 'RUNNING'",
-                  id, stage, attempt);
+    char timeout[24];
+    const char *params[2] = {stage, timeout};
+
+    snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
+    return run_ids(conn,
+                   /* A fenced run's row is locked by its live transaction: skip it. */
+                   "UPDATE tickflow.job_execution SET status = 'ZOMBIE', updated_at = now()"
+                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                   "  FROM tickflow.job_execution WHERE stage = $1 AND status = 'RUNNING'"
+                   "  AND heartbeat_at < now() - $2::int * interval '1 second'"
+                   "  FOR UPDATE SKIP LOCKED)"
+                   " AND status = 'RUNNING'"
+                   " RETURNING execution_id",
+                   2, params, out);
 }
 
-enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage, int attempt)
+enum tf_rc tf_exec_zombie_exhausted(PGconn *conn, const char *stage, struct tf_exec_ids *out)
 {
-    return leased(conn,
-                  "SELECT 1 FROM tickflow.job_execution"
-                  " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-                  " AND status = 'RUNNING' FOR UPDATE",
-                  id, stage, attempt);
+    const char *params[1] = {stage};
+
+    return run_ids(conn,
+                   "UPDATE tickflow.job_execution SET status = 'FAILED', finished_at = now(),"
+                   " updated_at = now(), error = 'heartbeat lost on the last allowed attempt'"
+                   " WHERE stage = $1 AND status = 'ZOMBIE' AND attempt >= max_attempts"
+                   " RETURNING execution_id",
+                   1, params, out);
 }
 
-enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int attempt,
-                          const struct tf_exec_result *r)
+enum tf_rc tf_exec_reopen(PGconn *conn, const char *id, const char *stage,
+                          int upstream_newer_than)
 {
-    char att[16], in[24], out[24], rej[24];
-    char *objects = r->objects ? cJSON_PrintUnformatted(r->objects) : NULL;
-    const char *params[9];
-    PGresult *res = NULL;
+    char up[16];
+    const char *params[3] = {id, stage, up};
+
+    snprintf(up, sizeof(up), "%d", upstream_newer_than);
+    return cas(conn,
+               "UPDATE tickflow.job_execution SET status = 'PENDING',"
+               " max_attempts = greatest(max_attempts, attempt + 1),"
+               " event_published_at = NULL, updated_at = now()"
+               " WHERE execution_id = $1 AND stage = $2"
+               " AND status IN ('SUCCESS', 'FAILED')"
+               " AND ($3::int = 0 OR coalesce(upstream_attempt, 1) < $3::int)",
+               3, params, TF_ERR_CONFLICT);
+}
+
+enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage)
+{
+    const char *params[2] = {id, stage};
+
+    return cas(conn,
+               "UPDATE tickflow.job_execution SET status = 'PENDING',"
+               " event_published_at = NULL, updated_at = now()"
+               " WHERE execution_id = $1 AND stage = $2"
+               " AND status = 'FAILED' AND attempt < max_attempts",
+               2, params, TF_ERR_CONFLICT);
+}
+
+enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, int attempt,
+                               const cJSON *objects)
+{
+    char att[16];
+    char *text = cJSON_PrintUnformatted(objects);
+    const char *params[4] = {id, stage, att, text};
     enum tf_rc rc;
 
+    if (!text)
+        return TF_ERR_NOMEM;
     snprintf(att, sizeof(att), "%d", attempt);
-    snprintf(in, sizeof(in), "%lld", r->records_in);
-    snprintf(out, sizeof(out), "%lld", r->records_out);
-    snprintf(rej, sizeof(rej), "%lld", r->records_rejected);
-    params[0] = id;
-    params[1] = stage;
-    params[2] = att;
-    params[3] = r->status;
-    params[4] = objects ? objects : "[]";
-    params[5] = in;
-    params[6] = out;
-    params[7] = rej;
-    params[8] = r->error;
-    res = run(conn,
-              "UPDATE tickflow.job_execution SET status = $4, objects = $5::jsonb, detail = NULL,"
-              " records_in = $6, records_out = $7, records_rejected = $8, error = $9,"
-              /* Wall-clock time: a fenced stage finishes inside a transaction
-               * that began when it did, where now() is that beginning. */
-              " finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(),"
-              " updated_at = clock_timestamp()"
-              " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-              " AND status = 'RUNNING'",
-              9, params);
-    cJSON_free(objects);
+    rc = cas(conn,
+             /* The follow-up is part of the stage's time. */
+             "UPDATE tickflow.job_execution SET objects = $4::jsonb,"
+             " finished_at = clock_timestamp(), updated_at = clock_timestamp()"
+             " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
+             " AND status = 'SUCCESS'",
+             4, params, TF_ERR_CONFLICT);
+    cJSON_free(text);
+    return rc;
+}
+
+enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, struct tf_exec_ids *out)
+{
+    const char *params[1] = {stage};
+
+    return run_ids(conn,
+                   /* Touching updated_at keeps each one out of the queue for 30 s. */
+                   "UPDATE tickflow.job_execution SET updated_at = now()"
+                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                   "  FROM tickflow.job_execution WHERE stage = $1"
+                   "  AND status IN ('PENDING', 'ZOMBIE')"
+                   "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
+                   "  AND updated_at < now() - interval '30 seconds'"
+                   "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                   " RETURNING execution_id",
+                   1, params, out);
+}
+
+enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, struct tf_exec_ids *out)
+{
+    const char *params[1] = {stage};
+
+    return run_ids(conn,
+                   "SELECT execution_id FROM tickflow.job_execution"
+                   " WHERE stage = $1 AND status IN ('SUCCESS', 'FAILED')"
+                   " AND event_published_at IS NULL"
+                   " AND finished_at < now() - interval '10 seconds'"
+                   " ORDER BY finished_at LIMIT 100",
+                   1, params, out);
+}
+
+enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,
+                            enum tf_exec_status *status, int *upstream_attempt)
+{
+    const char *params[2] = {id, stage};
+    PGresult *res = run(conn,
+                        "SELECT status, coalesce(upstream_attempt, 1)"
+                        " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2",
+                        2, params);
+    enum tf_rc rc = TF_ERR_NOT_FOUND;
+
     if (!res)
         return TF_ERR_DB;
-    rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_LEASE;
+    if (PQntuples(res) == 1) {
+        *status = tf_exec_status_parse(PQgetvalue(res, 0, 0));
+        *upstream_attempt = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
+        rc = TF_OK;
+    }
     PQclear(res);
     return rc;
+}
+
+/* ---- backfills: one extract record per day, released in order ---- */
+
+enum tf_rc tf_exec_insert_days(PGconn *conn, const char *backfill_id, const char *job_name,
+                               const struct tf_exec_window *days, int ndays)
+{
+    struct tf_buf starts, ends;
+    const char *params[4];
+    PGresult *res = NULL;
+    enum tf_rc rc = TF_OK;
+
+    /* Each day is a timestamp literal of at most 24 characters. */
+    tf_buf_init(&starts, (size_t)(ndays > 0 ? ndays : 1) * 32 + 8);
+    tf_buf_init(&ends, (size_t)(ndays > 0 ? ndays : 1) * 32 + 8);
+    rc = tf_buf_puts(&starts, "{");
+    if (rc == TF_OK)
+        rc = tf_buf_puts(&ends, "{");
+    for (int i = 0; rc == TF_OK && i < ndays; i++) {
+        char ws[32], we[32];
+        tf_time_format(days[i].start, ws, sizeof(ws));
+        tf_time_format(days[i].end, we, sizeof(we));
+        rc = tf_buf_printf(&starts, "%s%s", i ? "," : "", ws);
+        if (rc == TF_OK)
+            rc = tf_buf_printf(&ends, "%s%s", i ? "," : "", we);
+    }
+    if (rc == TF_OK)
+        rc = tf_buf_puts(&starts, "}");
+    if (rc == TF_OK)
+        rc = tf_buf_puts(&ends, "}");
+    if (rc == TF_OK) {
+        params[0] = backfill_id;
+        params[1] = job_name;
+        params[2] = starts.data;
+        params[3] = ends.data;
+        res = run(conn,
+                  "INSERT INTO tickflow.job_execution (execution_id, stage, job_name, trigger,"
+                  " window_start, window_end, tickers, max_attempts, backfill_id)"
+                  " SELECT gen_random_uuid(), 'extract', j.job_name, 'http', d.ws, d.we,"
+                  "  j.tickers, j.max_attempts, $1::uuid"
+                  " FROM tickflow.job_config j,"
+                  "  unnest($3::timestamptz[], $4::timestamptz[]) AS d (ws, we)"
+                  " WHERE j.job_name = $2",
+                  4, params);
+        if (!res)
+            rc = TF_ERR_DB;
+        else if (strtol(PQcmdTuples(res), NULL, 10) != ndays)
+            rc = TF_ERR_NOT_FOUND; /* no such job */
+        PQclear(res);
+    }
+    tf_buf_cleanup(&starts);
+    tf_buf_cleanup(&ends);
+    return rc;
+}
+
+enum tf_rc tf_exec_release_days(PGconn *conn, struct tf_exec_ids *out)
+{
+    return run_ids(
+        conn,
+        "WITH inflight AS (SELECT backfill_id, count(*) AS n FROM tickflow.job_execution"
+        "  WHERE backfill_id IS NOT NULL AND stage = 'extract' AND released_at IS NOT NULL"
+        "  AND status IN ('PENDING', 'RUNNING', 'ZOMBIE') GROUP BY backfill_id),"
+        " next AS (SELECT e.execution_id, row_number() OVER (PARTITION BY e.backfill_id"
+        "   ORDER BY e.window_start) AS rn, b.concurrency - coalesce(i.n, 0) AS room"
+        "  FROM tickflow.job_execution e JOIN tickflow.backfill b USING (backfill_id)"
+        "  LEFT JOIN inflight i USING (backfill_id)"
+        "  WHERE e.stage = 'extract' AND e.released_at IS NULL)"
+        " UPDATE tickflow.job_execution e SET released_at = now(), updated_at = now()"
+        " FROM next WHERE e.execution_id = next.execution_id AND e.stage = 'extract'"
+        " AND next.rn <= next.room RETURNING e.execution_id",
+        0, NULL, out);
 }
 
 /* clang-format off */
@@ -703,20 +1006,19 @@ enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char *
 }
 
 enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage, int attempt,
-                                  const char *status)
+                                  enum tf_exec_status status)
 {
     char att[16];
-    const char *params[4] = {id, stage, att, status};
-    PGresult *res = NULL;
+    const char *params[4] = {id, stage, att, tf_exec_status_str(status)};
+    enum tf_rc rc;
 
     snprintf(att, sizeof(att), "%d", attempt);
-    res = run(conn,
-              "UPDATE tickflow.job_execution SET event_published_at = now()"
-              " WHERE execution_id = $1 AND stage = $2 AND attempt = $3 AND status = $4",
-              4, params);
+    rc = cas(conn,
+                        "UPDATE tickflow.job_execution SET event_published_at = now()"
+                        " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
+             " AND status = $4",
+             4, params, TF_ERR_CONFLICT);
 
-    if (!res)
-        return TF_ERR_DB;
-    PQclear(res);
-    return TF_OK;
+    /* A record that moved on is left alone: nothing to mark. */
+    return rc == TF_ERR_CONFLICT ? TF_OK : rc;
 }

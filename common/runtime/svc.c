@@ -1,6 +1,8 @@
 /*
- * svc.c - the stage runtime: start-up, HTTP API, worker pool, Kafka
- * consumer, sweeper and drain. See tf/svc.h for the contract.
+ * svc.c - the stage runtime's driver: start-up, the workers, the Kafka
+ * consumer, the sweeper and the drain. It calls svc_run.c (runs),
+ * svc_http.c (the API) and svc_pool.c (shared resources); none of them
+ * calls back. See tf/svc.h for the contract.
  */
 #include "tf/svc.h"
 
@@ -16,7 +18,6 @@
 #include "tf/json.h"
 #include "tf/time.h"
 
-#define QUEUE_CAP 4096
 /* Transient failures of one event are retried with backoff up to this. */
 #define RETRY_MAX_MS 15000
 
@@ -97,34 +98,12 @@ struct tf_lake *tf_svc_lake(const struct tf_svc *svc)
     return svc->lake;
 }
 
-PGconn *tf_svc_conn_get(struct tf_svc *svc)
-{
-    return svc_get_conn(svc, NULL);
-}
-
-PGconn *tf_svc_conn_try(struct tf_svc *svc)
-{
-    char err[256];
-
-    return tf_pg_pool_get(svc->pool, 0, err, sizeof(err));
-}
-
-void tf_svc_conn_put(struct tf_svc *svc, PGconn *conn)
-{
-    tf_pg_pool_put(svc->pool, conn);
-}
-
 const char *tf_svc_worker_id(const struct tf_svc *svc)
 {
     return svc->worker_id;
 }
 
-int tf_svc_stopping(const struct tf_svc *svc)
-{
-    return atomic_load(&((struct tf_svc *)svc)->stopping);
-}
-
-void svc_sleep_ms(int ms)
+static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
@@ -132,153 +111,12 @@ void svc_sleep_ms(int ms)
         ;
 }
 
-/* ---- the work queue of HTTP-triggered and swept runs ---- */
-
-void tf_svc_enqueue(struct tf_svc *svc, const char *id)
-{
-    pthread_mutex_lock(&svc->qmu);
-    if (svc->qlen < QUEUE_CAP) { /* when full, the sweeper finds the PENDING row later */
-        snprintf(svc->queue[(svc->qhead + svc->qlen) % QUEUE_CAP], TF_UUID_LEN + 1, "%s", id);
-        svc->qlen++;
-        pthread_cond_signal(&svc->qcv);
-    }
-    pthread_mutex_unlock(&svc->qmu);
-}
-
-static int dequeue(struct tf_svc *svc, char out[TF_UUID_LEN + 1])
-{
-    int got = 0;
-
-    pthread_mutex_lock(&svc->qmu);
-    while (svc->qlen == 0 && !atomic_load(&svc->stopping))
-        pthread_cond_wait(&svc->qcv, &svc->qmu);
-    if (svc->qlen > 0 && !atomic_load(&svc->stopping)) {
-        memcpy(out, svc->queue[svc->qhead], TF_UUID_LEN + 1);
-        svc->qhead = (svc->qhead + 1) % QUEUE_CAP;
-        svc->qlen--;
-        got = 1;
-    }
-    pthread_mutex_unlock(&svc->qmu);
-    return got;
-}
-
-int svc_queue_depth(struct tf_svc *svc)
-{
-    int n;
-
-    pthread_mutex_lock(&svc->qmu);
-    n = svc->qlen;
-    pthread_mutex_unlock(&svc->qmu);
-    return n;
-}
-
-PGconn *svc_get_conn(struct tf_svc *svc, const struct tf_logctx *log)
-{
-    char err[256];
-    PGconn *conn = tf_pg_pool_get(svc->pool, SVC_POOL_WAIT_MS, err, sizeof(err));
-
-    if (!conn)
-        tf_log_warn(log, "database unavailable: %s", err);
-    return conn;
-}
-
-/* ---- the API's connections, handed out in arrival order ---- */
-
-struct svc_api_waiter {
-    pthread_cond_t cv;
-    int granted; /* a free connection was handed to this waiter (under api_mu) */
-    struct svc_api_waiter *next;
-};
-
-/* Takes one of the API's connections in turn; 1 when it has one. */
-static int api_take_turn(struct tf_svc *svc)
-{
-    struct svc_api_waiter me = {.granted = 0, .next = NULL};
-    struct timespec deadline;
-    int timed_out = 0;
-
-    pthread_mutex_lock(&svc->api_mu);
-    if (svc->api_free > 0 && !svc->api_head) {
-        svc->api_free--;
-        pthread_mutex_unlock(&svc->api_mu);
-        return 1;
-    }
-    pthread_cond_init(&me.cv, NULL);
-    if (svc->api_tail)
-        svc->api_tail->next = &me;
-    else
-        svc->api_head = &me;
-    svc->api_tail = &me;
-    tf_time_deadline(&deadline, SVC_POOL_WAIT_MS);
-    while (!me.granted && !timed_out)
-        timed_out = pthread_cond_timedwait(&me.cv, &svc->api_mu, &deadline) == ETIMEDOUT;
-    if (!me.granted) { /* still in the line: leave it */
-        struct svc_api_waiter **p = &svc->api_head;
-        struct svc_api_waiter *prev = NULL;
-        while (*p != &me) {
-            prev = *p;
-            p = &(*p)->next;
-        }
-        *p = me.next;
-        if (svc->api_tail == &me)
-            svc->api_tail = prev;
-    }
-    pthread_mutex_unlock(&svc->api_mu);
-    pthread_cond_destroy(&me.cv);
-    return me.granted;
-}
-
-/* Hands a free API connection to the first in line, or puts it back. */
-static void api_end_turn(struct tf_svc *svc)
-{
-    struct svc_api_waiter *w;
-
-    pthread_mutex_lock(&svc->api_mu);
-    w = svc->api_head;
-    if (w) {
-        svc->api_head = w->next;
-        if (!svc->api_head)
-            svc->api_tail = NULL;
-        w->granted = 1;
-        pthread_cond_signal(&w->cv);
-    } else {
-        svc->api_free++;
-    }
-    pthread_mutex_unlock(&svc->api_mu);
-}
-
-PGconn *svc_api_conn_get(struct tf_svc *svc, const struct tf_logctx *log)
-{
-    char err[256];
-    PGconn *conn = NULL;
-
-    if (!api_take_turn(svc)) {
-        tf_log_warn(log, "no database connection for the API within %d ms", SVC_POOL_WAIT_MS);
-        return NULL;
-    }
-    /* One of the pool's connections is free: holders never outnumber it. */
-    conn = tf_pg_pool_get(svc->api_pool, SVC_POOL_WAIT_MS, err, sizeof(err));
-    if (!conn) {
-        tf_log_warn(log, "database unavailable: %s", err);
-        api_end_turn(svc);
-    }
-    return conn;
-}
-
-void svc_api_conn_put(struct tf_svc *svc, PGconn *conn)
-{
-    if (!conn)
-        return;
-    tf_pg_pool_put(svc->api_pool, conn);
-    api_end_turn(svc);
-}
-
 static void *worker_main(void *arg)
 {
     struct tf_svc *svc = arg;
     char id[TF_UUID_LEN + 1];
 
-    while (dequeue(svc, id)) {
+    while (svc_dequeue(svc, id)) {
         struct tf_logctx log = {{0}, {0}};
         PGconn *conn;
 
@@ -288,7 +126,7 @@ static void *worker_main(void *arg)
             continue; /* the row stays PENDING; the sweeper brings it back */
         if (svc_execute(svc, conn, id) != TF_OK)
             tf_log_warn(&log, "run interrupted by a database error; it will be retried");
-        tf_pg_pool_put(svc->pool, conn);
+        svc_put_conn(svc, conn);
     }
     return NULL;
 }
@@ -332,7 +170,7 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     PGconn *conn = NULL;
     struct tf_exec_plan plan;
     struct tf_logctx log = {{0}, {0}};
-    const char *id, *stage, *status, *schema;
+    const char *id, *stage, *schema;
     enum tf_rc rc = TF_DEAD_LETTER;
     char err[512];
     int created = 0;
@@ -345,9 +183,8 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     schema = tf_json_str(ev, "schema");
     id = tf_json_str(ev, "execution_id");
     stage = tf_json_str(ev, "stage");
-    status = tf_json_str(ev, "status");
     if (!schema || strcmp(schema, "tickflow.stage_event") != 0 || !tf_uuid_valid(id) || !stage ||
-        !status) {
+        !tf_json_str(ev, "status")) {
         snprintf(reason, rlen, "not a tickflow.stage_event with execution_id, stage, status");
         goto out;
     }
@@ -356,8 +193,8 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
         goto out;
     }
     tf_logctx_set_exec(&log, id);
-    if (strcmp(status, "SUCCESS") != 0) {
-        tf_log_info(&log, "upstream %s ended %s: nothing to do", stage, status);
+    if (tf_exec_record_status(ev) != TF_EXEC_SUCCESS) {
+        tf_log_info(&log, "upstream %s ended %s: nothing to do", stage, tf_json_str(ev, "status"));
         rc = TF_OK;
         goto out;
     }
@@ -394,8 +231,7 @@ static enum tf_rc consume_one(struct tf_svc *svc, const rd_kafka_message_t *msg,
     if (rc == TF_OK)
         rc = svc_execute(svc, conn, id);
 out:
-    if (conn)
-        tf_pg_pool_put(svc->pool, conn);
+    svc_put_conn(svc, conn);
     cJSON_Delete(owned);
     cJSON_Delete(existing);
     cJSON_Delete(ev);
@@ -433,7 +269,7 @@ static enum tf_rc settle(struct tf_svc *svc, const rd_kafka_message_t *msg)
         tf_log_warn(NULL, "event partition=%d offset=%lld not settled (%s): retry %d in %ld ms",
                     (int)msg->partition, (long long)msg->offset, tf_rc_str(rc), tries, wait);
         for (long slept = 0; slept < wait && !atomic_load(&svc->stopping); slept += 100)
-            svc_sleep_ms(100);
+            sleep_ms(100);
     }
 }
 
@@ -456,30 +292,7 @@ static void *consumer_main(void *arg)
 
 /* ---- the sweeper: zombies, orphans, unpublished events ---- */
 
-/* Runs a query with ($1 stage, [$2]) and calls fn on each execution_id in column 0. */
-static void sweep_each(struct tf_svc *svc, PGconn *conn, const char *sql, const char *p2,
-                       void (*fn)(struct tf_svc *, PGconn *, const char *))
-{
-    const char *params[2] = {svc->def->name, p2};
-    PGresult *res = tf_pg_exec(conn, sql, p2 ? 2 : 1, params);
-
-    if (!tf_pg_ok(res)) {
-        tf_log_warn(NULL, "sweep failed: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++)
-        fn(svc, conn, PQgetvalue(res, i, 0));
-    PQclear(res);
-}
-
-static void sweep_enqueue(struct tf_svc *svc, PGconn *conn, const char *id)
-{
-    (void)conn;
-    tf_svc_enqueue(svc, id);
-}
-
-static void sweep_publish(struct tf_svc *svc, PGconn *conn, const char *id)
+static void publish(struct tf_svc *svc, PGconn *conn, const char *id)
 {
     struct tf_logctx log = {{0}, {0}};
 
@@ -487,54 +300,41 @@ static void sweep_publish(struct tf_svc *svc, PGconn *conn, const char *id)
     (void)svc_publish(svc, conn, id, &log);
 }
 
-static void sweep_zombie(struct tf_svc *svc, PGconn *conn, const char *id)
+/* Logs a failed sweep statement; 1 when it succeeded. */
+static int swept(enum tf_rc rc, const char *what)
 {
-    struct tf_logctx log = {{0}, {0}};
-
-    tf_logctx_set_exec(&log, id);
-    tf_log_warn(&log, "heartbeat lost: stage %s is now ZOMBIE", svc->def->name);
-    tf_svc_enqueue(svc, id);
-    (void)conn;
+    if (rc != TF_OK)
+        tf_log_warn(NULL, "sweep failed (%s): %s", what, tf_rc_str(rc));
+    return rc == TF_OK;
 }
 
 static void sweep(struct tf_svc *svc, PGconn *conn)
 {
-    char timeout[24];
+    const char *stage = svc->def->name;
+    struct tf_exec_ids ids = {NULL, 0};
 
-    snprintf(timeout, sizeof(timeout), "%ld", svc->cfg.heartbeat_timeout);
-    sweep_each(svc, conn,
-               /* A fenced run's row is locked by its live transaction: skip it. */
-               "UPDATE tickflow.job_execution SET status = 'ZOMBIE', updated_at = now()"
-               " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-               "  FROM tickflow.job_execution WHERE stage = $1 AND status = 'RUNNING'"
-               "  AND heartbeat_at < now() - $2::int * interval '1 second'"
-               "  FOR UPDATE SKIP LOCKED)"
-               " RETURNING execution_id",
-               timeout, sweep_zombie);
-    sweep_each(svc, conn,
-               "UPDATE tickflow.job_execution SET status = 'FAILED', finished_at = now(),"
-               " updated_at = now(), error = 'heartbeat lost on the last allowed attempt'"
-               " WHERE stage = $1 AND status = 'ZOMBIE' AND attempt >= max_attempts"
-               " RETURNING execution_id",
-               NULL, sweep_publish);
-    sweep_each(svc, conn,
-               /* Touching updated_at keeps each one out of the queue for 30 s. */
-               "UPDATE tickflow.job_execution SET updated_at = now()"
-               " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-               "  FROM tickflow.job_execution WHERE stage = $1"
-               "  AND status IN ('PENDING', 'ZOMBIE')"
-               "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
-               "  AND updated_at < now() - interval '30 seconds'"
-               "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
-               " RETURNING execution_id",
-               NULL, sweep_enqueue);
-    sweep_each(svc, conn,
-               "SELECT execution_id FROM tickflow.job_execution"
-               " WHERE stage = $1 AND status IN ('SUCCESS', 'FAILED')"
-               " AND event_published_at IS NULL"
-               " AND finished_at < now() - interval '10 seconds'"
-               " ORDER BY finished_at LIMIT 100",
-               NULL, sweep_publish);
+    if (swept(tf_exec_zombie_stale(conn, stage, svc->cfg.heartbeat_timeout, &ids), "zombies")) {
+        for (int i = 0; i < ids.n; i++) {
+            struct tf_logctx log = {{0}, {0}};
+            tf_logctx_set_exec(&log, ids.id[i]);
+            tf_log_warn(&log, "heartbeat lost: stage %s is now ZOMBIE", stage);
+            tf_svc_enqueue(svc, ids.id[i]);
+        }
+    }
+    tf_exec_ids_cleanup(&ids);
+    /* Exhausted zombies are FAILED: their events go out now. */
+    if (swept(tf_exec_zombie_exhausted(conn, stage, &ids), "exhausted zombies"))
+        for (int i = 0; i < ids.n; i++)
+            publish(svc, conn, ids.id[i]);
+    tf_exec_ids_cleanup(&ids);
+    if (swept(tf_exec_touch_waiting(conn, stage, &ids), "waiting"))
+        for (int i = 0; i < ids.n; i++)
+            tf_svc_enqueue(svc, ids.id[i]);
+    tf_exec_ids_cleanup(&ids);
+    if (swept(tf_exec_unpublished(conn, stage, &ids), "unpublished"))
+        for (int i = 0; i < ids.n; i++)
+            publish(svc, conn, ids.id[i]);
+    tf_exec_ids_cleanup(&ids);
     if (svc->def->tick)
         svc->def->tick(svc, conn);
 }
@@ -548,10 +348,10 @@ static void *sweeper_main(void *arg)
 
         if (conn) {
             sweep(svc, conn);
-            tf_pg_pool_put(svc->pool, conn);
+            svc_put_conn(svc, conn);
         }
         for (int i = 0; i < 20 && !atomic_load(&svc->stopping); i++)
-            svc_sleep_ms(100);
+            sleep_ms(100);
     }
     return NULL;
 }
@@ -568,7 +368,7 @@ static enum tf_rc start_database(struct tf_svc *svc)
         conn = tf_pg_pool_get(svc->pool, SVC_POOL_WAIT_MS, err, sizeof(err));
         if (!conn) {
             tf_log_warn(NULL, "waiting for PostgreSQL: %s", err);
-            svc_sleep_ms(1000);
+            sleep_ms(1000);
         }
     }
     if (!conn)
@@ -616,7 +416,7 @@ static enum tf_rc start_kafka(struct tf_svc *svc)
                                     sizeof(err));
         if (rc != TF_OK) {
             tf_log_warn(NULL, "waiting for Kafka: %s", err);
-            svc_sleep_ms(1000);
+            sleep_ms(1000);
         }
     }
     if (rc != TF_OK)
@@ -646,27 +446,26 @@ static void svc_free(struct tf_svc *svc)
 {
     atomic_store(&svc->stopping, 1);
     tf_http_stop(svc->http);
-    pthread_mutex_lock(&svc->qmu);
-    pthread_cond_broadcast(&svc->qcv);
-    pthread_mutex_unlock(&svc->qmu);
+    svc_queue_wake(svc);
     for (int i = 0; i < svc->nworkers; i++)
         pthread_join(svc->workers[i], NULL);
     if (svc->consumer_started)
         pthread_join(svc->consumer_thr, NULL);
     if (svc->sweeper_started)
         pthread_join(svc->sweeper_thr, NULL);
+    /* Every run has ended: the heartbeats, pools and queue go. */
+    svc_pool_cleanup(svc);
     tf_kafka_consumer_free(svc->consumer);
     tf_kafka_producer_free(svc->kafka);
-    tf_pg_pool_free(svc->pool);
-    tf_pg_pool_free(svc->api_pool);
     tf_lake_free(svc->lake);
     free(svc->workers);
-    free(svc->queue);
     pthread_mutex_destroy(&svc->qmu);
     pthread_cond_destroy(&svc->qcv);
     pthread_mutex_destroy(&svc->api_mu);
     pthread_mutex_destroy(&svc->done_mu);
     pthread_cond_destroy(&svc->done_cv);
+    pthread_mutex_destroy(&svc->beat_mu);
+    pthread_cond_destroy(&svc->beat_cv);
     tf_cfg_cleanup(svc->keys, TF_ARRAY_LEN(svc_keys), &svc->cfg);
     if (svc->def->nkeys)
         tf_cfg_cleanup(svc->def->keys, svc->def->nkeys, svc->def->cfg);
@@ -686,12 +485,8 @@ static enum tf_rc svc_start(struct tf_svc *svc)
         snprintf(svc->worker_id, sizeof(svc->worker_id), "%s/%s/%ld", host, svc->def->name,
                  (long)getpid());
     }
-    svc->queue = calloc(QUEUE_CAP, sizeof(*svc->queue));
-    svc->pool = tf_pg_pool_new(svc->cfg.pg_dsn, (int)svc->cfg.workers + 6);
-    svc->api_pool = tf_pg_pool_new(svc->cfg.pg_dsn, (int)svc->cfg.api_connections);
-    svc->api_free = (int)svc->cfg.api_connections;
     svc->workers = calloc((size_t)svc->cfg.workers, sizeof(*svc->workers));
-    if (!svc->queue || !svc->pool || !svc->api_pool || !svc->workers)
+    if (!svc->workers || svc_pool_init(svc) != TF_OK)
         return TF_ERR_NOMEM;
     if (tf_lake_open(svc->cfg.lake_uri, &svc->lake, err, sizeof(err)) != TF_OK) {
         tf_log_error(NULL, "lake: %s", err);
@@ -749,6 +544,8 @@ int tf_svc_main(const struct tf_stage_def *def)
     pthread_mutex_init(&svc->api_mu, NULL);
     pthread_mutex_init(&svc->done_mu, NULL);
     pthread_cond_init(&svc->done_cv, NULL);
+    pthread_mutex_init(&svc->beat_mu, NULL);
+    pthread_cond_init(&svc->beat_cv, NULL);
     tf_log_init(def->name, TF_LOG_INFO);
     if (svc_load_cfg(svc) != 0) {
         svc_free(svc);

@@ -1,7 +1,12 @@
 /*
- * svc_internal.h - state and functions shared by the stage runtime's files:
- * svc.c (start-up, drain, work queue, Kafka consumer, sweeper), svc_run.c
- * (claiming, running, heartbeats, publishing) and svc_http.c (the API).
+ * svc_internal.h - the state of a running stage service (struct tf_svc),
+ * shared by the runtime's files, which call one way:
+ *
+ *   svc.c (start-up, Kafka consumer, sweeper, drain)
+ *     -> svc_http.c (the API) -> svc_run.c (one run) -> svc_pool.c (shared resources)
+ *
+ * svc.c also calls svc_run.c and svc_pool.c, svc_http.c also svc_pool.c;
+ * nothing calls back up. Each file's functions are in its own header.
  */
 #ifndef TF_SVC_INTERNAL_H
 #define TF_SVC_INTERNAL_H
@@ -9,17 +14,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "svc_pool.h"
+#include "svc_run.h"
 #include "tf/kafka.h"
 #include "tf/pg.h"
 #include "tf/svc.h"
 
-#define SVC_POOL_WAIT_MS 5000
-
 /* The runtime's settings (svc.c's table). */
 #define SVC_NKEYS 14
-
-/* TICKFLOW_WORKERS's upper bound. */
-#define SVC_MAX_WORKERS 64
 
 struct svc_api_waiter;
 
@@ -28,7 +30,10 @@ struct tf_svc {
     struct tf_cfg_key keys[SVC_NKEYS]; /* the runtime's table, HTTP port default set */
     char port_default[8];
     struct tf_svc_cfg cfg;
-    struct tf_pg_pool *pool; /* runs, the consumer and the sweeper */
+    /* The pools of svc_pool.h (sizes there). */
+    struct tf_pg_pool *pool;      /* runs, the consumer and the sweeper */
+    struct tf_pg_pool *side_pool; /* tf_svc_conn_get/try */
+    struct tf_pg_pool *beat_pool; /* the heartbeat thread's connection */
     /* The HTTP API's own TICKFLOW_API_CONNECTIONS: at most that many requests
      * use the database at once, the others queue in arrival order. */
     struct tf_pg_pool *api_pool;
@@ -72,74 +77,18 @@ struct tf_svc {
     pthread_mutex_t done_mu;
     pthread_cond_t done_cv;
     unsigned long done_seq;
-    /* The executions this process is running, follow-up included (under done_mu). */
-    char busy[SVC_MAX_WORKERS][TF_UUID_LEN + 1];
+    /* The runs in flight in this process, follow-up included (under done_mu):
+     * one slot per thread that runs stages (workers + the consumer). */
+    struct tf_run_beat *slots;
+    int nslots;
+
+    /* The heartbeat thread (svc_pool.c). */
+    pthread_mutex_t beat_mu;
+    pthread_cond_t beat_cv;
+    int beat_stop; /* under beat_mu */
+    pthread_t beat_thr;
+    int beat_started;
 };
-
-/** Notes that this process runs execution id's stage until svc_run_done(). */
-void svc_run_begin(struct tf_svc *svc, const char *id);
-
-/** Wakes the HTTP clients waiting for an outcome (a run of this process ended). */
-void svc_run_done(struct tf_svc *svc, const char *id);
-
-/** 1 while this process runs execution id's stage (its follow-up included). */
-int svc_run_busy(struct tf_svc *svc, const char *id);
-
-/** Runs waiting for a worker. */
-int svc_queue_depth(struct tf_svc *svc);
-
-/** A pooled connection, or NULL (logged) when PostgreSQL cannot be reached. */
-PGconn *svc_get_conn(struct tf_svc *svc, const struct tf_logctx *log);
-
-/**
- * A connection of the API's pool for an HTTP request. Requests get them in
- * the order they asked (no request overtakes one that waits), so a burst
- * of reads spreads its waiting evenly; the runs' pool is not touched.
- * NULL (logged) after SVC_POOL_WAIT_MS, or when PostgreSQL cannot be
- * reached. Give it back with svc_api_conn_put().
- */
-PGconn *svc_api_conn_get(struct tf_svc *svc, const struct tf_logctx *log);
-
-/** Gives back a connection of svc_api_conn_get() to the next in line. NULL-safe. */
-void svc_api_conn_put(struct tf_svc *svc, PGconn *conn);
-
-void svc_sleep_ms(int ms);
-
-/**
- * Claims and runs the stage of execution id. Returns TF_OK when the stage
- * is settled (run here, or owned or finished elsewhere); an error when the
- * database failed and the caller may retry.
- */
-enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id);
-
-/** Publishes the stage event of a finished record and marks it published. */
-enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
-                       const struct tf_logctx *log);
-
-/**
- * Makes a finished (SUCCESS or FAILED) stage of execution id runnable again
- * (PENDING, with one more attempt allowed and its event unsent): a replay.
- * TF_ERR_CONFLICT when the stage is not finished (running or waiting), or
- * when older_than (0: always) is set and the upstream attempt the stage
- * consumed is not older than it.
- */
-enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id, int older_than) TF_MUSTCHECK;
-
-/**
- * For an upstream event of attempt up_attempt: when the stage's finished
- * record consumed an older upstream attempt, makes it runnable again
- * (svc_rerun). TF_OK when there is nothing to wait for; TF_ERR_CONFLICT when the stage is still
- * running on an older upstream attempt (the event is tried again later); TF_ERR_DB.
- */
-enum tf_rc svc_rerun_if_newer(struct tf_svc *svc, PGconn *conn, const char *id, int up_attempt,
-                              const struct tf_logctx *log) TF_MUSTCHECK;
-
-/** Builds a new record from a body (the stage's plan, or the upstream stage's record). */
-enum tf_rc svc_make_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
-                         struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);
-
-/** An ISO-8601 member of a record as epoch seconds (0 when absent). */
-int64_t svc_record_time(const cJSON *rec, const char *key);
 
 /** The HTTP handler of the service (ud is the struct tf_svc). */
 void svc_http_handle(struct tf_http_req *req, void *ud);

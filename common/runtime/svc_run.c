@@ -2,34 +2,23 @@
  * svc_run.c - one run of a stage: claim, heartbeat, the stage's work, the
  * guarded outcome, the event. See tf/svc.h for the contract.
  *
- * Leases: an unfenced stage (extract) is kept alive by a heartbeat thread
- * on its own connection, so a run that waits on a slow or rate-limited
+ * Leases: an unfenced stage (extract) is kept alive by the service's
+ * heartbeat thread on its own connection (svc_pool.c), so a run that waits on a slow or rate-limited
  * vendor is never mistaken for a dead one; a fenced stage (transform,
  * aggregate) holds its row locked for the whole transaction, which the
  * sweeper skips. A run that sees the process draining hands its stage
  * back (PENDING) for another worker.
  */
-#include <errno.h>
+#include "svc_run.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "svc_internal.h"
 #include "tf/json.h"
 #include "tf/time.h"
-
-struct tf_run_beat {
-    struct tf_svc *svc;
-    const char *id;
-    int attempt;
-    pthread_t thr;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop; /* under mu */
-    atomic_int lost;
-};
 
 void tf_run_fail(struct tf_run *run, const char *fmt, ...)
 {
@@ -47,73 +36,6 @@ enum tf_rc tf_run_check(const struct tf_run *run)
     if (tf_svc_stopping(run->svc))
         return TF_ERR_DRAINING;
     return TF_OK;
-}
-
-static void *beat_main(void *arg)
-{
-    struct tf_run_beat *b = arg;
-    long every_ms = b->svc->cfg.heartbeat_timeout * 1000 / 4;
-
-    if (every_ms < 500)
-        every_ms = 500;
-    pthread_mutex_lock(&b->mu);
-    while (!b->stop && !atomic_load(&b->lost)) {
-        struct timespec deadline;
-        PGconn *conn;
-
-        tf_time_deadline(&deadline, (int)every_ms);
-        if (pthread_cond_timedwait(&b->cv, &b->mu, &deadline) != ETIMEDOUT)
-            continue;
-        pthread_mutex_unlock(&b->mu);
-        conn = svc_get_conn(b->svc, NULL);
-        if (conn) {
-            if (tf_exec_heartbeat(conn, b->id, b->svc->def->name, b->attempt) == TF_ERR_LEASE)
-                atomic_store(&b->lost, 1);
-            tf_pg_pool_put(b->svc->pool, conn);
-        }
-        pthread_mutex_lock(&b->mu);
-    }
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
-}
-
-static struct tf_run_beat *beat_start(struct tf_svc *svc, const char *id, int attempt)
-{
-    struct tf_run_beat *b = calloc(1, sizeof(*b));
-
-    if (!b)
-        return NULL;
-    b->svc = svc;
-    b->id = id;
-    b->attempt = attempt;
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cv, NULL);
-    if (pthread_create(&b->thr, NULL, beat_main, b) != 0) {
-        pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->cv);
-        free(b);
-        return NULL;
-    }
-    return b;
-}
-
-/* Stops and frees the heartbeat; returns 1 when it found the lease lost. */
-static int beat_stop(struct tf_run_beat *b)
-{
-    int lost;
-
-    if (!b)
-        return 0;
-    pthread_mutex_lock(&b->mu);
-    b->stop = 1;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thr, NULL);
-    pthread_mutex_destroy(&b->mu);
-    pthread_cond_destroy(&b->cv);
-    lost = atomic_load(&b->lost);
-    free(b);
-    return lost;
 }
 
 enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
@@ -137,7 +59,7 @@ enum tf_rc svc_publish(struct tf_svc *svc, PGconn *conn, const char *id,
         /* Only the attempt and outcome that went out count as published. */
         rc = tf_exec_mark_published(conn, id, svc->def->name,
                                     (int)tf_json_long(parsed, "attempt", 0),
-                                    tf_json_str(parsed, "status"));
+                                    tf_exec_record_status(parsed));
         tf_log_info(log, "event published topic=%s", svc->topic_out);
     } else {
         tf_log_warn(log, "event not published yet (the sweeper retries): %s", err);
@@ -161,7 +83,6 @@ int64_t svc_record_time(const cJSON *rec, const char *key)
 static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
 {
     const struct tf_stage_def *def = run->svc->def;
-    const char *up_status;
     enum tf_rc rc;
 
     rc = tf_exec_get(run->conn, run->execution_id, def->name, record);
@@ -176,8 +97,7 @@ static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
     /* Only a finished upstream attempt is what the run reads; while a
      * replay of it runs, none is noted, so that replay's event runs this
      * stage again. */
-    up_status = tf_json_str(*upstream, "status");
-    run->upstream_attempt = up_status && strcmp(up_status, "SUCCESS") == 0
+    run->upstream_attempt = tf_exec_record_status(*upstream) == TF_EXEC_SUCCESS
                                 ? (int)tf_json_long(*upstream, "attempt", 0)
                                 : 0;
     snprintf(run->job_name, sizeof(run->job_name), "%s", tf_json_str(*record, "job_name"));
@@ -197,26 +117,10 @@ static enum tf_rc prepare(struct tf_run *run, cJSON **record, cJSON **upstream)
  */
 static enum tf_rc note_upstream(struct tf_run *run)
 {
-    char att[16], up[16];
-    const char *params[4] = {run->execution_id, run->svc->def->name, att, up};
-    PGresult *res;
-    enum tf_rc rc;
-
     if (!run->upstream)
         return TF_OK;
-    snprintf(att, sizeof(att), "%d", run->attempt);
-    snprintf(up, sizeof(up), "%d", run->upstream_attempt);
-    res = tf_pg_exec(run->conn,
-                     "UPDATE tickflow.job_execution SET upstream_attempt = $4"
-                     " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-                     " AND status = 'RUNNING'",
-                     4, params);
-    if (!tf_pg_ok(res))
-        rc = TF_ERR_DB;
-    else
-        rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_LEASE;
-    PQclear(res);
-    return rc;
+    return tf_exec_note_upstream(run->conn, run->execution_id, run->svc->def->name, run->attempt,
+                                 run->upstream_attempt);
 }
 
 /*
@@ -226,10 +130,6 @@ static enum tf_rc note_upstream(struct tf_run *run)
 static void after_commit(struct tf_run *run)
 {
     const struct tf_stage_def *def = run->svc->def;
-    char att[16];
-    const char *params[4];
-    char *objects = NULL;
-    PGresult *res = NULL;
     enum tf_rc rc;
 
     if (!def->after_commit)
@@ -238,30 +138,13 @@ static void after_commit(struct tf_run *run)
     if (rc != TF_OK)
         tf_log_error(&run->log, "stage %s committed, but its follow-up failed: %s (%s)", def->name,
                      run->error[0] ? run->error : "no detail", tf_rc_str(rc));
-    objects = cJSON_PrintUnformatted(run->objects);
-    if (!objects)
-        return;
-    snprintf(att, sizeof(att), "%d", run->attempt);
-    params[0] = run->execution_id;
-    params[1] = def->name;
-    params[2] = att;
-    params[3] = objects;
-    res = tf_pg_exec(run->conn,
-                     /* The follow-up is part of the stage's time. */
-                     "UPDATE tickflow.job_execution SET objects = $4::jsonb,"
-                     " finished_at = clock_timestamp(), updated_at = clock_timestamp()"
-                     " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-                     " AND status = 'SUCCESS'",
-                     4, params);
-    if (!tf_pg_ok(res))
-        tf_log_warn(&run->log, "cannot add the objects to the record: sqlstate %s",
-                    tf_pg_sqlstate(res));
-    PQclear(res);
-    cJSON_free(objects);
+    rc = tf_exec_add_objects(run->conn, run->execution_id, def->name, run->attempt, run->objects);
+    if (rc != TF_OK && rc != TF_ERR_CONFLICT)
+        tf_log_warn(&run->log, "cannot add the objects to the record: %s", tf_rc_str(rc));
 }
 
 /* Runs the stage's work; for a fenced stage inside its lease-guarded transaction. */
-static enum tf_rc work(struct tf_run *run, int *in_txn)
+static enum tf_rc work(struct tf_run *run, struct tf_run_beat *slot, int *in_txn)
 {
     const struct tf_stage_def *def = run->svc->def;
     struct tf_exec_result result;
@@ -277,17 +160,18 @@ static enum tf_rc work(struct tf_run *run, int *in_txn)
             tf_run_fail(run, "cannot open the fenced transaction: %s", tf_rc_str(rc));
             return rc;
         }
-    } else {
-        run->beat = beat_start(run->svc, run->execution_id, run->attempt);
+    } else if (slot) {
+        svc_beat_start(run->svc, slot, run->attempt);
+        run->beat = slot;
     }
     rc = def->run(run);
-    if (beat_stop(run->beat) && rc == TF_OK)
+    if (run->beat && svc_beat_stop(run->svc, run->beat) && rc == TF_OK)
         rc = TF_ERR_LEASE;
     run->beat = NULL;
     if (rc != TF_OK)
         return rc;
-    result = (struct tf_exec_result){"SUCCESS",        run->objects,          run->records_in,
-                                     run->records_out, run->records_rejected, NULL};
+    result = (struct tf_exec_result){run->objects, run->records_in, run->records_out,
+                                     run->records_rejected, NULL};
     rc = note_upstream(run);
     if (rc == TF_OK)
         rc = tf_exec_finish(run->conn, run->execution_id, def->name, run->attempt, &result);
@@ -307,6 +191,7 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
     cJSON *record = NULL;
     cJSON *upstream = NULL;
     struct tf_exec_result result;
+    struct tf_run_beat *slot = NULL;
     enum tf_rc rc;
     enum tf_rc frc;
     int in_txn = 0;
@@ -323,12 +208,12 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
         return TF_OK;
     if (rc != TF_OK)
         return rc;
-    svc_run_begin(svc, id);
+    slot = svc_run_begin(svc, id);
     tf_log_info(&run.log, "stage claimed stage=%s attempt=%d", def->name, run.attempt);
 
     rc = prepare(&run, &record, &upstream);
     if (rc == TF_OK)
-        rc = work(&run, &in_txn);
+        rc = work(&run, slot, &in_txn);
     if (in_txn && tf_pg_cmd(conn, "ROLLBACK") != TF_OK)
         tf_log_warn(&run.log, "rollback failed");
     if (rc == TF_OK) {
@@ -354,13 +239,13 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
     }
     if (!run.error[0])
         tf_run_fail(&run, "%s", tf_rc_str(rc));
-    result = (struct tf_exec_result){"FAILED",        run.objects,          run.records_in,
-                                     run.records_out, run.records_rejected, run.error};
+    result = (struct tf_exec_result){run.objects, run.records_in, run.records_out,
+                                     run.records_rejected, run.error};
     /* A failed run consumed its upstream too: a redelivered event of the
      * same upstream attempt must not run it again past its attempt limit. */
     if (note_upstream(&run) == TF_ERR_DB)
         tf_log_warn(&run.log, "upstream attempt not noted");
-    frc = tf_exec_finish(conn, id, def->name, run.attempt, &result);
+    frc = tf_exec_fail(conn, id, def->name, run.attempt, &result);
     if (frc != TF_OK) {
         /* The row stays RUNNING; the sweeper retries it once its heartbeat is stale. */
         tf_log_error(&run.log, "stage failed and could not be recorded: %s (%s)", run.error,
@@ -376,7 +261,7 @@ publish:
     if (svc_publish(svc, conn, id, &run.log) == TF_ERR_DB)
         rc = TF_ERR_DB;
 out:
-    svc_run_done(svc, id);
+    svc_run_done(svc, slot);
     if (run.carry_free)
         run.carry_free(run.carry);
     cJSON_Delete(run.objects);
@@ -386,109 +271,37 @@ out:
     return rc;
 }
 
-void svc_run_begin(struct tf_svc *svc, const char *id)
-{
-    pthread_mutex_lock(&svc->done_mu);
-    for (int i = 0; i < SVC_MAX_WORKERS; i++) {
-        if (!svc->busy[i][0]) {
-            snprintf(svc->busy[i], sizeof(svc->busy[i]), "%s", id);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&svc->done_mu);
-}
-
-void svc_run_done(struct tf_svc *svc, const char *id)
-{
-    pthread_mutex_lock(&svc->done_mu);
-    for (int i = 0; i < SVC_MAX_WORKERS; i++) {
-        if (strcmp(svc->busy[i], id) == 0) {
-            svc->busy[i][0] = '\0';
-            break;
-        }
-    }
-    svc->done_seq++;
-    pthread_cond_broadcast(&svc->done_cv);
-    pthread_mutex_unlock(&svc->done_mu);
-}
-
-int svc_run_busy(struct tf_svc *svc, const char *id)
-{
-    int busy = 0;
-
-    pthread_mutex_lock(&svc->done_mu);
-    for (int i = 0; i < SVC_MAX_WORKERS && !busy; i++)
-        busy = strcasecmp(svc->busy[i], id) == 0;
-    pthread_mutex_unlock(&svc->done_mu);
-    return busy;
-}
-
 /* ---- replays: a finished stage run again ---- */
 
 enum tf_rc svc_rerun(struct tf_svc *svc, PGconn *conn, const char *id, int older_than)
 {
-    char up[16];
-    const char *params[3] = {id, svc->def->name, up};
-    PGresult *res;
-
-    snprintf(up, sizeof(up), "%d", older_than);
-    /* With older_than, only while the upstream attempt consumed is older
-     * (two events racing re-open the stage once). */
-    res = tf_pg_exec(conn,
-                     "UPDATE tickflow.job_execution SET status = 'PENDING',"
-                     " max_attempts = greatest(max_attempts, attempt + 1),"
-                     " event_published_at = NULL, updated_at = now()"
-                     " WHERE execution_id = $1 AND stage = $2"
-                     " AND status IN ('SUCCESS', 'FAILED')"
-                     " AND ($3::int = 0 OR coalesce(upstream_attempt, 1) < $3::int)",
-                     3, params);
-    enum tf_rc rc;
-
-    if (!tf_pg_ok(res))
-        rc = TF_ERR_DB;
-    else
-        rc = strcmp(PQcmdTuples(res), "1") == 0 ? TF_OK : TF_ERR_CONFLICT;
-    PQclear(res);
-    return rc;
+    return tf_exec_reopen(conn, id, svc->def->name, older_than);
 }
 
 enum tf_rc svc_rerun_if_newer(struct tf_svc *svc, PGconn *conn, const char *id, int up_attempt,
                               const struct tf_logctx *log)
 {
-    const char *params[2] = {id, svc->def->name};
-    PGresult *res = tf_pg_exec(conn,
-                               "SELECT status, coalesce(upstream_attempt, 1)"
-                               " FROM tickflow.job_execution"
-                               " WHERE execution_id = $1 AND stage = $2",
-                               2, params);
-    enum tf_rc rc = TF_OK;
-    const char *status;
-    int consumed;
+    enum tf_exec_status status = TF_EXEC_NO_STATUS;
+    int consumed = 0;
+    enum tf_rc rc = tf_exec_consumed(conn, id, svc->def->name, &status, &consumed);
 
-    if (!tf_pg_ok(res)) {
-        PQclear(res);
-        return TF_ERR_DB;
-    }
-    if (PQntuples(res) != 1) {
-        PQclear(res);
+    if (rc == TF_ERR_NOT_FOUND)
         return TF_OK;
+    if (rc != TF_OK)
+        return rc;
+    if (up_attempt <= consumed)
+        return TF_OK;
+    if (tf_exec_status_final(status)) {
+        rc = svc_rerun(svc, conn, id, up_attempt);
+        if (rc == TF_OK)
+            tf_log_info(log, "upstream attempt %d is newer than the %d consumed: %s runs again",
+                        up_attempt, consumed, svc->def->name);
+        else if (rc == TF_ERR_CONFLICT)
+            rc = TF_OK; /* moved on meanwhile: the claim decides */
+        return rc;
     }
-    status = PQgetvalue(res, 0, 0);
-    consumed = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
-    if (up_attempt > consumed) {
-        if (strcmp(status, "SUCCESS") == 0 || strcmp(status, "FAILED") == 0) {
-            rc = svc_rerun(svc, conn, id, up_attempt);
-            if (rc == TF_OK)
-                tf_log_info(log, "upstream attempt %d is newer than the %d consumed: %s runs again",
-                            up_attempt, consumed, svc->def->name);
-            else if (rc == TF_ERR_CONFLICT)
-                rc = TF_OK; /* moved on meanwhile: the claim decides */
-        } else if (strcmp(status, "RUNNING") == 0) {
-            rc = TF_ERR_CONFLICT; /* it may be reading the older upstream: ask again later */
-        }
-    }
-    PQclear(res);
-    return rc;
+    /* A run may be reading the older upstream: ask again later. */
+    return status == TF_EXEC_RUNNING ? TF_ERR_CONFLICT : TF_OK;
 }
 
 /* ---- plans: what a new record starts with ---- */
@@ -500,7 +313,6 @@ static enum tf_rc upstream_plan(struct tf_svc *svc, PGconn *conn, const cJSON *b
     const char *job = tf_json_str(body, "job_name");
     cJSON *up = NULL;
     enum tf_rc rc;
-    const char *status;
     const cJSON *att;
 
     rc = tf_exec_get(conn, plan->execution_id, up_stage, &up);
@@ -512,8 +324,8 @@ static enum tf_rc upstream_plan(struct tf_svc *svc, PGconn *conn, const cJSON *b
         snprintf(err, errlen, "cannot read the %s stage", up_stage);
         return rc;
     }
-    status = tf_json_str(up, "status");
-    if (!status || strcmp(status, "SUCCESS") != 0) {
+    if (tf_exec_record_status(up) != TF_EXEC_SUCCESS) {
+        const char *status = tf_json_str(up, "status");
         snprintf(err, errlen, "the %s stage of execution %s is %s; %s needs it to be SUCCESS",
                  up_stage, plan->execution_id, status ? status : "unknown", svc->def->name);
         cJSON_Delete(up);

@@ -19,7 +19,6 @@
 #include "tf/pg.h"
 #include "tf/time.h"
 
-#define MAX_DAYS            366
 #define DEFAULT_CONCURRENCY 2
 #define MAX_CONCURRENCY     32
 
@@ -103,6 +102,24 @@ static int day_field(const cJSON *body, const char *key, int64_t *day)
     return 1;
 }
 
+int extract_backfill_days(int64_t from_day, int64_t to_day, struct tf_exec_window *days,
+                          int max)
+{
+    int n;
+
+    if (to_day < from_day || to_day - from_day >= EXTRACT_BACKFILL_MAX_DAYS)
+        return -1;
+    n = (int)(to_day - from_day + 1);
+    if (n > max)
+        return -1;
+    /* UTC has no daylight saving: every day is 86400 s, the leap day too. */
+    for (int i = 0; i < n; i++) {
+        days[i].start = (from_day + i) * 86400;
+        days[i].end = days[i].start + 86400;
+    }
+    return n;
+}
+
 static void reply_backfill(struct tf_http_req *req, PGconn *conn, const char *id, int status)
 {
     cJSON *bf = NULL;
@@ -149,10 +166,12 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
     long concurrency = DEFAULT_CONCURRENCY;
     char id[TF_UUID_LEN + 1], conc[16];
     const char *params[6];
+    struct tf_exec_window days[EXTRACT_BACKFILL_MAX_DAYS];
     PGresult *res = NULL;
     const cJSON *it;
     enum tf_rc rc;
     int exists = 0;
+    int ndays;
 
     if (!body || !cJSON_IsObject(body)) {
         tf_http_reply_rc_code(req, TF_ERR_INVALID, "invalid_json",
@@ -171,10 +190,11 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
                           "from and to are days such as 2024-03-04 (both included)");
         goto out;
     }
-    if (to < from || to - from >= MAX_DAYS) {
+    ndays = extract_backfill_days(from, to, days, EXTRACT_BACKFILL_MAX_DAYS);
+    if (ndays < 0) {
         tf_http_reply_rcf(req, TF_ERR_INVALID,
                           "to must not be before from, and a backfill spans at most %d days",
-                          MAX_DAYS);
+                          EXTRACT_BACKFILL_MAX_DAYS);
         goto out;
     }
     if (to >= today) {
@@ -236,25 +256,17 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
         goto out;
     }
     res = tf_pg_exec(conn,
-                     "WITH b AS (INSERT INTO tickflow.backfill (backfill_id, job_name,"
-                     "  range_from, range_to, concurrency, created_by)"
-                     "  VALUES ($1, $2, $3, $4, $5, $6) RETURNING *)"
-                     " INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
-                     "  trigger, window_start, window_end, tickers, max_attempts, backfill_id)"
-                     " SELECT gen_random_uuid(), 'extract', j.job_name, 'http',"
-                     "  d::date::timestamp AT TIME ZONE 'UTC',"
-                     "  (d::date + 1)::timestamp AT TIME ZONE 'UTC',"
-                     "  j.tickers, j.max_attempts, b.backfill_id"
-                     " FROM b JOIN tickflow.job_config j USING (job_name),"
-                     "  generate_series(b.range_from, b.range_to, interval '1 day') AS d",
+                     "INSERT INTO tickflow.backfill (backfill_id, job_name, range_from, range_to,"
+                     " concurrency, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
                      6, params);
-    if (!tf_pg_ok(res) || tf_pg_cmd(conn, "COMMIT") != TF_OK) {
-        tf_http_reply_rcf(req, TF_ERR_DB, "cannot create the backfill (sqlstate %s)",
-                          tf_pg_sqlstate(res));
+    rc = tf_pg_ok(res) ? tf_exec_insert_days(conn, id, name, days, ndays) : TF_ERR_DB;
+    if (rc != TF_OK || tf_pg_cmd(conn, "COMMIT") != TF_OK) {
+        tf_http_reply_rcf(req, TF_ERR_DB, "cannot create the backfill (%s)",
+                          tf_pg_ok(res) ? tf_rc_str(rc) : tf_pg_sqlstate(res));
         goto out;
     }
-    tf_log_info(tf_http_logctx(req), "backfill %s job=%s days=%lld concurrency=%ld", id, name,
-                (long long)(to - from + 1), concurrency);
+    tf_log_info(tf_http_logctx(req), "backfill %s job=%s days=%d concurrency=%ld", id, name,
+                ndays, concurrency);
     reply_backfill(req, conn, id, TF_HTTP_ACCEPTED);
 out:
     PQclear(res);
@@ -301,6 +313,7 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
 
 void extract_tick(struct tf_svc *svc, PGconn *conn)
 {
+    struct tf_exec_ids released = {NULL, 0};
     PGresult *res = NULL;
 
     if (tf_pg_cmd(conn, "BEGIN") != TF_OK)
@@ -310,29 +323,15 @@ void extract_tick(struct tf_svc *svc, PGconn *conn)
                      NULL);
     if (!tf_pg_ok(res) || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
         goto out;
-    PQclear(res);
-    res = tf_pg_exec(
-        conn,
-        "WITH inflight AS (SELECT backfill_id, count(*) AS n FROM tickflow.job_execution"
-        "  WHERE backfill_id IS NOT NULL AND stage = 'extract' AND released_at IS NOT NULL"
-        "  AND status IN ('PENDING', 'RUNNING', 'ZOMBIE') GROUP BY backfill_id),"
-        " next AS (SELECT e.execution_id, row_number() OVER (PARTITION BY e.backfill_id"
-        "   ORDER BY e.window_start) AS rn, b.concurrency - coalesce(i.n, 0) AS room"
-        "  FROM tickflow.job_execution e JOIN tickflow.backfill b USING (backfill_id)"
-        "  LEFT JOIN inflight i USING (backfill_id)"
-        "  WHERE e.stage = 'extract' AND e.released_at IS NULL)"
-        " UPDATE tickflow.job_execution e SET released_at = now(), updated_at = now()"
-        " FROM next WHERE e.execution_id = next.execution_id AND e.stage = 'extract'"
-        " AND next.rn <= next.room RETURNING e.execution_id",
-        0, NULL);
-    if (!tf_pg_ok(res))
+    if (tf_exec_release_days(conn, &released) != TF_OK)
         goto out;
     if (tf_pg_cmd(conn, "COMMIT") != TF_OK)
         goto out;
-    for (int i = 0; i < PQntuples(res); i++)
-        tf_svc_enqueue(svc, PQgetvalue(res, i, 0));
+    for (int i = 0; i < released.n; i++)
+        tf_svc_enqueue(svc, released.id[i]);
 out:
     PQclear(res);
+    tf_exec_ids_cleanup(&released);
     if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
         PGresult *rb = PQexec(conn, "ROLLBACK");
         PQclear(rb);

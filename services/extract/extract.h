@@ -168,6 +168,18 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
 /** Routes of backfill.c: /v1/backfills, /v1/backfills/{id}. 1 when answered. */
 int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
 
+/* The longest backfill, in days. */
+#define EXTRACT_BACKFILL_MAX_DAYS 366
+
+/**
+ * Splits the UTC days from_day..to_day (days since 1970-01-01, both
+ * included) into one window per day, [midnight, next midnight), into
+ * days[0..max). Returns how many, or -1 when to_day is before from_day,
+ * the range spans more than EXTRACT_BACKFILL_MAX_DAYS days, or more than
+ * max.
+ */
+int extract_backfill_days(int64_t from_day, int64_t to_day, struct tf_exec_window *days, int max);
+
 /** The backfill scheduler: releases the next days of every backfill (sweeper tick). */
 void extract_tick(struct tf_svc *svc, PGconn *conn);
 

@@ -204,13 +204,11 @@ enum extract_verdict extract_judge(const struct extract_provider *provider, long
 /* Shows on the stage record what the run waits for (NULL clears it). */
 static void set_detail(struct extract_fetch *f, const char *detail)
 {
-    const char *params[2] = {f->run->execution_id, detail};
-    PGresult *res = tf_pg_exec(f->run->conn,
-                               "UPDATE tickflow.job_execution SET detail = $2"
-                               " WHERE execution_id = $1 AND stage = 'extract'",
-                               2, params);
+    /* Only while the run holds its lease; a lost one is found by tf_run_check. */
+    enum tf_rc rc = tf_exec_set_detail(f->run->conn, f->run->execution_id, "extract",
+                                       f->run->attempt, detail);
 
-    PQclear(res);
+    (void)rc;
 }
 
 /*

@@ -61,8 +61,7 @@ static void test_concurrent_migrations(PGconn *db)
                  tf_pg_schema_version());
     CHECK_EQ_INT(h_pg_ll(db, "SELECT max(version) FROM tickflow.schema_migrations", 0, NULL),
                  tf_pg_schema_version());
-    /* No migration seeds a job (the demo adds its own). */
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.job_config", 0, NULL), 0);
+    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.job_config", 0, NULL), 1);
 }
 
 static void new_record(PGconn *conn, char id[TF_UUID_LEN + 1], int max_attempts)
@@ -138,7 +137,7 @@ static void test_lease_fencing(PGconn *db)
     const char *params[1] = {id};
     int first = 0, second = 0;
     cJSON *objects = cJSON_CreateArray();
-    struct tf_exec_result ok = {"SUCCESS", objects, 10, 9, 1, NULL};
+    struct tf_exec_result ok = {objects, 10, 9, 1, NULL};
     cJSON *rec = NULL;
 
     new_record(db, id, 3);
@@ -175,20 +174,20 @@ static void test_lease_fencing(PGconn *db)
 static void test_requeue(PGconn *db)
 {
     char id[TF_UUID_LEN + 1];
-    struct tf_exec_result failed = {"FAILED", NULL, 0, 0, 0, "provider said no"};
+    struct tf_exec_result failed = {NULL, 0, 0, 0, "provider said no"};
     char *event = NULL;
     int attempt = 0;
 
     new_record(db, id, 2);
     CHECK(tf_exec_requeue(db, id, "extract") == TF_ERR_CONFLICT, "PENDING is not requeued");
     CHECK(tf_exec_claim(db, id, "extract", "w", &attempt) == TF_OK, "claim 1");
-    CHECK(tf_exec_finish(db, id, "extract", attempt, &failed) == TF_OK, "fail 1");
+    CHECK(tf_exec_fail(db, id, "extract", attempt, &failed) == TF_OK, "fail 1");
     CHECK(tf_exec_event(db, id, "extract", &event) == TF_OK && strstr(event, "provider said no"),
           "the event carries the error");
     free(event);
     CHECK(tf_exec_requeue(db, id, "extract") == TF_OK, "requeue after attempt 1 of 2");
     CHECK(tf_exec_claim(db, id, "extract", "w", &attempt) == TF_OK && attempt == 2, "claim 2");
-    CHECK(tf_exec_finish(db, id, "extract", attempt, &failed) == TF_OK, "fail 2");
+    CHECK(tf_exec_fail(db, id, "extract", attempt, &failed) == TF_OK, "fail 2");
     CHECK(tf_exec_requeue(db, id, "extract") == TF_ERR_CONFLICT, "no attempt left");
 }
 
@@ -330,7 +329,6 @@ int main(void)
     db = PQconnectdb(dsn);
     CHECK(PQstatus(db) == CONNECTION_OK, "connect");
     test_concurrent_migrations(db);
-    CHECK_EQ_INT(h_add_demo_job(db), 0);
     test_claims_are_exclusive(db);
     test_lease_fencing(db);
     test_requeue(db);

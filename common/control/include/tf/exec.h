@@ -1,11 +1,22 @@
 /*
  * tf/exec.h - the execution record: one row of tickflow.job_execution per
- * (execution_id, stage), moved PENDING -> RUNNING -> SUCCESS | FAILED by
- * guarded UPDATEs (compare and set), so two workers never both own a stage.
+ * (execution_id, stage). This module is the only writer of those rows.
+ *
+ * The state machine (every move a compare-and-set, one guarded UPDATE):
+ *
+ *   PENDING --claim--> RUNNING --finish--> SUCCESS
+ *      ^                 |  |  --fail----> FAILED
+ *      |                 |  +--release---> PENDING  (drain: same attempt next)
+ *      |                 +--zombie_stale-> ZOMBIE   (sweeper: heartbeat lost)
+ *      |      ZOMBIE --claim (attempts left)--> RUNNING
+ *      |      ZOMBIE --zombie_exhausted-------> FAILED (no attempt left)
+ *      +-- reopen (replay: SUCCESS | FAILED), requeue (retry: FAILED, attempts left)
  *
  * The owner of a RUNNING stage holds it by attempt number (its lease):
- * heartbeats, fenced writes and the final move only succeed while the row
- * is still RUNNING with that attempt.
+ * heartbeats, fenced writes and the final move only apply while the row is
+ * still RUNNING with that attempt, and return TF_ERR_LEASE otherwise. The
+ * moves that hold no lease (claim, reopen, requeue) return TF_ERR_CONFLICT
+ * when the row is not in a state they apply to.
  */
 #ifndef TF_EXEC_H
 #define TF_EXEC_H
@@ -26,6 +37,28 @@ int tf_uuid_valid(const char *s);
 /** Writes a new random (v4) UUID, lower case, into out[37]. */
 void tf_uuid_new(char out[TF_UUID_LEN + 1]);
 
+/** A stage record's status. */
+enum tf_exec_status {
+    TF_EXEC_PENDING,
+    TF_EXEC_RUNNING,
+    TF_EXEC_SUCCESS,
+    TF_EXEC_FAILED,
+    TF_EXEC_ZOMBIE,
+    TF_EXEC_NO_STATUS, /* not a status (NULL or unknown text) */
+};
+
+/** The status as the database and the API spell it ("RUNNING"); "" for TF_EXEC_NO_STATUS. */
+const char *tf_exec_status_str(enum tf_exec_status st);
+
+/** The status spelled s (exact, upper case); TF_EXEC_NO_STATUS when s is NULL or none. */
+enum tf_exec_status tf_exec_status_parse(const char *s);
+
+/** The "status" member of a record or event; TF_EXEC_NO_STATUS when absent or unknown. */
+enum tf_exec_status tf_exec_record_status(const cJSON *record);
+
+/** 1 for SUCCESS and FAILED: the stage has an outcome. */
+int tf_exec_status_final(enum tf_exec_status st);
+
 /** What a new stage record starts with. */
 struct tf_exec_plan {
     char execution_id[TF_UUID_LEN + 1];
@@ -38,18 +71,49 @@ struct tf_exec_plan {
     int max_attempts;
 };
 
-/** What a finished run reports. */
+/** What a finished run reports (tf_exec_finish, tf_exec_fail). */
 struct tf_exec_result {
-    const char *status; /* "SUCCESS" or "FAILED" */
-    const cJSON *objects;
+    const cJSON *objects; /* NULL: none */
     long long records_in;
     long long records_out;
     long long records_rejected;
-    const char *error; /* NULL on success */
+    const char *error; /* why it failed; NULL on success */
+};
+
+/** Execution ids that a bulk move touched (tf_exec_ids_cleanup frees them). */
+struct tf_exec_ids {
+    char (*id)[TF_UUID_LEN + 1];
+    int n;
+};
+
+void tf_exec_ids_cleanup(struct tf_exec_ids *ids);
+
+/** A time window [start, end) in epoch seconds. */
+struct tf_exec_window {
+    int64_t start;
+    int64_t end;
 };
 
 /** Inserts the PENDING record; *created is 0 when the row already existed. */
 enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *created) TF_MUSTCHECK;
+
+/**
+ * Inserts one PENDING extract record per window for backfill_id (a row of
+ * tickflow.backfill, of job_name), each with a new execution id and the
+ * job's tickers and attempt limit, not released yet (tf_exec_release_days).
+ * Meant to run in the transaction that creates the backfill. TF_ERR_DB.
+ */
+enum tf_rc tf_exec_insert_days(PGconn *conn, const char *backfill_id, const char *job_name,
+                               const struct tf_exec_window *days, int ndays) TF_MUSTCHECK;
+
+/**
+ * The backfill gate: releases the next unreleased days of every backfill
+ * in window order, so that at most its concurrency are in flight (released
+ * and PENDING, RUNNING or ZOMBIE). The released ids go to *out (cleared
+ * first; tf_exec_ids_cleanup). The caller serialises schedulers (a lock in
+ * its transaction) and queues the ids once that commits. TF_ERR_DB.
+ */
+enum tf_rc tf_exec_release_days(PGconn *conn, struct tf_exec_ids *out) TF_MUSTCHECK;
 
 /**
  * The whole record as JSON, every object it lists included, for the
@@ -95,14 +159,25 @@ enum tf_rc tf_exec_objects(PGconn *conn, const char *id, const char *stage, cons
                            int limit, cJSON **out, int *more) TF_MUSTCHECK;
 
 /**
- * PENDING (or ZOMBIE with attempts left) -> RUNNING, attempt + 1.
- * TF_ERR_CONFLICT when the stage is not claimable (someone else has it, or
- * it is finished); *attempt is the attempt now owned.
+ * The status of a record and the upstream attempt it consumed (1 when none
+ * was noted). TF_ERR_NOT_FOUND when there is no record.
+ */
+enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,
+                            enum tf_exec_status *status, int *upstream_attempt) TF_MUSTCHECK;
+
+/* ---- the moves ---- */
+
+/**
+ * PENDING (or ZOMBIE with attempts left) -> RUNNING, attempt + 1, worker
+ * noted, error and detail cleared, started and heartbeat now.
+ * TF_ERR_CONFLICT when the stage is not claimable (someone else has it, it
+ * is finished, or it has no attempt left); *attempt is the attempt now
+ * owned (the lease).
  */
 enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const char *worker,
                          int *attempt) TF_MUSTCHECK;
 
-/** Refreshes heartbeat_at; TF_ERR_LEASE when the lease is gone. */
+/** Refreshes heartbeat_at of the lease holder; TF_ERR_LEASE when the lease is gone. */
 enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage,
                              int attempt) TF_MUSTCHECK;
 
@@ -114,14 +189,26 @@ enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage,
 enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage, int attempt) TF_MUSTCHECK;
 
 /**
- * FAILED -> PENDING when attempts are left (an orchestrator's retry).
- * TF_ERR_CONFLICT when the stage is not FAILED or has no attempt left.
+ * Notes on the lease holder's record which upstream attempt it consumed
+ * (an event of a newer one runs the stage again). TF_ERR_LEASE.
  */
-enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;
+enum tf_rc tf_exec_note_upstream(PGconn *conn, const char *id, const char *stage, int attempt,
+                                 int upstream_attempt) TF_MUSTCHECK;
 
-/** RUNNING -> SUCCESS | FAILED for the lease holder; TF_ERR_LEASE otherwise. */
+/** Shows on the lease holder's record what the run waits for (NULL clears it). TF_ERR_LEASE. */
+enum tf_rc tf_exec_set_detail(PGconn *conn, const char *id, const char *stage, int attempt,
+                              const char *detail) TF_MUSTCHECK;
+
+/**
+ * RUNNING -> SUCCESS for the lease holder, with the run's objects and
+ * counts, finished now (wall clock). TF_ERR_LEASE otherwise.
+ */
 enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int attempt,
                           const struct tf_exec_result *res) TF_MUSTCHECK;
+
+/** RUNNING -> FAILED for the lease holder, with res->error. TF_ERR_LEASE otherwise. */
+enum tf_rc tf_exec_fail(PGconn *conn, const char *id, const char *stage, int attempt,
+                        const struct tf_exec_result *res) TF_MUSTCHECK;
 
 /**
  * RUNNING -> PENDING for the lease holder that is shutting down: the next
@@ -129,6 +216,56 @@ enum tf_rc tf_exec_finish(PGconn *conn, const char *id, const char *stage, int a
  */
 enum tf_rc tf_exec_release(PGconn *conn, const char *id, const char *stage,
                            int attempt) TF_MUSTCHECK;
+
+/**
+ * The sweeper's RUNNING -> ZOMBIE: every RUNNING record of stage whose
+ * heartbeat is older than timeout_s seconds, except those a fenced run
+ * holds locked (it is alive). Their ids go to *out (tf_exec_ids_cleanup).
+ */
+enum tf_rc tf_exec_zombie_stale(PGconn *conn, const char *stage, long timeout_s,
+                                struct tf_exec_ids *out) TF_MUSTCHECK;
+
+/**
+ * The sweeper's ZOMBIE -> FAILED for the records of stage with no attempt
+ * left ("heartbeat lost on the last allowed attempt"); ids to *out.
+ */
+enum tf_rc tf_exec_zombie_exhausted(PGconn *conn, const char *stage,
+                                    struct tf_exec_ids *out) TF_MUSTCHECK;
+
+/**
+ * A replay: SUCCESS | FAILED -> PENDING, with one more attempt allowed and
+ * its event unsent. With upstream_newer_than > 0, only while the upstream
+ * attempt the record consumed is older than it (two events racing re-open
+ * the stage once). TF_ERR_CONFLICT when it does not apply.
+ */
+enum tf_rc tf_exec_reopen(PGconn *conn, const char *id, const char *stage,
+                          int upstream_newer_than) TF_MUSTCHECK;
+
+/**
+ * An orchestrator's retry: FAILED -> PENDING when attempts are left.
+ * TF_ERR_CONFLICT when the stage is not FAILED or has no attempt left.
+ */
+enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;
+
+/**
+ * Replaces the objects of a record that is still attempt's SUCCESS (a
+ * follow-up's files added), finished_at moved to now. TF_ERR_CONFLICT when
+ * it has moved on.
+ */
+enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, int attempt,
+                               const cJSON *objects) TF_MUSTCHECK;
+
+/**
+ * The sweeper's orphans: PENDING and ZOMBIE records of stage untouched for
+ * 30 s (backfill days only once released), at most 100, oldest first;
+ * each is touched, so it is not picked again for 30 s. Ids to *out.
+ */
+enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage,
+                                 struct tf_exec_ids *out) TF_MUSTCHECK;
+
+/** Finished records of stage whose event has not gone out for 10 s (at most 100). */
+enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage,
+                               struct tf_exec_ids *out) TF_MUSTCHECK;
 
 /** The stage event JSON of a finished record (new string: free()). */
 enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char **out) TF_MUSTCHECK;
@@ -138,6 +275,6 @@ enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char *
  * that has moved on since (retried, finished again) is left alone.
  */
 enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stage, int attempt,
-                                  const char *status) TF_MUSTCHECK;
+                                  enum tf_exec_status status) TF_MUSTCHECK;
 
 #endif
