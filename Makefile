@@ -4,6 +4,7 @@
 #   make demo       set up, start everything, run one execution on marketsim
 #   make test       set up, start PostgreSQL and Kafka, run every test
 #   make SANITIZER=address,undefined test     the same under ASan + UBSan
+#   make test-tsan  the same under ThreadSanitizer (build-thread/)
 #   make down       stop PostgreSQL, Kafka and any service the demo started
 
 CC       ?= cc
@@ -36,6 +37,10 @@ BUILD    ?= build-$(subst $(comma),-,$(SANITIZER))
 CFLAGS   += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -O1
 ifneq ($(SANITIZER),thread)
 CFLAGS   += -fno-sanitize-recover=all
+else
+# librdkafka's C11 threads and locks, through intercepted pthread calls
+# (common/base/tsan_threads.c says why).
+LDFLAGS  += -Wl,-u,thrd_create
 endif
 LDFLAGS  += -fsanitize=$(SANITIZER)
 else
@@ -63,7 +68,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) $(wildcard bench/*.c))
 .SECONDARY: $(TEST_OBJ)
 
-.PHONY: FORCE all deps env-up env-down down demo test test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status clean lint format format-check
+.PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -72,6 +77,8 @@ all: $(BINS)
 # headers ("transform/transform.h").
 $(BUILD)/obj/tests/%.o: CFLAGS += -Itests/harness -Iservices
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/harness -Iservices
+# The migration test applies the embedded migrations one by one.
+$(BUILD)/obj/tests/integration/test_int_migrate.o: CFLAGS += -Icommon/io
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -144,6 +151,11 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
+
+# The whole suite under ThreadSanitizer: the services' HTTP, worker,
+# consumer, sweeper, heartbeat and lake threads, in build-thread/.
+test-tsan:
+	@$(MAKE) --no-print-directory SANITIZER=thread test
 
 test-unit: $(UNIT_BINS)
 	@BUILD=$(BUILD) bash tests/run.sh unit

@@ -9,12 +9,21 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 which=${1:-all}
-out=.run/test
+# One folder of logs per build (build -> .run/test, build-thread ->
+# .run/test-thread), so that builds tested side by side keep theirs apart.
+b=${BUILD##*/}
+out=.run/test${b#build}
 mkdir -p "$out"
 export TF_BIN_DIR=$BUILD/bin TF_TEST_DIR=$out
-# Sanitizer builds: stop at the first error, report leaks, show where.
+# Sanitizer builds: stop at the first error, report leaks, show where. The
+# services a test starts inherit these, and their logs are read below.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# ThreadSanitizer: the first report ends the process with exit 66. The
+# suppressions name only uninstrumented libraries (tests/env/tsan.supp).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4:suppressions=$PWD/tests/env/tsan.supp}
+# What a sanitizer writes when it finds something, in a test's or a service's output.
+san_report='^(WARNING: ThreadSanitizer|==[0-9]+==ERROR: (Address|Leak)Sanitizer|.*: runtime error: )'
 
 passed=0
 failed=0
@@ -25,6 +34,7 @@ run_suite() {
     local name=$1 log="$out/$1.out" line p f code
     shift
     echo "== $name"
+    touch "$out/.started"
     "$@" > "$log" 2>&1
     code=$?
     grep -E '^(not ok|ok - )' "$log" | grep -v '^ok' || true
@@ -38,12 +48,21 @@ run_suite() {
     p=${line%% passed*}
     f=${line#*passed, }
     f=${f%% failed*}
+    # A sanitizer's report in the test or in a service it started (logs
+    # written during this run) fails the suite, whatever the exit codes.
+    reports=$( (echo "$log"; find "$out" -name '*.log' -newer "$out/.started") |
+        xargs grep -lE "$san_report" 2>/dev/null)
+    if [ -n "$reports" ]; then
+        echo "$name: sanitizer report in:" $reports
+        grep -hE -m 3 -A 12 "$san_report" $reports | head -n 60
+        f=$((f + 1))
+    fi
     if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "$name: exit $code with no failed check; last lines of $log:"
         tail -n 20 "$log"
         f=1
     fi
-    echo "$name: $line"
+    echo "$name: $p passed, $f failed"
     passed=$((passed + p))
     failed=$((failed + f))
 }

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,7 +207,7 @@ static struct {
     int n;
     int fd;
     int port;
-    volatile int stop;
+    atomic_int stop; /* set by the test, read by the sink's thread */
     pthread_t thr;
 } smtp = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
@@ -304,7 +305,7 @@ static void smtp_session(int fd)
 static void *smtp_main(void *arg)
 {
     (void)arg;
-    while (!smtp.stop) {
+    while (!atomic_load(&smtp.stop)) {
         struct pollfd p = {smtp.fd, POLLIN, 0};
         if (poll(&p, 1, 200) <= 0)
             continue;
@@ -338,7 +339,7 @@ static int smtp_start(void)
 static void smtp_stop(void)
 {
     if (smtp.fd >= 0) {
-        smtp.stop = 1;
+        atomic_store(&smtp.stop, 1);
         pthread_join(smtp.thr, NULL);
         close(smtp.fd);
     }
