@@ -485,10 +485,21 @@ int tf_pg_schema_version(void)
 /* Any constant: the key of the advisory lock that serialises migrations. */
 #define MIGRATION_LOCK_KEY "7346391044"
 
+/* 1 when version is among the one-column rows of applied. */
+static int migration_applied(const PGresult *applied, int version)
+{
+    for (int i = 0; i < PQntuples(applied); i++) {
+        if (strtol(PQgetvalue(applied, i, 0), NULL, 10) == version)
+            return 1;
+    }
+    return 0;
+}
+
 enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen)
 {
     enum tf_rc rc = TF_ERR_DB;
     PGresult *res = NULL;
+    PGresult *applied = NULL;
     int have = 0;
 
     res = PQexec(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")");
@@ -505,16 +516,38 @@ enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen)
     if (!tf_pg_ok(res))
         goto fail;
     PQclear(res);
-    res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM tickflow.schema_migrations");
-    if (!tf_pg_ok(res))
+    applied = PQexec(conn, "SELECT version FROM tickflow.schema_migrations ORDER BY version");
+    if (!tf_pg_ok(applied)) {
+        res = applied;
+        applied = NULL;
         goto fail;
-    have = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    res = NULL;
+    }
+    if (PQntuples(applied) > 0)
+        have = (int)strtol(PQgetvalue(applied, PQntuples(applied) - 1, 0), NULL, 10);
+    /*
+     * A migration numbered below the newest applied one, yet missing, was
+     * written for a schema the database has moved past: running it now
+     * could do something else than it says, and skipping it leaves the
+     * schema short. Refuse, before anything is applied.
+     */
+    for (size_t i = 0; i < tf_migrations_count; i++) {
+        const struct tf_migration *m = &tf_migrations[i];
+
+        if (m->version < have && !migration_applied(applied, m->version)) {
+            snprintf(err, errlen,
+                     "migration %d (%s) was never applied, but the database is at version %d:"
+                     " migrations run in order only; apply deploy/sql/%04d_%s.sql by hand and"
+                     " record it in tickflow.schema_migrations",
+                     m->version, m->name, have, m->version, m->name);
+            rc = TF_ERR_CONFLICT;
+            goto unlock;
+        }
+    }
     for (size_t i = 0; i < tf_migrations_count; i++) {
         const struct tf_migration *m = &tf_migrations[i];
         char version[16];
         const char *params[2] = {version, m->name};
+        ExecStatusType st;
 
         if (m->version <= have)
             continue;
@@ -522,7 +555,9 @@ enum tf_rc tf_pg_migrate(PGconn *conn, char *err, size_t errlen)
         if (tf_pg_cmd(conn, "BEGIN") != TF_OK)
             goto fail;
         res = PQexec(conn, m->sql);
-        if (!tf_pg_ok(res)) {
+        st = PQresultStatus(res);
+        /* A retired migration holds only a comment: an empty query. */
+        if (!tf_pg_ok(res) && st != PGRES_EMPTY_QUERY) {
             snprintf(err, errlen, "migration %d %s: %s", m->version, m->name,
                      PQresultErrorMessage(res));
             PQclear(res);
@@ -555,6 +590,7 @@ fail:
         res = NULL;
     }
 unlock:
+    PQclear(applied);
     res = PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")");
     PQclear(res);
     return rc;
