@@ -444,6 +444,8 @@ static size_t gen_day(uint64_t seed, const struct ticker_params *tp, int64_t day
         struct ms_bar *b = &bars[kept];
         double o = prev;
         double c, h, l, vw, v, profile, trade_size;
+        long long trades;
+        int64_t t;
         int drop;
 
         /* Exactly six draws per minute keep the stream aligned. */
@@ -461,14 +463,10 @@ static size_t gen_day(uint64_t seed, const struct ticker_params *tp, int64_t day
         prev = c;
         if (drop)
             continue;
-        *b = (struct ms_bar){.t_ms = t0 + (int64_t)i * MS_PER_MINUTE,
-                             .o = o,
-                             .h = h,
-                             .l = l,
-                             .c = c,
-                             .v = v,
-                             .vw = vw,
-                             .n = (long long)(v / trade_size) + 1};
+        trades = (long long)(v / trade_size) + 1;
+        t = t0 + (int64_t)i * MS_PER_MINUTE;
+        *b = (struct ms_bar){
+            .t_ms = t, .o = o, .h = h, .l = l, .c = c, .v = v, .vw = vw, .n = trades};
         kept++;
     }
     return kept;
