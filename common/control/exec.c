@@ -1014,9 +1014,8 @@ enum tf_rc tf_exec_mark_published(PGconn *conn, const char *id, const char *stag
 
     snprintf(att, sizeof(att), "%d", attempt);
     rc = cas(conn,
-                        "UPDATE tickflow.job_execution SET event_published_at = now()"
-                        " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
-             " AND status = $4",
+             "UPDATE tickflow.job_execution SET event_published_at = now()"
+             " WHERE execution_id = $1 AND stage = $2 AND attempt = $3 AND status = $4",
              4, params, TF_ERR_CONFLICT);
 
     /* A record that moved on is left alone: nothing to mark. */
