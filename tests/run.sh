@@ -96,6 +96,8 @@ if [ "$which" = all ] || [ "$which" = e2e ]; then
 fi
 if [ "$which" = all ] || [ "$which" = deploy ]; then
     run_suite deploy-checks python3 tests/deploy/check_deploy.py
+    # The layers of common/ (common/README.md), from sources and objects.
+    run_suite tree-layers python3 tools/check_layers.py "$BUILD"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

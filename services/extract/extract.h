@@ -130,7 +130,11 @@ long extract_quota_take(PGconn *conn, const char *bucket, long per_minute, int w
 enum tf_rc extract_get(struct extract_worker *w, const char *url, const char *what, cJSON **root,
                        long long *bars, char *err, size_t errlen);
 
-/** Lands the last answer of w as page pageno of ticker in bronze (gzip) and records it. */
+/**
+ * Lands the last answer of w as page pageno of ticker in bronze (a gzip
+ * answer byte for byte, .json.gz; any other zstd-compressed, .json.zst) and
+ * records it.
+ */
 enum tf_rc extract_land(struct extract_worker *w, const char *ticker, int pageno, long long bars,
                         const cJSON *root, char *err, size_t errlen);
 

@@ -6,7 +6,7 @@
  * pages through extract_get(), which retries transport errors, 429s (as
  * long as Retry-After asks), 5xx and truncated or malformed answers with
  * exponential backoff and full jitter, and lands each good answer through
- * extract_land(): the bytes exactly as received, gzip-compressed, written
+ * extract_land(): a gzip answer byte for byte, any other zstd-compressed, written
  * once under the attempt's own keys. Everything asked and answered is
  * counted for the attempt's audit record. The API key is only ever in the
  * URL handed to libcurl: logs, errors, objects and audit name requests by
