@@ -1,9 +1,8 @@
 /*
  * tf/time.h - UTC instants as int64 seconds or milliseconds since the epoch,
- * ISO-8601 parsing and formatting, and the US Eastern market clock.
- *
- * No libc time-zone state is touched (setenv("TZ") is not thread-safe), so
- * the US DST rule (since 2007) is computed here.
+ * civil dates, ISO-8601 parsing and formatting. No libc time-zone state is
+ * touched (setenv("TZ") is not thread-safe); zones are tf/tz.h, and New
+ * York's clock tf/eastern.h, which this header brings in for its callers.
  */
 #ifndef TF_TIME_H
 #define TF_TIME_H
@@ -12,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tf/eastern.h"
 #include "tf/rc.h"
 
 /** Days since 1970-01-01 of a proleptic Gregorian date. */
@@ -50,22 +50,6 @@ void tf_time_format_wall(int64_t sec, char *out, size_t outlen);
 /** Formats the UTC date of epoch seconds as "YYYY-MM-DD" (out >= 11). */
 void tf_time_format_date(int64_t sec, char *out, size_t outlen);
 
-/**
- * Offset of America/New_York from UTC, in seconds, at a UTC instant, from
- * the zone database's history (the rules of 1967, 1974, 1987, 2007, ...).
- * On a machine without a zone database, the rule in force since 2007.
- */
-int tf_time_us_eastern_offset(int64_t utc_sec);
-
-/**
- * UTC instant of a New York wall-clock time on a date (the earlier one in
- * the autumn's repeated hour; a time the spring change skips is read as
- * daylight time, the offset in force just after it).
- */
-int64_t tf_time_us_eastern_to_utc(int y, int m, int d, int hh, int mm);
-
-/** 1 when New York's clock comes from the zone database, 0 when from the built-in rule. */
-int tf_time_us_eastern_from_zoneinfo(void);
 
 /** Seconds in one bar of multiplier x timespan ("minute", "hour", "day"), 0 if unknown. */
 int64_t tf_timespan_seconds(const char *timespan, long multiplier);
