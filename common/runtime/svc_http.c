@@ -54,9 +54,7 @@ static void reply_record(struct tf_http_req *req, int status, const cJSON *recor
 
 static int is_final(const cJSON *record)
 {
-    const char *st = tf_json_str(record, "status");
-
-    return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0);
+    return tf_exec_status_final(tf_exec_record_status(record));
 }
 
 /* Replaces *record with the newest copy (kept when it cannot be read). */
@@ -208,7 +206,7 @@ static int refuse_replay(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
         return 1;
     }
     status = tf_json_str(up, "status");
-    if (!status || strcmp(status, "SUCCESS") != 0) {
+    if (tf_exec_record_status(up) != TF_EXEC_SUCCESS) {
         tf_http_reply_rcf(req, TF_ERR_CONFLICT,
                           "the %s stage of execution %s is %s; a replay needs it to be SUCCESS",
                           up_stage, id, status ? status : "unknown");
@@ -296,7 +294,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         }
         status = TF_HTTP_OK;
         /* A replay: the finished stage is rebuilt from its upstream as a new attempt. */
-        if (replay && strcmp(tf_json_str(record, "status"), "RUNNING") == 0) {
+        if (replay && tf_exec_record_status(record) == TF_EXEC_RUNNING) {
             tf_http_reply_rcf(req, TF_ERR_CONFLICT,
                               "the %s stage of execution %s is running; replay it once it "
                               "has finished",
@@ -315,11 +313,11 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
         }
         /* Waiting (handed back on a drain, or a dead worker's, or a replay): queue
          * it here too; the claim decides who runs it. */
-        if (strcmp(tf_json_str(record, "status"), "PENDING") == 0 ||
-            strcmp(tf_json_str(record, "status"), "ZOMBIE") == 0)
+        if (tf_exec_record_status(record) == TF_EXEC_PENDING ||
+            tf_exec_record_status(record) == TF_EXEC_ZOMBIE)
             tf_svc_enqueue(svc, plan.execution_id);
         /* An orchestrator retrying a failed stage: run it again while attempts are left. */
-        if (strcmp(tf_json_str(record, "status"), "FAILED") == 0 &&
+        if (tf_exec_record_status(record) == TF_EXEC_FAILED &&
             tf_exec_requeue(conn, plan.execution_id, def->name) == TF_OK) {
             cJSON_Delete(record);
             record = NULL;
@@ -409,17 +407,13 @@ static int query_limit(struct tf_http_req *req, long *limit)
 
 static void list_executions(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
 {
-    static const char *const statuses[] = {"PENDING", "RUNNING", "SUCCESS", "FAILED", "ZOMBIE"};
     const char *job = tf_http_query(req, "job_name");
     const char *status = tf_http_query(req, "status");
     struct tf_buf out;
     long limit = 100;
-    int known = status == NULL;
     enum tf_rc rc;
 
-    for (size_t i = 0; status && i < TF_ARRAY_LEN(statuses); i++)
-        known |= strcmp(status, statuses[i]) == 0;
-    if (!known) {
+    if (status && tf_exec_status_parse(status) == TF_EXEC_NO_STATUS) {
         tf_http_reply_rcf(req, TF_ERR_INVALID,
                           "status must be PENDING, RUNNING, SUCCESS, FAILED or ZOMBIE");
         return;

@@ -168,9 +168,10 @@ struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
 void tf_svc_enqueue(struct tf_svc *svc, const char *id);
 
 /**
- * A second pooled connection for work that must commit on its own, outside
- * the run's transaction (waits up to a few seconds; NULL when none). Give
- * it back with tf_svc_conn_put().
+ * A side connection for work that must commit on its own, or read beside
+ * the run's transaction; a run holds at most two at once, which the pool
+ * is sized for (waits up to a few seconds; NULL when none). Give it back
+ * with tf_svc_conn_put().
  */
 PGconn *tf_svc_conn_get(struct tf_svc *svc);
 
