@@ -1,16 +1,7 @@
 /*
  * alerts.c - delivery of data-quality alerts from the outbox in
- * gold.dq_results. A failed check's row is committed with alert_state
- * 'pending' in the same transaction as gold; the runtime's tick (every
- * couple of seconds) claims the rows that are due, sends each to the
- * channels that have not taken it yet, and records the outcome: 'sent'
- * once every configured channel took it, else another attempt after a
- * doubling backoff, until TICKFLOW_ALERT_MAX_ATTEMPTS, then 'failed'. A
- * webhook that fails never loses the result: only its alert state moves.
- *
- * A claim pushes alert_next_at past the sends' time limit, so replicas
- * never send one alert twice at once, and a replica that dies mid-send
- * leaves the alert to be retried when that time has passed.
+ * gold.dq_results: claimed by the tick, sent to the channels that have not
+ * taken them, retried with a doubling backoff. docs/ARCHITECTURE.md (Gold).
  */
 #include "aggregate.h"
 

@@ -1,16 +1,8 @@
 /*
- * main.c - the aggregate stage: for the tickers and window of an
- * execution, recompute the hourly and daily rollups (with their derived
- * columns) of every bucket the window touched, measure completeness
- * against the trading calendar and evaluate the job's data-quality rules,
- * all in one lease-fenced transaction. Triggered by tickflow.silver.v1
- * events or by a POST with the execution id; publishes on tickflow.gold.v1.
- * Alerts of failed checks are delivered after the commit (alerts.c).
- *
- * Outcome: a failed check of severity "warn" leaves the stage SUCCESS and
- * is listed under the gold.dq_results object's "warnings" in the record
- * and its event; one of severity "fail" makes the stage FAILED with an
- * error naming the check, after gold and the results are committed.
+ * main.c - the aggregate stage: the rollups of the buckets an execution's
+ * window touched (rollup.c), completeness and DQ rules (checks.c), in one
+ * lease-fenced transaction; a failed "fail" check fails the stage after
+ * the commit. docs/ARCHITECTURE.md (Gold).
  */
 #include "aggregate.h"
 

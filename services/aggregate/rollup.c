@@ -1,16 +1,8 @@
 /*
  * rollup.c - gold.bars_hourly and gold.bars_daily: the OHLCV rollups of
- * every bucket an execution's window touched, recomputed from all silver
- * bars in those buckets and upserted, then the derived columns (returns,
- * 20-period moving average, realised volatility) of those buckets and of
- * the 20 buckets after them, which depend on them, read with the 20
- * buckets before them as context. Everything runs in the run's fenced
- * transaction.
- *
- * Hourly buckets are UTC hours. Daily buckets are trading days as
- * tf_cal_trading_day() names them (New York date for US equities, UTC date
- * for crypto, the forex day rolling at 17:00 New York): the UTC range of
- * each touched day is found here, from the calendar, and handed to SQL.
+ * every bucket an execution's window touched, recomputed from silver, and
+ * their derived columns. Hourly buckets are UTC hours, daily ones trading
+ * days. docs/ARCHITECTURE.md (Gold).
  */
 #include "aggregate.h"
 

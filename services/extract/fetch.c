@@ -1,16 +1,8 @@
 /*
- * fetch.c - the provider-independent part of an extraction.
- *
- * Worker threads (one libcurl handle each, connections reused, compressed
- * transfer accepted) take tickers in turn; a provider fetches a ticker's
- * pages through extract_get(), which retries transport errors, 429s (as
- * long as Retry-After asks), 5xx and truncated or malformed answers with
- * exponential backoff and full jitter, and lands each good answer through
- * extract_land(): a gzip answer byte for byte, any other zstd-compressed, written
- * once under the attempt's own keys. Everything asked and answered is
- * counted for the attempt's audit record. The API key is only ever in the
- * URL handed to libcurl: logs, errors, objects and audit name requests by
- * their path.
+ * fetch.c - the provider-independent part of an extraction: worker threads
+ * take tickers in turn, extract_get() asks and retries, extract_judge()
+ * reads an answer, extract_land() lands it in bronze. The API key is only
+ * ever in the URL handed to libcurl. docs/ARCHITECTURE.md (Extraction).
  */
 #include "extract.h"
 

@@ -1,27 +1,8 @@
 /*
- * twelvedata.c - Twelve Data's time_series as an extract provider.
- *
- * GET /time_series?symbol=&interval=&start_date=&end_date=&order=asc
- * &outputsize=5000&apikey=. Twelve Data reads start_date and end_date as
- * wall-clock times of the exchange for stocks and of UTC for forex and
- * crypto (symbols with a '/'), end_date exclusive, and answers at most
- * outputsize bars (the newest, when the window holds more). So the run's
- * window [window_start, window_end) is cut into chunks of at most 5000
- * bars, and each chunk is asked for as one page, its edges written in the
- * zone the exchange is assumed to be in: UTC for pairs, otherwise the zone
- * of a known ":EXCHANGE" suffix, otherwise America/New_York. Neighbouring
- * chunks share an edge written the same way, so the pages tile the window
- * whatever the zone turns out to be.
- *
- * The answer's meta.exchange_timezone (absent for forex and crypto: UTC) is
- * authoritative for its datetimes, which transform converts to UTC. A zone
- * other than the assumed one is logged: the window's outer edges are then
- * off by the difference of the two offsets. A zone tickflow cannot load
- * ends the ticker, since its bars could not be placed in time.
- *
- * Twelve Data reports errors in the body whatever the HTTP status,
- * {"code":N,"message":...,"status":"error"}; "No data is available on the
- * specified dates" is an empty window, landed like any page with 0 bars.
+ * twelvedata.c - Twelve Data's time_series as an extract provider: a
+ * window cut into chunks of at most 5000 bars, each chunk's edges in the
+ * exchange's zone; errors read from the body whatever the HTTP status.
+ * docs/ARCHITECTURE.md (Extraction) says why.
  */
 #include "extract.h"
 

@@ -1,30 +1,8 @@
 /*
  * lake.c - silver's copy in the lake: one Parquet file per (dataset, UTC
- * date), rebuilt whole from silver.bars after each commit that touched it.
- *
- * A dataset is <provider>_<timespan> ("polygon_1minute"), its file
- * silver/<dataset>/date=YYYY-MM-DD/bars.parquet: every ticker's bars of that
- * provider and bar size that start on that date, ORDER BY ticker, ts. The
- * columns are ticker, timespan (STRING), ts (TIMESTAMP_US, UTC), open, high,
- * low, close (DOUBLE), volume, vwap (DOUBLE, optional), trades (INT64,
- * optional), execution_id (STRING): nothing about when the file was made,
- * so the same silver rows always give the same bytes (a replay rewrites an
- * identical file). A file is rebuilt under an advisory lock on its (dataset,
- * date) and replaced atomically: two transforms never interleave, and the
- * one that writes last read silver after every commit before it.
- *
- * Reading a busy day back from silver costs about as much as loading it,
- * so a run keeps the bars it loads (within TICKFLOW_TRANSFORM_LAKE_MEMORY_MB
- * per process) and reads back only the rest of the partition. Under the
- * lock, one count checks that silver still holds the kept bars: as many
- * rows stamped with the run's execution and fetch time as bars kept, at the
- * same times. When those are all the partition holds, the file is the kept
- * bars. When it holds other rows too, one read returns them with the keys
- * of the stamped rows, which must be exactly the kept bars' keys, and the
- * two are merged. Otherwise (a newer fetch replaced a kept bar, an earlier
- * attempt left one, the bars did not fit the budget) the whole partition
- * is read back as before. Every way gives the same bytes: rows in byte
- * order of ticker (COLLATE "C"), then time.
+ * date), rebuilt whole from silver after each commit that touched it, from
+ * the bars the run kept when silver still holds them, else read back.
+ * docs/ARCHITECTURE.md (Silver's lake files).
  */
 #include <ctype.h>
 #include <pthread.h>

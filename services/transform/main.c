@@ -1,26 +1,9 @@
 /*
- * main.c - the transform stage: for each bronze page that extract landed,
- * check its checksum, parse the bars, apply the rules (pages.c), and load
- * the good ones into silver.bars in one lease-fenced transaction; the
- * others go to the quarantine, silver.rejected_bars, with their rule.
- * Triggered by tickflow.bronze.v1 events or by a POST with the execution id
- * (with "replay": true, a finished run is rebuilt from the same bronze);
- * publishes on tickflow.silver.v1. After the commit, the Parquet files of
- * the lake partitions the run touched are rewritten (lake.c).
- *
- * The load streams: one page at a time is read, checked and sent with
- * binary COPY, so memory is bounded by a page, not the execution. A page's
- * bars that silver does not hold yet go straight into silver.bars (COPY's
- * batched inserts, the fastest way in; the per-ticker locks keep other
- * transforms away meanwhile); the ones it holds go to a staging table of
- * the transaction, and its rejects straight into the quarantine. One
- * UPDATE ... FROM (SELECT DISTINCT ON ...) then applies the staged bars:
- * within the execution a later page wins over an earlier one (then a later
- * item in the page); across executions the bar fetched last from the
- * vendor wins (silver.bars.fetched_at is the extract's finish), so a retry
- * or a replay leaves silver as it was, and a later correction replaces the
- * old value. records_out counts the bars that passed the rules, so
- * records_in = records_out + records_rejected.
+ * main.c - the transform stage: each bronze page that extract landed is
+ * checked (sha256), parsed and judged (pages.c), its good bars streamed
+ * into silver.bars by binary COPY and its rejects into the quarantine, in
+ * one lease-fenced transaction; then the lake's Parquet files (lake.c).
+ * docs/ARCHITECTURE.md (Transform's load) says how bars are applied.
  */
 #include <limits.h>
 #include <math.h>

@@ -1,19 +1,8 @@
 /*
- * parquet.c - tickflow's Parquet writer.
- *
- * Owns the whole encoding of a flat Parquet file: row groups cut by row
- * count, one column chunk per column and group, each an optional dictionary
- * page (strings that repeat) followed by v1 data pages (definition levels in
- * the RLE/bit-packed hybrid for OPTIONAL columns, then PLAIN values or
- * RLE_DICTIONARY indices), every page compressed with ZSTD, and the
- * FileMetaData footer in the Thrift compact protocol (field ids from the
- * parquet-format parquet.thrift). Statistics carry null_count and
- * min_value/max_value with a TypeDefinedOrder, so readers may prune on them.
- *
- * Memory: one page of scratch (levels, values, its compressed form), the
- * dictionary of the chunk being written (capped), the per-chunk metadata for
- * the footer, and the caller's output buffer. Nothing depends on time,
- * addresses or hash seeds, so the same input gives the same bytes.
+ * parquet.c - tickflow's Parquet writer: flat files, dictionary and PLAIN
+ * pages compressed with ZSTD, statistics, the Thrift compact footer; the
+ * same input gives the same bytes. docs/ARCHITECTURE.md (Silver's lake
+ * files).
  */
 #include "parquet.h"
 

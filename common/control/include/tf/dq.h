@@ -1,28 +1,8 @@
 /*
  * tf/dq.h - a job's data-quality rules (job_config.dq_rules): their format,
  * checked strictly by extract's PUT /v1/jobs and read by aggregate, which
- * evaluates them after each execution.
- *
- * dq_rules is a JSON array of at most TF_DQ_MAX_RULES objects, each naming
- * one check:
- *
- *   {"check": "avg_close_between", "ticker"?: "AMZN", "min": 100, "max": 250,
- *    "severity"?: "warn"}     average close of the window's bars in [min, max]
- *   {"check": "min_completeness", "ticker"?, "value": 0.95, "severity"?}
- *                             actual / expected bars (trading calendar) >= value
- *   {"check": "max_gap_minutes", "ticker"?, "value": 15, "severity"?}
- *                             largest distance between consecutive bars, in
- *                             minutes the market was open, <= value
- *   {"check": "freshness_minutes", "ticker"?, "value": 30, "severity"?}
- *                             market-open minutes from the end of the newest
- *                             bar to the window's end <= value
- *
- * Without "ticker" a rule applies to every ticker of the execution; with
- * one, the ticker must be one of the job's. "severity" is "warn" (the
- * default: the stage succeeds and the warning is recorded) or "fail" (the
- * stage fails once gold and the results are committed). Any other field,
- * a missing or wrongly typed one, a non-finite number, min > max, a ratio
- * outside [0, 1] or a negative duration is refused.
+ * evaluates them after each execution. The checks and their members are
+ * listed in docs/ARCHITECTURE.md (DQ rules) and the README.
  */
 #ifndef TF_DQ_H
 #define TF_DQ_H

@@ -1,22 +1,9 @@
 /*
  * tf/exec.h - the execution record: one row of tickflow.job_execution per
- * (execution_id, stage). This module is the only writer of those rows.
- *
- * The state machine (every move a compare-and-set, one guarded UPDATE):
- *
- *   PENDING --claim--> RUNNING --finish--> SUCCESS
- *      ^                 |  |  --fail----> FAILED
- *      |                 |  +--release---> PENDING  (drain: same attempt next)
- *      |                 +--zombie_stale-> ZOMBIE   (sweeper: heartbeat lost)
- *      |      ZOMBIE --claim (attempts left)--> RUNNING
- *      |      ZOMBIE --zombie_exhausted-------> FAILED (no attempt left)
- *      +-- reopen (replay: SUCCESS | FAILED), requeue (retry: FAILED, attempts left)
- *
- * The owner of a RUNNING stage holds it by attempt number (its lease):
- * heartbeats, fenced writes and the final move only apply while the row is
- * still RUNNING with that attempt, and return TF_ERR_LEASE otherwise. The
- * moves that hold no lease (claim, reopen, requeue) return TF_ERR_CONFLICT
- * when the row is not in a state they apply to.
+ * (execution_id, stage), and its state machine. This module is the only
+ * writer of those rows; every move is a compare-and-set that answers
+ * TF_ERR_LEASE (lease gone) or TF_ERR_CONFLICT (wrong state) and leaves
+ * the row alone when it does not apply. docs/ARCHITECTURE.md draws it.
  */
 #ifndef TF_EXEC_H
 #define TF_EXEC_H

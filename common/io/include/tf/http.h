@@ -1,18 +1,8 @@
 /*
- * tf/http.h - the HTTP server every tickflow service runs (libmicrohttpd).
- *
- * One struct tf_http_req per request: it is made when the URI arrives,
- * owns the request body (capped: 413 past the cap) and the response being
- * built, and is freed when the connection reports completion, on every
- * outcome including aborts. The service's handler runs once per request
- * with the whole body, on the connection's own thread, and answers with one
- * of the tf_http_reply* calls. When a bearer token is configured, every
- * mutating method needs "Authorization: Bearer <token>" (401 otherwise),
- * checked before the body is read.
- *
- * Statuses: a success names one of TF_HTTP_OK, _CREATED, _ACCEPTED; every
- * other status comes from an enum tf_rc through tf_rc_http_status(), and
- * every error body from tf_http_reply_rc*, so no reply passes a number.
+ * tf/http.h - the HTTP server every tickflow service runs (libmicrohttpd):
+ * one struct tf_http_req per request, its body capped, bearer tokens on
+ * mutating methods. Successes name TF_HTTP_OK/_CREATED/_ACCEPTED; errors
+ * take their status from an enum tf_rc (tf_http_reply_rc*), never a number.
  */
 #ifndef TF_HTTP_H
 #define TF_HTTP_H

@@ -1,33 +1,8 @@
 /*
- * tf/svc.h - the runtime every stage service shares.
- *
- * A stage (extract, transform, aggregate) is described by a struct
- * tf_stage_def: its name, the stage it follows, the topics it reads and
- * writes, and the function that does its work. The runtime supplies
- * everything else, the same way for each stage:
- *
- *   - the HTTP API: POST/GET /v1/executions, GET /v1/executions/{id}
- *     (records stay small: objects are summed) and its /objects (a page
- *     at a time), /healthz, /readyz, /metrics, /openapi.json, plus the
- *     stage's own routes;
- *   - idempotent triggers: a stage record is created once per
- *     (execution_id, stage); a repeated POST or a redelivered event finds it;
- *   - a worker pool for HTTP-triggered runs, and a Kafka consumer that runs
- *     the stage for each upstream event and commits the offset only once
- *     the outcome is committed in PostgreSQL (dead-letter topic for events
- *     that cannot be handled);
- *   - leases: a run owns its stage by attempt number; fenced stages do all
- *     their writes in one transaction that commits only under the lease;
- *   - a sweeper that turns stale RUNNING rows into ZOMBIE and retries them,
- *     picks up orphaned PENDING rows, and re-publishes events that did not
- *     go out (the record is the outbox);
- *   - a drain on SIGTERM that finishes the runs in flight;
- *   - replays: POST /v1/executions with "replay": true runs a finished
- *     stage again as a new attempt, from its upstream stage's output; every
- *     run records the upstream attempt it consumed (upstream_attempt), and
- *     an upstream event of a newer attempt runs a finished stage again, so
- *     a replayed transform makes aggregate recompute, while a redelivered
- *     event changes nothing.
+ * tf/svc.h - the runtime every stage service shares: a stage describes
+ * itself in a struct tf_stage_def and tf_svc_main() supplies the rest (the
+ * API, triggers, workers, consumer, leases, sweeper, drain, replays).
+ * docs/ARCHITECTURE.md (the stage runtime) says how.
  */
 #ifndef TF_SVC_H
 #define TF_SVC_H
