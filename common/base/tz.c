@@ -1,15 +1,8 @@
 /*
- * tz.c - IANA time zones from TZif files (RFC 8536): the file reader, the
- * POSIX TZ rule of the footer, local-to-UTC conversion, and the cache
- * behind tf_tz_get().
- *
- * This file owns the cache (a list under one mutex, whose zones live until
- * tf_tz_cleanup()) and the TZDIR root it read. The file is input: the magic,
- * every count and the footer are checked against the bytes actually there
- * before anything is read or allocated. Offsets come from the 64-bit
- * transition table and, from the last transition on, from the footer rule,
- * computed with tf/time.h's calendar arithmetic; libc's TZ state is never
- * touched.
+ * tz.c - IANA time zones from TZif files (RFC 8536): the checked file
+ * reader, the footer's POSIX TZ rule, local-to-UTC conversion, and the
+ * cache behind tf_tz_get() (one mutex; zones live until tf_tz_cleanup()).
+ * libc's TZ state is never touched.
  */
 #include "tf/tz.h"
 

@@ -1,37 +1,9 @@
 /*
- * tf/calendar.h - trading calendars: when a market is in session, and how
- * many bars a window should hold.
- *
- * Three markets, picked from a ticker's syntax (tf_market_of()):
- *
- *   - US equities: the NYSE regular session, 09:30-16:00 America/New_York,
- *     Monday to Friday, closed on NYSE holidays, closing at 13:00 on the
- *     NYSE early-close days.
- *   - Crypto: every minute of every day.
- *   - Forex: from Sunday 17:00 to Friday 17:00 America/New_York, without
- *     holidays.
- *
- * The NYSE calendar is computed, not read from a table: New Year's Day,
- * Martin Luther King Jr. Day (3rd Monday of January), Washington's Birthday
- * (3rd Monday of February), Good Friday (two days before Gregorian Easter),
- * Memorial Day (last Monday of May), Juneteenth (June 19, from 2022 on),
- * Independence Day, Labor Day (1st Monday of September), Thanksgiving (4th
- * Thursday of November) and Christmas. A holiday on a Saturday is observed
- * the Friday before and one on a Sunday the Monday after, except New Year's
- * Day on a Saturday, which is not observed at all (December 31 trades).
- * Early closes (13:00): July 3 and December 24 when they are weekday trading
- * days, and the day after Thanksgiving.
- *
- * These are the rules in force since 2022, applied to every year; older
- * years are only as right as those rules are for them (the NYSE calendar
- * changed before 2022). One-off closures (national days of mourning such as
- * 2025-01-09, weather or emergencies) are NOT known here: on those days this
- * calendar says the market is open.
- *
- * Instants are int64 epoch seconds (UTC). New York time comes from
- * tf/time.h's US Eastern clock (the DST rule in force since 2007). Nothing
- * here allocates or keeps state; every function may be called from any
- * thread.
+ * tf/calendar.h - trading calendars: when a market is in session (US
+ * equities on the NYSE's computed holidays and early closes, crypto always,
+ * forex Sunday to Friday 17:00 New York), and how many bars a window
+ * should hold. Instants are epoch seconds (UTC); nothing here allocates or
+ * keeps state. docs/ARCHITECTURE.md (Trading calendars) lists the rules.
  */
 #ifndef TF_CALENDAR_H
 #define TF_CALENDAR_H
