@@ -77,8 +77,6 @@ all: $(BINS)
 # headers ("transform/transform.h").
 $(BUILD)/obj/tests/%.o: CFLAGS += -Itests/harness -Iservices
 $(BUILD)/obj/bench/%.o: CFLAGS += -Itests/harness -Iservices
-# The migration test applies the embedded migrations one by one.
-$(BUILD)/obj/tests/integration/test_int_migrate.o: CFLAGS += -Icommon/io
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -95,9 +93,9 @@ $(BUILD)/gen/migrations.c: tools/embed-sql.sh FORCE
 
 FORCE:
 
-$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/io/migrations.h
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/io/include/tf/migrations.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icommon/io -c -o $@ $<
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIBTF): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "migrations.h"
+#include "tf/migrations.h"
 #include "tf/time.h"
 
 /* A sanity bound: a service's pools are sized from its settings (svc_pool.h). */

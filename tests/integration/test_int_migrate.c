@@ -19,7 +19,7 @@
 
 #include "check.h"
 #include "harness.h"
-#include "migrations.h"
+#include "tf/migrations.h"
 #include "tf/pg.h"
 
 /* The version before silver went daily (deploy/sql/0010_silver_daily.sql). */

@@ -1,6 +1,7 @@
 /*
- * migrations.h - the SQL files of deploy/sql/, embedded at build time by
- * tools/embed-sql.sh into a generated migrations.c.
+ * tf/migrations.h - the SQL files of deploy/sql/, in order, embedded at
+ * build time by tools/embed-sql.sh into a generated migrations.c;
+ * tf_pg_migrate() applies them.
  */
 #ifndef TF_MIGRATIONS_H
 #define TF_MIGRATIONS_H
