@@ -14,6 +14,7 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "tf/hash.h"
 #include "tf/pg.h"
 #include "tf/time.h"
 
@@ -274,10 +275,8 @@ static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct view *view_slot(const char *key)
 {
     const char *end = strrchr(key, '/');
-    uint32_t h = 2166136261u;
+    uint32_t h = tf_fnv1a32(TF_FNV1A32_INIT, key, end ? (size_t)(end - key) : 0);
 
-    for (const char *p = key; p < end; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
     return &views[h % VIEW_SLOTS];
 }
 
@@ -612,6 +611,15 @@ static enum tf_rc run_ids(PGconn *conn, const char *sql, int n, const char *cons
     return rc;
 }
 
+/* run_ids() of a statement whose one parameter is the stage. */
+static enum tf_rc stage_ids(PGconn *conn, const char *stage, const char *sql,
+                            struct tf_exec_ids *out)
+{
+    const char *params[1] = {stage};
+
+    return run_ids(conn, sql, 1, params, out);
+}
+
 /*
  * Runs a compare-and-set on one row: TF_OK when it applied (a row changed
  * or was returned), refused when the row was not in the state it expects.
@@ -691,8 +699,8 @@ enum tf_rc tf_exec_heartbeat(PGconn *conn, const char *id, const char *stage, in
 
 enum tf_rc tf_exec_fence(PGconn *conn, const char *id, const char *stage, int attempt)
 {
-    return leased(conn, "SELECT 1 FROM tickflow.job_execution" LEASE_WHERE " FOR UPDATE", id,
-                  stage, attempt, 0, NULL);
+    return leased(conn, "SELECT 1 FROM tickflow.job_execution" LEASE_WHERE " FOR UPDATE", id, stage,
+                  attempt, 0, NULL);
 }
 
 enum tf_rc tf_exec_note_upstream(PGconn *conn, const char *id, const char *stage, int attempt,
@@ -788,18 +796,15 @@ enum tf_rc tf_exec_zombie_stale(PGconn *conn, const char *stage, long timeout_s,
 
 enum tf_rc tf_exec_zombie_exhausted(PGconn *conn, const char *stage, struct tf_exec_ids *out)
 {
-    const char *params[1] = {stage};
-
-    return run_ids(conn,
-                   "UPDATE tickflow.job_execution SET status = 'FAILED', finished_at = now(),"
-                   " updated_at = now(), error = 'heartbeat lost on the last allowed attempt'"
-                   " WHERE stage = $1 AND status = 'ZOMBIE' AND attempt >= max_attempts"
-                   " RETURNING execution_id",
-                   1, params, out);
+    return stage_ids(conn, stage,
+                     "UPDATE tickflow.job_execution SET status = 'FAILED', finished_at = now(),"
+                     " updated_at = now(), error = 'heartbeat lost on the last allowed attempt'"
+                     " WHERE stage = $1 AND status = 'ZOMBIE' AND attempt >= max_attempts"
+                     " RETURNING execution_id",
+                     out);
 }
 
-enum tf_rc tf_exec_reopen(PGconn *conn, const char *id, const char *stage,
-                          int upstream_newer_than)
+enum tf_rc tf_exec_reopen(PGconn *conn, const char *id, const char *stage, int upstream_newer_than)
 {
     char up[16];
     const char *params[3] = {id, stage, up};
@@ -851,32 +856,28 @@ enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, 
 
 enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, struct tf_exec_ids *out)
 {
-    const char *params[1] = {stage};
-
-    return run_ids(conn,
-                   /* Touching updated_at keeps each one out of the queue for 30 s. */
-                   "UPDATE tickflow.job_execution SET updated_at = now()"
-                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-                   "  FROM tickflow.job_execution WHERE stage = $1"
-                   "  AND status IN ('PENDING', 'ZOMBIE')"
-                   "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
-                   "  AND updated_at < now() - interval '30 seconds'"
-                   "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
-                   " RETURNING execution_id",
-                   1, params, out);
+    return stage_ids(conn, stage,
+                     /* Touching updated_at keeps each one out of the queue for 30 s. */
+                     "UPDATE tickflow.job_execution SET updated_at = now()"
+                     " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                     "  FROM tickflow.job_execution WHERE stage = $1"
+                     "  AND status IN ('PENDING', 'ZOMBIE')"
+                     "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
+                     "  AND updated_at < now() - interval '30 seconds'"
+                     "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                     " RETURNING execution_id",
+                     out);
 }
 
 enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, struct tf_exec_ids *out)
 {
-    const char *params[1] = {stage};
-
-    return run_ids(conn,
-                   "SELECT execution_id FROM tickflow.job_execution"
-                   " WHERE stage = $1 AND status IN ('SUCCESS', 'FAILED')"
-                   " AND event_published_at IS NULL"
-                   " AND finished_at < now() - interval '10 seconds'"
-                   " ORDER BY finished_at LIMIT 100",
-                   1, params, out);
+    return stage_ids(conn, stage,
+                     "SELECT execution_id FROM tickflow.job_execution"
+                     " WHERE stage = $1 AND status IN ('SUCCESS', 'FAILED')"
+                     " AND event_published_at IS NULL"
+                     " AND finished_at < now() - interval '10 seconds'"
+                     " ORDER BY finished_at LIMIT 100",
+                     out);
 }
 
 enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,

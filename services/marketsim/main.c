@@ -169,13 +169,26 @@ void marketsim_reply(struct marketsim_call *call, enum tf_rc rc, const char *con
     tf_http_reply_take(call->req, tf_rc_http_status(rc), content_type, body, len);
 }
 
+void marketsim_reply_json(struct marketsim_call *call, enum tf_rc outcome, enum tf_rc built,
+                          struct tf_buf *buf)
+{
+    size_t len = buf->len;
+
+    if (built != TF_OK) {
+        tf_buf_cleanup(buf);
+        tf_http_reply_take(call->req, tf_rc_http_status(TF_ERR_INTERNAL), "application/json", NULL,
+                           0);
+        return;
+    }
+    marketsim_reply(call, outcome, "application/json", tf_buf_take(buf), len);
+}
+
 void marketsim_reply_status(struct marketsim_call *call, enum tf_rc outcome, const char *st,
                             const char *field, const char *msg)
 {
     int status = tf_rc_http_status(outcome);
     struct tf_buf buf;
     enum tf_rc rc;
-    size_t len;
 
     tf_buf_init(&buf, 64 * 1024);
     rc = tf_buf_printf(&buf, "{\"status\":\"%s\",\"request_id\":\"%s\",\"%s\":", st, call->rid,
@@ -188,14 +201,7 @@ void marketsim_reply_status(struct marketsim_call *call, enum tf_rc outcome, con
         tf_log_error(tf_http_logctx(call->req), "reply %d: %s", status, msg);
     else
         tf_log_info(tf_http_logctx(call->req), "reply %d: %s", status, msg);
-    if (rc != TF_OK) {
-        tf_buf_cleanup(&buf);
-        tf_http_reply_take(call->req, tf_rc_http_status(TF_ERR_INTERNAL), "application/json", NULL,
-                           0);
-        return;
-    }
-    len = buf.len;
-    marketsim_reply(call, outcome, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply_json(call, outcome, rc, &buf);
 }
 
 /* Answers text (copied) with rc's status (TF_OK: 200). */

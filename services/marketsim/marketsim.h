@@ -51,6 +51,13 @@ void marketsim_reply(struct marketsim_call *call, enum tf_rc rc, const char *con
                      char *body, size_t len);
 
 /**
+ * Answers the JSON body in buf (taken) as marketsim_reply() does, or, when
+ * building it failed (built is not TF_OK), 500 with no body.
+ */
+void marketsim_reply_json(struct marketsim_call *call, enum tf_rc outcome, enum tf_rc built,
+                          struct tf_buf *buf);
+
+/**
  * Answers {"status":<st>,"request_id":<rid>,<field>:<msg>}, Polygon's error
  * shape (field is "error" or "message"), with rc's status as for
  * marketsim_reply(), and logs the reply once.

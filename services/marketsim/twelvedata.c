@@ -59,20 +59,12 @@ void marketsim_td_reply_error(struct marketsim_call *call, enum tf_rc outcome, i
 {
     struct tf_buf buf;
     enum tf_rc rc;
-    size_t len;
 
     tf_buf_init(&buf, 64 * 1024);
     rc = marketsim_td_render_error(&buf, code, msg);
     tf_log_info(tf_http_logctx(call->req), "reply %d code=%d: %s", tf_rc_http_status(outcome), code,
                 msg);
-    if (rc != TF_OK) {
-        tf_buf_cleanup(&buf);
-        tf_http_reply_take(call->req, tf_rc_http_status(TF_ERR_INTERNAL), "application/json", NULL,
-                           0);
-        return;
-    }
-    len = buf.len;
-    marketsim_reply(call, outcome, "application/json", tf_buf_take(&buf), len);
+    marketsim_reply_json(call, outcome, rc, &buf);
 }
 
 int marketsim_td_auth(struct marketsim_call *call)
