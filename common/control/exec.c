@@ -594,6 +594,23 @@ static enum tf_rc take_ids(PGresult *res, struct tf_exec_ids *out)
     return TF_OK;
 }
 
+/*
+ * Runs a statement that returns one row when it applies: that row (*rc
+ * TF_OK), else NULL with *rc TF_ERR_DB or none (no row).
+ */
+static PGresult *one_row(PGconn *conn, const char *sql, int n, const char *const *params,
+                         enum tf_rc none, enum tf_rc *rc)
+{
+    PGresult *res = run(conn, sql, n, params);
+
+    *rc = !res ? TF_ERR_DB : PQntuples(res) == 1 ? TF_OK : none;
+    if (*rc != TF_OK) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
 /* Runs a statement returning execution ids in column 0 into *out. */
 static enum tf_rc run_ids(PGconn *conn, const char *sql, int n, const char *const *params,
                           struct tf_exec_ids *out)
@@ -672,22 +689,18 @@ enum tf_rc tf_exec_claim(PGconn *conn, const char *id, const char *stage, const 
                          int *attempt)
 {
     const char *params[3] = {id, stage, worker};
-    PGresult *res = run(conn,
-                        "UPDATE tickflow.job_execution SET status = 'RUNNING',"
-                        " attempt = attempt + 1, worker_id = $3, error = NULL, detail = NULL,"
-                        " started_at = now(), heartbeat_at = now(), updated_at = now()"
-                        " WHERE execution_id = $1 AND stage = $2 AND (status = 'PENDING'"
-                        " OR (status = 'ZOMBIE' AND attempt < max_attempts))"
-                        " RETURNING attempt",
-                        3, params);
-    enum tf_rc rc = TF_ERR_CONFLICT;
+    enum tf_rc rc;
+    PGresult *res = one_row(conn,
+                            "UPDATE tickflow.job_execution SET status = 'RUNNING',"
+                            " attempt = attempt + 1, worker_id = $3, error = NULL, detail = NULL,"
+                            " started_at = now(), heartbeat_at = now(), updated_at = now()"
+                            " WHERE execution_id = $1 AND stage = $2 AND (status = 'PENDING'"
+                            " OR (status = 'ZOMBIE' AND attempt < max_attempts))"
+                            " RETURNING attempt",
+                            3, params, TF_ERR_CONFLICT, &rc);
 
-    if (!res)
-        return TF_ERR_DB;
-    if (PQntuples(res) == 1) {
+    if (res)
         *attempt = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-        rc = TF_OK;
-    }
     PQclear(res);
     return rc;
 }
@@ -884,18 +897,15 @@ enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,
                             enum tf_exec_status *status, int *upstream_attempt)
 {
     const char *params[2] = {id, stage};
-    PGresult *res = run(conn,
-                        "SELECT status, coalesce(upstream_attempt, 1)"
-                        " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2",
-                        2, params);
-    enum tf_rc rc = TF_ERR_NOT_FOUND;
+    enum tf_rc rc;
+    PGresult *res = one_row(conn,
+                            "SELECT status, coalesce(upstream_attempt, 1)"
+                            " FROM tickflow.job_execution WHERE execution_id = $1 AND stage = $2",
+                            2, params, TF_ERR_NOT_FOUND, &rc);
 
-    if (!res)
-        return TF_ERR_DB;
-    if (PQntuples(res) == 1) {
+    if (res) {
         *status = tf_exec_status_parse(PQgetvalue(res, 0, 0));
         *upstream_attempt = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
-        rc = TF_OK;
     }
     PQclear(res);
     return rc;
