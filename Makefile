@@ -169,32 +169,21 @@ test-e2e: all $(E2E_BINS)
 # Benchmarks: figures against their limit, measured side by side in one run.
 bench: bench-extract bench-load bench-e2e bench-backfill bench-status
 
-bench-extract: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_extract
+# bench_rule(target, program, arguments): builds the program and the
+# services, starts PostgreSQL and Kafka, runs it.
+define bench_rule
+$(1): deps
+	@$$(MAKE) --no-print-directory all $$(BUILD)/bench/$(2)
 	@bash tests/env/up.sh >/dev/null
-	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_extract
-
-bench-load: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_load
-	@bash tests/env/up.sh >/dev/null
-	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_load
-
+	@. .run/env.sh && TF_BIN_DIR=$$(BUILD)/bin $$(BUILD)/bench/$(2) $(3)
+endef
+$(eval $(call bench_rule,bench-extract,bench_extract,))
+$(eval $(call bench_rule,bench-load,bench_load,))
 # A whole run as a user meets it (bench/bench_e2e.c says what each measures).
-bench-e2e: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_e2e
-	@bash tests/env/up.sh >/dev/null
-	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_e2e
-
-bench-backfill: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_e2e
-	@bash tests/env/up.sh >/dev/null
-	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_e2e backfill
-
+$(eval $(call bench_rule,bench-e2e,bench_e2e,))
+$(eval $(call bench_rule,bench-backfill,bench_e2e,backfill))
 # The status read of a 500-ticker execution under wrk (bench/bench_status.c).
-bench-status: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_status
-	@bash tests/env/up.sh >/dev/null
-	@. .run/env.sh && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_status
+$(eval $(call bench_rule,bench-status,bench_status,))
 
 check-deploy:
 	@python3 tests/deploy/check_deploy.py
