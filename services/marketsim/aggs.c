@@ -1,20 +1,8 @@
 /*
- * aggs.c - Polygon's aggregates endpoint, served from the generator.
- *
- * Owns the request parsing (path, query, cursor, API key), the paging and
- * the JSON rendering. Paging follows Polygon: `limit` caps the number of
- * base bars (minute bars for minute and hour requests, day bars for day
- * requests) that one page reads; a result bar whose bucket would need base
- * bars past the page is left for the next page, which next_url starts at
- * that bucket's boundary. A page always carries at least one whole bar, so
- * a limit smaller than one bar's base bars still moves forward (queryCount
- * then exceeds limit). Everything a page needs is generated on the fly, day
- * by day, so memory is bounded by the page. Crypto ("X:") and forex ("C:")
- * tickers page the same way over their 24-hour sessions.
- *
- * A "late" fault hides the bars of the window's last minutes: the window
- * (and the minutes day bars are built from) ends K minutes before the end
- * of the window's data, so the hidden bars appear only on a later read.
+ * aggs.c - Polygon's aggregates endpoint, served from the generator: the
+ * request (path, query, cursor, key), Polygon's paging by base bars, the
+ * JSON, and the "late" fault's hidden last minutes. README.md (How it
+ * works) describes the paging.
  */
 #include "marketsim.h"
 

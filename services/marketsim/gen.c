@@ -1,18 +1,7 @@
 /*
- * gen.c - marketsim's deterministic bar generator (API in gen.h).
- *
- * Owns no state: every number comes from a 64-bit integer hash of (seed,
- * instrument, day), stretched with splitmix64, so any window of any size
- * sees the same bar for a given minute. Sessions come from the trading
- * calendar (tf/calendar.h). An equity trading day is always built whole
- * (the walk of 390 minutes from 09:30 New York time) and then clipped to
- * the day's session (none on weekends and NYSE holidays, the first 210
- * minutes on early-close days) and to the window asked for; a crypto or
- * forex day is the whole UTC day (1440 minutes, the walk running through
- * closed minutes too), of which the minutes in session are kept. Floating
- * point is plain IEEE double through <math.h>; prices, VWAP and crypto
- * volume are rounded to 4 decimals, so "%.15g" prints them in a form that
- * parses back to the same double.
+ * gen.c - marketsim's deterministic bar generator (API in gen.h): no state,
+ * every number from a hash of (seed, instrument, day); days built whole and
+ * clipped to the session and the window. README.md (How it works).
  */
 #include "gen.h"
 

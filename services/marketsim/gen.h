@@ -1,30 +1,8 @@
 /*
- * gen.h - marketsim's deterministic bar generator.
- *
- * Bars are a seeded random walk per (instrument, day): the walk restarts
- * each day from an open price that is itself a function of (seed,
- * instrument, day), so any minute's bar is the same whatever window asked
- * for it. The ticker's syntax picks the asset class (ms_gen_asset()), and
- * the trading calendar (tf/calendar.h) its session:
- *
- *   - US equities (the default, e.g. "AAPL"): the NYSE regular session,
- *     09:30-16:00 America/New_York, Monday to Friday, no bars on NYSE
- *     holidays, 09:30-13:00 on early-close days (the first 210 minutes of
- *     that day's walk, which is built as a full day's); the walk restarts
- *     each New York trading day. Volume is a whole number.
- *   - Crypto (Polygon "X:BTCUSD", Twelve Data "BTC/USD"): every minute,
- *     24/7. Volume is fractional (4 decimals, in units of the base coin).
- *   - Forex (Polygon "C:EURUSD", Twelve Data "EUR/USD"): continuous from
- *     Sunday 17:00 to Friday 17:00 America/New_York. Volume is the tick
- *     count, so v == n, as Polygon reports it.
- *
- * For crypto and forex the walk restarts at every 00:00 UTC, and a bar
- * depends only on (seed, instrument, UTC day, minute). Both providers'
- * spellings of one instrument name the same bars: the generator hashes the
- * canonical (Polygon) name, see ms_gen_canonical(). Prices and VWAP carry 4
- * decimals; a "sparse" ticker (a function of its name) skips some minutes.
- *
- * The e2e tests link this file to compute what the pipeline must produce.
+ * gen.h - marketsim's deterministic bar generator: a seeded random walk per
+ * (instrument, day), so any minute's bar is the same whatever window asks
+ * for it; sessions from the trading calendar, the asset class from the
+ * ticker's syntax. README.md (How it works, Instruments and sessions).
  */
 #ifndef MARKETSIM_GEN_H
 #define MARKETSIM_GEN_H

@@ -1,22 +1,8 @@
 /*
- * main.c - tickflow-marketsim: a stand-in for Polygon's aggregates API and
- * Twelve Data's time_series, for development and tests only (it serves
- * made-up prices to anyone with any key, and its /_sim control API is open).
- *
- * Owns the process: configuration from the environment, the HTTP daemon,
- * routing, the faults drawn for each data request and the answers they
- * give, the /_sim control API, Polygon's status envelopes, and the
- * shutdown on SIGINT/SIGTERM (sigwait on a mask blocked before any thread
- * starts, then the daemon is stopped and everything freed). The bars come
- * from gen.c; aggs.c serves Polygon, twelvedata.c Twelve Data, faults.c
- * keeps the rules and counts.
- *
- * Control API (not under /v1 or /v2, never behind TICKFLOW_MARKETSIM_API_KEY):
- *   POST   /_sim/faults  {"rules":[...]} replaces the rule set; 200 with the rules
- *   GET    /_sim/faults  the rules with their remaining counts and hits
- *   DELETE /_sim/faults  no rules
- *   GET    /_sim/stats   data requests by provider and by ticker
- *   DELETE /_sim/stats   counts back to zero
+ * main.c - tickflow-marketsim: a stand-in for Polygon's aggregates and
+ * Twelve Data's time_series, for development and tests only. Owns the
+ * process: settings, the HTTP daemon, routing, the faults drawn for each
+ * data request, the /_sim control API (README.md), and the shutdown.
  */
 #include "marketsim.h"
 

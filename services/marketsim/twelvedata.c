@@ -1,35 +1,9 @@
 /*
- * twelvedata.c - Twelve Data's GET /time_series, served from the generator.
- *
- * Owns the request side: the key (?apikey= or "Authorization: apikey"),
- * the parameters and their error bodies; tdseries.c computes and prints
- * the bars. Errors answer HTTP 200 with {"code":N,"message":...,"status":
- * "error"}, as Twelve Data historically does (only the 429 fault uses a
- * real HTTP 429).
- *
- * Behaviours the vendor's docs leave open, chosen here:
- *   - Symbols are one equity ("AAPL", any case, NASDAQ/XNAS in meta; or
- *     "SBIN:NSE", its own instrument, still on the US calendar) or a
- *     "BASE/QUOTE" pair (crypto for BTC, ETH, SOL, XRP, DOGE and LTC bases,
- *     forex otherwise); "ZZ..." names are unknown (code 404), and so are
- *     Polygon's "X:"/"C:" spellings. "EUR/USD" gives the bars Polygon gives
- *     for C:EURUSD, "AAPL" those of AAPL. One symbol per request: a
- *     comma-separated batch is a code-400 error.
- *   - timezone: "Exchange" (the default: America/New_York for equities,
- *     UTC for forex and crypto), "UTC" or "America/New_York"; it applies to
- *     both start_date/end_date and the printed datetimes, and is ignored for
- *     1day, as the docs say.
- *   - The window is [start_date, end_date): a bar is in it when its start
- *     is. A missing start_date means "as far back as needed"; a missing
- *     end_date means now, and then the bar holding now is built from the
- *     minutes so far. A bar is otherwise always whole, even if it ends
- *     after end_date.
- *   - When the window holds more than outputsize bars, the newest
- *     outputsize are returned (then printed in `order`), as the real API
- *     does; outputsize outside 1..5000 is a code-400 error.
- *   - Intraday equity bars count from the 09:30 open (1h: 09:30, 10:30,
- *     ..., 15:30 for the last half hour); forex and crypto bars from
- *     00:00 UTC; 1day bars are exchange-local days.
+ * twelvedata.c - Twelve Data's GET /time_series, served from the generator:
+ * the key, the parameters and their error bodies (HTTP 200 with
+ * {"code","message","status":"error"}, as the vendor does); tdseries.c
+ * computes and prints the bars. The choices the vendor's docs leave open
+ * are listed in README.md.
  */
 #include "marketsim.h"
 
