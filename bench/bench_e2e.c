@@ -44,9 +44,9 @@
 #define WS "2024-03-04T00:00:00Z"
 #define WE "2024-03-09T00:00:00Z"
 /* Twenty trading days (Good Friday, 2024-03-29, is a holiday). */
-#define BF_FROM "2024-03-04"
-#define BF_TO   "2024-04-01"
-#define BF_DAYS 20
+#define BF_FROM           "2024-03-04"
+#define BF_TO             "2024-04-01"
+#define BF_DAYS           20
 #define YEAR_TRADING_DAYS 252
 
 static struct h_stack stack;
@@ -74,9 +74,10 @@ static double cpu_s(pid_t pid)
 /* Empties silver, the quarantine and gold, as both sides start from. */
 static int empty_tables(void)
 {
-    return h_sql(stack.db, "TRUNCATE silver.bars, silver.rejected_bars, gold.bars_hourly,"
-                    " gold.bars_daily, gold.completeness, gold.dq_results",
-                    0, NULL) ||
+    return h_sql(stack.db,
+                 "TRUNCATE silver.bars, silver.rejected_bars, gold.bars_hourly,"
+                 " gold.bars_daily, gold.completeness, gold.dq_results",
+                 0, NULL) ||
                    h_sql(stack.db, "VACUUM ANALYZE silver.bars", 0, NULL)
                ? -1
                : 0;
@@ -88,8 +89,7 @@ static int psql(const char *command)
     char cmd[8192];
     int status;
 
-    snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"%s\"", stack.dsn,
-             command);
+    snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"%s\"", stack.dsn, command);
     status = system(cmd);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
@@ -115,11 +115,12 @@ static double copy_limit(const char *path)
     char cmd[1024];
     double t;
 
-    if (h_sql(stack.db, "CREATE TABLE public.bench_copy (ticker text NOT NULL, timespan text NOT NULL,"
-                 " ts timestamptz NOT NULL, open float8 NOT NULL, high float8 NOT NULL,"
-                 " low float8 NOT NULL, close float8 NOT NULL, volume float8, vwap float8,"
-                 " trades bigint, PRIMARY KEY (ticker, timespan, ts))",
-                 0, NULL))
+    if (h_sql(stack.db,
+              "CREATE TABLE public.bench_copy (ticker text NOT NULL, timespan text NOT NULL,"
+              " ts timestamptz NOT NULL, open float8 NOT NULL, high float8 NOT NULL,"
+              " low float8 NOT NULL, close float8 NOT NULL, volume float8, vwap float8,"
+              " trades bigint, PRIMARY KEY (ticker, timespan, ts))",
+              0, NULL))
         return -1;
     snprintf(cmd, sizeof(cmd),
              "\\copy public.bench_copy (ticker, timespan, ts, open, high, low, close, volume,"
@@ -215,8 +216,8 @@ static int e2e_round(struct round *r)
                         "SELECT string_agg(stage || '=' || status, ' ' ORDER BY created_at)"
                         " FROM tickflow.job_execution WHERE execution_id = $1",
                         1, params);
-    r->bars = h_pg_ll(stack.db, "SELECT count(*) FROM silver.bars WHERE execution_id = $1", 1,
-                      params);
+    r->bars =
+        h_pg_ll(stack.db, "SELECT count(*) FROM silver.bars WHERE execution_id = $1", 1, params);
     r->extract_s = stage_seconds(id, "extract");
     r->transform_s = stage_seconds(id, "transform");
     r->aggregate_s = stage_seconds(id, "aggregate");
@@ -225,15 +226,16 @@ static int e2e_round(struct round *r)
                                 "SELECT records_out FROM tickflow.job_execution"
                                 " WHERE execution_id = $1 AND stage = 'transform'",
                                 1, params);
-        long long days = h_pg_ll(stack.db,
-                                 "SELECT count(*) FROM gold.bars_daily WHERE execution_id = $1",
-                                 1, params);
-        int ok = status && strstr(status, "aggregate=SUCCESS") && r->bars > 0 &&
-                 out == r->bars && days == (long long)TICKERS * 5;
+        long long days = h_pg_ll(
+            stack.db, "SELECT count(*) FROM gold.bars_daily WHERE execution_id = $1", 1, params);
+        int ok = status && strstr(status, "aggregate=SUCCESS") && r->bars > 0 && out == r->bars &&
+                 days == (long long)TICKERS * 5;
 
         if (!ok)
-            fprintf(stderr, "bench e2e: %s, silver %lld bars (transform out %lld), %lld daily"
-                    " gold rows\n", status ? status : "-", r->bars, out, days);
+            fprintf(stderr,
+                    "bench e2e: %s, silver %lld bars (transform out %lld), %lld daily"
+                    " gold rows\n",
+                    status ? status : "-", r->bars, out, days);
         free(status);
         return ok ? 0 : -1;
     }
@@ -285,7 +287,8 @@ static int bench_e2e(void)
     printf("bench e2e: bars=%lld seconds=%.2f bars_per_s=%.0f copy_rows_per_s=%.0f ratio=%.2f"
            " extract_s=%.2f transform_s=%.2f aggregate_s=%.2f peak_rss_mb=%ld\n",
            r[0].bars, t, (double)r[0].bars / t, (double)r[0].bars / c, c / t,
-           h_median(ex, (int)rounds), h_median(tr, (int)rounds), h_median(ag, (int)rounds), peak_rss_mb());
+           h_median(ex, (int)rounds), h_median(tr, (int)rounds), h_median(ag, (int)rounds),
+           peak_rss_mb());
     return 0;
 }
 
@@ -318,8 +321,7 @@ static int bench_backfill(void)
         int done = st && strcmp(st, "RUNNING") != 0;
 
         if (done)
-            printf("backfill %s: %s, %.0f days through gold\n", bid, st,
-                   h_jnum(bf, "completed"));
+            printf("backfill %s: %s, %.0f days through gold\n", bid, st, h_jnum(bf, "completed"));
         cJSON_Delete(bf);
         if (done)
             break;

@@ -138,7 +138,8 @@ static double copy_limit(const char *copy_path)
     double t0;
     int status;
 
-    if (h_sql(stack.db, "SELECT silver.ensure_bars_partitions('2024-03-04', '2024-03-05')", 0, NULL))
+    if (h_sql(stack.db, "SELECT silver.ensure_bars_partitions('2024-03-04', '2024-03-05')", 0,
+              NULL))
         return -1;
     snprintf(cmd, sizeof(cmd),
              "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"\\copy silver.bars (ticker, timespan, ts,"
@@ -186,13 +187,14 @@ static int pipeline_round(const char *objects, long long bars, double *t_silver,
     struct h_resp r;
 
     tf_uuid_new(id);
-    if (h_sql(stack.db, "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
-                 " status, attempt, window_start, window_end, tickers, objects,"
-                 " worker_id, started_at, finished_at, event_published_at)"
-                 " SELECT $1, 'extract', job_name, 'SUCCESS', 1, '2024-03-04',"
-                 " '2024-03-05', tickers, $2::jsonb, 'bench', now(), now(), now()"
-                 " FROM tickflow.job_config WHERE job_name = '" JOB "'",
-                 2, params))
+    if (h_sql(stack.db,
+              "INSERT INTO tickflow.job_execution (execution_id, stage, job_name,"
+              " status, attempt, window_start, window_end, tickers, objects,"
+              " worker_id, started_at, finished_at, event_published_at)"
+              " SELECT $1, 'extract', job_name, 'SUCCESS', 1, '2024-03-04',"
+              " '2024-03-05', tickers, $2::jsonb, 'bench', now(), now(), now()"
+              " FROM tickflow.job_config WHERE job_name = '" JOB "'",
+              2, params))
         return -1;
     snprintf(body, sizeof(body), "{\"execution_id\":\"%s\"}", id);
     settle();
@@ -240,8 +242,9 @@ static int pipeline_round(const char *objects, long long bars, double *t_silver,
             return -1;
     }
     /* The next round starts from empty tables again, as the limit does. */
-    return h_sql(stack.db, "TRUNCATE silver.bars, gold.bars_hourly, gold.bars_daily, gold.completeness", 0,
-                    NULL) ||
+    return h_sql(stack.db,
+                 "TRUNCATE silver.bars, gold.bars_hourly, gold.bars_daily, gold.completeness", 0,
+                 NULL) ||
                    h_sql(stack.db, "VACUUM ANALYZE silver.bars", 0, NULL)
                ? -1
                : 0;

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-
 int64_t tf_days_from_civil(int y, int m, int d)
 {
     int64_t yy = y - (m <= 2);

@@ -3,11 +3,10 @@
  * guarded outcome, the event. See tf/svc.h for the contract.
  *
  * Leases: an unfenced stage (extract) is kept alive by the service's
- * heartbeat thread on its own connection (svc_pool.c), so a run that waits on a slow or rate-limited
- * vendor is never mistaken for a dead one; a fenced stage (transform,
- * aggregate) holds its row locked for the whole transaction, which the
- * sweeper skips. A run that sees the process draining hands its stage
- * back (PENDING) for another worker.
+ * heartbeat thread on its own connection (svc_pool.c), so a run that waits on a slow or
+ * rate-limited vendor is never mistaken for a dead one; a fenced stage (transform, aggregate) holds
+ * its row locked for the whole transaction, which the sweeper skips. A run that sees the process
+ * draining hands its stage back (PENDING) for another worker.
  */
 #include "svc_run.h"
 

@@ -30,7 +30,6 @@ struct aggregate_cfg {
     long alert_retry_ms;     /* TICKFLOW_ALERT_RETRY_MS: first backoff, doubled per attempt */
 };
 
-
 /* One ticker of the execution. */
 struct agg_ticker {
     const char *name; /* borrowed from the record */

@@ -300,8 +300,8 @@ enum tf_rc aggregate_checks(struct agg_ctx *ctx, const cJSON *rules, struct agg_
     cJSON *rows = NULL;
     char *json = NULL;
     char err[512];
-    unsigned channels = tf_alert_channels(
-        &((const struct aggregate_cfg *)tf_svc_stage_cfg(ctx->run->svc))->alert);
+    unsigned channels =
+        tf_alert_channels(&((const struct aggregate_cfg *)tf_svc_stage_cfg(ctx->run->svc))->alert);
     enum tf_rc rc = TF_OK;
     int64_t t0;
 

@@ -213,7 +213,7 @@ static const char aggregate_openapi[] =
 
 static struct aggregate_cfg aggregate_cfg;
 
-#define AGGREGATE_KEY(n, t, f, d, fl, lo, hi) \
+#define AGGREGATE_KEY(n, t, f, d, fl, lo, hi)                                                      \
     TF_CFG_KEY(struct aggregate_cfg, n, t, f, d, fl, lo, hi)
 
 static const struct tf_cfg_key own_keys[] = {
@@ -246,7 +246,8 @@ int main(void)
     size_t n;
     int code;
 
-    n = tf_alert_cfg_keys(aggregate_keys, TF_ALERT_CFG_NKEYS, offsetof(struct aggregate_cfg, alert));
+    n = tf_alert_cfg_keys(aggregate_keys, TF_ALERT_CFG_NKEYS,
+                          offsetof(struct aggregate_cfg, alert));
     memcpy(&aggregate_keys[n], own_keys, sizeof(own_keys));
     aggregate_stage.nkeys = n + TF_ARRAY_LEN(own_keys);
     curl_global_init(CURL_GLOBAL_DEFAULT);

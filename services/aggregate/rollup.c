@@ -59,31 +59,50 @@ static const char hours_sql[] =
     " bar_count = EXCLUDED.bar_count, execution_id = EXCLUDED.execution_id,"                       \
     " updated_at = EXCLUDED.updated_at"
 
-static const char rollup_sql[] =
-    "WITH hh AS MATERIALIZED (SELECT ticker, " US_TS("bucket_us") " AS bucket, open, high, low,"
-    "  close, volume, pv, trades, n, " US_TS("first_us") " AS first_bar,"
-    "  " US_TS("last_us") " AS last_bar, inside FROM pg_temp.agg_hours),"
-    " up_h AS (INSERT INTO gold.bars_hourly AS g (ticker, source_timespan, bucket, open, high,"
-    "  low, close, volume, vwap, trades, bar_count, execution_id, updated_at)"
-    " SELECT hh.ticker, $1, hh.bucket, hh.open, hh.high, hh.low, hh.close, hh.volume,"
-    "  hh.pv / nullif(hh.volume, 0), hh.trades, hh.n, $2::uuid, now() FROM hh WHERE hh.inside"
-    " ON CONFLICT (ticker, source_timespan, bucket) DO UPDATE SET" ROLLUP_SET " RETURNING 1),"
-    " d AS (SELECT * FROM jsonb_to_recordset($3::jsonb)"
-    "  AS d(ticker text, market text, day date, s timestamptz, e timestamptz)),"
-    " up_d AS (INSERT INTO gold.bars_daily AS g (ticker, source_timespan, trading_day, market,"
-    "  first_bar, last_bar, open, high, low, close, volume, vwap, trades, bar_count,"
-    "  execution_id, updated_at)"
-    " SELECT d.ticker, $1, d.day, d.market, min(hh.first_bar), max(hh.last_bar),"
-    "  (array_agg(hh.open ORDER BY hh.bucket))[1], max(hh.high), min(hh.low),"
-    "  (array_agg(hh.close ORDER BY hh.bucket DESC))[1], sum(hh.volume ORDER BY hh.bucket),"
-    "  sum(hh.pv ORDER BY hh.bucket) / nullif(sum(hh.volume ORDER BY hh.bucket), 0),"
-    "  sum(hh.trades), sum(hh.n), $2::uuid, now()"
-    " FROM d JOIN hh ON hh.ticker = d.ticker AND hh.bucket >= d.s AND hh.bucket < d.e"
-    " GROUP BY d.ticker, d.day, d.market"
-    " ON CONFLICT (ticker, source_timespan, trading_day) DO UPDATE SET"
-    "  market = EXCLUDED.market, first_bar = EXCLUDED.first_bar,"
-    "  last_bar = EXCLUDED.last_bar," ROLLUP_SET " RETURNING 1)"
-    " SELECT (SELECT count(*) FROM up_h), (SELECT count(*) FROM up_d)";
+static const char rollup_sql[] = "WITH hh AS MATERIALIZED (SELECT ticker, " US_TS(
+    "bucket_us") " AS bucket, open, high, low,"
+                 "  close, volume, pv, trades, n, " US_TS(
+                     "first_us") " AS first_bar,"
+                                 "  " US_TS(
+                                     "last_us") " AS last_bar, inside FROM pg_temp.agg_hours),"
+                                                " up_h AS (INSERT INTO gold.bars_hourly AS g "
+                                                "(ticker, source_timespan, bucket, open, high,"
+                                                "  low, close, volume, vwap, trades, bar_count, "
+                                                "execution_id, updated_at)"
+                                                " SELECT hh.ticker, $1, hh.bucket, hh.open, "
+                                                "hh.high, hh.low, hh.close, hh.volume,"
+                                                "  hh.pv / nullif(hh.volume, 0), hh.trades, hh.n, "
+                                                "$2::uuid, now() FROM hh WHERE hh.inside"
+                                                " ON CONFLICT (ticker, source_timespan, bucket) DO "
+                                                "UPDATE SET" ROLLUP_SET " RETURNING 1),"
+                                                " d AS (SELECT * FROM jsonb_to_recordset($3::jsonb)"
+                                                "  AS d(ticker text, market text, day date, s "
+                                                "timestamptz, e timestamptz)),"
+                                                " up_d AS (INSERT INTO gold.bars_daily AS g "
+                                                "(ticker, source_timespan, trading_day, market,"
+                                                "  first_bar, last_bar, open, high, low, close, "
+                                                "volume, vwap, trades, bar_count,"
+                                                "  execution_id, updated_at)"
+                                                " SELECT d.ticker, $1, d.day, d.market, "
+                                                "min(hh.first_bar), max(hh.last_bar),"
+                                                "  (array_agg(hh.open ORDER BY hh.bucket))[1], "
+                                                "max(hh.high), min(hh.low),"
+                                                "  (array_agg(hh.close ORDER BY hh.bucket "
+                                                "DESC))[1], sum(hh.volume ORDER BY hh.bucket),"
+                                                "  sum(hh.pv ORDER BY hh.bucket) / "
+                                                "nullif(sum(hh.volume ORDER BY hh.bucket), 0),"
+                                                "  sum(hh.trades), sum(hh.n), $2::uuid, now()"
+                                                " FROM d JOIN hh ON hh.ticker = d.ticker AND "
+                                                "hh.bucket >= d.s AND hh.bucket < d.e"
+                                                " GROUP BY d.ticker, d.day, d.market"
+                                                " ON CONFLICT (ticker, source_timespan, "
+                                                "trading_day) DO UPDATE SET"
+                                                "  market = EXCLUDED.market, first_bar = "
+                                                "EXCLUDED.first_bar,"
+                                                "  last_bar = EXCLUDED.last_bar," ROLLUP_SET
+                                                " RETURNING 1)"
+                                                " SELECT (SELECT count(*) FROM up_h), (SELECT "
+                                                "count(*) FROM up_d)";
 
 /* One hour of one ticker as it is summed up. */
 struct hour {
@@ -96,19 +115,19 @@ struct hour {
 /* The read of silver: where each ticker's hours count, and what they sum to. */
 struct hours_read {
     struct agg_ctx *ctx;
-    const size_t *order;    /* ticker indexes by name (strcmp order) */
-    int64_t h0, h1;         /* the window's hours, microseconds */
-    int64_t ws, we;         /* the window, microseconds */
-    const int64_t *day_lo;  /* per ticker: its touched trading days, [lo, hi) */
+    const size_t *order;   /* ticker indexes by name (strcmp order) */
+    int64_t h0, h1;        /* the window's hours, microseconds */
+    int64_t ws, we;        /* the window, microseconds */
+    const int64_t *day_lo; /* per ticker: its touched trading days, [lo, hi) */
     const int64_t *day_hi;
-    unsigned char *seen;    /* per ticker: its rows came (they must come together) */
-    double *close_sum;      /* per ticker: the window's closes, hour sums in time order */
+    unsigned char *seen; /* per ticker: its rows came (they must come together) */
+    double *close_sum;   /* per ticker: the window's closes, hour sums in time order */
     unsigned char *has_close_sum;
     long long *bars, *n_win;
-    size_t tk;              /* the current ticker (ntickers: none yet) */
+    size_t tk; /* the current ticker (ntickers: none yet) */
     int64_t last_ts;
-    struct hour cur;        /* cur.n == 0: none open */
-    struct tf_buf *rows;    /* COPY text of the finished hours */
+    struct hour cur;     /* cur.n == 0: none open */
+    struct tf_buf *rows; /* COPY text of the finished hours */
 };
 
 /* The ticker named by f (its index), or ntickers when none is. */
@@ -162,8 +181,8 @@ static enum tf_rc hour_close(struct hours_read *hr)
                        (long long)h->bucket, h->open, h->high, h->low, h->close);
     rc = rc ? rc : put_num(b, h->has_volume, h->volume);
     rc = rc ? rc : put_num(b, h->has_pv, h->pv);
-    rc = rc ? rc
-            : (h->has_trades ? tf_buf_printf(b, "\t%lld", h->trades) : tf_buf_puts(b, "\t\\N"));
+    rc =
+        rc ? rc : (h->has_trades ? tf_buf_printf(b, "\t%lld", h->trades) : tf_buf_puts(b, "\t\\N"));
     rc = rc ? rc
             : tf_buf_printf(b, "\t%lld\t%lld\t%lld\t%s\n", h->n, (long long)h->first,
                             (long long)h->last, h->inside ? "t" : "f");
@@ -440,7 +459,7 @@ static int64_t day_start(const char *day)
 struct hours_part {
     struct hours_read hr;
     PGconn *conn;
-    int own_txn; /* a side connection: the settings need a transaction of their own */
+    int own_txn;           /* a side connection: the settings need a transaction of their own */
     struct tf_buf tickers; /* the share as a text[] literal */
     const char *f0, *f1, *span;
     char state[6];

@@ -102,8 +102,7 @@ static int day_field(const cJSON *body, const char *key, int64_t *day)
     return 1;
 }
 
-int extract_backfill_days(int64_t from_day, int64_t to_day, struct tf_exec_window *days,
-                          int max)
+int extract_backfill_days(int64_t from_day, int64_t to_day, struct tf_exec_window *days, int max)
 {
     int n;
 
@@ -265,8 +264,8 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
                           tf_pg_ok(res) ? tf_rc_str(rc) : tf_pg_sqlstate(res));
         goto out;
     }
-    tf_log_info(tf_http_logctx(req), "backfill %s job=%s days=%d concurrency=%ld", id, name,
-                ndays, concurrency);
+    tf_log_info(tf_http_logctx(req), "backfill %s job=%s days=%d concurrency=%ld", id, name, ndays,
+                concurrency);
     reply_backfill(req, conn, id, TF_HTTP_ACCEPTED);
 out:
     PQclear(res);

@@ -197,8 +197,8 @@ enum extract_verdict extract_judge(const struct extract_provider *provider, long
 static void set_detail(struct extract_fetch *f, const char *detail)
 {
     /* Only while the run holds its lease; a lost one is found by tf_run_check. */
-    enum tf_rc rc = tf_exec_set_detail(f->run->conn, f->run->execution_id, "extract",
-                                       f->run->attempt, detail);
+    enum tf_rc rc =
+        tf_exec_set_detail(f->run->conn, f->run->execution_id, "extract", f->run->attempt, detail);
 
     (void)rc;
 }
@@ -517,7 +517,8 @@ static enum tf_rc worker_init(struct extract_worker *w, struct extract_fetch *f,
     curl_easy_setopt(w->curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "tickflow-extract/1");
     curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, ((const struct extract_cfg *)tf_svc_stage_cfg(f->run->svc))->timeout_ms);
+    curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS,
+                     ((const struct extract_cfg *)tf_svc_stage_cfg(f->run->svc))->timeout_ms);
     curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(w->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, on_progress);

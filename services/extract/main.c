@@ -127,8 +127,8 @@ static enum tf_rc extract_run(struct tf_run *run)
                                   ? ecfg->polygon_rate_per_minute
                                   : ecfg->twelvedata_rate_per_minute;
     if (strcmp(job.provider, "polygon") == 0)
-        return extract_fetch_run(run, &job, &extract_polygon, ecfg->polygon_base,
-                                 ecfg->polygon_key, ecfg->concurrency);
+        return extract_fetch_run(run, &job, &extract_polygon, ecfg->polygon_base, ecfg->polygon_key,
+                                 ecfg->concurrency);
     if (strcmp(job.provider, "twelvedata") == 0)
         return extract_fetch_run(run, &job, &extract_twelvedata, ecfg->twelvedata_base,
                                  ecfg->twelvedata_key, ecfg->concurrency);

@@ -553,7 +553,8 @@ out:
 static enum tf_rc put_bar(struct tf_buf *buf, const struct ms_bar *b, int comma)
 {
     /* {"v":%.15g,"vw":%.15g,"o":%.15g,"c":%.15g,"h":%.15g,"l":%.15g,"t":%lld,"n":%lld} */
-    static const char *const keys[6] = {"{\"v\":", ",\"vw\":", ",\"o\":", ",\"c\":", ",\"h\":", ",\"l\":"};
+    static const char *const keys[6] = {
+        "{\"v\":", ",\"vw\":", ",\"o\":", ",\"c\":", ",\"h\":", ",\"l\":"};
     const double vals[6] = {b->v, b->vw, b->o, b->c, b->h, b->l};
     char line[320];
     size_t len = 0;

@@ -84,7 +84,6 @@ static const char update_sql[] =
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM up), (SELECT coalesce(json_agg(old), '[]') FROM old)::text";
 
-
 /* A lake partition the run changes: (provider, bar size, UTC day). */
 struct part {
     char provider[32];
@@ -675,8 +674,7 @@ static enum tf_rc ensure_partitions(struct tf_run *run, const char *ws, const ch
     enum tf_rc rc = TF_OK;
 
     if (!tf_pg_ok(res)) {
-        tf_run_fail(run, "cannot make silver's daily partitions: sqlstate %s",
-                    tf_pg_sqlstate(res));
+        tf_run_fail(run, "cannot make silver's daily partitions: sqlstate %s", tf_pg_sqlstate(res));
         rc = TF_ERR_DB;
     }
     PQclear(res);
@@ -910,7 +908,7 @@ static enum tf_rc transform_run(struct tf_run *run)
 
 static struct transform_cfg transform_cfg;
 
-#define TRANSFORM_KEY(n, t, f, d, fl, lo, hi) \
+#define TRANSFORM_KEY(n, t, f, d, fl, lo, hi)                                                      \
     TF_CFG_KEY(struct transform_cfg, n, t, f, d, fl, lo, hi)
 
 static const struct tf_cfg_key transform_keys[] = {

@@ -35,10 +35,11 @@ static long long extract_count(const char *where)
 {
     char sql[256];
 
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM tickflow.job_execution WHERE stage = 'extract' AND job_name = '"
-             JOB "' AND %s",
-             where); /* the test's own constants */
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT count(*) FROM tickflow.job_execution WHERE stage = 'extract' AND job_name = '" JOB
+        "' AND %s",
+        where); /* the test's own constants */
     return h_pg_ll(stack.db, sql, 0, NULL);
 }
 
@@ -53,10 +54,11 @@ static void test_more_runs_than_workers(void)
         char id[TF_UUID_LEN + 1], body[256];
         struct h_resp r;
         tf_uuid_new(id);
-        snprintf(body, sizeof(body),
-                 "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\","
-                 "\"window_start\":\"2024-03-04T14:30:00Z\",\"window_end\":\"2024-03-04T21:00:00Z\"}",
-                 id);
+        snprintf(
+            body, sizeof(body),
+            "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\","
+            "\"window_start\":\"2024-03-04T14:30:00Z\",\"window_end\":\"2024-03-04T21:00:00Z\"}",
+            id);
         if (h_http("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &r) == 0 &&
             r.status == 202)
             accepted++;

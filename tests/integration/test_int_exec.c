@@ -50,7 +50,7 @@ static char *whole(const char *id, const char *stage)
 #define CHECK_STATE(id, stage, want)                                                               \
     do {                                                                                           \
         char *got_ = state(id, stage);                                                             \
-        CHECK(got_ && strcmp(got_, want) == 0, "state %s != %s", got_ ? got_ : "(none)", want);   \
+        CHECK(got_ &&strcmp(got_, want) == 0, "state %s != %s", got_ ? got_ : "(none)", want);     \
         free(got_);                                                                                \
     } while (0)
 
@@ -229,7 +229,8 @@ static void test_legal_path(void)
     CHECK_STATE(id, "extract", "RUNNING|3|3|t|t|t|f|w3|-|-|4");
     CHECK(tf_exec_release(db, id, "extract", 3) == TF_OK, "release");
     CHECK_STATE(id, "extract", "PENDING|2|3|t|t|t|f|-|-|-|4");
-    CHECK(tf_exec_claim(db, id, "extract", "w4", &attempt) == TF_OK && attempt == 3, "claim 3 again");
+    CHECK(tf_exec_claim(db, id, "extract", "w4", &attempt) == TF_OK && attempt == 3,
+          "claim 3 again");
 
     /* A replay allows one more attempt than it has used. */
     CHECK(tf_exec_finish(db, id, "extract", 3, &ok) == TF_OK, "finish 3");
@@ -243,7 +244,8 @@ static void test_legal_path(void)
     CHECK_STATE(id, "extract", "ZOMBIE|4|4|t|t|t|f|w5|-|-|4");
     CHECK(tf_exec_zombie_exhausted(db, "extract", &ids) == TF_OK && ids.n >= 1, "exhausted");
     tf_exec_ids_cleanup(&ids);
-    CHECK_STATE(id, "extract", "FAILED|4|4|t|t|t|f|w5|heartbeat lost on the last allowed attempt|-|4");
+    CHECK_STATE(id, "extract",
+                "FAILED|4|4|t|t|t|f|w5|heartbeat lost on the last allowed attempt|-|4");
     CHECK(tf_exec_requeue(db, id, "extract") == TF_ERR_CONFLICT, "no attempt left to retry");
 
     cJSON_Delete(objects);
@@ -281,8 +283,8 @@ enum move {
 };
 
 static const char *const move_names[M_NMOVES] = {
-    "claim", "heartbeat", "fence",   "note_upstream", "set_detail", "finish",
-    "fail",  "release",   "reopen",  "requeue",       "add_objects",
+    "claim", "heartbeat", "fence",  "note_upstream", "set_detail",  "finish",
+    "fail",  "release",   "reopen", "requeue",       "add_objects",
 };
 
 static enum tf_rc do_move(enum move m, const char *id, int attempt)
@@ -483,7 +485,8 @@ static void test_sweeps(void)
           "the PENDING and the ZOMBIEs");
     CHECK(!has_id(&ids, fresh), "not the RUNNING one");
     tf_exec_ids_cleanup(&ids);
-    CHECK(tf_exec_touch_waiting(db, "aggregate", &ids) == TF_OK && ids.n == 0, "touched: not again");
+    CHECK(tf_exec_touch_waiting(db, "aggregate", &ids) == TF_OK && ids.n == 0,
+          "touched: not again");
     tf_exec_ids_cleanup(&ids);
 
     /* Unpublished outcomes older than 10 s; a published one is not among them. */
@@ -495,8 +498,7 @@ static void test_sweeps(void)
     CHECK(has_id(&ids, done) && has_id(&ids, spare) && ids.n == 2, "%d unpublished", ids.n);
     tf_exec_ids_cleanup(&ids);
     CHECK(tf_exec_mark_published(db, done, "aggregate", a_done, TF_EXEC_SUCCESS) == TF_OK, "mark");
-    CHECK(tf_exec_unpublished(db, "aggregate", &ids) == TF_OK && ids.n == 1 &&
-              has_id(&ids, spare),
+    CHECK(tf_exec_unpublished(db, "aggregate", &ids) == TF_OK && ids.n == 1 && has_id(&ids, spare),
           "published: gone from the list");
     tf_exec_ids_cleanup(&ids);
 }

@@ -108,10 +108,12 @@ static void test_migrate_with_data(void)
            " '2024-02-28 14:30:00+00', '2024-02-28 20:59:00+00', 1, 2, 0.5, 1.5, 10, 1.2, 3,"
            " 390, '6a1f0c3e-1111-4a6b-9c1d-000000000001')");
     before = silver_digest();
-    rejected_before = h_pg_value(db, "SELECT md5(string_agg(r::text, ',')) FROM"
-                                     " silver.rejected_bars r", 0, NULL);
-    gold_before = h_pg_value(db, "SELECT md5(string_agg(g::text, ',')) FROM gold.bars_daily g",
-                             0, NULL);
+    rejected_before = h_pg_value(db,
+                                 "SELECT md5(string_agg(r::text, ',')) FROM"
+                                 " silver.rejected_bars r",
+                                 0, NULL);
+    gold_before =
+        h_pg_value(db, "SELECT md5(string_agg(g::text, ',')) FROM gold.bars_daily g", 0, NULL);
 
     /* What a service does at start. */
     CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_OK, "migrate: %s", err);
@@ -119,10 +121,12 @@ static void test_migrate_with_data(void)
                  tf_pg_schema_version());
 
     after = silver_digest();
-    rejected_after = h_pg_value(db, "SELECT md5(string_agg(r::text, ',')) FROM"
-                                    " silver.rejected_bars r", 0, NULL);
-    gold_after = h_pg_value(db, "SELECT md5(string_agg(g::text, ',')) FROM gold.bars_daily g", 0,
-                            NULL);
+    rejected_after = h_pg_value(db,
+                                "SELECT md5(string_agg(r::text, ',')) FROM"
+                                " silver.rejected_bars r",
+                                0, NULL);
+    gold_after =
+        h_pg_value(db, "SELECT md5(string_agg(g::text, ',')) FROM gold.bars_daily g", 0, NULL);
     CHECK(before && after && strcmp(before, after) == 0, "silver kept every value: %s -> %s",
           before ? before : "-", after ? after : "-");
     CHECK(before && strncmp(before, "4681:", 5) == 0, "the rows before: %s", before ? before : "-");
@@ -130,21 +134,24 @@ static void test_migrate_with_data(void)
           "the quarantine kept");
     CHECK(gold_before && gold_after && strcmp(gold_before, gold_after) == 0, "gold kept");
     /* One partition per day that holds bars (4 days, and the lost bar's), none left over. */
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON"
-                             " c.oid = i.inhrelid WHERE i.inhparent = 'silver.bars'::regclass"
-                             " AND c.relname ~ '^bars_[0-9]{4}_[0-9]{2}_[0-9]{2}$'",
-                     0, NULL),
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON"
+                         " c.oid = i.inhrelid WHERE i.inhparent = 'silver.bars'::regclass"
+                         " AND c.relname ~ '^bars_[0-9]{4}_[0-9]{2}_[0-9]{2}$'",
+                         0, NULL),
                  5);
     CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM silver.bars_2024_09_02", 0, NULL), 1);
     CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM silver.bars_2024_03_01", 0, NULL), 3 * 390);
     CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM silver.bars_default", 0, NULL), 0);
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM pg_class WHERE relnamespace ="
-                             " 'silver'::regnamespace AND relname LIKE 'bars_monthly%'",
-                     0, NULL),
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM pg_class WHERE relnamespace ="
+                         " 'silver'::regnamespace AND relname LIKE 'bars_monthly%'",
+                         0, NULL),
                  0);
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'silver'"
-                             " AND tablename = 'bars'",
-                     0, NULL),
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM pg_indexes WHERE schemaname = 'silver'"
+                         " AND tablename = 'bars'",
+                         0, NULL),
                  1);
     /* The key still holds, and the partition maker makes days. */
     {
@@ -156,12 +163,12 @@ static void test_migrate_with_data(void)
               PQresultErrorMessage(res));
         PQclear(res);
     }
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT silver.ensure_bars_partitions('2024-05-01', '2024-05-04')", 0,
-                         NULL),
-                 3);
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT silver.ensure_bars_partitions('2024-05-01', '2024-05-04')", 0,
-                         NULL),
-                 0);
+    CHECK_EQ_INT(
+        h_pg_ll(db, "SELECT silver.ensure_bars_partitions('2024-05-01', '2024-05-04')", 0, NULL),
+        3);
+    CHECK_EQ_INT(
+        h_pg_ll(db, "SELECT silver.ensure_bars_partitions('2024-05-01', '2024-05-04')", 0, NULL),
+        0);
     free(before);
     free(after);
     free(rejected_before);
@@ -182,8 +189,9 @@ static void test_migrate_hole(void)
     CHECK(newest > 5, "this binary carries migrations past 5 (%d)", newest);
     /* A database that never ran migration 5 but ran the later ones. */
     sql_ok("DELETE FROM tickflow.schema_migrations WHERE version = 5");
-    tables = h_pg_ll(db, "SELECT count(*) FROM pg_tables WHERE schemaname IN ('tickflow',"
-                         " 'silver', 'gold')",
+    tables = h_pg_ll(db,
+                     "SELECT count(*) FROM pg_tables WHERE schemaname IN ('tickflow',"
+                     " 'silver', 'gold')",
                      0, NULL);
     CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_ERR_CONFLICT, "a hole is refused: %s", err);
     CHECK(strstr(err, "migration 5 (extract_audit)") != NULL, "the error names it: %s", err);
@@ -194,11 +202,12 @@ static void test_migrate_hole(void)
         CHECK(strstr(err, at) != NULL, "the error says the database's version: %s", err);
     }
     CHECK(strstr(err, "deploy/sql/0005_extract_audit.sql") != NULL, "and the file: %s", err);
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.schema_migrations WHERE version = 5",
-                         0, NULL),
-                 0);
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM pg_tables WHERE schemaname IN ('tickflow',"
-                             " 'silver', 'gold')",
+    CHECK_EQ_INT(
+        h_pg_ll(db, "SELECT count(*) FROM tickflow.schema_migrations WHERE version = 5", 0, NULL),
+        0);
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM pg_tables WHERE schemaname IN ('tickflow',"
+                         " 'silver', 'gold')",
                          0, NULL),
                  tables);
     /* Refused again on the next start, and fine once the hole is filled. */
@@ -225,8 +234,9 @@ static void test_retired_seed(void)
     CHECK(tf_pg_migrate(db, err, sizeof(err)) == TF_OK, "on from version 3: %s", err);
     CHECK_EQ_INT(h_pg_ll(db, "SELECT max(version) FROM tickflow.schema_migrations", 0, NULL),
                  tf_pg_schema_version());
-    CHECK_EQ_INT(h_pg_ll(db, "SELECT count(*) FROM tickflow.job_config WHERE job_name ="
-                             " 'demo_us_equities' AND updated_by = 'seed'",
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM tickflow.job_config WHERE job_name ="
+                         " 'demo_us_equities' AND updated_by = 'seed'",
                          0, NULL),
                  1);
 }

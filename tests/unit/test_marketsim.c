@@ -702,11 +702,11 @@ static void check_g15(double v, int *bad)
 
 static void test_fmt_g15(void)
 {
-    static const double edges[] = {0.0,     -0.0,          0.0001, -0.0001,     0.00005, 1e-5,
-                                   0.1,     0.3,           1.0,    9.9999,      10.0,    123.4567,
-                                   1e10,    99999999999.9999,     1e11,        1e15,    1e16,
-                                   1e300,   -171.2345,     5e-324, 2.2250738585072014e-308,
-                                   NAN,     INFINITY,      -INFINITY};
+    static const double edges[] = {
+        0.0,  -0.0,     0.0001,   -0.0001, 0.00005,   1e-5,   0.1,
+        0.3,  1.0,      9.9999,   10.0,    123.4567,  1e10,   99999999999.9999,
+        1e11, 1e15,     1e16,     1e300,   -171.2345, 5e-324, 2.2250738585072014e-308,
+        NAN,  INFINITY, -INFINITY};
     unsigned long long s = 0x9e3779b97f4a7c15ULL;
     int bad = 0;
     size_t n;
@@ -715,7 +715,8 @@ static void test_fmt_g15(void)
         check_g15(edges[i], &bad);
     /* Every value of a day of generated bars, of several asset classes. */
     {
-        static const char *const tickers[] = {"AAPL", "MSFT", "X:BTCUSD", "C:EURUSD", "ZZZZ.SPARSE"};
+        static const char *const tickers[] = {"AAPL", "MSFT", "X:BTCUSD", "C:EURUSD",
+                                              "ZZZZ.SPARSE"};
         int64_t from = 1709510400000LL; /* 2024-03-04 */
         for (size_t t = 0; t < sizeof(tickers) / sizeof(tickers[0]); t++) {
             struct ms_bar *bars = NULL;

@@ -33,8 +33,7 @@ static int both(const char *text, struct page *fast, struct page *full)
     memset(full, 0, sizeof(*full));
     took = polygon->fast("TKR", text, strlen(text), fast);
     if (root)
-        CHECK(polygon->parse("TKR", root, full, err, sizeof(err)) == TF_OK, "full parse: %s",
-              err);
+        CHECK(polygon->parse("TKR", root, full, err, sizeof(err)) == TF_OK, "full parse: %s", err);
     cJSON_Delete(root);
     return took;
 }
@@ -56,9 +55,8 @@ static void check_same(const char *what, const struct page *a, const struct page
         int ok = x->t == y->t && x->local == y->local && same_bits(x->o, y->o) &&
                  same_bits(x->h, y->h) && same_bits(x->l, y->l) && same_bits(x->c, y->c) &&
                  same_bits(x->v, y->v) && x->has_v == y->has_v && x->has_vw == y->has_vw &&
-                 (!x->has_vw || same_bits(x->vw, y->vw)) && x->has_n == y->has_n &&
-                 x->n == y->n && x->has_t == y->has_t && x->item == y->item && !x->rule &&
-                 !y->rule && !x->raw;
+                 (!x->has_vw || same_bits(x->vw, y->vw)) && x->has_n == y->has_n && x->n == y->n &&
+                 x->has_t == y->has_t && x->item == y->item && !x->rule && !y->rule && !x->raw;
 
         CHECK(ok, "%s: bar %zu differs (o %.17g/%.17g v %.17g/%.17g n %lld/%lld)", what, i, x->o,
               y->o, x->v, y->v, x->n, y->n);
@@ -111,7 +109,8 @@ static void test_plain_pages(void)
           "{\"results\":[{\"otc\":true,\"t\":60000,\"o\":1,\"x\":{\"a\":[1,{\"b\":\"]}\"}]},"
           "\"h\":2,\"s\":\"a\\\"b,c}\",\"l\":1,\"c\":2,\"v\":5,\"z\":null,\"q\":[]}],"
           "\"next_url\":\"http://x/?cursor=a\\/b\"}");
-    plain("vw and n missing", "{\"results\":[{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":5}]}");
+    plain("vw and n missing",
+          "{\"results\":[{\"t\":60000,\"o\":1,\"h\":2,\"l\":1,\"c\":2,\"v\":5}]}");
 }
 
 static void test_pages_left_to_the_full_parse(void)
@@ -167,8 +166,8 @@ static void test_random_numbers(void)
             for (int k = 0; k < 6; k++) {
                 int digits, frac, exp;
                 s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-                digits = 1 + (int)(s >> 59);     /* 1..32 */
-                frac = (int)((s >> 40) % 20);    /* 0..19 */
+                digits = 1 + (int)(s >> 59);      /* 1..32 */
+                frac = (int)((s >> 40) % 20);     /* 0..19 */
                 exp = (int)((s >> 20) % 80) - 40; /* -40..39 */
                 snprintf(num[k], sizeof(num[k]), "%llu", (s >> 3) % 1000000000000000000ULL);
                 num[k][digits < (int)strlen(num[k]) ? digits : (int)strlen(num[k])] = '\0';
@@ -179,8 +178,7 @@ static void test_random_numbers(void)
                     num[k][len - (size_t)frac] = '.';
                 }
                 if ((s >> 7) & 1)
-                    snprintf(num[k] + strlen(num[k]), sizeof(num[k]) - strlen(num[k]), "e%d",
-                             exp);
+                    snprintf(num[k] + strlen(num[k]), sizeof(num[k]) - strlen(num[k]), "e%d", exp);
             }
             CHECK(tf_buf_printf(&text,
                                 "%s{\"t\":%d,\"o\":%s,\"h\":%s,\"l\":%s,\"c\":%s,\"v\":%s,"
@@ -193,9 +191,9 @@ static void test_random_numbers(void)
         if (both(text.data, &a, &b) == 1) {
             for (size_t i = 0; i < a.n && i < b.n; i++) {
                 const struct bar *x = &a.bars[i], *y = &b.bars[i];
-                mismatched += !(same_bits(x->o, y->o) && same_bits(x->h, y->h) &&
-                                same_bits(x->l, y->l) && same_bits(x->c, y->c) &&
-                                same_bits(x->v, y->v) && same_bits(x->vw, y->vw));
+                mismatched +=
+                    !(same_bits(x->o, y->o) && same_bits(x->h, y->h) && same_bits(x->l, y->l) &&
+                      same_bits(x->c, y->c) && same_bits(x->v, y->v) && same_bits(x->vw, y->vw));
             }
             CHECK_EQ_INT(a.n, b.n);
         } else {

@@ -34,7 +34,10 @@ struct tf_cfg_key {
 
 /* A table entry for field f of struct type st (a stage wraps it in its own
  * NAME_KEY("TICKFLOW_...", ...) macro). */
-#define TF_CFG_KEY(st, n, t, f, d, fl, lo, hi) { n, t, offsetof(st, f), d, fl, lo, hi }
+#define TF_CFG_KEY(st, n, t, f, d, fl, lo, hi)                                                     \
+    {                                                                                              \
+        n, t, offsetof(st, f), d, fl, lo, hi                                                       \
+    }
 
 typedef const char *(*tf_cfg_lookup_fn)(const char *name, void *ud);
 

@@ -50,7 +50,6 @@ void tf_time_format_wall(int64_t sec, char *out, size_t outlen);
 /** Formats the UTC date of epoch seconds as "YYYY-MM-DD" (out >= 11). */
 void tf_time_format_date(int64_t sec, char *out, size_t outlen);
 
-
 /** Seconds in one bar of multiplier x timespan ("minute", "hour", "day"), 0 if unknown. */
 int64_t tf_timespan_seconds(const char *timespan, long multiplier);
 

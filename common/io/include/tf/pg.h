@@ -89,10 +89,12 @@ enum tf_rc tf_pg_copy_out(PGconn *conn, const char *sql, int nfields,
 /** Starts COPY sql (FROM STDIN); TF_ERR_DB with its SQLSTATE in sqlstate when refused. */
 enum tf_rc tf_pg_copy_begin(PGconn *conn, const char *sql, char sqlstate[6]) TF_MUSTCHECK;
 
-/** Sends COPY data (blocks only while the server's socket buffer is full); TF_ERR_DB when the connection broke. */
+/** Sends COPY data (blocks only while the server's socket buffer is full); TF_ERR_DB when the
+ * connection broke. */
 enum tf_rc tf_pg_copy_send(PGconn *conn, const void *data, size_t len) TF_MUSTCHECK;
 
-/** Ends the COPY and waits for the server's verdict (TF_ERR_DB with sqlstate, "" when the connection broke). */
+/** Ends the COPY and waits for the server's verdict (TF_ERR_DB with sqlstate, "" when the
+ * connection broke). */
 enum tf_rc tf_pg_copy_end(PGconn *conn, char sqlstate[6]) TF_MUSTCHECK;
 
 /** Abandons a COPY in progress with why (the transaction fails). */

@@ -75,7 +75,8 @@ struct tf_stage_def {
     const char *produce_topic; /* without the prefix */
     int fenced;                /* run inside one lease-fenced transaction */
     int default_port;
-    /** Does the work; fills run's outputs. TF_OK, or an error or TF_CHECK_FAILED with run->error. */
+    /** Does the work; fills run's outputs. TF_OK, or an error or TF_CHECK_FAILED with run->error.
+     */
     enum tf_rc (*run)(struct tf_run *run);
     /**
      * Builds a new record from a POST body (NULL: the runtime copies job,
