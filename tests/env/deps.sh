@@ -17,6 +17,7 @@ packages=(
     openjdk-17-jre-headless maven
     curl python3 python3-yaml python3-venv ca-certificates tzdata
     wrk  # make bench-status
+    chromium chromium-driver  # tests/browser (headless, through /usr/bin/chromedriver)
 )
 
 missing=()
