@@ -62,6 +62,9 @@ INT_SRC    := $(wildcard tests/integration/test_*.c)
 INT_BINS   := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
+# tickflowctl, the command line (cli/tickflowctl/), on the common library.
+CTL_SRC    := $(wildcard cli/tickflowctl/*.c)
+CTL_BIN    := $(BUILD)/bin/tickflowctl
 
 # Keep objects of test binaries between runs (only those: an object that
 # goes missing elsewhere is always rebuilt).
@@ -71,7 +74,7 @@ TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) 
 .PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status clean lint format format-check
 .DEFAULT_GOAL := all
 
-all: $(BINS)
+all: $(BINS) $(CTL_BIN)
 
 # Test and benchmark sources also see the harness and the services'
 # headers ("transform/transform.h").
@@ -111,6 +114,10 @@ $(BUILD)/bin/tickflow-$(1): $(BUILD)/obj/services/$(1)/main.o $(BUILD)/lib/libtf
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+$(CTL_BIN): $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Every test links the services' libraries and the common library; the
 # linker takes only the objects a test uses.
@@ -189,6 +196,7 @@ check-deploy:
 	@python3 tests/deploy/check_deploy.py
 
 C_FILES := $(wildcard common/*/*.c common/*/*.h common/*/include/tf/*.h services/*/*.c services/*/*.h \
+             cli/*/*.c cli/*/*.h \
              tests/unit/*.c tests/integration/*.c tests/e2e/*.c bench/*.c tests/harness/*.c tests/harness/*.h)
 
 format:
@@ -198,7 +206,7 @@ format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
 lint:
-	@! grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol)\s*\(' common/*/*.c common/*/include/tf/*.h services/*/*.c || (echo "lint: banned function" && false)
+	@! grep -nE '\b(gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol)\s*\(' common/*/*.c common/*/include/tf/*.h services/*/*.c cli/*/*.c || (echo "lint: banned function" && false)
 
 clean:
 	rm -rf build build-*/
