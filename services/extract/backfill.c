@@ -273,6 +273,55 @@ out:
     cJSON_Delete(body);
 }
 
+/*
+ * GET /v1/backfills?job_name=&limit=: the job's backfills, newest first,
+ * each as GET /v1/backfills/{id} shows it less its executions.
+ */
+static void list_backfills(struct tf_http_req *req, PGconn *conn)
+{
+    const char *job = tf_http_query(req, "job_name");
+    const char *lim = tf_http_query(req, "limit");
+    const char *params[2] = {job, lim ? lim : "20"};
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : 20;
+    PGresult *res = NULL;
+    cJSON *cfg = NULL;
+    cJSON *root = NULL;
+    cJSON *list = NULL;
+    enum tf_rc rc;
+
+    if (!job || !tf_job_name_valid(job) || (lim && (*end || limit < 1 || limit > 100))) {
+        tf_http_reply_rc(req, TF_ERR_INVALID, "job_name is required and limit is 1..100");
+        return;
+    }
+    rc = extract_job_get(conn, job, &cfg);
+    cJSON_Delete(cfg);
+    if (rc != TF_OK) {
+        tf_http_reply_rcf(req, rc, "unknown job %s", job);
+        return;
+    }
+    res = tf_pg_exec(conn,
+                     "SELECT backfill_id FROM tickflow.backfill WHERE job_name = $1"
+                     " ORDER BY created_at DESC, backfill_id LIMIT $2",
+                     2, params);
+    root = cJSON_CreateObject();
+    list = cJSON_AddArrayToObject(root, "backfills");
+    rc = tf_pg_ok(res) && list ? TF_OK : TF_ERR_DB;
+    for (int r = 0; rc == TF_OK && r < PQntuples(res); r++) {
+        cJSON *bf = NULL;
+
+        rc = backfill_get(conn, PQgetvalue(res, r, 0), &bf);
+        cJSON_DeleteItemFromObjectCaseSensitive(bf, "executions");
+        cJSON_AddItemToArray(list, bf);
+    }
+    if (rc == TF_OK)
+        tf_http_reply_json(req, TF_HTTP_OK, root);
+    else
+        tf_http_reply_rc(req, TF_ERR_DB, "cannot list the backfills");
+    cJSON_Delete(root);
+    PQclear(res);
+}
+
 int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
 {
     const char *method = tf_http_method(req);
@@ -285,8 +334,10 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     if (strcmp(path, "/v1/backfills") == 0) {
         if (strcmp(method, "POST") == 0)
             post_backfill(req, conn);
+        else if (strcmp(method, "GET") == 0)
+            list_backfills(req, conn);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use POST");
+            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or POST");
         return 1;
     }
     if (!tf_http_match(path, "/v1/backfills/*", caps, 1))
