@@ -187,6 +187,10 @@ def makefile_binaries() -> dict[str, str]:
     return {svc: f"tickflow-{svc}" for svc in services}
 
 
+# The command line every image carries beside its service (docker/Dockerfile's runtime stage).
+CTL_COPY = re.compile(r"--from=build\s+(\S*/)?build/bin/tickflowctl\s+/usr/local/bin/(tickflowctl)?$")
+
+
 KEY_LITERAL = re.compile(r'\b\w*KEY\(\s*"((?:TICKFLOW|POLYGON|TWELVEDATA)_[A-Z0-9_]+)"(.*?)\)', re.S)
 
 
@@ -556,7 +560,9 @@ def _():
     ]
     for svc in SERVICES:
         chain = stage_chain(stages, svc)
-        copies = [a for st in chain for a in st.all("COPY") if "--from=" in a]
+        copies = [
+            a for st in chain for a in st.all("COPY") if "--from=" in a and not CTL_COPY.search(a)
+        ]
         binary = binaries.get(svc, f"tickflow-{svc}")
         want = re.compile(rf"--from=build\s+(\S*/)?build/bin/{re.escape(binary)}\s+(\S+)$")
         matches = [want.search(c) for c in copies]
@@ -573,6 +579,16 @@ def _():
         if not (isinstance(argv, list) and argv and argv[0] == dest_bin):
             problems.append(f"{svc}: ENTRYPOINT {entry!r} is not exec-form {dest_bin!r}")
     return problems
+
+
+@check("Dockerfile: each target has tickflowctl in /usr/local/bin")
+def _():
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    return [
+        f"{svc}: no COPY --from=build .../build/bin/tickflowctl /usr/local/bin/tickflowctl"
+        for svc in SERVICES
+        if not any(CTL_COPY.search(a) for st in stage_chain(stages, svc) for a in st.all("COPY"))
+    ]
 
 
 @check("Dockerfile: each target runs as a numeric non-root USER")
