@@ -16,7 +16,7 @@
 #include "tf/exec.h"
 #include "tf/json.h"
 
-#define POLL_MS   1000
+#define POLL_MS   500
 #define BAR_WIDTH 30
 
 /*

@@ -67,8 +67,7 @@ static int fetch_stages(struct ctl *c, const char *id, cJSON *rec[CTL_NSVC])
         cJSON_Delete(rec[i]);
         rec[i] = NULL;
         if (code == CTL_UNREACHABLE)
-            return ctl_err(code, "cannot reach %s at %s (%s)", ctl_svc_name[i], c->url[i],
-                           resp.err);
+            return ctl_unreachable(c, (enum ctl_svc)i, &resp);
         if (code != CTL_OK)
             return code;
         if (resp.status == 200 && cJSON_IsObject(resp.json)) {
@@ -93,7 +92,7 @@ static int64_t elapsed_ms(const cJSON *rec)
     int64_t end = ctl_time_ms(tf_json_str(rec, "finished_at"));
     enum tf_exec_status st = rec_status(rec);
 
-    if (start < 0)
+    if (start < 0 || st == TF_EXEC_PENDING) /* a pending retry still shows the last start */
         return -1;
     if (st != TF_EXEC_SUCCESS && st != TF_EXEC_FAILED)
         end = ctl_now_ms();
@@ -133,12 +132,15 @@ static void stage_line(cJSON *const rec[CTL_NSVC], int i, char *key, char *text,
         snprintf(text, len, "%s", key);
         return;
     }
-    snprintf(counts, sizeof(counts), "%-9s  %-8s  in %s  out %s  rejected %s%s", ctl_svc_name[i],
-             ctl_or_dash(tf_json_str(r, "status")), in, out, rej, attempt);
+    if (rec_status(r) == TF_EXEC_PENDING)
+        snprintf(counts, sizeof(counts), "%-9s  PENDING", ctl_svc_name[i]);
+    else
+        snprintf(counts, sizeof(counts), "%-9s  %-8s  in %s  out %s  rejected %s%s",
+                 ctl_svc_name[i], ctl_or_dash(tf_json_str(r, "status")), in, out, rej, attempt);
     if (elapsed_ms(r) >= 0)
         ctl_fmt_duration(elapsed_ms(r), took, sizeof(took));
     snprintf(key, len, "%s", counts);
-    snprintf(text, len, "%s  %s", counts, took);
+    snprintf(text, len, "%s%s%s", counts, took[0] ? "  " : "", took);
 }
 
 /* {"execution_id", "status", "extract", "transform", "aggregate"} (new object). */
@@ -156,7 +158,7 @@ static cJSON *run_json(const char *id, cJSON *rec[CTL_NSVC])
 }
 
 /* The closing line of a run: its outcome, and for a failure the stage and its error. */
-static void print_outcome(const char *id, cJSON *const rec[CTL_NSVC])
+static void print_outcome(const char *id, cJSON *const rec[CTL_NSVC], enum ctl_svc first)
 {
     enum run_state st = run_state(rec);
 
@@ -173,7 +175,7 @@ static void print_outcome(const char *id, cJSON *const rec[CTL_NSVC])
     printf("execution %s %s", id, run_state_name[st]);
     if (st == RUN_SUCCESS) {
         char took[32], in[24], out[24], rej[24], gold[24];
-        int64_t start = ctl_time_ms(tf_json_str(rec[0], "started_at"));
+        int64_t start = ctl_time_ms(tf_json_str(rec[first], "started_at"));
         int64_t end = ctl_time_ms(tf_json_str(rec[2], "finished_at"));
 
         ctl_fmt_duration(start >= 0 && end >= start ? end - start : 0, took, sizeof(took));
@@ -227,7 +229,7 @@ int ctl_watch_run(struct ctl *c, const char *id, enum ctl_svc first)
             ctl_print_json(doc);
             cJSON_Delete(doc);
         } else {
-            print_outcome(id, rec);
+            print_outcome(id, rec, first);
         }
         code = st == RUN_SUCCESS ? CTL_OK : CTL_FAILED;
     }
@@ -381,14 +383,13 @@ int ctl_cmd_replay(struct ctl *c)
         goto out;
     if (c->o.wait) {
         if (!c->o.json)
-            printf("replay of %s for execution %s: attempt %ld\n", ctl_svc_name[stage], id,
-                   tf_json_long(rec, "attempt", 1));
+            printf("replay of %s for execution %s queued\n", ctl_svc_name[stage], id);
         code = ctl_watch_run(c, id, stage);
     } else if (c->o.json) {
         code = ctl_print_json(rec);
     } else {
-        printf("replay of %s for execution %s queued: attempt %ld (%s)\n", ctl_svc_name[stage], id,
-               tf_json_long(rec, "attempt", 1), ctl_or_dash(tf_json_str(rec, "status")));
+        printf("replay of %s for execution %s queued (%s)\n", ctl_svc_name[stage], id,
+               ctl_or_dash(tf_json_str(rec, "status")));
         printf("follow it: tickflowctl status %s --wait\n", id);
     }
 out:

@@ -87,6 +87,9 @@ int ctl_call(struct ctl *c, enum ctl_svc svc, const char *method, const char *pa
  */
 int ctl_read(struct ctl *c, enum ctl_svc svc, const char *path, cJSON **out);
 
+/** Says that svc gave no answer (resp says why); returns CTL_UNREACHABLE. */
+int ctl_unreachable(const struct ctl *c, enum ctl_svc svc, const struct ctl_resp *resp);
+
 /** The exit code of an answer that is not 2xx (404 -> CTL_NOT_FOUND). */
 int ctl_status_exit(long status);
 

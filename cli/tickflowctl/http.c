@@ -115,6 +115,17 @@ void ctl_resp_cleanup(struct ctl_resp *resp)
     resp->json = NULL;
 }
 
+int ctl_unreachable(const struct ctl *c, enum ctl_svc svc, const struct ctl_resp *resp)
+{
+    if (resp->curl_rc == CURLE_OPERATION_TIMEDOUT)
+        return ctl_err(CTL_UNREACHABLE,
+                       "%s at %s did not answer within %.1f s (timed out; --timeout sets the "
+                       "limit)",
+                       ctl_svc_name[svc], c->url[svc], (double)c->timeout_ms / 1000.0);
+    return ctl_err(CTL_UNREACHABLE, "cannot reach %s at %s (%s)", ctl_svc_name[svc], c->url[svc],
+                   resp->err);
+}
+
 int ctl_status_exit(long status)
 {
     if (status >= 200 && status < 300)
@@ -147,7 +158,7 @@ int ctl_call(struct ctl *c, enum ctl_svc svc, const char *method, const char *pa
     if (code == CTL_INTERRUPTED)
         goto out;
     if (code != CTL_OK) {
-        ctl_err(code, "cannot reach %s at %s (%s)", ctl_svc_name[svc], c->url[svc], resp.err);
+        ctl_unreachable(c, svc, &resp);
         goto out;
     }
     if (status)

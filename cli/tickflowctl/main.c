@@ -333,9 +333,9 @@ int main(int argc, char **argv)
         } else if (strcmp(name, "new") == 0 && takes(cmd, name)) {
             c.o.fresh = 1;
         } else {
-            return ctl_err(CTL_USAGE, "unknown option %s%s%s (see tickflowctl %s--help)", a,
+            return ctl_err(CTL_USAGE, "unknown option %s%s%s (see tickflowctl %s%s--help)", a,
                            cmd_name ? " for " : "", cmd_name ? cmd_name : "",
-                           cmd_name ? "COMMAND " : "");
+                           cmd_name ? cmd_name : "", cmd_name ? " " : "");
         }
     }
     if (help || !cmd) {
