@@ -133,6 +133,12 @@ $(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The stack the browser tests drive (tests/browser/stack.c).
+BROWSER_STACK := $(BUILD)/tests/browser_stack
+$(BROWSER_STACK): $(BUILD)/obj/tests/browser/stack.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/bench_%: $(BUILD)/obj/bench/bench_%.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -153,7 +159,7 @@ demo: deps
 	@bash tools/demo.sh run
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS) $(BROWSER_STACK)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
 
@@ -169,7 +175,7 @@ test-integration: $(INT_BINS)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh integration
 
-test-e2e: all $(E2E_BINS)
+test-e2e: all $(E2E_BINS) $(BROWSER_STACK)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
@@ -197,7 +203,8 @@ check-deploy:
 
 C_FILES := $(wildcard common/*/*.c common/*/*.h common/*/include/tf/*.h services/*/*.c services/*/*.h \
              cli/*/*.c cli/*/*.h \
-             tests/unit/*.c tests/integration/*.c tests/e2e/*.c bench/*.c tests/harness/*.c tests/harness/*.h)
+             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/browser/*.c bench/*.c \
+             tests/harness/*.c tests/harness/*.h)
 
 format:
 	clang-format -i $(C_FILES)
