@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tf/pg.h"
+#include "tf/quality.h"
 #include "tf/time.h"
 
 static const char completeness_sql[] =
@@ -416,28 +417,9 @@ out:
  */
 int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
 {
-    static const char sql[] =
-        "SELECT json_build_object('execution_id', $1::text,"
-        " 'completeness', coalesce((SELECT json_agg(json_build_object('ticker', ticker,"
-        "  'market', market, 'source_timespan', source_timespan,"
-        "  'window_start', to_char(window_start AT TIME ZONE 'UTC',"
-        "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        "  'window_end', to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        "  'expected', expected, 'actual', actual, 'ratio', ratio) ORDER BY ticker)"
-        "  FROM gold.completeness WHERE execution_id = $1::uuid), '[]'),"
-        " 'checks', coalesce((SELECT json_agg(json_build_object('rule_no', rule_no,"
-        "  'check', check_name, 'ticker', ticker, 'severity', severity, 'value', value,"
-        "  'threshold', threshold, 'passed', passed, 'message', message,"
-        "  'checked_at', to_char(checked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        "  'alert', json_build_object('state', alert_state, 'attempts', alert_attempts,"
-        "   'channels', alert_channels, 'last_error', alert_last_error))"
-        "  ORDER BY rule_no, ticker) FROM gold.dq_results WHERE execution_id = $1::uuid), '[]')"
-        ")::text"
-        " WHERE EXISTS (SELECT 1 FROM gold.completeness WHERE execution_id = $1::uuid)"
-        " OR EXISTS (SELECT 1 FROM gold.dq_results WHERE execution_id = $1::uuid)";
     char caps[1][128];
-    const char *params[1];
     int matched;
+    int found = 0;
     cJSON *root = NULL;
     enum tf_rc rc;
 
@@ -445,12 +427,11 @@ int aggregate_quality_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     matched = tf_svc_execution_route(req, "/v1/executions/*/quality", caps[0]);
     if (matched <= 0)
         return matched < 0; /* another path, or an error already answered */
-    params[0] = caps[0];
-    rc = tf_pg_json_row(conn, sql, 1, params, &root);
-    if (rc == TF_ERR_NOT_FOUND)
-        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "no quality results for execution %s", caps[0]);
-    else if (rc != TF_OK)
+    rc = tf_quality_get(conn, caps[0], &root, &found);
+    if (rc != TF_OK)
         tf_http_reply_rc(req, rc, "cannot read the quality results");
+    else if (!found)
+        tf_http_reply_rcf(req, TF_ERR_NOT_FOUND, "no quality results for execution %s", caps[0]);
     else
         tf_http_reply_json(req, TF_HTTP_OK, root);
     cJSON_Delete(root);
