@@ -71,7 +71,7 @@ CTL_BIN    := $(BUILD)/bin/tickflowctl
 TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) $(wildcard bench/*.c))
 .SECONDARY: $(TEST_OBJ)
 
-.PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status clean lint format format-check
+.PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(CTL_BIN)
@@ -99,6 +99,21 @@ FORCE:
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c common/io/include/tf/migrations.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The web console (services/extract/ui/) and TradingView's lightweight-charts,
+# compiled into extract; tools/fetch-ui-deps.sh fetches the library once, at
+# a pinned version checked against its sha512, into ~/.cache/tickflow.
+# Regenerated on every run, replaced only when its text changes.
+$(BUILD)/gen/ui_assets.c: tools/embed-ui.sh tools/fetch-ui-deps.sh FORCE
+	@mkdir -p $(dir $@)
+	@vendor=$$(sh tools/fetch-ui-deps.sh) && sh tools/embed-ui.sh services/extract/ui "$$vendor" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "ui assets: $@"; fi
+
+$(BUILD)/obj/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c services/extract/console.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iservices/extract -c -o $@ $<
+
+$(BUILD)/lib/libtf-extract.a: $(BUILD)/obj/gen/ui_assets.o
 
 $(LIBTF): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -180,7 +195,7 @@ test-e2e: all $(E2E_BINS) $(BROWSER_STACK)
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
 # Benchmarks: figures against their limit, measured side by side in one run.
-bench: bench-extract bench-load bench-e2e bench-backfill bench-status
+bench: bench-extract bench-load bench-e2e bench-backfill bench-status bench-console
 
 # bench_rule(target, program, arguments): builds the program and the
 # services, starts PostgreSQL and Kafka, runs it.
@@ -197,6 +212,8 @@ $(eval $(call bench_rule,bench-e2e,bench_e2e,))
 $(eval $(call bench_rule,bench-backfill,bench_e2e,backfill))
 # The status read of a 500-ticker execution under wrk (bench/bench_status.c).
 $(eval $(call bench_rule,bench-status,bench_status,))
+# GET /v1/runs and GET /ui/ with 10,000 executions (bench/bench_console.c).
+$(eval $(call bench_rule,bench-console,bench_console,))
 
 check-deploy:
 	@python3 tests/deploy/check_deploy.py

@@ -166,6 +166,13 @@ enum tf_rc extract_window_next(const char *job, int64_t bar, long overlap_s, lon
 /** The job_config row of name as JSON (new object). TF_ERR_NOT_FOUND when absent. */
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out);
 
+/**
+ * The stage query argument of a read through a stage (gaps, the console's
+ * calendar) into *stage: extract, transform or aggregate (the default).
+ * Returns 0 after answering 400 for any other.
+ */
+int extract_query_stage(struct tf_http_req *req, const char **stage);
+
 /** Routes of jobs.c: /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/gaps. 1 when answered. */
 int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
 

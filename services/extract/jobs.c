@@ -333,17 +333,29 @@ static int query_time(struct tf_http_req *req, const char *key, int64_t *out)
     return v && tf_time_parse(v, out) == TF_OK;
 }
 
-static void get_gaps(struct tf_http_req *req, PGconn *conn, const char *name)
+int extract_query_stage(struct tf_http_req *req, const char **stage)
 {
     static const char *const stages[] = {"extract", "transform", "aggregate"};
-    const char *stage = tf_http_query(req, "stage");
+    const char *s = tf_http_query(req, "stage");
+
+    *stage = s ? s : "aggregate";
+    for (size_t i = 0; i < TF_ARRAY_LEN(stages); i++) {
+        if (strcmp(*stage, stages[i]) == 0)
+            return 1;
+    }
+    tf_http_reply_rc(req, TF_ERR_INVALID, "stage must be extract, transform or aggregate");
+    return 0;
+}
+
+static void get_gaps(struct tf_http_req *req, PGconn *conn, const char *name)
+{
+    const char *stage = NULL;
     char from_s[32], to_s[32];
     const char *params[4];
     int64_t from = 0, to = 0;
     PGresult *res = NULL;
     cJSON *job = NULL;
     cJSON *root = NULL;
-    int known = 0;
     enum tf_rc rc;
 
     if (!query_time(req, "from", &from) || !query_time(req, "to", &to) || to <= from ||
@@ -353,13 +365,8 @@ static void get_gaps(struct tf_http_req *req, PGconn *conn, const char *name)
                           "days apart");
         return;
     }
-    stage = stage ? stage : "aggregate";
-    for (size_t i = 0; i < TF_ARRAY_LEN(stages); i++)
-        known |= strcmp(stage, stages[i]) == 0;
-    if (!known) {
-        tf_http_reply_rc(req, TF_ERR_INVALID, "stage must be extract, transform or aggregate");
+    if (!extract_query_stage(req, &stage))
         return;
-    }
     rc = extract_job_get(conn, name, &job);
     cJSON_Delete(job);
     if (rc != TF_OK) {

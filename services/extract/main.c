@@ -4,6 +4,7 @@
  * raw pages in the bronze lake; the stage event goes to tickflow.bronze.v1.
  */
 #include "extract.h"
+#include "console.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -139,7 +140,7 @@ static enum tf_rc extract_run(struct tf_run *run)
 static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
 {
     return extract_jobs_route(svc, req, conn) || extract_backfills_route(svc, req, conn) ||
-           extract_audit_route(svc, req, conn);
+           extract_audit_route(svc, req, conn) || extract_console_route(svc, req, conn);
 }
 
 /* extract's own routes, for /openapi.json. */
@@ -193,6 +194,101 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
 #define BACKFILL_REF                                                                               \
     "{\"$ref\":\"#/paths/~1v1~1backfills~1%7Bbackfill_id%7D/get/responses/200/content/"            \
     "application~1json/schema\"}"
+/* The console's routes (console.c, console_days.c). */
+#define RUN_STATUS_SCHEMA                                                                          \
+    "{\"type\":\"string\",\"enum\":[\"PENDING\",\"RUNNING\",\"SUCCESS\",\"FAILED\"],"             \
+    "\"description\":\"RUNNING while a stage runs (or is a ZOMBIE to retry), PENDING while one"    \
+    " waits or between two stages, FAILED once one failed, SUCCESS once aggregate succeeded\"}"
+#define STAGE_BRIEF_SCHEMA                                                                         \
+    "{\"type\":\"object\",\"nullable\":true,\"description\":\"null until the stage is created\","  \
+    "\"properties\":{\"status\":" JSON_STR ",\"attempt\":" JSON_COUNT ",\"max_attempts\":"         \
+    JSON_COUNT ",\"started_at\":" JSON_TIME ",\"finished_at\":" JSON_TIME ",\"records_in\":"        \
+    JSON_COUNT ",\"records_out\":" JSON_COUNT ",\"records_rejected\":" JSON_COUNT ","               \
+    "\"error\":" JSON_STR "}}"
+#define RUN_HEAD_PROPS                                                                             \
+    "\"execution_id\":" JSON_UUID ",\"job_name\":" JSON_STR ",\"status\":" RUN_STATUS_SCHEMA ","     \
+    "\"window_start\":" JSON_TIME ",\"window_end\":" JSON_TIME ",\"created_at\":" JSON_TIME ","      \
+    "\"backfill_id\":{\"type\":\"string\",\"format\":\"uuid\",\"nullable\":true}"
+#define STAGE_RECORD_REF                                                                           \
+    "{\"allOf\":[{\"$ref\":\"#/components/schemas/ExecutionRecord\"}],\"nullable\":true}"
+#define TEXT_REPLY(what, type)                                                                     \
+    "\"200\":{\"description\":\"" what "\",\"content\":{\"" type "\":{}}}"
+#define CONSOLE_OPENAPI                                                                            \
+    "\"/ui/\":{\"get\":{\"summary\":\"The web console (read-only; works without a token)\","       \
+        "\"responses\":{" TEXT_REPLY("the page", "text/html") "}}},"                                \
+    "\"/ui/{file}\":{\"get\":{\"summary\":\"The console's script, style and vendored chart"        \
+        " library (vendor/lightweight-charts.js, vendor/LICENSE), compiled into extract\","        \
+        "\"parameters\":[" PATH_PARAM("file", JSON_STR) "],"                                         \
+        "\"responses\":{" TEXT_REPLY("the file", "text/javascript") "," ERR("404") "}}},"           \
+    "\"/v1/runs\":{\"get\":{\"summary\":\"The latest runs (executions with their three stages),"  \
+        " newest first, a page at a time\","                                                        \
+        "\"parameters\":[" QUERY_PARAM("job_name", "false", JSON_STR) ","                           \
+            QUERY_PARAM("status", "false", RUN_STATUS_SCHEMA) ","                                    \
+            QUERY_PARAM("limit", "false", "{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,"     \
+                "\"default\":50}") ","                                                               \
+            QUERY_PARAM("before", "false", "{\"type\":\"string\",\"description\":\"the cursor of"    \
+                " the previous page\"}") "],"                                                         \
+        "\"responses\":{" JSON_REPLY("200", "a page of runs", "{\"type\":\"object\",\"properties\":{" \
+            "\"runs\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"         \
+            RUN_HEAD_PROPS ",\"stages\":{\"type\":\"object\",\"properties\":{"                       \
+            "\"extract\":" STAGE_BRIEF_SCHEMA ",\"transform\":" STAGE_BRIEF_SCHEMA ","                 \
+            "\"aggregate\":" STAGE_BRIEF_SCHEMA "}}}}},\"limit\":" JSON_INT("1", "200") ","            \
+            "\"cursor\":{\"type\":\"string\",\"nullable\":true,\"description\":\"before= of the next"  \
+            " page; null on the last\"},\"next\":{\"type\":\"string\",\"nullable\":true,"              \
+            "\"description\":\"the next page's path\"}}}") "," ERR("400") "}}},"                        \
+    "\"/v1/runs/{execution_id}\":{\"get\":{\"summary\":\"A run: its three stage records as GET"     \
+        " /v1/executions/{execution_id} of each stage shows them\","                                \
+        "\"parameters\":[" PATH_PARAM("execution_id", JSON_UUID) "],"                                \
+        "\"responses\":{" JSON_REPLY("200", "the run", "{\"type\":\"object\",\"properties\":{"       \
+            RUN_HEAD_PROPS ",\"stages\":{\"type\":\"object\",\"properties\":{"                       \
+            "\"extract\":" STAGE_RECORD_REF ",\"transform\":" STAGE_RECORD_REF ","                     \
+            "\"aggregate\":" STAGE_RECORD_REF "}},\"links\":{\"type\":\"object\"}}}") ","             \
+            ERR("400") "," ERR("404") "}}},"                                                         \
+    "\"/v1/runs/{execution_id}/rejects\":{\"get\":{\"summary\":\"The run's rejected bars"          \
+        " (silver.rejected_bars) by rule, the most first, with the first 3 of each\","              \
+        "\"parameters\":[" PATH_PARAM("execution_id", JSON_UUID) "],"                                \
+        "\"responses\":{" JSON_REPLY("200", "rejects", "{\"type\":\"object\",\"properties\":{"      \
+            "\"execution_id\":" JSON_UUID ",\"rejected\":" JSON_COUNT ",\"rules\":{\"type\":\"array\"," \
+            "\"items\":{\"type\":\"object\",\"properties\":{\"rule\":" JSON_STR ",\"count\":"         \
+            JSON_COUNT ",\"samples\":{\"type\":\"array\",\"maxItems\":3,\"items\":{\"type\":"          \
+            "\"object\",\"properties\":{\"ticker\":" JSON_STR ",\"ts\":" JSON_TIME ",\"attempt\":"      \
+            JSON_COUNT ",\"object_uri\":" JSON_STR ",\"page\":" JSON_COUNT ",\"item\":" JSON_COUNT ","   \
+            "\"raw\":{}}}}}}}}}") "," ERR("400") "," ERR("404") "}}},"                                    \
+    "\"/v1/runs/{execution_id}/quality\":{\"get\":{\"summary\":\"Completeness per ticker and"      \
+        " data-quality results with alert state, as aggregate's GET"                                \
+        " /v1/executions/{execution_id}/quality shows them; empty lists until aggregate ran\","     \
+        "\"parameters\":[" PATH_PARAM("execution_id", JSON_UUID) "],"                                \
+        "\"responses\":{" OK("quality") "," ERR("400") "," ERR("404") "}}},"                          \
+    "\"/v1/jobs/{job_name}/bars\":{\"get\":{\"summary\":\"Gold bars of one of the job's tickers"   \
+        " in [from, to) for a chart (daily: trading days from from's date to the day before to's),"  \
+        " at most 5000: a range that could hold more is refused\","                                 \
+        "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) ","                                      \
+            QUERY_PARAM("ticker", "true", JSON_STR) ","                                              \
+            QUERY_PARAM("interval", "false", "{\"type\":\"string\",\"enum\":[\"hour\",\"day\"],"      \
+                "\"default\":\"hour\"}") ","                                                          \
+            QUERY_PARAM("from", "true", JSON_TIME) "," QUERY_PARAM("to", "true", JSON_TIME) "],"      \
+        "\"responses\":{" JSON_REPLY("200", "bars", "{\"type\":\"object\",\"properties\":{"         \
+            "\"ticker\":" JSON_STR ",\"interval\":" JSON_STR ",\"source_timespan\":" JSON_STR ","      \
+            "\"count\":" JSON_COUNT ",\"bars\":{\"type\":\"array\",\"items\":{\"type\":\"object\","   \
+            "\"properties\":{\"time\":{\"description\":\"epoch seconds (hour) or YYYY-MM-DD (day)\"},"  \
+            "\"open\":{\"type\":\"number\"},\"high\":{\"type\":\"number\"},\"low\":{\"type\":"       \
+            "\"number\"},\"close\":{\"type\":\"number\"},\"volume\":{\"type\":\"number\","            \
+            "\"nullable\":true},\"ma20\":{\"type\":\"number\",\"nullable\":true}}}}}}") ","             \
+            ERR("400") "," ERR("404") "}}},"                                                         \
+    "\"/v1/jobs/{job_name}/days\":{\"get\":{\"summary\":\"Each UTC day of [from, to] (both"        \
+        " included; by default the months of the job's executions, at most 366 days): covered,"     \
+        " partial, gap (the job's markets were open and successful windows cover all, some or"      \
+        " none of it) or closed\","                                                                 \
+        "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) ","                                      \
+            QUERY_PARAM("from", "false", JSON_DATE) "," QUERY_PARAM("to", "false", JSON_DATE) ","    \
+            QUERY_PARAM("stage", "false", "{\"type\":\"string\",\"enum\":"                          \
+                "[\"extract\",\"transform\",\"aggregate\"],\"default\":\"aggregate\"}") "],"          \
+        "\"responses\":{" JSON_REPLY("200", "days", "{\"type\":\"object\",\"properties\":{"         \
+            "\"from\":" JSON_DATE ",\"to\":" JSON_DATE ",\"markets\":{\"type\":\"array\"},"           \
+            "\"counts\":{\"type\":\"object\"},\"days\":{\"type\":\"array\",\"items\":{\"type\":"    \
+            "\"object\",\"properties\":{\"day\":" JSON_DATE ",\"state\":{\"type\":\"string\","       \
+            "\"enum\":[\"covered\",\"partial\",\"gap\",\"closed\"]},\"open_minutes\":" JSON_COUNT ","  \
+            "\"covered_minutes\":" JSON_COUNT "}}}}}") "," ERR("400") "," ERR("404") "}}}"
 static const char extract_openapi[] =
     "\"/v1/jobs\":{\"get\":{\"summary\":\"List job configurations\","
         "\"responses\":{" OK("jobs") "}}},"
@@ -224,7 +320,14 @@ static const char extract_openapi[] =
             QUERY_PARAM("stage", "false", "{\"type\":\"string\",\"enum\":"
                 "[\"extract\",\"transform\",\"aggregate\"]}") "],"
         "\"responses\":{" OK("gaps") "," ERR("400") "," ERR("404") "}}},"
-    "\"/v1/backfills\":{\"post\":{\"summary\":\"One execution per day of [from, to]\","
+    "\"/v1/backfills\":{\"get\":{\"summary\":\"A job's backfills with their progress, newest"
+        " first (each as GET /v1/backfills/{backfill_id} without executions)\","
+        "\"parameters\":[" QUERY_PARAM("job_name", "true", JSON_STR) ","
+            QUERY_PARAM("limit", "false", JSON_INT("1", "100")) "],"
+        "\"responses\":{" JSON_REPLY("200", "backfills", "{\"type\":\"object\",\"properties\":"
+            "{\"backfills\":{\"type\":\"array\",\"items\":" BACKFILL_REF "}}}") ","
+            ERR("400") "," ERR("404") "}},"
+    "\"post\":{\"summary\":\"One execution per day of [from, to]\","
         JSON_BODY("{\"type\":\"object\",\"required\":[\"job_name\",\"from\",\"to\"],"
             "\"properties\":{\"job_name\":" JSON_STR ",\"from\":" JSON_DATE ",\"to\":" JSON_DATE ","
             "\"concurrency\":" JSON_INT("1", "32") ",\"backfill_id\":" JSON_UUID "}}")
@@ -237,7 +340,8 @@ static const char extract_openapi[] =
     "\"/v1/executions/{execution_id}/audit\":{\"get\":{"
         "\"summary\":\"The vendor requests of each attempt\","
         "\"parameters\":[" PATH_PARAM("execution_id", JSON_UUID) "],"
-        "\"responses\":{" OK("audit") "," ERR("404") "}}}";
+        "\"responses\":{" OK("audit") "," ERR("404") "}}},"
+    CONSOLE_OPENAPI;
 /* clang-format on */
 
 static struct extract_cfg extract_cfg;

@@ -606,7 +606,7 @@ static void test_openapi(void)
         "/v1/jobs",      "/v1/jobs/{job_name}",         "/v1/jobs/{job_name}/gaps",
         "/v1/backfills", "/v1/backfills/{backfill_id}", "/v1/executions/{execution_id}/audit"};
     static const int procs[] = {H_EXTRACT, H_TRANSFORM, H_AGGREGATE};
-    static const int nexpected[] = {12, 6, 7};
+    static const int nexpected[] = {20, 6, 7};
 
     for (size_t p = 0; p < sizeof(procs) / sizeof(procs[0]); p++) {
         struct h_resp r;
@@ -623,7 +623,8 @@ static void test_openapi(void)
                       (procs[p] == H_EXTRACT),
                   "%s: %s %s", stack.procs[procs[p]].name, extract_only[i],
                   procs[p] == H_EXTRACT ? "described" : "absent");
-        /* The stage API's six paths, extract's six, aggregate's quality report. */
+        /* The stage API's six paths, extract's six and its console's eight, aggregate's quality
+         * report. */
         CHECK_EQ_INT(cJSON_GetArraySize(paths), nexpected[p]);
         cJSON_Delete(doc);
         h_resp_free(&r);
