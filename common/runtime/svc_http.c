@@ -718,6 +718,8 @@ void svc_http_handle(struct tf_http_req *req, void *ud)
         reply_openapi(svc, req);
         return;
     }
+    if (svc->def->static_route && svc->def->static_route(svc, req))
+        return;
     conn = svc_api_conn_get(svc, tf_http_logctx(req));
     if (is_get && strcmp(path, "/readyz") == 0) {
         get_ready(svc, req, conn);

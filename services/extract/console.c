@@ -565,6 +565,20 @@ out:
     PQclear(res);
 }
 
+int extract_ui_route(struct tf_svc *svc, struct tf_http_req *req)
+{
+    const char *path = tf_http_path(req);
+
+    (void)svc;
+    if (strcmp(path, "/ui") != 0 && strncmp(path, "/ui/", 4) != 0)
+        return 0;
+    if (strcmp(tf_http_method(req), "GET") == 0)
+        serve_asset(req, path[3] ? path + 4 : "");
+    else
+        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+    return 1;
+}
+
 int extract_console_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
 {
     const char *path = tf_http_path(req);
@@ -574,13 +588,6 @@ int extract_console_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *c
     int matched;
 
     (void)svc;
-    if (strcmp(path, "/ui") == 0 || strncmp(path, "/ui/", 4) == 0) {
-        if (is_get)
-            serve_asset(req, path[3] ? path + 4 : "");
-        else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
-        return 1;
-    }
     if (strcmp(path, "/v1/runs") == 0) {
         if (is_get)
             list_runs(req, conn);

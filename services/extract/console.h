@@ -32,6 +32,9 @@ const char *extract_ui_content_type(const char *path);
  */
 int extract_console_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
 
+/** GET /ui/ and its files, compiled in: no database needed. 1 when answered. */
+int extract_ui_route(struct tf_svc *svc, struct tf_http_req *req);
+
 /** GET /v1/jobs/{job}/days (console_days.c); job is a valid name. */
 void extract_console_days(struct tf_http_req *req, PGconn *conn, const char *job);
 

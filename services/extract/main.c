@@ -375,6 +375,7 @@ static const struct tf_stage_def extract_stage = {
     .run = extract_run,
     .plan = extract_plan,
     .tick = extract_tick,
+    .static_route = extract_ui_route,
     .route = extract_route,
     .openapi_paths = extract_openapi,
     .keys = extract_keys,

@@ -215,6 +215,11 @@ static void test_postgres_outage(void)
            "database_unavailable");
     expect("GET", stack.procs[H_TRANSFORM].port, "/readyz", NULL, 503, "postgres", "unreachable");
     expect("GET", stack.procs[H_TRANSFORM].port, "/healthz", NULL, 200, NULL, NULL);
+    /* The console's page needs no database: it loads and says what is wrong. */
+    h_http("GET", stack.procs[H_EXTRACT].port, "/ui/", NULL, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(r.body && strstr(r.body, "<html"), "the console's page while PostgreSQL is down");
+    h_resp_free(&r);
 
     CHECK_EQ_INT(env_script("pg.sh", "up"), 0);
     PQreset(stack.db);

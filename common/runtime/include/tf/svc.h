@@ -90,6 +90,12 @@ struct tf_stage_def {
      * work the stage schedules itself (extract: backfills). NULL for none.
      */
     void (*tick)(struct tf_svc *svc, PGconn *conn);
+    /**
+     * Routes that need no database (files compiled into the binary), tried
+     * before a connection is taken, so they answer while PostgreSQL is
+     * away; returns 1 when it answered. NULL for none.
+     */
+    int (*static_route)(struct tf_svc *svc, struct tf_http_req *req);
     /** Extra routes; returns 1 when it answered. NULL for none. */
     int (*route)(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn);
     /**
