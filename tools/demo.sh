@@ -132,6 +132,7 @@ run() {
     done
     echo "--- marketsim generated $expected bars for the window; silver holds $silver"
     echo "demo: execution $id extract=$extract transform=$transform aggregate=$aggregate silver_rows=$silver gold_rows=$gold"
+    echo "demo: the console: http://localhost:${PORT[extract]}/ui/#/runs/$id"
     echo "demo: try tickflowctl: $BIN/tickflowctl status $id   ($BIN/tickflowctl --help lists every command)"
     [ "$extract" = SUCCESS ] && [ "$transform" = SUCCESS ] && [ "$aggregate" = SUCCESS ] && [ "$silver" -eq "$expected" ]
 }
