@@ -4,7 +4,8 @@
 # Usage: tests/run.sh [all|unit|integration|e2e|deploy]   (BUILD=build-address-undefined for sanitizer builds)
 # The unit suite also reads test_parquet's files with pyarrow and DuckDB
 # (tests/env/pyenv.sh makes the venv; it needs PyPI once).
-# The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts.
+# The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts;
+# its browser tests need Debian's chromium and chromium-driver (deps.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -93,6 +94,8 @@ if [ "$which" = all ] || [ "$which" = e2e ]; then
     for t in "$BUILD"/tests/test_e2e_*; do
         run_suite "e2e-$(basename "$t")" "$t"
     done
+    # The web console in headless Chromium after real runs (tests/browser/run.sh).
+    run_suite e2e-browser bash tests/browser/run.sh "$BUILD"
 fi
 if [ "$which" = all ] || [ "$which" = deploy ]; then
     run_suite deploy-checks python3 tests/deploy/check_deploy.py

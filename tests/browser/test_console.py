@@ -213,14 +213,14 @@ def int_text(el):
         return None
 
 
-def shot(driver, shots, name):
-    """A PNG of the whole page (up to 4,000 px high) from the top, at shots/name."""
+def shot(driver, shots, name, max_height=4000):
+    """A PNG of the page from its top (max_height px of it at most), at shots/name."""
     driver.execute_script("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();")
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     width = driver.execute_script("return document.documentElement.clientWidth")
     png = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], 4000), "scale": 1},
+        "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], max_height), "scale": 1},
     })
     path = os.path.join(shots, name)
     with open(path, "wb") as fp:
@@ -297,7 +297,7 @@ def check_runs_page(driver, base, facts, shots):
                f"page shows {got!r}")
         links = row.find_elements("css selector", f'a[href$="#/runs/{rid}"]')
         ok(len(links) > 0, f"run {rid}: its row links to #/runs/{rid}")
-    shot(driver, shots, "runs.png")
+    shot(driver, shots, "runs.png", max_height=1000)  # the newest runs, not all 50
 
 
 def rows_now(driver):
@@ -575,7 +575,9 @@ def run_checks(a, stack):
         driver = start_browser(a.log)
         ok(True, "headless Chromium starts through " + CHROMEDRIVER)
     except Exception as exc:  # the reason, never a silent pass
-        ok(False, "headless Chromium starts through " + CHROMEDRIVER, f"{type(exc).__name__}: {exc}".strip())
+        first = (str(exc).strip().splitlines() or [""])[0]
+        ok(False, "headless Chromium starts through " + CHROMEDRIVER,
+           f"{type(exc).__name__}: {first} (chromedriver's log: {a.log})")
         return None
     problem = stack.wait_ready(240 * MULT)
     if not ok(problem is None, "the stack is up after real runs", problem or ""):
