@@ -4,6 +4,7 @@
 #include "tf/pg.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,14 @@ void tf_pg_pool_free(struct tf_pg_pool *pool)
     free(pool);
 }
 
+/* 1 when an idle connection's socket has something to read (or is closed). */
+static int socket_readable(PGconn *conn)
+{
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+    return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t errlen)
 {
     struct timespec deadline;
@@ -129,7 +138,11 @@ PGconn *tf_pg_pool_get(struct tf_pg_pool *pool, int wait_ms, char *err, size_t e
         snprintf(err, errlen, "no free database connection within %d ms", wait_ms);
         return NULL;
     }
-    if (conn && PQstatus(conn) == CONNECTION_OK && idle_ms > POOL_CHECK_IDLE_MS) {
+    /* A connection idle for a while, or one the server wrote to while it
+     * sat in the pool (a restart, a failover or an administrator ends its
+     * session with a message and closes it), is checked before use. */
+    if (conn && PQstatus(conn) == CONNECTION_OK &&
+        (idle_ms > POOL_CHECK_IDLE_MS || socket_readable(conn))) {
         PGresult *res = PQexec(conn, "SELECT 1");
         int alive = tf_pg_ok(res);
         PQclear(res);

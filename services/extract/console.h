@@ -57,10 +57,14 @@ const char *extract_day_state_name(enum extract_day_state st);
  * tickers trade in markets (EXTRACT_MARKET_BIT set), given the covered
  * time as sorted, disjoint [start, end) ranges of epoch seconds
  * (cover[2k], cover[2k + 1]; ncover ranges). A minute counts as covered
- * when it starts inside a range. *open_min and *covered_min (either may be
- * NULL) get the day's open and covered minutes. No I/O.
+ * when it starts inside a range. Minutes that start at or after until
+ * (epoch seconds: now) have not happened and do not count, so today is
+ * judged on its past minutes, and a day still to come is closed.
+ * *open_min and *covered_min (either may be NULL) get the day's open and
+ * covered minutes. No I/O.
  */
 enum extract_day_state extract_day_state(int64_t day, unsigned markets, const int64_t *cover,
-                                         size_t ncover, int *open_min, int *covered_min);
+                                         size_t ncover, int64_t until, int *open_min,
+                                         int *covered_min);
 
 #endif

@@ -63,7 +63,8 @@ static void mark_open(enum tf_market m, int64_t day, unsigned char open[DAY_MINU
 }
 
 enum extract_day_state extract_day_state(int64_t day, unsigned markets, const int64_t *cover,
-                                         size_t ncover, int *open_min, int *covered_min)
+                                         size_t ncover, int64_t until, int *open_min,
+                                         int *covered_min)
 {
     static const enum tf_market all[] = {TF_MARKET_US_EQUITY, TF_MARKET_CRYPTO, TF_MARKET_FOREX};
     unsigned char open[DAY_MINUTES];
@@ -76,6 +77,9 @@ enum extract_day_state extract_day_state(int64_t day, unsigned markets, const in
         if (markets & EXTRACT_MARKET_BIT(all[i]))
             mark_open(all[i], day, open);
     }
+    /* Minutes still to come are not open yet. */
+    for (int64_t i = until > start ? (until - start + 59) / 60 : 0; i < DAY_MINUTES; i++)
+        open[i] = 0;
     for (int i = 0; i < DAY_MINUTES; i++)
         nopen += open[i];
     /* The first range that ends after the day starts. */
@@ -194,6 +198,7 @@ static enum tf_rc covered_ranges(PGconn *conn, const char *job, const char *stag
 void extract_console_days(struct tf_http_req *req, PGconn *conn, const char *job)
 {
     const char *stage = NULL;
+    int64_t now = tf_time_now();
     int have_from = tf_http_query(req, "from") != NULL;
     int have_to = tf_http_query(req, "to") != NULL;
     int64_t from = 0, to = 0;
@@ -257,7 +262,7 @@ void extract_console_days(struct tf_http_req *req, PGconn *conn, const char *job
     for (int64_t day = from; day <= to && days; day++) {
         int open_min = 0, covered_min = 0;
         enum extract_day_state st =
-            extract_day_state(day, markets, cover, ncover, &open_min, &covered_min);
+            extract_day_state(day, markets, cover, ncover, now, &open_min, &covered_min);
         cJSON *o = cJSON_CreateObject();
 
         counts[st]++;

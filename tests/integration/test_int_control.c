@@ -245,6 +245,46 @@ static void test_pool_bound(void)
     tf_pg_pool_free(pool);
 }
 
+/*
+ * A connection whose server side went away while it sat in the pool (a
+ * restart, a failover, an administrator) is not handed out: the next get,
+ * at once, gives one that works.
+ */
+static void test_pool_drops_closed(PGconn *db)
+{
+    struct tf_pg_pool *pool = tf_pg_pool_new(dsn, 1);
+    char err[256] = "", pid[24];
+    const char *params[1] = {pid};
+    PGconn *a = tf_pg_pool_get(pool, 1000, err, sizeof(err));
+    PGconn *b;
+    PGresult *res;
+
+    CHECK(a != NULL, "a connection: %s", err);
+    if (!a) {
+        tf_pg_pool_free(pool);
+        return;
+    }
+    snprintf(pid, sizeof(pid), "%d", PQbackendPID(a));
+    tf_pg_pool_put(pool, a);
+    CHECK_EQ_INT(
+        h_pg_ll(db, "SELECT count(*) FROM (SELECT pg_terminate_backend($1::int)) t", 1, params), 1);
+    /* Until the backend has gone, the socket may still look open. */
+    for (int i = 0;
+         i < 50 &&
+         h_pg_ll(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, params) != 0;
+         i++)
+        h_sleep_ms(20);
+    h_sleep_ms(50);
+    b = tf_pg_pool_get(pool, 1000, err, sizeof(err));
+    CHECK(b != NULL, "a connection after the server closed the pooled one: %s", err);
+    res = b ? PQexec(b, "SELECT 1") : NULL;
+    CHECK(tf_pg_ok(res), "the connection handed out works at once");
+    CHECK(b && PQbackendPID(b) != (int)strtol(pid, NULL, 10), "a new server process serves it");
+    PQclear(res);
+    tf_pg_pool_put(pool, b);
+    tf_pg_pool_free(pool);
+}
+
 static void test_kafka_round_trip(void)
 {
     const char *brokers = getenv("TICKFLOW_KAFKA_BROKERS");
@@ -336,6 +376,7 @@ int main(void)
     test_requeue(db);
     test_exec_retry(db);
     test_pool_bound();
+    test_pool_drops_closed(db);
     test_kafka_round_trip();
     PQfinish(db);
     h_pg_drop_db(base, dbname);

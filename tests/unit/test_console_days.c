@@ -39,7 +39,40 @@ static enum extract_day_state state(const char *date, unsigned markets, const ch
 
     for (size_t i = 0; i < 2 * n; i++)
         cover[i] = t_of(ranges[i]);
-    return extract_day_state(day_of(date), markets, cover, n, open, covered);
+    return extract_day_state(day_of(date), markets, cover, n, INT64_MAX, open, covered);
+}
+
+/* Today is judged on the minutes that have happened; a day to come is closed. */
+static void test_until_now(void)
+{
+    unsigned us = EXTRACT_MARKET_BIT(TF_MARKET_US_EQUITY);
+    int64_t day = day_of("2024-03-04"); /* Monday: 14:30-21:00 UTC */
+    int64_t whole[2] = {t_of("2024-03-04T00:00:00Z"), t_of("2024-03-05T00:00:00Z")};
+    int64_t first_half_hour[2] = {t_of("2024-03-04T14:30:00Z"), t_of("2024-03-04T15:00:00Z")};
+    int open = -1, covered = -1;
+
+    /* An hour into the session: 60 minutes have been open. */
+    CHECK_EQ_INT(
+        extract_day_state(day, us, whole, 1, t_of("2024-03-04T15:30:00Z"), &open, &covered),
+        EXTRACT_DAY_COVERED);
+    CHECK_EQ_INT(open, 60);
+    CHECK_EQ_INT(covered, 60);
+    CHECK_EQ_INT(extract_day_state(day, us, first_half_hour, 1, t_of("2024-03-04T15:30:00Z"), &open,
+                                   &covered),
+                 EXTRACT_DAY_PARTIAL);
+    CHECK_EQ_INT(covered, 30);
+    CHECK_EQ_INT(extract_day_state(day, us, NULL, 0, t_of("2024-03-04T15:30:00Z"), &open, &covered),
+                 EXTRACT_DAY_GAP);
+    /* Before the open, and a day to come: nothing has been open yet. */
+    CHECK_EQ_INT(extract_day_state(day, us, NULL, 0, t_of("2024-03-04T14:00:00Z"), &open, &covered),
+                 EXTRACT_DAY_CLOSED);
+    CHECK_EQ_INT(open, 0);
+    CHECK_EQ_INT(extract_day_state(day, us, NULL, 0, t_of("2024-03-01T12:00:00Z"), NULL, NULL),
+                 EXTRACT_DAY_CLOSED);
+    /* The minute that starts at until has not happened; the one before has. */
+    CHECK_EQ_INT(extract_day_state(day, us, NULL, 0, t_of("2024-03-04T14:31:00Z"), &open, NULL),
+                 EXTRACT_DAY_GAP);
+    CHECK_EQ_INT(open, 1);
 }
 
 static void test_open_minutes(void)
@@ -134,6 +167,7 @@ static void test_content_types(void)
 int main(void)
 {
     test_open_minutes();
+    test_until_now();
     test_coverage();
     test_content_types();
     return check_summary();
