@@ -731,17 +731,15 @@ static void test_backfill(void)
                           "2024-03-08", "--concurrency", "1",      NULL};
     char id[37] = "", again[128];
     struct ctl_proc p;
-    long status;
     cJSON *doc;
     char *line;
     double deadline;
 
     /* Each day's page comes 600 ms late, so five days take a few seconds. */
-    cJSON_Delete(h_call("POST", stack.procs[H_MARKETSIM].port, "/_sim/faults",
-                        "{\"rules\":[{\"ticker\":\"MSFT\",\"fault\":\"slow\",\"delay_ms\":600,"
-                        "\"times\":-1}]}",
-                        NULL, &status));
-    CHECK_EQ_INT(status, 200);
+    CHECK_EQ_INT(h_sim_faults(stack.procs[H_MARKETSIM].port,
+                              "{\"rules\":[{\"ticker\":\"MSFT\",\"fault\":\"slow\","
+                              "\"delay_ms\":600,\"times\":-1}]}"),
+                 200);
     if (ctl_spawn(&p, args, NULL, 0) != 0) {
         check_fail(__FILE__, __LINE__, "cannot start tickflowctl");
         return;
@@ -780,8 +778,7 @@ static void test_backfill(void)
     CHECK(count_lines(p.out.data, "[") >= 2, "watch showed no progress: %s", p.out.data);
     check_plain(p.out.data);
     ctl_cleanup(&p);
-    cJSON_Delete(
-        h_call("DELETE", stack.procs[H_MARKETSIM].port, "/_sim/faults", NULL, NULL, &status));
+    CHECK_EQ_INT(h_sim_faults(stack.procs[H_MARKETSIM].port, NULL), 200);
     {
         const char *watch[] = {"backfill", "watch", id, "--json", NULL};
         CHECK_EQ_INT(ctl_env(&p, NULL, watch), 0);

@@ -34,12 +34,7 @@ static struct h_stack stack;
 
 static void faults(const char *rules)
 {
-    struct h_resp r;
-
-    h_http(rules ? "POST" : "DELETE", stack.procs[H_MARKETSIM].port, "/_sim/faults", rules, NULL,
-           &r);
-    CHECK(r.status == 200, "marketsim took the rules (%ld): %s", r.status, r.body);
-    h_resp_free(&r);
+    CHECK_EQ_INT(h_sim_faults(stack.procs[H_MARKETSIM].port, rules), 200);
 }
 
 static void add_job_tickers(const char *name, const char *tickers, int page_limit)

@@ -481,18 +481,16 @@ static void test_backfill_failed(void)
 {
     const char *params[1];
     char *id, *day0 = NULL, *day1 = NULL;
-    long status;
-    cJSON *bf, *ans;
+    cJSON *bf;
 
     /* No close is that high: every aggregate run fails. */
     put_backfill_job("[{\"check\":\"avg_close_between\",\"min\":1000000,\"max\":2000000,"
                      "\"severity\":\"fail\"}]");
     /* The first request for MSFT, the first day's (concurrency 1), gets an error body. */
-    ans = h_call("POST", stack.procs[H_MARKETSIM].port, "/_sim/faults",
-                 "{\"rules\":[{\"ticker\":\"MSFT\",\"fault\":\"error200\",\"times\":1}]}", NULL,
-                 &status);
-    CHECK_EQ_INT(status, 200);
-    cJSON_Delete(ans);
+    CHECK_EQ_INT(
+        h_sim_faults(stack.procs[H_MARKETSIM].port,
+                     "{\"rules\":[{\"ticker\":\"MSFT\",\"fault\":\"error200\",\"times\":1}]}"),
+        200);
     id = start_backfill("2024-04-08", "2024-04-09", 1, 2);
     if (!id)
         return;

@@ -66,11 +66,7 @@ static int put_job(const char *name, const char *ticker, int multiplier, const c
 /* Replaces marketsim's fault rules (NULL clears them). */
 static void set_faults(const char *rules)
 {
-    long status;
-
-    cJSON_Delete(call(rules ? "POST" : "DELETE", stack.procs[H_MARKETSIM].port, "/_sim/faults",
-                      rules, &status));
-    CHECK_EQ_INT(status, 200);
+    CHECK_EQ_INT(h_sim_faults(stack.procs[H_MARKETSIM].port, rules), 200);
 }
 
 /* Starts an execution of job over [ws, we) at extract; its id goes to id. */

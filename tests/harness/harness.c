@@ -532,6 +532,17 @@ int h_stack_stop(struct h_stack *st)
     return unclean;
 }
 
+long h_sim_faults(int marketsim_port, const char *rules)
+{
+    struct h_resp r;
+    long status;
+
+    h_http(rules ? "POST" : "DELETE", marketsim_port, "/_sim/faults", rules, NULL, &r);
+    status = r.status;
+    h_resp_free(&r);
+    return status;
+}
+
 long long h_metric(int port, const char *name)
 {
     struct h_resp r;

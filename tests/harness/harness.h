@@ -166,6 +166,13 @@ int h_http(const char *method, int port, const char *path, const char *body, con
 
 void h_resp_free(struct h_resp *resp);
 
+/**
+ * Replaces marketsim's fault rules with rules (a {"rules":[...]} body; NULL
+ * clears them). Returns marketsim's HTTP status (200 when taken), 0 when
+ * it could not be reached.
+ */
+long h_sim_faults(int marketsim_port, const char *rules);
+
 /** One sample ("name{...} value") of a service's /metrics; -1 when absent. */
 long long h_metric(int port, const char *name);
 
