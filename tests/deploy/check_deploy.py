@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 try:
@@ -34,6 +35,34 @@ K8S = ROOT / "deploy" / "k8s"
 K8S_BASE = K8S / "base"
 DAG = ROOT / "deploy" / "airflow" / "dags" / "tickflow_pipeline.py"
 AIRFLOW_README = ROOT / "deploy" / "airflow" / "README.md"
+KUSTOMIZE_SH = ROOT / "tests" / "env" / "kustomize.sh"
+SECRET_TEMPLATE = K8S_BASE / "secret.template.yaml"
+NAMESPACE = "tickflow"
+
+# What `kustomize build` must give for each kustomization: kind -> count.
+_BASE_OBJECTS = {
+    "Namespace": 1,
+    "ServiceAccount": 1,
+    "ConfigMap": 2,
+    "PersistentVolumeClaim": 1,
+    "Service": 8,
+    "Deployment": 4,
+    "StatefulSet": 2,
+    "HorizontalPodAutoscaler": 3,
+    "PodDisruptionBudget": 3,
+    "NetworkPolicy": 7,
+}
+EXPECTED_OBJECTS = {
+    # no Secret: the base leaves tickflow-secrets to the operator (secret.template.yaml)
+    "deploy/k8s/base": _BASE_OBJECTS,
+    "deploy/k8s/overlays/dev": {**_BASE_OBJECTS, "Secret": 1},
+    "deploy/k8s/overlays/dev-cronjob": {**_BASE_OBJECTS, "Secret": 1, "CronJob": 1, "NetworkPolicy": 8},
+}
+
+# Containers that may write to their root filesystem: (kind, workload, container) -> why.
+WRITABLE_ROOT = {
+    ("StatefulSet", "kafka", "kafka"): "the image renders its configuration into /opt/kafka/config at start",
+}
 
 STAGES = ("extract", "transform", "aggregate")
 SERVICES = STAGES + ("marketsim",)
@@ -240,8 +269,9 @@ def deploy_env_by_service() -> dict[str, dict[str, set[str]]]:
         if isinstance(env, list):
             env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
         out[svc]["docker-compose.yaml"] = set(env)
-    maps = configmap_data(K8S_BASE)
-    for name, dep in of_kind(base_objects(), "Deployment").items():
+    objs = base_objects()
+    maps = {o["metadata"]["name"]: o.get("data") or {} for o in objs if o.get("kind") == "ConfigMap"}
+    for name, dep in of_kind(objs, "Deployment").items():
         if name not in out:
             continue
         names = set()
@@ -344,44 +374,90 @@ def kustomization(dirpath: Path) -> dict:
     return load_yaml_docs(dirpath / "kustomization.yaml")[0]
 
 
+def render_targets() -> list[Path]:
+    """The kustomizations the checks render: the base and every overlay."""
+    overlays = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
+    return [K8S_BASE] + overlays
+
+
+_KUSTOMIZE: dict[str, object] = {}
+
+
+def kustomize_bin() -> str:
+    """Path of the pinned kustomize, installed by tests/env/kustomize.sh on first use."""
+    if "bin" not in _KUSTOMIZE:
+        proc = subprocess.run(["bash", str(KUSTOMIZE_SH)], capture_output=True, text=True, timeout=1200)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            _KUSTOMIZE["bin"] = RuntimeError(f"{rel(KUSTOMIZE_SH)} failed: {last}")
+        else:
+            _KUSTOMIZE["bin"] = lines[-1]
+    found = _KUSTOMIZE["bin"]
+    if isinstance(found, Exception):
+        raise found
+    return str(found)
+
+
+_RENDERED: dict[Path, object] = {}
+
+
+def render(d: Path) -> list[dict]:
+    """`kustomize build <d>` from the repository root, parsed: one dict per object."""
+    if d not in _RENDERED:
+        try:
+            proc = subprocess.run(
+                [kustomize_bin(), "build", rel(d)], cwd=ROOT, capture_output=True, text=True, timeout=120
+            )
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+                raise RuntimeError(f"kustomize build {rel(d)}: {last[:300]}")
+            _RENDERED[d] = [o for o in yaml.safe_load_all(proc.stdout) if isinstance(o, dict)]
+        except Exception as exc:  # every check of this target fails with the same reason
+            _RENDERED[d] = exc
+    found = _RENDERED[d]
+    if isinstance(found, Exception):
+        raise found
+    return list(found)
+
+
 def base_objects() -> list[dict]:
-    objs = []
-    for res in kustomization(K8S_BASE).get("resources", []):
-        path = K8S_BASE / res
-        if path.is_file():
-            objs += [d for d in load_yaml_docs(path) if isinstance(d, dict)]
-    return objs
+    """The base as kustomize renders it."""
+    return render(K8S_BASE)
 
 
 def of_kind(objs: list[dict], kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in objs if o.get("kind") == kind}
 
 
-def env_file_keys(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            k, _, v = line.partition("=")
-            out[k.strip()] = v.strip()
-    return out
+# kustomize appends "-" and a 10-character hash to generated ConfigMap and Secret names.
+HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 
 
-def configmap_data(dirpath: Path) -> dict[str, dict[str, str]]:
-    """ConfigMaps generated by a kustomization: name -> data."""
-    out: dict[str, dict[str, str]] = {}
-    for gen in kustomization(dirpath).get("configMapGenerator", []) or []:
-        data = out.setdefault(gen["name"], {})
-        for env in gen.get("envs", []) or []:
-            data.update(env_file_keys(dirpath / env))
-        for lit in gen.get("literals", []) or []:
-            k, _, v = lit.partition("=")
-            data[k] = v
-    return out
+def generated(objs: list[dict], name: str, kind: str = "ConfigMap") -> dict[str, str]:
+    """Data of the generated ConfigMap (or Secret) `name`, with or without its hash suffix."""
+    for o in objs:
+        rendered = dig(o, "metadata", "name", default="")
+        if o.get("kind") == kind and (rendered == name or HASH_SUFFIX.sub("", rendered) == name):
+            return dict(o.get("data") or {})
+    return {}
+
+
+def keys_of(obj: dict) -> set[str]:
+    return set(obj.get("data") or {}) | set(obj.get("binaryData") or {}) | set(obj.get("stringData") or {})
+
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+
+def pod_template(workload: dict) -> dict:
+    if workload.get("kind") == "CronJob":
+        return dig(workload, "spec", "jobTemplate", "spec", "template", default={}) or {}
+    return dig(workload, "spec", "template", default={}) or {}
 
 
 def pod_spec(workload: dict) -> dict:
-    return dig(workload, "spec", "template", "spec", default={}) or {}
+    return pod_template(workload).get("spec") or {}
 
 
 def containers(workload: dict) -> list[dict]:
@@ -837,7 +913,7 @@ def _():
 @check("k8s: liveness on /healthz and readiness on /readyz at the HTTP port")
 def _():
     problems = []
-    cm = configmap_data(K8S_BASE).get("tickflow-config", {})
+    cm = generated(base_objects(), "tickflow-config")
     if cm.get("TICKFLOW_HTTP_PORT") not in (None, str(HTTP_PORT)):
         problems.append(f"ConfigMap TICKFLOW_HTTP_PORT={cm.get('TICKFLOW_HTTP_PORT')}")
     for name, dep in of_kind(base_objects(), "Deployment").items():
@@ -854,58 +930,16 @@ def _():
     return problems
 
 
-@check("k8s: every container has cpu and memory requests and limits")
-def _():
-    problems = []
-    objs = base_objects()
-    for kind in ("Deployment", "StatefulSet"):
-        for name, o in of_kind(objs, kind).items():
-            for c in containers(o):
-                for section in ("requests", "limits"):
-                    for res in ("cpu", "memory"):
-                        if dig(c, "resources", section, res) is None:
-                            problems.append(f"{kind}/{name}/{c['name']}: no {section}.{res}")
-    return problems
-
-
-@check("k8s: non-root, no privilege escalation, all capabilities dropped, read-only root for stages")
-def _():
-    problems = []
-    stages, _ = parse_dockerfile(DOCKERFILE)
-    image_uid = (effective(stages, "extract", "USER") or "").split(":")[0]
-    objs = base_objects()
-    for kind in ("Deployment", "StatefulSet"):
-        for name, o in of_kind(objs, kind).items():
-            spec = pod_spec(o)
-            pod_sc = spec.get("securityContext") or {}
-            if dig(pod_sc, "seccompProfile", "type") != "RuntimeDefault":
-                problems.append(f"{name}: seccompProfile is not RuntimeDefault")
-            if kind == "Deployment" and str(pod_sc.get("runAsUser")) != image_uid:
-                problems.append(f"{name}: runAsUser {pod_sc.get('runAsUser')} != image uid {image_uid}")
-            for c in containers(o):
-                sc = c.get("securityContext") or {}
-                where = f"{kind}/{name}/{c['name']}"
-                if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
-                    problems.append(f"{where}: runAsNonRoot not set")
-                if sc.get("allowPrivilegeEscalation") is not False:
-                    problems.append(f"{where}: allowPrivilegeEscalation is not false")
-                if "ALL" not in (dig(sc, "capabilities", "drop") or []):
-                    problems.append(f"{where}: capabilities not dropped")
-                if kind == "Deployment" and sc.get("readOnlyRootFilesystem") is not True:
-                    problems.append(f"{where}: readOnlyRootFilesystem is not true")
-                if sc.get("privileged"):
-                    problems.append(f"{where}: privileged")
-            if spec.get("automountServiceAccountToken") is not False:
-                problems.append(f"{name}: service account token mounted")
-    return problems
-
-
 @check("k8s: stage and marketsim variables are all known tickflow variables")
 def _():
     problems = []
     known = known_env()
-    maps = configmap_data(K8S_BASE)
-    overlay_maps = configmap_data(K8S / "overlays" / "dev")
+    maps = {o["metadata"]["name"]: o.get("data") or {} for o in base_objects() if o.get("kind") == "ConfigMap"}
+    overlay_maps = {
+        o["metadata"]["name"]: o.get("data") or {}
+        for o in render(K8S / "overlays" / "dev")
+        if o.get("kind") == "ConfigMap"
+    }
     for cm_name, data in list(maps.items()) + list(overlay_maps.items()):
         problems += [f"ConfigMap {cm_name}: unknown variable {k}" for k in data if k not in known]
         if "TICKFLOW_LOG_LEVEL" in data and data["TICKFLOW_LOG_LEVEL"] not in LOG_LEVELS:
@@ -1037,7 +1071,7 @@ def _():
         dig(h, "spec", "scaleTargetRef", "name"): h for h in of_kind(objs, "HorizontalPodAutoscaler").values()
     }
     pdbs = list(of_kind(objs, "PodDisruptionBudget").values())
-    partitions = int(configmap_data(K8S_BASE).get("tickflow-config", {}).get("TICKFLOW_KAFKA_PARTITIONS", 3))
+    partitions = int(generated(objs, "tickflow-config").get("TICKFLOW_KAFKA_PARTITIONS", 3))
     for s in ("transform", "aggregate"):
         if dig(hpas.get(s), "spec", "maxReplicas", default=0) > partitions:
             problems.append(f"HPA {s}: maxReplicas above the {partitions} topic partitions")
@@ -1117,7 +1151,7 @@ def _():
 def _():
     objs, problems = base_objects(), []
     pvcs = of_kind(objs, "PersistentVolumeClaim")
-    lake_uri = configmap_data(K8S_BASE).get("tickflow-config", {}).get("TICKFLOW_LAKE_URI")
+    lake_uri = generated(objs, "tickflow-config").get("TICKFLOW_LAKE_URI")
     if lake_uri != LAKE_PATH:
         problems.append(f"ConfigMap TICKFLOW_LAKE_URI={lake_uri!r}")
     claims = {n for n, p in pvcs.items() if "ReadWriteMany" in (dig(p, "spec", "accessModes") or [])}
@@ -1162,7 +1196,7 @@ def _():
     env = {e["name"]: e.get("value") for c in containers(sts.get("kafka", {})) for e in c.get("env") or []}
     if set(str(env.get("KAFKA_PROCESS_ROLES", "")).split(",")) != {"broker", "controller"}:
         problems.append("kafka: not in KRaft combined mode")
-    brokers = configmap_data(K8S_BASE).get("tickflow-config", {}).get("TICKFLOW_KAFKA_BROKERS", "")
+    brokers = generated(base_objects(), "tickflow-config").get("TICKFLOW_KAFKA_BROKERS", "")
     services = of_kind(base_objects(), "Service")
     for b in filter(None, brokers.split(",")):
         host = b.split(":")[0].split(".")[0]
@@ -1347,34 +1381,253 @@ def _():
     return problems
 
 
-def kustomize_checks():
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        NOTES.append("kubectl not installed: rendering with kustomize not checked")
-        return
-    for kf in sorted(K8S.rglob("kustomization.yaml")):
-        d = kf.parent
+def kustomization_file(d: Path) -> dict:
+    for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+        if (d / name).is_file():
+            return load_yaml_docs(d / name)[0]
+    raise FileNotFoundError(f"no kustomization in {rel(d)}")
 
-        @check(f"kubectl kustomize {rel(d)} renders")
-        def _(d=d):
-            proc = subprocess.run([kubectl, "kustomize", str(d)], capture_output=True, text=True, timeout=120)
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-                return [re.sub(r"^[EWI]\d{4} [\d:.]+\s+\d+ \S+\] ", "", last)[:300]]
-            docs = [x for x in yaml.safe_load_all(proc.stdout) if x]
-            sec = {o["metadata"]["name"] for o in docs if o.get("kind") == "Secret"}
-            cms = {o["metadata"]["name"] for o in docs if o.get("kind") == "ConfigMap"}
+
+def image_rules(d: Path) -> dict[str, dict]:
+    """The `images:` entries in force after kustomize builds `d`: name -> entry.
+
+    Resources (bases) are transformed first, then components, then `d`'s own
+    list, so the outermost entry for a name wins."""
+    k, rules = kustomization_file(d), {}
+    for ref in list(k.get("resources") or []) + list(k.get("components") or []):
+        sub = (d / ref).resolve()
+        if sub.is_dir():
+            rules.update(image_rules(sub))
+    for entry in k.get("images") or []:
+        rules[entry["name"]] = {**rules.get(entry["name"], {}), **entry}
+    return rules
+
+
+def included_dirs(d: Path) -> set[Path]:
+    """Every kustomization or component directory that building `d` reads."""
+    k, out = kustomization_file(d), {d.resolve()}
+    for ref in list(k.get("resources") or []) + list(k.get("components") or []):
+        sub = (d / ref).resolve()
+        if sub.is_dir():
+            out |= included_dirs(sub)
+    return out
+
+
+def split_image(image: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of an image reference; tag and digest may be ''."""
+    ref, _, digest = image.partition("@")
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :], digest
+    return ref, "", digest
+
+
+def workloads(objs: list[dict]) -> list[dict]:
+    return [o for o in objs if o.get("kind") in WORKLOAD_KINDS]
+
+
+def where_of(o: dict, c: dict | None = None) -> str:
+    name = f"{o.get('kind')}/{dig(o, 'metadata', 'name')}"
+    return f"{name}/{c['name']}" if c else name
+
+
+def selects_any(selector: dict, pods: list[dict]) -> bool:
+    return any(labels_match(selector, p) for p in pods)
+
+
+def template_secret_keys() -> dict[str, set[str]]:
+    doc = load_yaml_docs(SECRET_TEMPLATE)[0]
+    return {doc["metadata"]["name"]: keys_of(doc)}
+
+
+def render_checks() -> None:
+    stages, _ = parse_dockerfile(DOCKERFILE)
+    image_uid = (effective(stages, "extract", "USER") or "").split(":")[0]
+    targets = render_targets()
+
+    @check("kustomize: every component is included by an overlay (so it is rendered and checked)")
+    def _():
+        used = set().union(*(included_dirs(t) for t in targets))
+        comps = sorted(p.parent for p in (K8S / "components").glob("*/kustomization.yaml"))
+        return [f"{rel(c)} is included by no overlay" for c in comps if c.resolve() not in used]
+
+    for target in targets:
+        t = rel(target)
+
+        @check(f"{t}: kustomize build renders the expected objects, all in namespace {NAMESPACE}")
+        def _(target=target, t=t):
+            objs = render(target)
+            got = dict(sorted(Counter(o.get("kind") for o in objs).items()))
+            want = EXPECTED_OBJECTS.get(t)
+            if want is None:
+                return [f"no expected object count for {t}: add it to EXPECTED_OBJECTS ({got})"]
             problems = []
-            for o in docs:
-                for v in pod_spec(o).get("volumes") or []:
-                    name = dig(v, "secret", "secretName")
-                    if name and sec and name not in sec:
-                        problems.append(f"{o['metadata']['name']}: Secret {name} not rendered")
+            if got != dict(sorted(want.items())):
+                diff = {
+                    k: f"{got.get(k, 0)} (want {want.get(k, 0)})"
+                    for k in sorted(set(got) | set(want))
+                    if got.get(k, 0) != want.get(k, 0)
+                }
+                problems.append(f"{len(objs)} objects, want {sum(want.values())}: {diff}")
+            for o in objs:
+                ns = dig(o, "metadata", "namespace")
+                if o.get("kind") != "Namespace" and ns != NAMESPACE:
+                    problems.append(f"{where_of(o)} in namespace {ns!r}")
+            return problems
+
+        @check(f"{t}: every workload container has probes, requests and limits, a restricted securityContext")
+        def _(target=target):
+            problems = []
+            for o in workloads(render(target)):
+                spec, kind, name = pod_spec(o), o["kind"], o["metadata"]["name"]
+                pod_sc = spec.get("securityContext") or {}
+                if spec.get("automountServiceAccountToken") is not False:
+                    problems.append(f"{where_of(o)}: service account token mounted")
+                if spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"):
+                    problems.append(f"{where_of(o)}: shares a host namespace")
+                init = {c["name"] for c in spec.get("initContainers") or []}
                 for c in containers(o):
+                    sc, w = c.get("securityContext") or {}, where_of(o, c)
+                    # a Job's pod runs to completion: probes would only restart it
+                    if kind in ("Deployment", "StatefulSet", "DaemonSet") and c["name"] not in init:
+                        problems += [f"{w}: no {p}" for p in ("livenessProbe", "readinessProbe") if not c.get(p)]
+                    for section in ("requests", "limits"):
+                        for res in ("cpu", "memory"):
+                            if dig(c, "resources", section, res) is None:
+                                problems.append(f"{w}: no resources.{section}.{res}")
+                    if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
+                        problems.append(f"{w}: runAsNonRoot is not true")
+                    if sc.get("runAsUser", pod_sc.get("runAsUser")) in (0, "0"):
+                        problems.append(f"{w}: runAsUser 0")
+                    if sc.get("allowPrivilegeEscalation") is not False:
+                        problems.append(f"{w}: allowPrivilegeEscalation is not false")
+                    if "ALL" not in (dig(sc, "capabilities", "drop") or []):
+                        problems.append(f"{w}: capabilities.drop lacks ALL")
+                    if dig(sc, "capabilities", "add"):
+                        problems.append(f"{w}: adds capabilities {dig(sc, 'capabilities', 'add')}")
+                    if sc.get("privileged"):
+                        problems.append(f"{w}: privileged")
+                    writable = (kind, name, c["name"]) in WRITABLE_ROOT
+                    if sc.get("readOnlyRootFilesystem") is not True and not writable:
+                        problems.append(f"{w}: readOnlyRootFilesystem is not true")
+                    seccomp = dig(sc, "seccompProfile", "type") or dig(pod_sc, "seccompProfile", "type")
+                    if seccomp != "RuntimeDefault":
+                        problems.append(f"{w}: seccompProfile is {seccomp!r}, not RuntimeDefault")
+                    if split_image(c.get("image", ""))[0].startswith("tickflow/"):
+                        uid = str(sc.get("runAsUser", pod_sc.get("runAsUser")))
+                        if uid != image_uid:
+                            problems.append(f"{w}: runAsUser {uid} is not the image's uid {image_uid}")
+            return problems
+
+        @check(f"{t}: every Service, NetworkPolicy and PodDisruptionBudget selector selects a rendered pod")
+        def _(target=target):
+            objs, problems = render(target), []
+            pods = [pod_template(o).get("metadata", {}).get("labels") or {} for o in workloads(objs)]
+            for o in workloads(objs):
+                sel = dig(o, "spec", "selector")
+                if o["kind"] != "CronJob" and sel and not labels_match(sel, pods[workloads(objs).index(o)]):
+                    problems.append(f"{where_of(o)}: its selector does not match its pod template")
+            for name, svc in of_kind(objs, "Service").items():
+                sel = dig(svc, "spec", "selector") or {}
+                if not sel:
+                    problems.append(f"Service/{name}: no selector")
+                elif not selects_any({"matchLabels": sel}, pods):
+                    problems.append(f"Service/{name}: selector {sel} selects no pod")
+            for name, pdb in of_kind(objs, "PodDisruptionBudget").items():
+                sel = dig(pdb, "spec", "selector") or {}
+                if not sel or not selects_any(sel, pods):
+                    problems.append(f"PodDisruptionBudget/{name}: selector {sel} selects no pod")
+            for name, np in of_kind(objs, "NetworkPolicy").items():
+                sel = dig(np, "spec", "podSelector")
+                if sel is None:
+                    problems.append(f"NetworkPolicy/{name}: no podSelector")
+                elif not selects_any(sel, pods):
+                    problems.append(f"NetworkPolicy/{name}: podSelector {sel} selects no pod")
+                peers = [p for r in dig(np, "spec", "ingress") or [] for p in r.get("from") or []]
+                peers += [p for r in dig(np, "spec", "egress") or [] for p in r.get("to") or []]
+                for peer in peers:
+                    # a peer with a namespaceSelector picks pods of other namespaces
+                    if "podSelector" in peer and "namespaceSelector" not in peer:
+                        if not selects_any(peer["podSelector"] or {}, pods):
+                            problems.append(f"NetworkPolicy/{name}: peer {peer['podSelector']} selects no pod")
+            return problems
+
+        secret_note = (
+            f" (Secret keys from {rel(SECRET_TEMPLATE)}: the base renders no Secret)"
+            if t == rel(K8S_BASE)
+            else ""
+        )
+
+        @check(f"{t}: every referenced ConfigMap and Secret key exists{secret_note}")
+        def _(target=target, from_template=bool(secret_note)):
+            objs, problems = render(target), []
+            maps = {o["metadata"]["name"]: keys_of(o) for o in objs if o.get("kind") == "ConfigMap"}
+            secrets = {o["metadata"]["name"]: keys_of(o) for o in objs if o.get("kind") == "Secret"}
+            if from_template:
+                if secrets:
+                    problems.append(f"renders Secrets {sorted(secrets)}; EXPECTED_OBJECTS says it renders none")
+                secrets = template_secret_keys()
+
+            def need(w: str, kind: str, name, key=None, optional=False) -> None:
+                pool = maps if kind == "ConfigMap" else secrets
+                if optional:
+                    return
+                if name not in pool:
+                    problems.append(f"{w}: {kind} {name!r} is not rendered")
+                elif key is not None and key not in pool[name]:
+                    problems.append(f"{w}: {kind} {name} has no key {key!r}")
+
+            for o in workloads(objs):
+                for c in containers(o):
+                    w = where_of(o, c)
                     for ref in c.get("envFrom") or []:
-                        cm = dig(ref, "configMapRef", "name")
-                        if cm and cm not in cms:
-                            problems.append(f"{o['metadata']['name']}: ConfigMap {cm} not rendered")
+                        for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                            if field in ref:
+                                need(w, kind, ref[field].get("name"), optional=ref[field].get("optional", False))
+                    for e in c.get("env") or []:
+                        for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                            ref = dig(e, "valueFrom", field)
+                            if ref:
+                                need(w, kind, ref.get("name"), ref.get("key"), ref.get("optional", False))
+                sources = []
+                for v in pod_spec(o).get("volumes") or []:
+                    sources.append(v)
+                    sources += dig(v, "projected", "sources", default=[]) or []
+                for v in sources:
+                    for field, kind, name_field in (("configMap", "ConfigMap", "name"), ("secret", "Secret", "secretName")):
+                        src = v.get(field)
+                        if not src:
+                            continue
+                        name = src.get(name_field, src.get("name"))
+                        optional = src.get("optional", False)
+                        need(where_of(o), kind, name, optional=optional)
+                        for item in src.get("items") or []:
+                            need(where_of(o), kind, name, item.get("key"), optional)
+            return problems
+
+        @check(f"{t}: every image is pinned and is what the kustomizations' images: say")
+        def _(target=target):
+            objs, problems = render(target), []
+            rules = image_rules(target)
+            wanted = {
+                (r.get("newName") or name): (r.get("newName") or name)
+                + (f":{r['newTag']}" if r.get("newTag") else "")
+                + (f"@{r['digest']}" if r.get("digest") else "")
+                for name, r in rules.items()
+            }
+            seen: set[str] = set()
+            for o in workloads(objs):
+                for c in containers(o):
+                    image, w = c.get("image", ""), where_of(o, c)
+                    repo, tag, digest = split_image(image)
+                    if not digest and tag in ("", "latest"):
+                        problems.append(f"{w}: image {image!r} is not pinned (no tag, or :latest, and no digest)")
+                    if repo in wanted:
+                        seen.add(repo)
+                        if image != wanted[repo]:
+                            problems.append(f"{w}: image {image!r}, the kustomizations say {wanted[repo]!r}")
+            problems += [f"images: entry for {r} matches no container" for r in sorted(set(wanted) - seen)]
             return problems
 
 
@@ -1407,7 +1660,7 @@ def linked_library_check():
 
 if yaml is not None:
     linked_library_check()
-    kustomize_checks()
+    render_checks()
 
 
 def main() -> int:
