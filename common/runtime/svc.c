@@ -292,6 +292,10 @@ static void *consumer_main(void *arg)
 
 /* ---- the sweeper: zombies, orphans, unpublished events ---- */
 
+/* The stage's tick every TICK_MS; a sweep every SWEEP_TICKS ticks (2 s). */
+#define TICK_MS     500
+#define SWEEP_TICKS 4
+
 static void publish(struct tf_svc *svc, PGconn *conn, const char *id)
 {
     struct tf_logctx log = {{0}, {0}};
@@ -335,22 +339,25 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
         for (int i = 0; i < ids.n; i++)
             publish(svc, conn, ids.id[i]);
     tf_exec_ids_cleanup(&ids);
-    if (svc->def->tick)
-        svc->def->tick(svc, conn);
 }
 
 static void *sweeper_main(void *arg)
 {
     struct tf_svc *svc = arg;
 
-    while (!atomic_load(&svc->stopping)) {
-        PGconn *conn = svc_get_conn(svc, NULL);
+    /* Sweeps every SWEEP_TICKS rounds; the stage's tick runs every round. */
+    for (unsigned round = 0; !atomic_load(&svc->stopping); round++) {
+        int do_sweep = round % SWEEP_TICKS == 0;
+        PGconn *conn = do_sweep || svc->def->tick ? svc_get_conn(svc, NULL) : NULL;
 
         if (conn) {
-            sweep(svc, conn);
+            if (do_sweep)
+                sweep(svc, conn);
+            if (svc->def->tick)
+                svc->def->tick(svc, conn);
             svc_put_conn(svc, conn);
         }
-        for (int i = 0; i < 20 && !atomic_load(&svc->stopping); i++)
+        for (int i = 0; i < TICK_MS / 100 && !atomic_load(&svc->stopping); i++)
             sleep_ms(100);
     }
     return NULL;

@@ -578,7 +578,7 @@ static const char openapi_doc[] =
         "\"stage\":" OA_ENUM("\"extract\",\"transform\",\"aggregate\"") ","
         "\"job_name\":" OA_STR ",\"status\":" OA_STATUS ","
         "\"attempt\":" OA_COUNT ",\"max_attempts\":" OA_COUNT ","
-        "\"trigger\":" OA_ENUM("\"http\",\"kafka\",\"sweep\"") ","
+        "\"trigger\":" OA_ENUM("\"http\",\"kafka\",\"sweep\",\"schedule\"") ","
         "\"window_start\":" OA_TIME ",\"window_end\":" OA_TIME ","
         "\"tickers\":{\"type\":\"array\",\"items\":" OA_STR "},"
         "\"records_in\":" OA_COUNT ",\"records_out\":" OA_COUNT ","

@@ -361,7 +361,7 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     return 1;
 }
 
-void extract_tick(struct tf_svc *svc, PGconn *conn)
+void extract_backfill_release(struct tf_svc *svc, PGconn *conn)
 {
     struct tf_exec_ids released = {NULL, 0};
     PGresult *res = NULL;

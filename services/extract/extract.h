@@ -163,6 +163,18 @@ enum tf_rc extract_window_next(const char *job, int64_t bar, long overlap_s, lon
                                int64_t last, int64_t now, int64_t *start, int64_t *end, char *err,
                                size_t errlen);
 
+/**
+ * The plan of a new extract record from a POST body (window.c): the job
+ * (job_name, which must exist and be enabled), and the window the body
+ * names or else the job's incremental window (extract_window_next from the
+ * end of its last successful extract). *owned holds the job read (caller
+ * deletes after the insert); svc may be NULL. Errors carry a message:
+ * TF_ERR_INVALID, TF_ERR_NOT_FOUND (no such job), TF_ERR_CONFLICT (disabled,
+ * or up to date), TF_ERR_DB.
+ */
+enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
+                        struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);
+
 /** The job_config row of name as JSON (new object). TF_ERR_NOT_FOUND when absent. */
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out);
 
@@ -191,7 +203,10 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
  */
 int extract_backfill_days(int64_t from_day, int64_t to_day, struct tf_exec_window *days, int max);
 
-/** The backfill scheduler: releases the next days of every backfill (sweeper tick). */
+/** The backfill gate: releases and queues the next days of every backfill (backfill.c). */
+void extract_backfill_release(struct tf_svc *svc, PGconn *conn);
+
+/** extract's own scheduling, each tick of the runtime: backfill days, then scheduled jobs. */
 void extract_tick(struct tf_svc *svc, PGconn *conn);
 
 /** GET /v1/executions/{id}/audit. 1 when answered. */

@@ -17,6 +17,7 @@
 #include "tf/buf.h"
 #include "tf/dq.h"
 #include "job.h"
+#include "schedule.h"
 #include "tf/json.h"
 #include "tf/pg.h"
 #include "tf/time.h"
@@ -34,7 +35,15 @@
     " 'rate_limit_per_minute', rate_limit_per_minute, 'dq_rules', dq_rules,"                   \
     " 'updated_by', updated_by,"                                                               \
     " 'created_at', to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                    \
-    " 'updated_at', to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+    " 'updated_at', to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                    \
+    " 'schedule', (SELECT s.spec FROM tickflow.job_schedule s"                                 \
+    "              WHERE s.job_name = job_config.job_name),"                                   \
+    " 'schedule_state', (SELECT json_build_object("                                            \
+    "   'next_at', to_char(s.next_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                      \
+    "   'last_at', to_char(s.last_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                      \
+    "   'last_fired_at', to_char(s.last_fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"        \
+    "   'last_outcome', s.last_outcome, 'last_execution_id', s.last_execution_id)"             \
+    "   FROM tickflow.job_schedule s WHERE s.job_name = job_config.job_name))::text"
 /* clang-format on */
 
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out)
@@ -86,6 +95,8 @@ struct job_input {
     long multiplier, page_limit, interval, overlap, attempts, rate;
     int adjusted, enabled, has_rate;
     const cJSON *dq_rules; /* NULL: none */
+    const cJSON *schedule; /* NULL: none (JSON null counts as none) */
+    struct extract_schedule sched;
 };
 
 /* Checks a PUT body; in->... point into body. */
@@ -94,7 +105,7 @@ static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, 
     static const char *const known[] = {
         "provider",     "tickers",    "multiplier",           "timespan",
         "adjusted",     "page_limit", "interval_seconds",     "overlap_seconds",
-        "max_attempts", "enabled",    "rate_limit_per_minute"};
+        "max_attempts", "enabled",    "rate_limit_per_minute", "schedule"};
     const cJSON *it;
     const cJSON *rate;
     enum tf_rc rc;
@@ -197,7 +208,54 @@ static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, 
         snprintf(err, errlen, "overlap_seconds must be less than interval_seconds");
         return TF_ERR_INVALID;
     }
+    in->schedule = cJSON_GetObjectItemCaseSensitive(body, "schedule");
+    if (cJSON_IsNull(in->schedule))
+        in->schedule = NULL;
+    if (in->schedule)
+        return extract_schedule_parse(in->schedule, bar, &in->sched, err, errlen);
     return TF_OK;
+}
+
+/*
+ * Writes the job's schedule with its next tick, or drops it when the job
+ * has none; in the PUT's transaction. A spec that did not change keeps its
+ * next tick, so a PUT of the same job (a deploy tool applying it again)
+ * never pushes a due tick back.
+ */
+static enum tf_rc save_schedule(PGconn *conn, const char *name, const struct job_input *in)
+{
+    static const char upsert[] =
+        "INSERT INTO tickflow.job_schedule AS s (job_name, spec, next_at)"
+        " VALUES ($1, $2::jsonb, to_timestamp($3::bigint))"
+        " ON CONFLICT (job_name) DO UPDATE SET"
+        " next_at = CASE WHEN s.spec = EXCLUDED.spec THEN s.next_at ELSE EXCLUDED.next_at END,"
+        " spec = EXCLUDED.spec, updated_at = now()";
+    const char *params[3] = {name, NULL, NULL};
+    char next_s[24];
+    char *spec;
+    PGresult *res;
+    int64_t next;
+    int ok;
+
+    if (!in->schedule) {
+        res = tf_pg_exec(conn, "DELETE FROM tickflow.job_schedule WHERE job_name = $1", 1,
+                         params);
+        ok = tf_pg_ok(res);
+        PQclear(res);
+        return ok ? TF_OK : TF_ERR_DB;
+    }
+    spec = cJSON_PrintUnformatted(in->schedule);
+    if (!spec)
+        return TF_ERR_NOMEM;
+    next = extract_schedule_next(&in->sched, tf_time_now());
+    snprintf(next_s, sizeof(next_s), "%lld", (long long)next);
+    params[1] = spec;
+    params[2] = next > 0 ? next_s : NULL;
+    res = tf_pg_exec(conn, upsert, 3, params);
+    ok = tf_pg_ok(res);
+    PQclear(res);
+    cJSON_free(spec);
+    return ok ? TF_OK : TF_ERR_DB;
 }
 
 static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, const char *name)
@@ -268,6 +326,10 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
     params[13] = actor && strlen(actor) <= 64 ? actor : "api";
     rules = in.dq_rules ? cJSON_PrintUnformatted(in.dq_rules) : NULL;
     params[14] = rules ? rules : "[]";
+    if (tf_pg_cmd(conn, "BEGIN") != TF_OK) {
+        tf_http_reply_rcf(req, TF_ERR_DB, "cannot save job %s", name);
+        goto out;
+    }
     res = tf_pg_exec(conn, upsert, 15, params);
     if (!tf_pg_ok(res)) {
         tf_http_reply_rcf(req, TF_ERR_DB, "cannot save job %s (sqlstate %s)", name,
@@ -275,6 +337,10 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
         goto out;
     }
     created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (save_schedule(conn, name, &in) != TF_OK || tf_pg_cmd(conn, "COMMIT") != TF_OK) {
+        tf_http_reply_rcf(req, TF_ERR_DB, "cannot save the schedule of job %s", name);
+        goto out;
+    }
     if (extract_job_get(conn, name, &job) != TF_OK) {
         tf_http_reply_rc(req, TF_ERR_DB, "cannot read the saved job");
         goto out;
@@ -283,6 +349,10 @@ static void put_job(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn, c
                 params[13]);
     tf_http_reply_json(req, created ? TF_HTTP_CREATED : TF_HTTP_OK, job);
 out:
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PGresult *rb = PQexec(conn, "ROLLBACK");
+        PQclear(rb);
+    }
     PQclear(res);
     cJSON_free(rules);
     tf_buf_cleanup(&tickers);

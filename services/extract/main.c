@@ -12,94 +12,6 @@
 #include <string.h>
 
 #include "tf/json.h"
-#include "tf/pg.h"
-#include "tf/time.h"
-
-/* End of the job's last successful extract window, or 0 when none. */
-static enum tf_rc last_window_end(PGconn *conn, const char *job, int64_t *out)
-{
-    const char *params[1] = {job};
-    PGresult *res = tf_pg_exec(conn,
-                               "SELECT coalesce(extract(epoch FROM max(window_end)), 0)::bigint"
-                               " FROM tickflow.job_execution WHERE job_name = $1"
-                               " AND stage = 'extract' AND status = 'SUCCESS'",
-                               1, params);
-    enum tf_rc rc = TF_ERR_DB;
-
-    if (tf_pg_ok(res)) {
-        *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        rc = TF_OK;
-    }
-    PQclear(res);
-    return rc;
-}
-
-static enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
-                               struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
-{
-    const char *name = tf_json_str(body, "job_name");
-    const char *ws = tf_json_str(body, "window_start");
-    const char *we = tf_json_str(body, "window_end");
-    cJSON *job = NULL;
-    const cJSON *enabled;
-    int64_t bar;
-    enum tf_rc rc;
-
-    (void)svc;
-    if (!name) {
-        snprintf(err, errlen, "job_name is required");
-        return TF_ERR_INVALID;
-    }
-    if (!ws != !we) {
-        snprintf(err, errlen, "give both window_start and window_end, or neither");
-        return TF_ERR_INVALID;
-    }
-    rc = extract_job_get(conn, name, &job);
-    if (rc == TF_ERR_NOT_FOUND) {
-        snprintf(err, errlen, "unknown job %s", name);
-        return rc;
-    }
-    if (rc != TF_OK) {
-        snprintf(err, errlen, "cannot read job %s", name);
-        return rc;
-    }
-    *owned = job;
-    enabled = cJSON_GetObjectItemCaseSensitive(job, "enabled");
-    if (cJSON_IsFalse(enabled)) {
-        snprintf(err, errlen, "job %s is disabled", name);
-        return TF_ERR_CONFLICT;
-    }
-    bar = tf_timespan_seconds(tf_json_str(job, "timespan"), tf_json_long(job, "multiplier", 0));
-    if (bar <= 0) {
-        snprintf(err, errlen, "job %s has an unknown timespan", name);
-        return TF_ERR_CONFLICT;
-    }
-    if (ws) {
-        /* check_body has parsed both already. */
-        rc = extract_window_given(ws, we, bar, tf_time_now(), &plan->window_start,
-                                  &plan->window_end, err, errlen);
-        if (rc != TF_OK)
-            return rc;
-    } else {
-        int64_t last = 0;
-        int64_t now = tf_time_now();
-
-        rc = last_window_end(conn, name, &last);
-        if (rc != TF_OK) {
-            snprintf(err, errlen, "cannot read the job's last window");
-            return rc;
-        }
-        rc = extract_window_next(name, bar, tf_json_long(job, "overlap_seconds", 0),
-                                 tf_json_long(job, "interval_seconds", 0), last, now,
-                                 &plan->window_start, &plan->window_end, err, errlen);
-        if (rc != TF_OK)
-            return rc;
-    }
-    snprintf(plan->job_name, sizeof(plan->job_name), "%s", name);
-    plan->tickers = cJSON_GetObjectItemCaseSensitive(job, "tickers");
-    plan->max_attempts = (int)tf_json_long(job, "max_attempts", 0);
-    return TF_OK;
-}
 
 static enum tf_rc extract_run(struct tf_run *run)
 {
@@ -289,6 +201,18 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
             "\"object\",\"properties\":{\"day\":" JSON_DATE ",\"state\":{\"type\":\"string\","       \
             "\"enum\":[\"covered\",\"partial\",\"gap\",\"closed\"]},\"open_minutes\":" JSON_COUNT ","  \
             "\"covered_minutes\":" JSON_COUNT "}}}}}") "," ERR("400") "," ERR("404") "}}}"
+/* A job's built-in schedule (schedule.h); null or absent: none. */
+#define SCHEDULE_SCHEMA                                                                            \
+    "{\"nullable\":true,\"description\":\"extract starts an execution on the job's incremental"     \
+    " window at each tick, one replica per tick; ticks missed while no replica ran count as"     \
+    " one\",\"oneOf\":[{\"type\":\"object\",\"additionalProperties\":false,"                      \
+    "\"required\":[\"every_seconds\"],\"properties\":{\"every_seconds\":{\"type\":\"integer\","   \
+    "\"minimum\":60,\"maximum\":2678400,\"description\":\"ticks at the multiples of it since the"  \
+    " epoch; at least one bar of the job\"}}},{\"type\":\"object\",\"additionalProperties\":false,"  \
+    "\"required\":[\"cron\"],\"properties\":{\"cron\":{\"type\":\"string\",\"description\":"       \
+    "\"minute hour day-of-month month day-of-week, or @hourly, @daily, @weekly, @monthly,"       \
+    " @yearly\"},\"zone\":{\"type\":\"string\",\"default\":\"UTC\",\"description\":"               \
+    "\"an IANA time zone for the cron's fields\"}}}]}"
 static const char extract_openapi[] =
     "\"/v1/jobs\":{\"get\":{\"summary\":\"List job configurations\","
         "\"responses\":{" OK("jobs") "}}},"
@@ -311,7 +235,8 @@ static const char extract_openapi[] =
                 "\"max_attempts\":" JSON_INT("1", "20") ","
                 "\"enabled\":{\"type\":\"boolean\"},"
                 "\"rate_limit_per_minute\":{\"type\":\"integer\",\"nullable\":true},"
-                "\"dq_rules\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}")
+                "\"dq_rules\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
+                "\"schedule\":" SCHEDULE_SCHEMA "}}")
             "\"responses\":{" OK("the stored job") ",\"201\":{\"description\":\"created\"},"
                 ERR("400") "}}},"
     "\"/v1/jobs/{job_name}/gaps\":{\"get\":{\"summary\":\"Windows with no successful execution\","

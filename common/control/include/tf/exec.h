@@ -51,7 +51,7 @@ struct tf_exec_plan {
     char execution_id[TF_UUID_LEN + 1];
     const char *stage;
     char job_name[64];
-    const char *trigger; /* "http", "kafka" or "sweep" */
+    const char *trigger; /* "http", "kafka", "sweep" or "schedule" */
     int64_t window_start;
     int64_t window_end;
     const cJSON *tickers; /* array of strings, borrowed */

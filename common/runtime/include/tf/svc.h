@@ -86,8 +86,9 @@ struct tf_stage_def {
     enum tf_rc (*plan)(struct tf_svc *svc, PGconn *conn, const cJSON *body,
                        struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen);
     /**
-     * Called by the sweeper every couple of seconds with a connection, for
-     * work the stage schedules itself (extract: backfills). NULL for none.
+     * Called by the sweeper's thread every half second with a connection,
+     * for work the stage schedules itself (extract: backfill days and
+     * scheduled jobs). NULL for none.
      */
     void (*tick)(struct tf_svc *svc, PGconn *conn);
     /**
