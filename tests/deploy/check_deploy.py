@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
-"""Static checks of tickflow's deployment files.
+"""Checks of tickflow's deployment files.
 
 Covers docker/Dockerfile, docker-compose.yaml, deploy/k8s (kustomize) and
-deploy/airflow. No Docker engine or cluster is needed: only python3 and PyYAML
-(Debian: python3-yaml). When kubectl is installed, `kubectl kustomize` also
-renders every kustomization (offline).
+deploy/airflow. No Docker engine or cluster is needed: python3 with PyYAML
+(Debian: python3-yaml, which tests/env/deps.sh installs) and Go 1.26 or newer,
+with which tests/env/kustomize.sh builds the pinned kustomize on first use.
+
+deploy/k8s is checked as kustomize renders it: `kustomize build` of the base
+and of every overlay under deploy/k8s/overlays (run from the repository root),
+then per rendering: the object count per kind (EXPECTED_OBJECTS), probes,
+resources and a restricted securityContext on every workload container,
+selectors that select rendered pods, ConfigMap and Secret keys that exist
+(the base renders no Secret: its keys come from base/secret.template.yaml),
+and images that are pinned and are what the kustomizations' `images:` say.
+Every component under deploy/k8s/components must be included by an overlay.
+tests/deploy/check_deploy_mutations.py shows each of those checks failing.
 
 Each check prints `ok - NAME` or `not ok - NAME: REASON`; the last line is
 `N passed, N failed` and the exit status is 1 when any check failed.
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +38,13 @@ try:
     import yaml
 except ImportError:  # pragma: no cover - reported as a failure, not a crash
     yaml = None
+    # Debian's interpreter has python3-yaml (tests/env/deps.sh) when the python3
+    # found first (a pyenv or venv one) lacks PyYAML.
+    _DEBIAN_PY = "/usr/bin/python3"
+    if sys.executable != _DEBIAN_PY and os.access(_DEBIAN_PY, os.X_OK) and not os.environ.get("TF_NO_REEXEC"):
+        if subprocess.run([_DEBIAN_PY, "-c", "import yaml"], capture_output=True).returncode == 0:
+            os.environ["TF_NO_REEXEC"] = "1"
+            os.execv(_DEBIAN_PY, [_DEBIAN_PY, *sys.argv])
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -934,7 +952,9 @@ def _():
 def _():
     problems = []
     known = known_env()
-    maps = {o["metadata"]["name"]: o.get("data") or {} for o in base_objects() if o.get("kind") == "ConfigMap"}
+    maps = {
+        o["metadata"]["name"]: o.get("data") or {} for o in base_objects() if o.get("kind") == "ConfigMap"
+    }
     overlay_maps = {
         o["metadata"]["name"]: o.get("data") or {}
         for o in render(K8S / "overlays" / "dev")
@@ -1423,6 +1443,10 @@ def split_image(image: str) -> tuple[str, str, str]:
     return ref, "", digest
 
 
+# Volume (and projected volume) sources that name a ConfigMap or Secret: (field, kind, name field).
+VOLUME_SOURCES = (("configMap", "ConfigMap", "name"), ("secret", "Secret", "secretName"))
+
+
 def workloads(objs: list[dict]) -> list[dict]:
     return [o for o in objs if o.get("kind") in WORKLOAD_KINDS]
 
@@ -1491,7 +1515,8 @@ def render_checks() -> None:
                     sc, w = c.get("securityContext") or {}, where_of(o, c)
                     # a Job's pod runs to completion: probes would only restart it
                     if kind in ("Deployment", "StatefulSet", "DaemonSet") and c["name"] not in init:
-                        problems += [f"{w}: no {p}" for p in ("livenessProbe", "readinessProbe") if not c.get(p)]
+                        probes = ("livenessProbe", "readinessProbe")
+                        problems += [f"{w}: no {p}" for p in probes if not c.get(p)]
                     for section in ("requests", "limits"):
                         for res in ("cpu", "memory"):
                             if dig(c, "resources", section, res) is None:
@@ -1550,7 +1575,8 @@ def render_checks() -> None:
                     # a peer with a namespaceSelector picks pods of other namespaces
                     if "podSelector" in peer and "namespaceSelector" not in peer:
                         if not selects_any(peer["podSelector"] or {}, pods):
-                            problems.append(f"NetworkPolicy/{name}: peer {peer['podSelector']} selects no pod")
+                            peer_sel = peer["podSelector"]
+                            problems.append(f"NetworkPolicy/{name}: peer {peer_sel} selects no pod")
             return problems
 
         secret_note = (
@@ -1566,10 +1592,12 @@ def render_checks() -> None:
             secrets = {o["metadata"]["name"]: keys_of(o) for o in objs if o.get("kind") == "Secret"}
             if from_template:
                 if secrets:
-                    problems.append(f"renders Secrets {sorted(secrets)}; EXPECTED_OBJECTS says it renders none")
+                    problems.append(f"renders Secrets {sorted(secrets)}; it should render none")
                 secrets = template_secret_keys()
 
-            def need(w: str, kind: str, name, key=None, optional=False) -> None:
+            def need(
+                w: str, kind: str, name: str | None, key: str | None = None, optional: bool = False
+            ) -> None:
                 pool = maps if kind == "ConfigMap" else secrets
                 if optional:
                     return
@@ -1584,7 +1612,8 @@ def render_checks() -> None:
                     for ref in c.get("envFrom") or []:
                         for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
                             if field in ref:
-                                need(w, kind, ref[field].get("name"), optional=ref[field].get("optional", False))
+                                opt = ref[field].get("optional", False)
+                                need(w, kind, ref[field].get("name"), optional=opt)
                     for e in c.get("env") or []:
                         for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                             ref = dig(e, "valueFrom", field)
@@ -1595,7 +1624,7 @@ def render_checks() -> None:
                     sources.append(v)
                     sources += dig(v, "projected", "sources", default=[]) or []
                 for v in sources:
-                    for field, kind, name_field in (("configMap", "ConfigMap", "name"), ("secret", "Secret", "secretName")):
+                    for field, kind, name_field in VOLUME_SOURCES:
                         src = v.get(field)
                         if not src:
                             continue
@@ -1622,7 +1651,7 @@ def render_checks() -> None:
                     image, w = c.get("image", ""), where_of(o, c)
                     repo, tag, digest = split_image(image)
                     if not digest and tag in ("", "latest"):
-                        problems.append(f"{w}: image {image!r} is not pinned (no tag, or :latest, and no digest)")
+                        problems.append(f"{w}: image {image!r} is not pinned (no tag or :latest, no digest)")
                     if repo in wanted:
                         seen.add(repo)
                         if image != wanted[repo]:

@@ -221,13 +221,15 @@ def main() -> int:
         root = Path(tmp)
         copy_repo(root)
         names, last = failing(root)
-        results.append(("unchanged copy passes every check", [f"fails {sorted(names)} ({last})"] if names else []))
+        baseline = [f"fails {sorted(names)} ({last})"] if names else []
+        results.append(("unchanged copy passes every check", baseline))
         for m in MUTATIONS:
             path = root / m.path
             original = path.read_text(encoding="utf-8")
             problems: list[str] = []
             if original.count(m.old) != 1:
-                problems.append(f"{m.path}: the text to change occurs {original.count(m.old)} times, not once")
+                times = original.count(m.old)
+                problems.append(f"{m.path}: the text to change occurs {times} times, not once")
             else:
                 path.write_text(original.replace(m.old, m.new), encoding="utf-8")
                 try:
