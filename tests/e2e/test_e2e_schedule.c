@@ -1,0 +1,387 @@
+/*
+ * test_e2e_schedule.c - the built-in schedule on the running stack with two
+ * extract replicas on one database:
+ *
+ *   - bad schedules (a cron field out of range, six fields, every_seconds
+ *     below the bar or above 31 days, a zone that does not exist, an
+ *     unknown member) get a 400 that says what is wrong, and change
+ *     nothing: a new job is not created, an existing one keeps its
+ *     schedule and its next tick;
+ *   - a PUT of the same schedule keeps the next tick; another moves it;
+ *   - an every-minute job and a cron job (New York time) start one
+ *     execution each at the next minute, within two seconds of it, on
+ *     their incremental windows, however many replicas run; a disabled
+ *     job never runs;
+ *   - both replicas are stopped across the next tick and started again
+ *     after it: the missed tick starts at once, one execution per job,
+ *     whose window reaches back to the end of the last one less the
+ *     overlap; every scheduled execution reaches gold with no duplicate
+ *     silver bar;
+ *   - GET /v1/jobs/{job} shows the schedule and its next and last ticks.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "harness.h"
+#include "tf/time.h"
+
+#define API_KEY "sched-Key-71d3"
+#define OVERLAP 120
+
+static struct h_stack st;
+static struct h_proc replica_b;
+
+static const char *job_body(const char *ticker, const char *schedule, int enabled)
+{
+    static char body[1024];
+
+    snprintf(body, sizeof(body),
+             "{\"provider\":\"polygon\",\"tickers\":[\"%s\"],\"multiplier\":1,"
+             "\"timespan\":\"minute\",\"interval_seconds\":600,\"overlap_seconds\":%d,"
+             "\"enabled\":%s%s%s}",
+             ticker, OVERLAP, enabled ? "true" : "false", schedule ? ",\"schedule\":" : "",
+             schedule ? schedule : "");
+    return body;
+}
+
+static long put_job(const char *job, const char *body, cJSON **answer)
+{
+    char path[128];
+    long status = 0;
+    cJSON *a;
+
+    snprintf(path, sizeof(path), "/v1/jobs/%s", job);
+    a = h_call("PUT", st.procs[H_EXTRACT].port, path, body, NULL, &status);
+    if (answer)
+        *answer = a;
+    else
+        cJSON_Delete(a);
+    return status;
+}
+
+static cJSON *get_job(const char *job)
+{
+    char path[128];
+    long status = 0;
+    cJSON *a;
+
+    snprintf(path, sizeof(path), "/v1/jobs/%s", job);
+    a = h_call("GET", st.procs[H_EXTRACT].port, path, NULL, NULL, &status);
+    if (status != 200) {
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}
+
+static const char *state_str(const cJSON *job, const char *key)
+{
+    return h_jstr(cJSON_GetObjectItemCaseSensitive(job, "schedule_state"), key);
+}
+
+static char *next_at(const char *job)
+{
+    const char *params[1] = {job};
+
+    return h_pg_value(st.db, "SELECT coalesce(next_at::text, 'none') FROM tickflow.job_schedule"
+                             " WHERE job_name = $1",
+                      1, params);
+}
+
+static long long scheduled(const char *job)
+{
+    const char *params[1] = {job};
+
+    return h_pg_ll(st.db,
+                   "SELECT count(*) FROM tickflow.job_execution WHERE job_name = $1"
+                   " AND stage = 'extract' AND trigger = 'schedule'",
+                   1, params);
+}
+
+static void test_refused(void)
+{
+    static const struct {
+        const char *schedule, *says;
+    } bad[] = {
+        {"{\"cron\":\"61 * * * *\"}", "cron field 1 (minute): 61 is outside 0-59"},
+        {"{\"cron\":\"0 * * * * *\"}", "cron has more than five fields"},
+        {"{\"cron\":\"* * * * BLUE\"}", "cron field 5 (day of week): cannot read BLUE"},
+        {"{\"every_seconds\":30}", "every_seconds must be a whole number from 60"},
+        {"{\"every_seconds\":2678401}", "to 2678400 (31 days, the longest window)"},
+        {"{\"cron\":\"*/5 * * * *\",\"zone\":\"Europe/Atlantis\"}", "no time zone Europe/Atlantis"},
+        {"{\"cron\":\"*/5 * * * *\",\"timezone\":\"UTC\"}", "unknown field timezone"},
+        {"{\"every_seconds\":60,\"cron\":\"* * * * *\"}", "exactly one of every_seconds and cron"},
+        {"\"hourly\"", "schedule must be an object"},
+    };
+    char *before, *after;
+    cJSON *job;
+
+    /* A new job with a bad schedule is not created. */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cJSON *answer = NULL;
+        const char *msg;
+
+        CHECK_EQ_INT(put_job("fresh", job_body("X:BTCUSD", bad[i].schedule, 1), &answer), 400);
+        msg = h_jstr(cJSON_GetObjectItemCaseSensitive(answer, "error"), "message");
+        CHECK(msg && strstr(msg, bad[i].says), "%s: %s (want: %s)", bad[i].schedule,
+              msg ? msg : "(no message)", bad[i].says);
+        cJSON_Delete(answer);
+    }
+    job = get_job("fresh");
+    CHECK(job == NULL, "no job was created by a refused PUT");
+    cJSON_Delete(job);
+
+    /* An existing schedule keeps its spec and next tick through a refused PUT. */
+    CHECK_EQ_INT(put_job("keep", job_body("X:BTCUSD", "{\"every_seconds\":3600}", 0), NULL), 201);
+    before = next_at("keep");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ_INT(put_job("keep", job_body("X:ETHUSD", bad[i].schedule, 1), NULL), 400);
+    after = next_at("keep");
+    CHECK(before && after && strcmp(before, after) == 0, "next tick %s, then %s",
+          before ? before : "?", after ? after : "?");
+    job = get_job("keep");
+    CHECK(job && h_jnum(cJSON_GetObjectItemCaseSensitive(job, "schedule"), "every_seconds") == 3600,
+          "the schedule is still every 3600 s");
+    CHECK(job && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(job, "enabled")),
+          "the job is still disabled");
+    cJSON_Delete(job);
+    free(before);
+    free(after);
+}
+
+static void test_put_keeps_tick(void)
+{
+    char *a, *b, *c;
+    cJSON *job;
+
+    CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", "{\"every_seconds\":86400}", 0), NULL),
+                 201);
+    a = next_at("moves");
+    CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", "{\"every_seconds\":86400}", 0), NULL), 200);
+    b = next_at("moves");
+    CHECK(a && b && strcmp(a, b) == 0, "the same schedule keeps its tick: %s, %s", a ? a : "?",
+          b ? b : "?");
+    CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", "{\"cron\":\"0 22 * * *\"}", 0), NULL), 200);
+    c = next_at("moves");
+    CHECK(c && h_pg_ll(st.db, "SELECT extract(hour FROM $1::timestamptz AT TIME ZONE 'UTC')", 1,
+                       (const char *const[]){c}) == 22,
+          "a new schedule moves the tick to 22:00 UTC: %s", c ? c : "?");
+    /* Without a schedule, the row goes. */
+    CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", NULL, 0), NULL), 200);
+    CHECK_EQ_INT(h_pg_ll(st.db, "SELECT count(*) FROM tickflow.job_schedule WHERE job_name = 'moves'",
+                         0, NULL),
+                 0);
+    job = get_job("moves");
+    CHECK(job && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(job, "schedule")) &&
+              cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(job, "schedule_state")),
+          "GET shows schedule and schedule_state null");
+    cJSON_Delete(job);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* Waits until job has n scheduled executions (or the deadline); returns how many it has. */
+static long long wait_scheduled(const char *job, long long n, int seconds)
+{
+    double end = h_now_s() + h_timeout(seconds);
+    long long have = scheduled(job);
+
+    while (have < n && h_now_s() < end) {
+        h_sleep_ms(100);
+        have = scheduled(job);
+    }
+    return have;
+}
+
+/* Seconds from the minute it belongs to until the k-th (0-based) scheduled execution of job was created. */
+static double lateness(const char *job, int k, long long *tick)
+{
+    char kth[16];
+    const char *params[2] = {job, kth};
+    char *v;
+    double late;
+
+    snprintf(kth, sizeof(kth), "%d", k);
+    v = h_pg_value(st.db,
+                   "SELECT extract(epoch FROM created_at)::numeric(20,3) FROM tickflow.job_execution"
+                   " WHERE job_name = $1 AND stage = 'extract' AND trigger = 'schedule'"
+                   " ORDER BY created_at OFFSET $2::int LIMIT 1",
+                   2, params);
+    if (!v)
+        return NAN;
+    late = atof(v);
+    free(v);
+    *tick = (long long)floor(late / 60) * 60;
+    return late - (double)*tick;
+}
+
+/* window_start and window_end (epoch) of the k-th scheduled execution of job. */
+static int window_of(const char *job, int k, long long *ws, long long *we)
+{
+    char kth[16];
+    const char *params[2] = {job, kth};
+    char *v;
+
+    snprintf(kth, sizeof(kth), "%d", k);
+    v = h_pg_value(st.db,
+                   "SELECT extract(epoch FROM window_start)::bigint || ' ' ||"
+                   " extract(epoch FROM window_end)::bigint FROM tickflow.job_execution"
+                   " WHERE job_name = $1 AND stage = 'extract' AND trigger = 'schedule'"
+                   " ORDER BY created_at OFFSET $2::int LIMIT 1",
+                   2, params);
+    if (!v)
+        return -1;
+    if (sscanf(v, "%lld %lld", ws, we) != 2) {
+        free(v);
+        return -1;
+    }
+    free(v);
+    return 0;
+}
+
+static int start_replica_b(void)
+{
+    char name[16] = "extract-b";
+
+    return h_start(&replica_b, name, st.bin[H_EXTRACT], replica_b.port, st.dir, st.env);
+}
+
+static void test_ticks(void)
+{
+    static const char *const jobs[2] = {"every_minute", "cron_new_york"};
+    long long tick1 = 0, tick2, t = 0, ws = 0, we = 0, ws2 = 0, we2 = 0;
+    double restarted;
+    cJSON *job;
+
+    CHECK_EQ_INT(put_job(jobs[0], job_body("X:BTCUSD", "{\"every_seconds\":60}", 1), NULL), 201);
+    CHECK_EQ_INT(put_job(jobs[1],
+                         job_body("X:ETHUSD",
+                                  "{\"cron\":\"* * * * *\",\"zone\":\"America/New_York\"}", 1),
+                         NULL),
+                 201);
+    CHECK_EQ_INT(put_job("switched_off", job_body("X:SOLUSD", "{\"every_seconds\":60}", 0), NULL),
+                 201);
+
+    /* The next minute: one execution each, within two seconds of it. */
+    for (int j = 0; j < 2; j++) {
+        double late;
+
+        CHECK_EQ_INT(wait_scheduled(jobs[j], 1, 75), 1);
+        late = lateness(jobs[j], 0, &t);
+        CHECK(late >= 0 && late <= 2.0, "%s started %.3f s after its tick", jobs[j], late);
+        if (j == 0)
+            tick1 = t;
+        CHECK(t == tick1, "both jobs took the same tick (%lld, %lld)", tick1, t);
+        CHECK(window_of(jobs[j], 0, &ws, &we) == 0 && we == tick1 && ws == tick1 - 600,
+              "%s: the first window is the job's interval up to the tick: %lld-%lld", jobs[j], ws,
+              we);
+    }
+    job = get_job(jobs[0]);
+    CHECK(job && h_jnum(cJSON_GetObjectItemCaseSensitive(job, "schedule"), "every_seconds") == 60,
+          "GET shows the schedule");
+    {
+        char want_last[32], want_next[32];
+
+        tf_time_format(tick1, want_last, sizeof(want_last));
+        tf_time_format(tick1 + 60, want_next, sizeof(want_next));
+        CHECK(job && state_str(job, "last_at") && strcmp(state_str(job, "last_at"), want_last) == 0,
+              "last_at %s, want %s", job ? state_str(job, "last_at") : "?", want_last);
+        CHECK(job && state_str(job, "next_at") && strcmp(state_str(job, "next_at"), want_next) == 0,
+              "next_at %s, want %s", job ? state_str(job, "next_at") : "?", want_next);
+        CHECK(job && state_str(job, "last_outcome") &&
+                  strcmp(state_str(job, "last_outcome"), "started") == 0,
+              "last_outcome %s", job ? state_str(job, "last_outcome") : "?");
+    }
+    cJSON_Delete(job);
+
+    /* Both replicas down across the next tick, up again after it. */
+    CHECK_EQ_INT(h_stop(&st.procs[H_EXTRACT]), 0);
+    CHECK_EQ_INT(h_stop(&replica_b), 0);
+    tick2 = tick1 + 60;
+    CHECK((double)tf_time_now() < (double)tick2, "stopped before the next tick");
+    while (tf_time_now() < tick2 + 1)
+        h_sleep_ms(100);
+    CHECK_EQ_INT(scheduled(jobs[0]), 1);
+    restarted = h_now_s();
+    CHECK_EQ_INT(h_stack_restart(&st, H_EXTRACT), 0);
+    CHECK_EQ_INT(start_replica_b(), 0);
+    for (int j = 0; j < 2; j++) {
+        CHECK_EQ_INT(wait_scheduled(jobs[j], 2, 10), 2);
+        CHECK(h_now_s() - restarted < 5.0, "%s: the missed tick started %.1f s after the restart",
+              jobs[j], h_now_s() - restarted);
+        CHECK(window_of(jobs[j], 0, &ws, &we) == 0 && window_of(jobs[j], 1, &ws2, &we2) == 0,
+              "%s: two windows", jobs[j]);
+        CHECK(ws2 == we - OVERLAP && we2 >= tick2, "%s: caught up in one window %lld-%lld (want %lld-)",
+              jobs[j], ws2, we2, we - OVERLAP);
+    }
+    /* Nothing more until the tick after: one execution per job and tick. */
+    h_sleep_ms(1500);
+    CHECK_EQ_INT(scheduled(jobs[0]), 2);
+    CHECK_EQ_INT(scheduled(jobs[1]), 2);
+    CHECK_EQ_INT(scheduled("switched_off"), 0);
+    CHECK_EQ_INT(h_pg_ll(st.db,
+                         "SELECT count(*) FROM (SELECT job_name, date_trunc('minute', created_at)"
+                         " FROM tickflow.job_execution WHERE stage = 'extract' AND trigger ="
+                         " 'schedule' GROUP BY 1, 2 HAVING count(*) > 1) d",
+                         0, NULL),
+                 0);
+    CHECK_EQ_INT(h_file_count(st.procs[H_EXTRACT].log, "schedule: job every_minute, tick") +
+                     h_file_count(replica_b.log, "schedule: job every_minute, tick"),
+                 2);
+    job = get_job("switched_off");
+    CHECK(job && state_str(job, "next_at") && !state_str(job, "last_at"),
+          "a disabled job has a next tick and no last one");
+    cJSON_Delete(job);
+
+    /* Every scheduled execution reaches gold, with each bar once in silver. */
+    {
+        PGresult *res = PQexec(st.db, "SELECT execution_id FROM tickflow.job_execution"
+                                      " WHERE stage = 'extract' AND trigger = 'schedule'");
+
+        CHECK_EQ_INT(PQntuples(res), 4);
+        for (int i = 0; i < PQntuples(res); i++) {
+            cJSON *rec = h_wait_stage(&st, st.procs[H_AGGREGATE].port, PQgetvalue(res, i, 0), 60);
+
+            CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "%s: aggregate %s",
+                  PQgetvalue(res, i, 0), rec ? h_jstr(rec, "status") : "(none)");
+            cJSON_Delete(rec);
+        }
+        PQclear(res);
+    }
+    CHECK_EQ_INT(h_pg_ll(st.db,
+                         "SELECT count(*) - count(DISTINCT (ticker, timespan, ts)) FROM silver.bars",
+                         0, NULL),
+                 0);
+    {
+        char lo[24], hi[24];
+
+        snprintf(lo, sizeof(lo), "%lld", tick1 - 600);
+        snprintf(hi, sizeof(hi), "%lld", we2);
+        CHECK_EQ_INT(h_pg_ll(st.db,
+                             "SELECT count(*) FROM silver.bars WHERE ticker = 'X:BTCUSD'"
+                             " AND ts >= to_timestamp($1::bigint) AND ts < to_timestamp($2::bigint)",
+                             2, (const char *const[]){lo, hi}),
+                     (we2 - (tick1 - 600)) / 60);
+    }
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (h_stack_start(&st, "sched", API_KEY, 41, NULL) != 0) {
+        CHECK(0, "the stack did not start (see %s)", st.dir);
+        return check_summary();
+    }
+    replica_b.port = h_free_port();
+    CHECK_EQ_INT(start_replica_b(), 0);
+    test_refused();
+    test_put_keeps_tick();
+    test_ticks();
+    h_stop(&replica_b);
+    CHECK_EQ_INT(h_stack_stop(&st), 0);
+    return check_summary();
+}
