@@ -29,6 +29,21 @@ static int job_path(struct ctl *c, const char *job, const char *tail, struct tf_
     return ok;
 }
 
+/* A job's schedule in a few words: "every 60s", "0 18 * * MON-FRI America/New_York", "-". */
+static void schedule_text(const cJSON *spec, char *out, size_t outlen)
+{
+    const char *cron = tf_json_str(spec, "cron");
+    long every = tf_json_long(spec, "every_seconds", 0);
+
+    if (every > 0)
+        snprintf(out, outlen, "every %lds", every);
+    else if (cron)
+        snprintf(out, outlen, "%s %s", cron,
+                 tf_json_str(spec, "zone") ? tf_json_str(spec, "zone") : "UTC");
+    else
+        snprintf(out, outlen, "-");
+}
+
 static int jobs_list(struct ctl *c)
 {
     cJSON *doc = NULL;
@@ -37,11 +52,11 @@ static int jobs_list(struct ctl *c)
 
     if (code != CTL_OK || !doc)
         return code;
-    printf("%-24s  %-10s  %-10s  %8s  %-7s  %s\n", "JOB", "PROVIDER", "BAR", "INTERVAL", "ENABLED",
-           "TICKERS");
+    printf("%-24s  %-10s  %-10s  %8s  %-7s  %-24s  %-20s  %s\n", "JOB", "PROVIDER", "BAR",
+           "INTERVAL", "ENABLED", "SCHEDULE", "NEXT TICK", "TICKERS");
     cJSON_ArrayForEach(job, cJSON_GetObjectItemCaseSensitive(doc, "jobs"))
     {
-        char bar[32], tickers[128] = "";
+        char bar[32], tickers[128] = "", sched[64];
         const cJSON *t;
         size_t used = 0;
         int n = 0;
@@ -62,10 +77,15 @@ static int jobs_list(struct ctl *c)
             }
             used += (size_t)w;
         }
-        printf("%-24s  %-10s  %-10s  %7lds  %-7s  %s\n", ctl_or_dash(tf_json_str(job, "job_name")),
+        schedule_text(cJSON_GetObjectItemCaseSensitive(job, "schedule"), sched, sizeof(sched));
+        printf("%-24s  %-10s  %-10s  %7lds  %-7s  %-24s  %-20s  %s\n",
+               ctl_or_dash(tf_json_str(job, "job_name")),
                ctl_or_dash(tf_json_str(job, "provider")), bar,
                tf_json_long(job, "interval_seconds", 0),
                cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(job, "enabled")) ? "no" : "yes",
+               sched,
+               ctl_or_dash(tf_json_str(cJSON_GetObjectItemCaseSensitive(job, "schedule_state"),
+                                       "next_at")),
                tickers);
     }
     cJSON_Delete(doc);

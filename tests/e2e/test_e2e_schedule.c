@@ -17,18 +17,26 @@
  *     whose window reaches back to the end of the last one less the
  *     overlap; every scheduled execution reaches gold with no duplicate
  *     silver bar;
- *   - GET /v1/jobs/{job} shows the schedule and its next and last ticks.
+ *   - GET /v1/jobs/{job} and tickflowctl show the schedule and its next
+ *     and last ticks;
+ *   - the script of the Kubernetes CronJob (deploy/k8s/components/cronjob),
+ *     run here with sh against extract with the API token on, starts one
+ *     execution per CronJob run however often its pod retries, and a wrong
+ *     token starts none.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "check.h"
 #include "harness.h"
 #include "tf/time.h"
 
 #define API_KEY "sched-Key-71d3"
+#define TOKEN   "sched-token-4f0b9a"
+#define AUTH    "Authorization: Bearer " TOKEN
 #define OVERLAP 120
 
 static struct h_stack st;
@@ -54,7 +62,7 @@ static long put_job(const char *job, const char *body, cJSON **answer)
     cJSON *a;
 
     snprintf(path, sizeof(path), "/v1/jobs/%s", job);
-    a = h_call("PUT", st.procs[H_EXTRACT].port, path, body, NULL, &status);
+    a = h_call("PUT", st.procs[H_EXTRACT].port, path, body, AUTH, &status);
     if (answer)
         *answer = a;
     else
@@ -332,6 +340,23 @@ static void test_ticks(void)
     CHECK_EQ_INT(h_file_count(st.procs[H_EXTRACT].log, "schedule: job every_minute, tick") +
                      h_file_count(replica_b.log, "schedule: job every_minute, tick"),
                  2);
+    /* tickflowctl shows the schedule and the next tick. */
+    {
+        const char *bin = getenv("TF_BIN_DIR") ? getenv("TF_BIN_DIR") : "build/bin";
+        char cmd[1024], line[512], want[64];
+        int seen = 0;
+        FILE *p;
+
+        tf_time_format(tick2 + 60, want, sizeof(want));
+        snprintf(cmd, sizeof(cmd), "%s/tickflowctl --extract http://127.0.0.1:%d jobs list", bin,
+                 st.procs[H_EXTRACT].port);
+        p = popen(cmd, "r");
+        while (p && fgets(line, sizeof(line), p))
+            seen += strncmp(line, "every_minute ", 13) == 0 && strstr(line, " every 60s ") &&
+                    strstr(line, want);
+        CHECK(p && pclose(p) == 0, "tickflowctl jobs list");
+        CHECK_EQ_INT(seen, 1);
+    }
     job = get_job("switched_off");
     CHECK(job && state_str(job, "next_at") && !state_str(job, "last_at"),
           "a disabled job has a next tick and no last one");
@@ -369,10 +394,98 @@ static void test_ticks(void)
     }
 }
 
+/* Runs the CronJob's script (args[0] of its container) with env; its exit status. */
+static int run_trigger(const char *script, const char *env)
+{
+    char cmd[2048];
+    int status;
+
+    snprintf(cmd, sizeof(cmd), "env %s sh %s >>%s/trigger.log 2>&1", env, script, st.dir);
+    status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_cronjob(void)
+{
+    char script[700], token[700], bad[700], cmd[2048], env[2048];
+    FILE *f;
+    const char *job = "cron_triggered";
+    char *id;
+
+    snprintf(script, sizeof(script), "%s/trigger.sh", st.dir);
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c 'import sys, yaml\n"
+             "for d in yaml.safe_load_all(open(sys.argv[1])):\n"
+             "    if d and d[\"kind\"] == \"CronJob\":\n"
+             "        print(d[\"spec\"][\"jobTemplate\"][\"spec\"][\"template\"][\"spec\"]"
+             "[\"containers\"][0][\"args\"][0])' deploy/k8s/components/cronjob/cronjob.yaml > %s",
+             script);
+    CHECK(system(cmd) == 0, "the CronJob's script read from its manifest");
+    snprintf(token, sizeof(token), "%s/api-token", st.dir);
+    snprintf(bad, sizeof(bad), "%s/wrong-token", st.dir);
+    f = fopen(token, "w");
+    if (f) {
+        fputs(TOKEN, f);
+        fclose(f);
+    }
+    f = fopen(bad, "w");
+    if (f) {
+        fputs("not-the-token", f);
+        fclose(f);
+    }
+    CHECK_EQ_INT(put_job(job, job_body("X:BTCUSD", NULL, 1), NULL), 201);
+
+    /* One CronJob run whose pod ran twice (a retry): one execution. */
+    snprintf(env, sizeof(env),
+             "PIPELINE_JOB=%s EXTRACT_URL=http://127.0.0.1:%d TOKEN_FILE=%s"
+             " RUN_NAME=trigger-29412345 RUN_NAMESPACE=tickflow",
+             job, st.procs[H_EXTRACT].port, token);
+    CHECK_EQ_INT(run_trigger(script, env), 0);
+    CHECK_EQ_INT(run_trigger(script, env), 0);
+    CHECK_EQ_INT(h_pg_ll(st.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE job_name = $1"
+                         " AND stage = 'extract'",
+                         1, (const char *const[]){job}),
+                 1);
+    id = h_pg_value(st.db, "SELECT execution_id FROM tickflow.job_execution WHERE job_name = $1",
+                    1, (const char *const[]){job});
+    CHECK(id && h_file_contains(st.procs[H_EXTRACT].log, id) &&
+              h_file_count(st.procs[H_EXTRACT].log, TOKEN) == 0,
+          "extract logged the execution %s and never the token", id ? id : "?");
+    if (id) {
+        cJSON *rec = h_wait_stage(&st, st.procs[H_AGGREGATE].port, id, 60);
+
+        CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "the triggered run: %s",
+              rec ? h_jstr(rec, "status") : "(none)");
+        cJSON_Delete(rec);
+    }
+    free(id);
+    {
+        char logpath[700];
+
+        snprintf(logpath, sizeof(logpath), "%s/trigger.log", st.dir);
+        CHECK_EQ_INT(h_file_count(logpath, TOKEN), 0);
+    }
+
+    /* A wrong token: the script fails and starts nothing. */
+    snprintf(env, sizeof(env),
+             "PIPELINE_JOB=%s EXTRACT_URL=http://127.0.0.1:%d TOKEN_FILE=%s"
+             " RUN_NAME=trigger-29412346 RUN_NAMESPACE=tickflow",
+             job, st.procs[H_EXTRACT].port, bad);
+    CHECK(run_trigger(script, env) != 0, "a wrong token fails the CronJob's run");
+    CHECK_EQ_INT(h_pg_ll(st.db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE job_name = $1"
+                         " AND stage = 'extract'",
+                         1, (const char *const[]){job}),
+                 1);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (h_stack_start(&st, "sched", API_KEY, 41, NULL) != 0) {
+    static const char *const env[] = {"TICKFLOW_API_TOKEN=" TOKEN, NULL};
+
+    if (h_stack_start(&st, "sched", API_KEY, 41, env) != 0) {
         CHECK(0, "the stack did not start (see %s)", st.dir);
         return check_summary();
     }
@@ -381,6 +494,7 @@ int main(void)
     test_refused();
     test_put_keeps_tick();
     test_ticks();
+    test_cronjob();
     h_stop(&replica_b);
     CHECK_EQ_INT(h_stack_stop(&st), 0);
     return check_summary();
