@@ -442,6 +442,10 @@ def check_job_page(driver, base, facts, shots):
     want = f"{facts['backfill_days']} / {facts['backfill_days']}"
     ok(bool(done) and done[0].text.strip() == want, f"the backfill shows {want} days through gold",
        done[0].text if done else "no completed field")
+    sched = one(driver, '#config [data-field="schedule"], [data-field="schedule"]')
+    text = (sched.get_attribute("textContent") or "") if sched else ""
+    ok(text.startswith("none: runs start when asked"),
+       f"the job's configuration says {job} has no schedule", repr(text))
     shot(driver, shots, "job.png")
 
 

@@ -205,20 +205,26 @@ static long long wait_scheduled(const char *job, long long n, int seconds)
     return have;
 }
 
-/* Seconds from the minute it belongs to until the k-th (0-based) scheduled execution of job was created. */
+/* what (an SQL expression) of the k-th (0-based) scheduled execution of job, as text. */
+static char *kth(const char *job, int k, const char *what)
+{
+    char kth_s[16], sql[512];
+    const char *params[2] = {job, kth_s};
+
+    snprintf(kth_s, sizeof(kth_s), "%d", k);
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM tickflow.job_execution WHERE job_name = $1 AND stage = 'extract'"
+             " AND trigger = 'schedule' ORDER BY created_at OFFSET $2::int LIMIT 1",
+             what);
+    return h_pg_value(st.db, sql, 2, params);
+}
+
+/* Seconds from the minute it falls in until the k-th scheduled execution of job was made. */
 static double lateness(const char *job, int k, long long *tick)
 {
-    char kth[16];
-    const char *params[2] = {job, kth};
-    char *v;
+    char *v = kth(job, k, "extract(epoch FROM created_at)::numeric(20,3)");
     double late;
 
-    snprintf(kth, sizeof(kth), "%d", k);
-    v = h_pg_value(st.db,
-                   "SELECT extract(epoch FROM created_at)::numeric(20,3) FROM tickflow.job_execution"
-                   " WHERE job_name = $1 AND stage = 'extract' AND trigger = 'schedule'"
-                   " ORDER BY created_at OFFSET $2::int LIMIT 1",
-                   2, params);
     if (!v)
         return NAN;
     late = atof(v);
@@ -230,25 +236,13 @@ static double lateness(const char *job, int k, long long *tick)
 /* window_start and window_end (epoch) of the k-th scheduled execution of job. */
 static int window_of(const char *job, int k, long long *ws, long long *we)
 {
-    char kth[16];
-    const char *params[2] = {job, kth};
-    char *v;
+    char *v = kth(job, k,
+                  "extract(epoch FROM window_start)::bigint || ' ' ||"
+                  " extract(epoch FROM window_end)::bigint");
+    int n = v ? sscanf(v, "%lld %lld", ws, we) : 0;
 
-    snprintf(kth, sizeof(kth), "%d", k);
-    v = h_pg_value(st.db,
-                   "SELECT extract(epoch FROM window_start)::bigint || ' ' ||"
-                   " extract(epoch FROM window_end)::bigint FROM tickflow.job_execution"
-                   " WHERE job_name = $1 AND stage = 'extract' AND trigger = 'schedule'"
-                   " ORDER BY created_at OFFSET $2::int LIMIT 1",
-                   2, params);
-    if (!v)
-        return -1;
-    if (sscanf(v, "%lld %lld", ws, we) != 2) {
-        free(v);
-        return -1;
-    }
     free(v);
-    return 0;
+    return n == 2 ? 0 : -1;
 }
 
 static int start_replica_b(void)

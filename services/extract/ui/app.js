@@ -574,6 +574,16 @@
     setReady('jobs');
   }
 
+  /* A job's built-in schedule: what it is, its next tick and what the last one did. */
+  function scheduleText(job) {
+    const s = job.schedule, st = job.schedule_state || {};
+    if (!s) return 'none: runs start when asked (POST /v1/executions, an orchestrator)';
+    const what = s.every_seconds ? 'every ' + s.every_seconds + ' s' : 'cron ' + s.cron + ' (' + (s.zone || 'UTC') + ')';
+    const parts = [what, 'next ' + (st.next_at ? fmtTime(st.next_at) : 'never')];
+    if (st.last_at) parts.push('last ' + fmtTime(st.last_at) + ': ' + (st.last_outcome || ''));
+    return parts.join(' · ');
+  }
+
   function configBlock(job) {
     const rules = job.dq_rules || [];
     return [kv([
@@ -581,6 +591,7 @@
       ['Bars', job.multiplier + ' ' + job.timespan + (job.adjusted ? ', adjusted' : '')],
       ['Tickers', (job.tickers || []).join(', ')],
       ['Interval', job.interval_seconds + ' s, overlap ' + job.overlap_seconds + ' s'],
+      ['Schedule', scheduleText(job), 'schedule'],
       ['Attempts', String(job.max_attempts)],
       ['Request budget', job.rate_limit_per_minute ? job.rate_limit_per_minute + ' a minute' : 'the provider\'s default'],
       ['Enabled', job.enabled ? 'yes' : 'no'],
