@@ -71,7 +71,7 @@ CTL_BIN    := $(BUILD)/bin/tickflowctl
 TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) $(wildcard bench/*.c))
 .SECONDARY: $(TEST_OBJ)
 
-.PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
+.PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e test-airflow check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(CTL_BIN)
@@ -154,6 +154,12 @@ $(BROWSER_STACK): $(BUILD)/obj/tests/browser/stack.o $(HARNESS_OBJ) $(SVC_LIBS) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The stack the Airflow tests drive (tests/airflow/stack.c).
+AIRFLOW_STACK := $(BUILD)/tests/airflow_stack
+$(AIRFLOW_STACK): $(BUILD)/obj/tests/airflow/stack.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/bench_%: $(BUILD)/obj/bench/bench_%.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -174,7 +180,7 @@ demo: deps
 	@bash tools/demo.sh run
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS) $(BROWSER_STACK)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS) $(BROWSER_STACK) $(AIRFLOW_STACK)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
 
@@ -193,6 +199,13 @@ test-integration: $(INT_BINS)
 test-e2e: all $(E2E_BINS) $(BROWSER_STACK)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh e2e
+
+# Apache Airflow 3 (pinned, in a venv under ~/.cache/tickflow) running the
+# DAGs of deploy/airflow/dags against a real stack (tests/airflow/run.sh).
+test-airflow: deps
+	@$(MAKE) --no-print-directory all $(AIRFLOW_STACK)
+	@bash tests/env/up.sh >/dev/null
+	@BUILD=$(BUILD) bash tests/run.sh airflow
 
 # Benchmarks: figures against their limit, measured side by side in one run.
 bench: bench-extract bench-load bench-e2e bench-backfill bench-status bench-console
@@ -220,7 +233,7 @@ check-deploy:
 
 C_FILES := $(wildcard common/*/*.c common/*/*.h common/*/include/tf/*.h services/*/*.c services/*/*.h \
              cli/*/*.c cli/*/*.h \
-             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/browser/*.c bench/*.c \
+             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/browser/*.c tests/airflow/*.c bench/*.c \
              tests/harness/*.c tests/harness/*.h)
 
 format:

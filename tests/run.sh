@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tickflow's test suites and prints one closing line for the whole run:
 #   N passed, N failed
-# Usage: tests/run.sh [all|unit|integration|e2e|deploy]   (BUILD=build-address-undefined for sanitizer builds)
+# Usage: tests/run.sh [all|unit|integration|e2e|airflow|deploy]   (BUILD=build-address-undefined for sanitizer builds)
 # The unit suite also reads test_parquet's files with pyarrow and DuckDB
 # (tests/env/pyenv.sh makes the venv; it needs PyPI once).
 # The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts;
@@ -96,6 +96,14 @@ if [ "$which" = all ] || [ "$which" = e2e ]; then
     done
     # The web console in headless Chromium after real runs (tests/browser/run.sh).
     run_suite e2e-browser bash tests/browser/run.sh "$BUILD"
+fi
+# Apache Airflow 3 running deploy/airflow's DAGs against a real stack
+# (tests/airflow/run.sh; `make test-airflow` runs it alone). In `make test`
+# only for a build without a sanitizer, unless TF_AIRFLOW=1: Airflow is the
+# same in every build, and CI's sanitizer passes would triple its time.
+if [ "$which" = airflow ] || { [ "$which" = all ] && { [ "${TF_AIRFLOW:-}" = 1 ] ||
+    ! nm "$BUILD/bin/tickflow-extract" 2>/dev/null | grep -qE '__(asan|tsan|ubsan)_'; }; }; then
+    run_suite e2e-airflow bash tests/airflow/run.sh "$BUILD"
 fi
 if [ "$which" = all ] || [ "$which" = deploy ]; then
     run_suite deploy-checks python3 tests/deploy/check_deploy.py
