@@ -42,7 +42,10 @@
     "   'next_at', to_char(s.next_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                      \
     "   'last_at', to_char(s.last_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                      \
     "   'last_fired_at', to_char(s.last_fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"        \
-    "   'last_outcome', s.last_outcome, 'last_execution_id', s.last_execution_id)"             \
+    "   'last_outcome', s.last_outcome, 'last_execution_id', s.last_execution_id,"            \
+    "   'waiting', EXISTS (SELECT 1 FROM tickflow.job_execution e"                             \
+    "     WHERE e.execution_id = s.last_execution_id"                                          \
+    "     AND e.status IN ('PENDING', 'RUNNING', 'ZOMBIE')))"                                   \
     "   FROM tickflow.job_schedule s WHERE s.job_name = job_config.job_name))::text"
 /* clang-format on */
 

@@ -9,7 +9,10 @@
  * locked rows and then finds them not due, so each tick starts at most one
  * execution however many replicas run. Ticks missed while no replica ran
  * are one tick: the execution's incremental window reaches back to the end
- * of the job's last successful one (at most 31 days).
+ * of the job's last successful one (at most 31 days). A job whose last
+ * scheduled execution is still in flight is not taken: its due tick waits
+ * and starts in the first round after that execution ends, in one window
+ * with every tick that went by meanwhile.
  */
 #include "schedule.h"
 
@@ -30,12 +33,12 @@
 /* clang-format off */
 static const char take_due[] =
     "SELECT s.job_name, s.spec::text, extract(epoch FROM s.next_at)::bigint,"
-    " c.timespan, c.multiplier, s.last_execution_id::text,"
-    " EXISTS (SELECT 1 FROM tickflow.job_execution e"
-    "         WHERE e.execution_id = s.last_execution_id"
-    "         AND e.status IN ('PENDING', 'RUNNING', 'ZOMBIE'))"
+    " c.timespan, c.multiplier"
     " FROM tickflow.job_schedule s JOIN tickflow.job_config c USING (job_name)"
     " WHERE c.enabled AND s.next_at <= to_timestamp($1)"
+    " AND NOT EXISTS (SELECT 1 FROM tickflow.job_execution e"
+    "                 WHERE e.execution_id = s.last_execution_id"
+    "                 AND e.status IN ('PENDING', 'RUNNING', 'ZOMBIE'))"
     " ORDER BY s.next_at LIMIT 64" /* a round's share; the rest wait half a second */
     " FOR UPDATE OF s SKIP LOCKED";
 
@@ -106,8 +109,6 @@ static enum tf_rc take_one(PGconn *conn, PGresult *res, int row, int64_t now,
     int64_t due = strtoll(PQgetvalue(res, row, 2), NULL, 10);
     int64_t bar = tf_timespan_seconds(PQgetvalue(res, row, 3),
                                       strtol(PQgetvalue(res, row, 4), NULL, 10));
-    const char *last_id = PQgetisnull(res, row, 5) ? NULL : PQgetvalue(res, row, 5);
-    int in_flight = strcmp(PQgetvalue(res, row, 6), "t") == 0;
     struct extract_schedule s;
     char id[TF_UUID_LEN + 1] = "", outcome[640] = "", err[512] = "";
     char next_s[24], due_s[24];
@@ -124,23 +125,17 @@ static enum tf_rc take_one(PGconn *conn, PGresult *res, int row, int64_t now,
     } else {
         next = extract_schedule_next(&s, now);
         missed = missed_ticks(&s, due, now);
-        if (in_flight) {
-            snprintf(outcome, sizeof(outcome), "skipped: execution %s is still in flight",
-                     last_id);
-        } else {
-            rc = start_one(conn, job, id, outcome, sizeof(outcome));
-            if (rc == TF_ERR_DB || rc == TF_ERR_NOMEM) {
-                cJSON_Delete(spec);
-                return TF_ERR_DB;
-            }
-            if (rc == TF_OK && missed > 0)
-                snprintf(outcome, sizeof(outcome),
-                         "started (%ld%s missed tick%s caught up in one window)",
-                         missed, missed >= MISSED_COUNT_MAX ? " or more" : "",
-                         missed == 1 ? "" : "s");
-            else if (rc == TF_OK)
-                snprintf(outcome, sizeof(outcome), "started");
+        rc = start_one(conn, job, id, outcome, sizeof(outcome));
+        if (rc == TF_ERR_DB || rc == TF_ERR_NOMEM) {
+            cJSON_Delete(spec);
+            return TF_ERR_DB;
         }
+        if (rc == TF_OK && missed > 0)
+            snprintf(outcome, sizeof(outcome),
+                     "started (%ld%s missed tick%s caught up in one window)", missed,
+                     missed >= MISSED_COUNT_MAX ? " or more" : "", missed == 1 ? "" : "s");
+        else if (rc == TF_OK)
+            snprintf(outcome, sizeof(outcome), "started");
     }
     cJSON_Delete(spec);
     snprintf(next_s, sizeof(next_s), "%lld", (long long)next);

@@ -89,9 +89,10 @@ int64_t extract_schedule_next(const struct extract_schedule *s, int64_t after);
  * One round of the scheduler (schedule.c): in one transaction, takes the
  * enabled jobs whose next tick is due at now (rows another replica holds
  * are skipped, so each tick is taken once), and for each starts an
- * execution on its incremental window, unless the execution it started
- * last is still in flight or the job has no complete bar to fetch yet;
- * ticks missed while no replica ran count as one. The new ids go to
+ * execution on its incremental window, unless the job has no complete bar
+ * to fetch yet; ticks missed while no replica ran count as one. A job whose
+ * last scheduled execution is still in flight (a stage PENDING, RUNNING or
+ * ZOMBIE) is left due until that execution ends. The new ids go to
  * *started (cleared first) once the transaction committed, for the caller
  * to queue. Returns how many jobs it took, or -1 when the database failed
  * (nothing changed then).

@@ -303,6 +303,17 @@ static void test_ticks(void)
     }
     cJSON_Delete(job);
 
+    /* Each first run's extract done (a run in flight would hold the next tick back). */
+    for (int j = 0; j < 2; j++) {
+        char *id = kth(jobs[j], 0, "execution_id::text");
+        cJSON *rec = id ? h_wait_stage(&st, st.procs[H_EXTRACT].port, id, 30) : NULL;
+
+        CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "%s: first extract %s",
+              jobs[j], rec ? h_jstr(rec, "status") : "(none)");
+        cJSON_Delete(rec);
+        free(id);
+    }
+
     /* Both replicas down across the next tick, up again after it. */
     CHECK_EQ_INT(h_stop(&st.procs[H_EXTRACT]), 0);
     CHECK_EQ_INT(h_stop(&replica_b), 0);

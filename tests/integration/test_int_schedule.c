@@ -3,9 +3,10 @@
  * against the real PostgreSQL, with the clock given: eight replicas taking
  * the same twenty due ticks at once start exactly one execution each;
  * ticks missed during an outage start one execution whose window reaches
- * back to the last good one (at most 31 days); a tick while the last
- * scheduled execution is in flight, or with no complete bar to fetch,
- * starts nothing and says why; a disabled job is never taken.
+ * back to the last good one (at most 31 days); a tick with no complete bar
+ * to fetch starts nothing and says why; a tick while the last scheduled
+ * execution is in flight waits, and starts once that execution ends; a
+ * disabled job is never taken.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -247,24 +248,42 @@ static void test_skips(void)
     /* Disabled: due, but never taken. */
     add_job("off", 0, minute - 3600);
 
-    CHECK_EQ_INT(extract_schedule_round(db, now, &ids), 2);
+    /* Only "current" is taken: it starts nothing and says why. */
+    CHECK_EQ_INT(extract_schedule_round(db, now, &ids), 1);
     CHECK_EQ_INT(ids.n, 0);
     CHECK_EQ_INT(count("SELECT count(*) FROM tickflow.job_execution WHERE job_name IN"
                        " ('busy', 'current', 'off') AND trigger = 'schedule'",
                        NULL),
                  0);
-    outcome = value("SELECT last_outcome FROM tickflow.job_schedule WHERE job_name = $1", "busy");
-    CHECK(outcome && strstr(outcome, "skipped: execution ") && strstr(outcome, " is still in flight"),
-          "busy: %s", outcome ? outcome : "(none)");
-    free(outcome);
     outcome = value("SELECT last_outcome FROM tickflow.job_schedule WHERE job_name = $1", "current");
     CHECK(outcome && strstr(outcome, "skipped: job current is up to date"), "current: %s",
           outcome ? outcome : "(none)");
     free(outcome);
-    CHECK_EQ_INT(count("SELECT count(*) FROM tickflow.job_schedule WHERE job_name IN"
-                       " ('busy', 'current') AND next_at > now()",
-                       NULL),
-                 2);
+    CHECK_EQ_INT(count("SELECT count(*) FROM tickflow.job_schedule WHERE job_name = $1"
+                       " AND next_at > now()",
+                       "current"),
+                 1);
+    /* "busy" waits, still due, until its execution ends; then its tick starts at once. */
+    CHECK_EQ_INT(count("SELECT count(*) FROM tickflow.job_schedule WHERE job_name = $1"
+                       " AND next_at <= now() AND last_at IS NULL",
+                       "busy"),
+                 1);
+    CHECK_EQ_INT(extract_schedule_round(db, now, &ids), 0);
+    CHECK(h_sql(db,
+                "UPDATE tickflow.job_execution SET status = 'SUCCESS', finished_at = now()"
+                " WHERE job_name = 'busy'",
+                0, NULL) == 0,
+          "busy's execution ends");
+    CHECK_EQ_INT(extract_schedule_round(db, now, &ids), 1);
+    CHECK_EQ_INT(ids.n, 1);
+    outcome = value("SELECT last_outcome FROM tickflow.job_schedule WHERE job_name = $1", "busy");
+    CHECK(outcome && strcmp(outcome, "started") == 0, "busy: %s", outcome ? outcome : "(none)");
+    free(outcome);
+    CHECK_EQ_INT(count("SELECT count(*) FROM tickflow.job_execution WHERE job_name = $1"
+                       " AND trigger = 'schedule'",
+                       "busy"),
+                 1);
+    /* "off" is never taken. */
     CHECK_EQ_INT(count("SELECT count(*) FROM tickflow.job_schedule WHERE job_name = $1"
                        " AND next_at < now() - interval '59 minutes' AND last_at IS NULL",
                        "off"),
