@@ -16,11 +16,12 @@ Then ``extract``, ``transform`` and ``aggregate`` run it as
 tickflow_pipeline does.
 
 Connections, the alert Variable and the retry settings are those of
-tickflow_pipeline. See ../README.md.
+tickflow_pipeline; the alert names the day's UUID. See ../README.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
@@ -28,22 +29,23 @@ from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from tickflow_stages import (
     POLL_SECONDS,
     STAGE_TIMEOUT,
-    STAGES,
     WAIT_SECONDS,
-    alert_on_failure,
-    get_json,
-    retry_settings,
-    run_stage,
+    call,
+    failure_text,
+    post_alert,
+    retry_overrides,
+    wait_final,
 )
 
 log = logging.getLogger(__name__)
 
 DAG_ID = "tickflow_daily"
 JOB_NAME = "demo_us_equities"
+STAGES = ("extract", "transform", "aggregate")
 # uuid5(DAILY_NAMESPACE, "<job>/<YYYY-MM-DD>") is a day's execution UUID.
 DAILY_NAMESPACE = uuid.UUID("142d1aa0-c640-4dfd-9a5d-5e0d7ae75dc0")
 
@@ -69,7 +71,7 @@ def plan_day(**context: Any) -> dict[str, Any] | bool:
     end = start + timedelta(days=1)
     if end > datetime.now(timezone.utc):
         raise AirflowFailException(f"{day} has not ended yet (UTC); run it after {end.isoformat()}")
-    calendar = get_json("extract", f"/v1/jobs/{job_name}/days?from={day}&to={day}")
+    calendar = call("extract", "GET", f"/v1/jobs/{job_name}/days?from={day}&to={day}")
     states = {d.get("day"): d.get("state") for d in calendar.get("days", [])}
     state = states.get(day.isoformat())
     if state is None:
@@ -88,14 +90,60 @@ def plan_day(**context: Any) -> dict[str, Any] | bool:
     return plan
 
 
-def stage_task(stage: str, **context: Any) -> dict[str, Any]:
-    """Run one stage of the day's execution."""
-    params = context["params"]
+def run_stage(stage: str, **context: Any) -> dict[str, Any]:
+    """POST the day's execution to one stage, wait until its record is final, fail unless SUCCESS."""
     plan = context["ti"].xcom_pull(task_ids="plan_day")
-    return run_stage(stage, plan, int(params["wait_seconds"]), int(params["poll_seconds"]))
+    if not plan:
+        raise AirflowFailException("no plan from plan_day")
+    params = context["params"]
+    execution_id = plan["execution_id"]
+    wait_seconds = int(params["wait_seconds"])
+    body = {
+        "execution_id": execution_id,
+        "job_name": plan["job_name"],
+        "window_start": plan["window_start"],
+        "window_end": plan["window_end"],
+        "wait_seconds": wait_seconds,
+    }
+    log.info(
+        "%s: POST /v1/executions execution_id=%s job=%s day=%s",
+        stage,
+        execution_id,
+        plan["job_name"],
+        plan["day"],
+    )
+    record = call(stage, "POST", "/v1/executions", body, timeout=wait_seconds + 30)
+    record = wait_final(stage, execution_id, record, int(params["poll_seconds"]))
+    if record.get("status") != "SUCCESS":
+        raise AirflowException(
+            f"{stage}: execution {execution_id} ended {record.get('status')}: {record.get('error') or 'no error given'}"
+        )
+    log.info("%s: execution %s SUCCESS", stage, execution_id)
+    return record
 
 
-retries, retry_delay = retry_settings()
+def alert_on_failure(context: dict[str, Any]) -> None:
+    """Log a task that failed for good and post it to the alert webhook. Never raises."""
+    plan = None
+    with contextlib.suppress(Exception):  # alerting must not fail
+        plan = context["task_instance"].xcom_pull(task_ids="plan_day")
+    job_name = context.get("params", {}).get("job_name")
+    execution_id = None
+    if isinstance(plan, dict):
+        job_name, execution_id = plan.get("job_name", job_name), plan.get("execution_id")
+    text = failure_text(context, job_name, execution_id)
+    log.error(text)
+    post_alert(text)
+
+
+default_args = {
+    "owner": "data-platform",
+    "depends_on_past": False,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "on_failure_callback": alert_on_failure,
+}
+default_args.update(retry_overrides())
 
 with DAG(
     dag_id=DAG_ID,
@@ -105,13 +153,7 @@ with DAG(
     catchup=False,
     max_active_runs=3,
     dagrun_timeout=timedelta(hours=3),
-    default_args={
-        "owner": "data-platform",
-        "depends_on_past": False,
-        "retries": retries,
-        "retry_delay": retry_delay,
-        "on_failure_callback": alert_on_failure,
-    },
+    default_args=default_args,
     params={
         "job_name": Param(JOB_NAME, type="string", minLength=1),
         "day": Param(
@@ -130,7 +172,7 @@ with DAG(
     stage_tasks = [
         PythonOperator(
             task_id=stage,
-            python_callable=stage_task,
+            python_callable=run_stage,
             op_kwargs={"stage": stage},
             execution_timeout=STAGE_TIMEOUT,
         )
