@@ -231,7 +231,8 @@ class Airflow:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
+                # Writers wait for each other up to 60 s (SQLite's default: 5 s).
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}?timeout=60",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__API__PORT": str(self.api_port),
@@ -822,9 +823,10 @@ def daily_runs(af: Airflow) -> dict[date, dict[str, Any]]:
     return out
 
 
-def backfill(af: Airflow, *extra: str) -> tuple[int, str]:
+def backfill(af: Airflow, name: str, *extra: str) -> tuple[int, str]:
+    """``airflow backfill create`` over WEEK; its output kept in the work folder as name.txt."""
     conf = {"job_name": "af_daily", **RUN_CONF}
-    return af.run(
+    code, out = af.run(
         "backfill",
         "create",
         "--dag-id",
@@ -839,6 +841,8 @@ def backfill(af: Airflow, *extra: str) -> tuple[int, str]:
         "4",
         *extra,
     )
+    (af.work / f"{name}.txt").write_text(out)
+    return code, out
 
 
 def executions_by_day(stack: Stack) -> list[dict[str, Any]]:
@@ -885,7 +889,7 @@ def daily_backfills(af: Airflow, stack: Stack) -> None:
     )
 
     t0 = time.monotonic()
-    code, out = backfill(af)
+    code, out = backfill(af, "backfill-1")
     check(
         code == 0 and "Created backfill" in out,
         "daily: airflow backfill create over 2026-11-23..29",
@@ -953,7 +957,7 @@ def daily_backfills(af: Airflow, stack: Stack) -> None:
     check(len(logs_ok) == 12 and all(logs_ok), "daily: each stage task's log names its day's UUID", logs_ok)
 
     t0 = time.monotonic()
-    code, out = backfill(af, "--reprocess-behavior", "completed")
+    code, out = backfill(af, "backfill-2", "--reprocess-behavior", "completed")
     check(
         code == 0 and "Created backfill" in out,
         "daily: the same backfill again, reprocessing completed runs",
@@ -1010,6 +1014,12 @@ def main() -> int:
         if not check(code == 0, "airflow db migrate on a SQLite database of this run", out[-2000:]):
             return 1
         print(f"# airflow db migrate in {time.monotonic() - t0:.1f} s", flush=True)
+        # Write-ahead logging (kept in the file): readers do not block the
+        # writer, so the scheduler, the DAG processor, the api-server and
+        # the command line share the database without "database is locked".
+        with sqlite3.connect(af.db) as db:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        check(mode == "wal", "Airflow's SQLite database in write-ahead-log mode", mode)
         steps: list[tuple[str, Callable[[], Any]]] = []
         first: dict[str, Any] = {}
 
