@@ -255,6 +255,7 @@ class Airflow:
             )
         self.env = env
         self.servers: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.starts: dict[str, int] = {}
 
     def run(
         self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 300
@@ -283,26 +284,30 @@ class Airflow:
     def start(self, *args: str, extra_env: dict[str, str] | None = None) -> None:
         env = dict(self.env)
         env.update(extra_env or {})
-        log = open(self.work / f"airflow-{args[0]}.txt", "w")  # noqa: SIM115 - the child keeps it
+        self.starts[args[0]] = self.starts.get(args[0], 0) + 1
+        name = f"{args[0]}-{self.starts[args[0]]}"
+        log = open(self.work / f"airflow-{name}.txt", "w")  # noqa: SIM115 - the child keeps it
         proc = subprocess.Popen(
             [str(self.bin), *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
-        self.servers.append((args[0], proc))
+        self.servers.append((name, proc))
 
-    def stop_servers(self) -> None:
-        """SIGTERM to each server's process group (its workers too), SIGKILL after 30 s."""
-        for _, proc in self.servers:
+    def stop_servers(self, *names: str) -> None:
+        """Stops the servers named (all by default): SIGTERM to each one's process
+        group (its workers too), SIGKILL after 30 s."""
+        stopping = [(n, p) for n, p in self.servers if not names or n.rsplit("-", 1)[0] in names]
+        for _, proc in stopping:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-        for name, proc in self.servers:
+        for name, proc in stopping:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 print(f"# airflow {name} did not stop on SIGTERM; killed", flush=True)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        self.servers = []
+        self.servers = [(n, p) for n, p in self.servers if (n, p) not in stopping]
 
     def dead_server(self) -> str | None:
         """The name of a server that exited, or None."""
@@ -845,6 +850,29 @@ def backfill(af: Airflow, name: str, *extra: str) -> tuple[int, str]:
     return code, out
 
 
+def create_backfill(af: Airflow, name: str, *extra: str) -> int | None:
+    """Creates the backfill over WEEK and returns its id (None, said, when it cannot be made).
+
+    On SQLite a writer that loses a race gets "database is locked"; Airflow
+    then removes what it had made of the backfill, for the caller to try
+    again, which this does up to four times.
+    """
+    for attempt in range(1, 5):
+        code, out = backfill(af, f"{name}-{attempt}", *extra)
+        if code == 0 and "Created backfill" in out:
+            with af.meta() as db:
+                row = db.execute(
+                    "SELECT max(id) AS id FROM backfill WHERE dag_id = 'tickflow_daily' AND completed_at IS NULL"
+                ).fetchone()
+            return row["id"] if row else None
+        if "database is locked" not in out:
+            print(f"# airflow backfill create failed (see {name}-{attempt}.txt): {out[-800:]}", flush=True)
+            return None
+        print(f"# airflow backfill create: database is locked; again (see {name}-{attempt}.txt)", flush=True)
+        time.sleep(2)
+    return None
+
+
 def executions_by_day(stack: Stack) -> list[dict[str, Any]]:
     return stack.sql(
         "SELECT (window_start AT TIME ZONE 'UTC')::date::text AS day, execution_id::text AS id,"
@@ -867,7 +895,15 @@ def daily_backfills(af: Airflow, stack: Stack) -> None:
         {"provider": "polygon", "tickers": ["NVDA", "AMZN"], "interval_seconds": 86400, "overlap_seconds": 0},
     )
     retry = {"TICKFLOW_DAG_RETRIES": "1", "TICKFLOW_DAG_RETRY_DELAY_SECONDS": "5"}
+    code, out = af.run("dags", "unpause", "tickflow_daily")
+    check(code == 0, "daily: airflow dags unpause tickflow_daily", out[-1000:])
+    # The first backfill is made before the scheduler and the DAG processor
+    # write to the database; it waits for them.
     t0 = time.monotonic()
+    first = create_backfill(af, "backfill-1")
+    check(first is not None, "daily: airflow backfill create over 2026-11-23..29", first)
+    if first is None:
+        return
     af.start("api-server", "--port", str(af.api_port), "--workers", "1", "--host", "127.0.0.1")
     af.start("scheduler", extra_env=retry)
     af.start("dag-processor", extra_env=retry)
@@ -882,20 +918,10 @@ def daily_backfills(af: Airflow, stack: Stack) -> None:
             return False
 
     wait_for("the api-server's health", api_up, 120, af)
-    code, out = af.run("dags", "unpause", "tickflow_daily")
-    check(code == 0, "daily: airflow dags unpause tickflow_daily", out[-1000:])
     print(
         f"# airflow api-server, scheduler and dag-processor up in {time.monotonic() - t0:.1f} s", flush=True
     )
-
-    t0 = time.monotonic()
-    code, out = backfill(af, "backfill-1")
-    check(
-        code == 0 and "Created backfill" in out,
-        "daily: airflow backfill create over 2026-11-23..29",
-        out[-1500:],
-    )
-    wait_for("the first backfill to complete", lambda: backfill_done(af, 1), 300, af)
+    wait_for("the first backfill to complete", lambda: backfill_done(af, first), 300, af)
     print(f"# first backfill complete in {time.monotonic() - t0:.1f} s", flush=True)
     runs = daily_runs(af)
     check(sorted(runs) == WEEK, "daily: one DAG run per day of the week", sorted(runs))
@@ -956,20 +982,23 @@ def daily_backfills(af: Airflow, stack: Stack) -> None:
             logs_ok.append(f.is_file() and eid in f.read_text())
     check(len(logs_ok) == 12 and all(logs_ok), "daily: each stage task's log names its day's UUID", logs_ok)
 
+    # Reprocessing clears every run in one long write: made, like the first,
+    # while the scheduler and the DAG processor are stopped.
     t0 = time.monotonic()
-    code, out = backfill(af, "backfill-2", "--reprocess-behavior", "completed")
-    check(
-        code == 0 and "Created backfill" in out,
-        "daily: the same backfill again, reprocessing completed runs",
-        out[-1500:],
-    )
+    af.stop_servers("scheduler", "dag-processor")
+    second = create_backfill(af, "backfill-2", "--reprocess-behavior", "completed")
+    check(second is not None, "daily: the same backfill again, reprocessing completed runs", second)
+    if second is None:
+        return
+    af.start("scheduler", extra_env=retry)
+    af.start("dag-processor", extra_env=retry)
     # The scheduler marks a backfill complete every 30 s; its runs' states say it sooner.
-    wait_for("the second backfill's runs to finish", lambda: backfill_runs_done(af, 2), 300, af)
+    wait_for("the second backfill's runs to finish", lambda: backfill_runs_done(af, second), 300, af)
     print(f"# second backfill's runs finished in {time.monotonic() - t0:.1f} s", flush=True)
     runs = daily_runs(af)
     again = (
         all(
-            runs[d]["backfill_id"] == 2
+            runs[d]["backfill_id"] == second
             and runs[d]["state"] == "success"
             and runs[d]["tasks"].get("plan_day") == ("success", 2)
             for d in WEEK
