@@ -235,23 +235,13 @@ cmd_up() {
 
 cmd_down() {
     tf_lock kafka
-    local pid i
+    local pid
     if ! pid=$(our_pid); then
         rm -f "$PIDFILE"
         say "kafka: not running"
         return 0
     fi
-    say "kafka: stopping broker (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 40; i++)); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.5
-    done
-    if [ -d "/proc/$pid" ]; then
-        warn "kafka: still running after 20 s; SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        for ((i = 0; i < 20; i++)); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-    fi
+    tf_stop_pid kafka "$pid"
     rm -f "$PIDFILE"
     say "kafka: stopped"
 }

@@ -54,3 +54,19 @@ tf_lock() {
         die "timed out waiting for $TF_RUN/$1.lock (another tests/env script is running)"
     fi
 }
+
+# tf_stop_pid NAME PID: SIGTERM, up to 20 s for it to go, then SIGKILL.
+tf_stop_pid() {
+    local name=$1 pid=$2 i
+    say "$name: stopping (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 40; i++)); do
+        [ -d "/proc/$pid" ] || break
+        sleep 0.5
+    done
+    if [ -d "/proc/$pid" ]; then
+        warn "$name: still running after 20 s; SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 20; i++)); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
+    fi
+}
