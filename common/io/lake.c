@@ -1,5 +1,6 @@
 /*
- * lake.c - atomic, write-once objects under a root folder.
+ * lake.c - atomic, write-once objects under a root folder; a bucket lake's
+ * calls go to lake_s3.c.
  */
 #include "tf/lake.h"
 
@@ -15,8 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lake_s3.h"
+#include "tf/log.h"
+
 struct tf_lake {
     char root[PATH_MAX];
+    struct lake_s3 *s3; /* a bucket lake; NULL for a folder */
 };
 
 void tf_sha256_hex(const void *data, size_t len, char out[65])
@@ -45,13 +50,24 @@ static int mkdirs_for(char *path)
     return 0;
 }
 
-enum tf_rc tf_lake_open(const char *uri, struct tf_lake **out, char *err, size_t errlen)
+enum tf_rc tf_lake_open(const char *uri, const struct tf_lake_s3_cfg *s3, struct tf_lake **out,
+                        char *err, size_t errlen)
 {
     struct tf_lake *lake = calloc(1, sizeof(*lake));
     char path[PATH_MAX];
 
     if (!lake)
         return TF_ERR_NOMEM;
+    if (strncmp(uri, "s3://", 5) == 0) {
+        enum tf_rc rc = lake_s3_open(uri, s3, &lake->s3, err, errlen);
+
+        if (rc != TF_OK) {
+            free(lake);
+            return rc;
+        }
+        *out = lake;
+        return TF_OK;
+    }
     if (strncmp(uri, "file://", 7) == 0)
         uri += 7;
     if (strlen(uri) + 2 >= sizeof(path)) {
@@ -71,6 +87,8 @@ enum tf_rc tf_lake_open(const char *uri, struct tf_lake **out, char *err, size_t
 
 void tf_lake_free(struct tf_lake *lake)
 {
+    if (lake)
+        lake_s3_free(lake->s3);
     free(lake);
 }
 
@@ -160,7 +178,7 @@ enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err, siz
     enum tf_rc rc = folder_path(lake, folder, path, err, errlen);
     int fd, r;
 
-    if (rc != TF_OK)
+    if (rc != TF_OK || lake->s3) /* a bucket's objects are durable once written */
         return rc;
     fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -186,6 +204,8 @@ enum tf_rc tf_lake_clear(struct tf_lake *lake, const char *folder, char *err, si
 
     if (rc != TF_OK)
         return rc;
+    if (lake->s3)
+        return lake_s3_clear(lake->s3, folder, err, errlen);
     dir = opendir(path);
     if (!dir) {
         if (errno == ENOENT)
@@ -300,8 +320,17 @@ static enum tf_rc lake_write(struct tf_lake *lake, const char *key, const void *
                              int replace, struct tf_lake_obj *obj, char *err, size_t errlen)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 16];
-    enum tf_rc rc = stage_tmp(lake, key, data, len, 1, path, tmp, obj, err, errlen);
+    enum tf_rc rc;
     int created;
+
+    if (lake->s3) {
+        if (!key_ok(key)) {
+            snprintf(err, errlen, "bad lake key");
+            return TF_ERR_INVALID;
+        }
+        return lake_s3_write(lake->s3, key, data, len, replace, obj, &created, err, errlen);
+    }
+    rc = stage_tmp(lake, key, data, len, 1, path, tmp, obj, err, errlen);
 
     if (rc == TF_OK)
         rc = publish(lake, path, tmp, replace, obj, &created, err, errlen);
@@ -320,6 +349,7 @@ struct batch_item {
 
 struct tf_lake_batch {
     struct tf_lake *lake;
+    int committed; /* a bucket batch: its objects stay when freed */
     pthread_mutex_t mu;
     struct batch_item *items;
     size_t n, cap;
@@ -340,11 +370,27 @@ enum tf_rc tf_lake_batch_put(struct tf_lake_batch *b, const char *key, const voi
                              struct tf_lake_obj *obj, char *err, size_t errlen)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 16];
-    enum tf_rc rc = stage_tmp(b->lake, key, data, len, 0, path, tmp, obj, err, errlen);
+    enum tf_rc rc;
     struct batch_item *it;
+    int created = 0;
 
-    if (rc != TF_OK)
-        return rc;
+    if (b->lake->s3) {
+        /* A bucket has no staging: the object goes up now, and one this
+         * batch made is deleted again if the batch is never committed. */
+        if (!key_ok(key)) {
+            snprintf(err, errlen, "bad lake key");
+            return TF_ERR_INVALID;
+        }
+        rc = lake_s3_write(b->lake->s3, key, data, len, 0, obj, &created, err, errlen);
+        if (rc != TF_OK)
+            return rc;
+        snprintf(path, sizeof(path), "%s", obj->uri + 5 + strcspn(obj->uri + 5, "/") + 1);
+        tmp[0] = '\0';
+    } else {
+        rc = stage_tmp(b->lake, key, data, len, 0, path, tmp, obj, err, errlen);
+        if (rc != TF_OK)
+            return rc;
+    }
     pthread_mutex_lock(&b->mu);
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
@@ -359,9 +405,10 @@ enum tf_rc tf_lake_batch_put(struct tf_lake_batch *b, const char *key, const voi
     }
     it = &b->items[b->n];
     it->path = strdup(path);
-    it->tmp = strdup(tmp);
+    it->tmp = tmp[0] ? strdup(tmp) : NULL;
+    it->created = created;
     it->obj = *obj;
-    if (!it->path || !it->tmp) {
+    if (!it->path || (tmp[0] && !it->tmp)) {
         free(it->path);
         free(it->tmp);
         pthread_mutex_unlock(&b->mu);
@@ -380,6 +427,10 @@ enum tf_rc tf_lake_batch_commit(struct tf_lake_batch *b, char *err, size_t errle
 
     if (b->n == 0)
         return TF_OK;
+    if (b->lake->s3) { /* every object is up already */
+        b->committed = 1;
+        return TF_OK;
+    }
     /* One flush of the file system makes every staged byte durable before
      * any name points at it: the cost of one fsync, not one per object. */
     fd = open(b->lake->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -423,8 +474,13 @@ void tf_lake_batch_free(struct tf_lake_batch *b)
     if (!b)
         return;
     for (size_t i = 0; i < b->n; i++) {
+        char err[256];
+
         if (b->items[i].tmp) /* never committed: nothing of it stays */
             unlink(b->items[i].tmp);
+        if (b->lake->s3 && !b->committed && b->items[i].created &&
+            lake_s3_delete(b->lake->s3, b->items[i].path, err, sizeof(err)) != TF_OK)
+            tf_log_warn(NULL, "lake: an uncommitted object stays: %s", err);
         free(b->items[i].tmp);
         free(b->items[i].path);
     }
@@ -442,6 +498,8 @@ enum tf_rc tf_lake_get(struct tf_lake *lake, const char *uri, const char *want_s
     enum tf_rc rc;
     FILE *fp;
 
+    if (lake->s3)
+        return lake_s3_get(lake->s3, uri, want_sha256, out, err, errlen);
     if (strncmp(path, "file://", 7) == 0)
         path += 7;
     if (strncmp(path, lake->root, rootlen) != 0 || path[rootlen] != '/' || strstr(path, "/../")) {

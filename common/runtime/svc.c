@@ -47,6 +47,15 @@ static const struct tf_cfg_key svc_keys[] = {
     SVC_KEY("TICKFLOW_KAFKA_PARTITIONS",  TF_CFG_INT, kafka_partitions, "3", 0, 1, 1024),
     SVC_KEY("TICKFLOW_KAFKA_TOPIC_PREFIX", TF_CFG_STR, topic_prefix, "", 0, 0, 0),
     SVC_KEY("TICKFLOW_LAKE_URI",          TF_CFG_STR, lake_uri, "lake", 0, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_S3_ACCESS_KEY_ID", TF_CFG_STR, lake_s3_access_key_id, NULL,
+            TF_CFG_SECRET, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_S3_ADDRESSING", TF_CFG_STR, lake_s3_addressing, NULL, 0, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_S3_ENDPOINT",  TF_CFG_STR, lake_s3_endpoint, NULL, 0, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_S3_REGION",    TF_CFG_STR, lake_s3_region, "us-east-1", 0, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY", TF_CFG_STR, lake_s3_secret_access_key, NULL,
+            TF_CFG_SECRET, 0, 0),
+    SVC_KEY("TICKFLOW_LAKE_S3_SESSION_TOKEN", TF_CFG_STR, lake_s3_session_token, NULL,
+            TF_CFG_SECRET, 0, 0),
     SVC_KEY("TICKFLOW_LOG_LEVEL",         TF_CFG_STR, log_level, "info", 0, 0, 0),
     SVC_KEY("TICKFLOW_PG_DSN",            TF_CFG_STR, pg_dsn, NULL,
             TF_CFG_REQUIRED | TF_CFG_SECRET, 0, 0),
@@ -80,6 +89,11 @@ static int svc_load_cfg(struct tf_svc *svc)
     if (rc != TF_OK || stage_rc != TF_OK) {
         fprintf(stderr, "%s: configuration errors:\n%s%s%s\n", def->name, err,
                 *err && *stage_err ? "\n" : "", stage_err);
+        return 2;
+    }
+    if (svc->cfg.lake_s3_addressing && strcmp(svc->cfg.lake_s3_addressing, "path") != 0 &&
+        strcmp(svc->cfg.lake_s3_addressing, "virtual") != 0) {
+        fprintf(stderr, "%s: TICKFLOW_LAKE_S3_ADDRESSING must be path or virtual\n", def->name);
         return 2;
     }
     if (tf_log_level_parse(svc->cfg.log_level, &level) != TF_OK) {
@@ -481,6 +495,7 @@ static void svc_free(struct tf_svc *svc)
 
 static enum tf_rc svc_start(struct tf_svc *svc)
 {
+    struct tf_lake_s3_cfg s3 = {0};
     struct tf_http_opts opts;
     char err[512];
     char host[128] = "worker";
@@ -495,7 +510,13 @@ static enum tf_rc svc_start(struct tf_svc *svc)
     svc->workers = calloc((size_t)svc->cfg.workers, sizeof(*svc->workers));
     if (!svc->workers || svc_pool_init(svc) != TF_OK)
         return TF_ERR_NOMEM;
-    if (tf_lake_open(svc->cfg.lake_uri, &svc->lake, err, sizeof(err)) != TF_OK) {
+    s3.endpoint = svc->cfg.lake_s3_endpoint;
+    s3.region = svc->cfg.lake_s3_region;
+    s3.addressing = svc->cfg.lake_s3_addressing;
+    s3.access_key_id = svc->cfg.lake_s3_access_key_id;
+    s3.secret_access_key = svc->cfg.lake_s3_secret_access_key;
+    s3.session_token = svc->cfg.lake_s3_session_token;
+    if (tf_lake_open(svc->cfg.lake_uri, &s3, &svc->lake, err, sizeof(err)) != TF_OK) {
         tf_log_error(NULL, "lake: %s", err);
         return TF_ERR_IO;
     }

@@ -260,7 +260,7 @@ static void test_lake(void)
     char err[256];
 
     CHECK(mkdtemp(root) != NULL, "temp dir");
-    CHECK(tf_lake_open(root, &lake, err, sizeof(err)) == TF_OK, "open: %s", err);
+    CHECK(tf_lake_open(root, NULL, &lake, err, sizeof(err)) == TF_OK, "open: %s", err);
     CHECK(tf_lake_put(lake, "bronze/a/b.json", "{\"x\":1}", 7, &obj, err, sizeof(err)) == TF_OK,
           "put: %s", err);
     CHECK_STR(obj.sha256, "5041bf1f713df204784353e82f6a4a535931cb64f1f4b4a5aeaffcb720918b22");

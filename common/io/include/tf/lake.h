@@ -1,10 +1,13 @@
 /*
- * tf/lake.h - the data lake on a local (or mounted) file system.
+ * tf/lake.h - the data lake: a local (or mounted) folder, or a prefix of
+ * an S3-compatible bucket. Callers do not know which.
  *
- * Objects are written atomically (temporary file, fsync, link into place,
- * fsync of the folder) and never overwritten: putting a key that exists
- * with the same bytes succeeds, with other bytes fails. Each object is
- * described by its URI (file:///...), size and sha256.
+ * Objects appear whole or not at all and are never overwritten: putting a
+ * key that exists with the same bytes succeeds, with other bytes fails.
+ * In a folder: temporary file, fsync, link into place, fsync of the
+ * folder. In a bucket: a conditional PUT (If-None-Match), large objects in
+ * parts. Each object is described by its URI (file:///... or
+ * s3://bucket/...), size and sha256.
  */
 #ifndef TF_LAKE_H
 #define TF_LAKE_H
@@ -23,9 +26,26 @@ struct tf_lake_obj {
     char sha256[65];
 };
 
-/** Opens the lake at uri ("file:///abs/dir" or a path), creating the folder. */
-enum tf_rc tf_lake_open(const char *uri, struct tf_lake **out, char *err,
-                        size_t errlen) TF_MUSTCHECK;
+/* How to reach a bucket lake; unused for a folder. NULL members take defaults. */
+struct tf_lake_s3_cfg {
+    const char *endpoint;   /* "https://host[:port]"; default AWS's for region */
+    const char *region;     /* default "us-east-1" */
+    const char *addressing; /* "path" or "virtual"; default virtual on AWS, else path */
+    const char *access_key_id;
+    const char *secret_access_key;
+    const char *session_token; /* temporary credentials; may be NULL */
+    long timeout_ms;           /* of one request; 0: 60 s */
+    int max_attempts;          /* of one request, retries included; 0: 8 */
+};
+
+/**
+ * Opens the lake at uri: "file:///abs/dir" or a path (the folder is
+ * created), or "s3://bucket[/prefix]" with s3 (the bucket must exist and
+ * answer to the keys: checked here). The error names the bucket, never a
+ * credential.
+ */
+enum tf_rc tf_lake_open(const char *uri, const struct tf_lake_s3_cfg *s3, struct tf_lake **out,
+                        char *err, size_t errlen) TF_MUSTCHECK;
 
 /** NULL-safe. */
 void tf_lake_free(struct tf_lake *lake);
@@ -61,7 +81,7 @@ enum tf_rc tf_lake_batch_commit(struct tf_lake_batch *b, char *err, size_t errle
 /** Removes what was not committed. NULL-safe. */
 void tf_lake_batch_free(struct tf_lake_batch *b);
 
-/** Syncs the lake folder named by folder (a key without the object's name). */
+/** Syncs the lake folder named by folder (a key without the object's name); a bucket needs none. */
 enum tf_rc tf_lake_sync(struct tf_lake *lake, const char *folder, char *err,
                         size_t errlen) TF_MUSTCHECK;
 

@@ -34,6 +34,12 @@ struct tf_svc_cfg {
     long kafka_delivery_timeout_ms;
     long kafka_partitions;
     char *lake_uri;
+    char *lake_s3_access_key_id;
+    char *lake_s3_addressing;
+    char *lake_s3_endpoint;
+    char *lake_s3_region;
+    char *lake_s3_secret_access_key;
+    char *lake_s3_session_token;
     char *log_level;
     char *pg_dsn;
     long port;
