@@ -12,14 +12,23 @@
  *   - a batch freed without a commit takes its objects away, a committed
  *     one keeps them; clear removes a folder's objects, not its sub-folders';
  *   - a wrong secret, an unknown bucket and a read-only key fail with an
- *     error that names the bucket and holds no credential.
+ *     error that names the bucket and holds no credential;
+ *   - through a fault proxy (tests/env/s3_faults.py): 503 SlowDown and
+ *     connections reset before or after the store took a PUT cost retries,
+ *     not data; a store that keeps throttling fails the put clearly;
+ *   - the server restarted in the middle of a 25 MiB upload in parts: the
+ *     upload completes once it is back, whole.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "harness.h"
 #include "tf/buf.h"
 #include "tf/lake.h"
 
@@ -233,6 +242,176 @@ static void test_refusals(const char *bucket)
     }
 }
 
+/* A fault proxy in front of the server: its pid and port (0 when it did not start). */
+struct proxy {
+    pid_t pid;
+    int port;
+};
+
+static struct proxy proxy_start(const char *faults)
+{
+    struct proxy p = {0, h_free_port()};
+    char port[16], cmd[1024];
+
+    snprintf(port, sizeof(port), "%d", p.port);
+    snprintf(cmd, sizeof(cmd),
+             "exec python3 tests/env/s3_faults.py --port %s --upstream %s %s >/dev/null",
+             port, getenv("TICKFLOW_LAKE_S3_ENDPOINT"), faults);
+    p.pid = fork();
+    if (p.pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        struct h_resp r;
+
+        if (h_http("GET", p.port, "/_faults/stats", NULL, NULL, &r) == 0 && r.status == 200) {
+            h_resp_free(&r);
+            return p;
+        }
+        h_resp_free(&r);
+        h_sleep_ms(100);
+    }
+    CHECK(0, "the fault proxy started");
+    return p;
+}
+
+static long proxy_stat(const struct proxy *p, const char *what)
+{
+    long status = 0;
+    cJSON *st = h_call("GET", p->port, "/_faults/stats", NULL, NULL, &status);
+    long n = (long)h_jnum(st, what);
+
+    cJSON_Delete(st);
+    return n;
+}
+
+static void proxy_stop(struct proxy *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGTERM);
+        waitpid(p->pid, NULL, 0);
+    }
+    p->pid = 0;
+}
+
+/* The lake at uri, reached through the proxy. */
+static struct tf_lake *lake_via(const struct proxy *p, const char *uri, int attempts)
+{
+    struct tf_lake_s3_cfg c = cfg_from_env();
+    struct tf_lake *lake = NULL;
+    char endpoint[64], err[1024];
+
+    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", p->port);
+    c.endpoint = endpoint;
+    c.max_attempts = attempts;
+    CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_OK, "open through the proxy: %s",
+          err);
+    return lake;
+}
+
+static void test_faults(const char *uri, const char *bucket)
+{
+    struct tf_lake_obj obj;
+    struct tf_lake *lake;
+    struct proxy p;
+    char err[1024];
+    const char *a = "{\"fault\":1}";
+
+    /* Throttled three times: three retries, one object. */
+    p = proxy_start("--slowdown 3");
+    lake = lake_via(&p, uri, 8);
+    /* (the open's listing took one of the three) */
+    CHECK(lake && tf_lake_put(lake, "bronze/f/slow.json", a, strlen(a), &obj, err, sizeof(err)) ==
+                      TF_OK,
+          "put through 503 SlowDown: %s", err);
+    CHECK_EQ_INT(proxy_stat(&p, "slowdown"), 3);
+    CHECK(lake && reads_back(lake, obj.uri, a, strlen(a)), "the object is whole");
+    tf_lake_free(lake);
+    proxy_stop(&p);
+
+    /* Connections reset before the store saw the PUT, then after it took one. */
+    p = proxy_start("--reset-before 2 --reset-after 1");
+    lake = lake_via(&p, uri, 8);
+    CHECK(lake && tf_lake_put(lake, "bronze/f/reset.json", a, strlen(a), &obj, err, sizeof(err)) ==
+                      TF_OK,
+          "put through resets: %s", err);
+    CHECK_EQ_INT(proxy_stat(&p, "reset_before"), 2);
+    CHECK_EQ_INT(proxy_stat(&p, "reset_after"), 1);
+    CHECK(lake && reads_back(lake, obj.uri, a, strlen(a)), "the object is whole");
+    tf_lake_free(lake);
+    proxy_stop(&p);
+
+    /* A store that keeps throttling: the lake does not open, saying why. */
+    p = proxy_start("--slowdown 1000");
+    {
+        char endpoint[64];
+        struct tf_lake_s3_cfg c = cfg_from_env();
+
+        snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", p.port);
+        c.endpoint = endpoint;
+        c.max_attempts = 3;
+        lake = NULL;
+        CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_ERR_IO,
+              "a store that keeps throttling: %s", err);
+        CHECK(strstr(err, "HTTP 503 SlowDown") && strstr(err, bucket), "says so: %s", err);
+        CHECK_EQ_INT(proxy_stat(&p, "slowdown"), 3);
+    }
+    tf_lake_free(lake);
+    proxy_stop(&p);
+}
+
+struct upload {
+    struct tf_lake *lake;
+    const char *data;
+    size_t len;
+    enum tf_rc rc;
+    struct tf_lake_obj obj;
+    char err[1024];
+};
+
+static void *upload_main(void *arg)
+{
+    struct upload *u = arg;
+
+    u->rc = tf_lake_put(u->lake, "bronze/restart/big.bin", u->data, u->len, &u->obj, u->err,
+                        sizeof(u->err));
+    return NULL;
+}
+
+static void test_restart(const char *uri)
+{
+    size_t n = (size_t)25 << 20;
+    char *big = fill(n, 11);
+    struct upload u = {0};
+    struct proxy p = proxy_start("--put-delay-ms 1500");
+    pthread_t t;
+    int restarted;
+
+    u.lake = lake_via(&p, uri, 12);
+    u.data = big;
+    u.len = n;
+    if (!u.lake) {
+        proxy_stop(&p);
+        free(big);
+        return;
+    }
+    pthread_create(&t, NULL, upload_main, &u);
+    h_sleep_ms(2500); /* the upload has begun, its first part held by the proxy */
+    restarted = system("bash tests/env/seaweedfs.sh down >/dev/null 2>&1 &&"
+                       " bash tests/env/seaweedfs.sh up >/dev/null 2>&1");
+    CHECK(restarted == 0, "the server stopped and started again");
+    pthread_join(t, NULL);
+    CHECK(u.rc == TF_OK, "the upload completed after the restart: %s", u.err);
+    CHECK(reads_back(u.lake, u.obj.uri, big, n), "25 MiB whole after the restart");
+    /* Listing, start, 4 parts and completion are 7 requests: more means retries. */
+    CHECK(proxy_stat(&p, "requests") > 7, "the restart cost retries: %ld requests",
+          proxy_stat(&p, "requests"));
+    tf_lake_free(u.lake);
+    proxy_stop(&p);
+    free(big);
+}
+
 int main(void)
 {
     const char *bucket = getenv("TICKFLOW_LAKE_S3_BUCKET");
@@ -256,5 +435,8 @@ int main(void)
     test_batch_and_clear(lake);
     test_refusals(bucket);
     tf_lake_free(lake);
+    test_faults(uri, bucket);
+    if (!getenv("TF_TEST_S3_NO_RESTART"))
+        test_restart(uri);
     return check_summary();
 }
