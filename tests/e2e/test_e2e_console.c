@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "harness.h"
@@ -125,7 +124,7 @@ static int item(char *out, size_t len, int minute, double o, double h, double l,
 static int rejecting_run(void)
 {
     static const struct h_page pg = {"polygon", NULL, "AAPL", "1minute", "gzip", 1};
-    char page[4096], dir[1024], path[1400], body[200];
+    char page[4096], body[200];
     size_t off;
     cJSON *obj, *objects, *ans, *rec;
     char *text;
@@ -139,10 +138,7 @@ static int rejecting_run(void)
         off += (size_t)item(page + off, sizeof(page) - off, m, 171, 172, 170, 171.5, -m);
     off += (size_t)item(page + off, sizeof(page) - off, 6, 171, 169, 172, 171, 50);
     snprintf(page + off, sizeof(page) - off, "]}");
-    snprintf(dir, sizeof(dir), "%s/lake/handmade", stack.dir);
-    mkdir(dir, 0755);
-    snprintf(path, sizeof(path), "%s/rejects-1.json.gz", dir);
-    obj = h_bronze_page(path, page, strlen(page), &pg);
+    obj = h_lake_bronze_page(&stack, "handmade/rejects-1.json.gz", page, strlen(page), &pg);
     objects = cJSON_CreateArray();
     cJSON_AddItemToArray(objects, obj);
     text = cJSON_PrintUnformatted(objects);

@@ -121,22 +121,15 @@ static cJSON *bronze_bars(const cJSON *rec)
     cJSON_ArrayForEach(o, objects)
     {
         const char *uri = jstr(o, "uri");
-        const char *path = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
-        FILE *fp = fopen(path, "rb");
         struct tf_buf packed, plain;
-        char chunk[65536];
-        size_t n;
         cJSON *page, *bar;
 
         tf_buf_init(&packed, 64u << 20);
         tf_buf_init(&plain, 256u << 20);
-        while (fp && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-            CHECK(tf_buf_append(&packed, chunk, n) == TF_OK, "read bronze");
-        if (fp)
-            fclose(fp);
+        CHECK(h_lake_read(&stack, uri, &packed) >= 0, "read bronze %s", uri);
         CHECK(packed.len > 0 &&
                   tf_unpack(jstr(o, "encoding"), packed.data, packed.len, &plain) == TF_OK,
-              "bronze page %s inflates", path);
+              "bronze page %s inflates", uri);
         page = cJSON_ParseWithLength(plain.data ? plain.data : "", plain.len);
         cJSON_ArrayForEach(bar, cJSON_GetObjectItem(page, "results"))
         {
@@ -345,7 +338,7 @@ static void test_drain(void)
 static void test_drain_after_pages(void)
 {
     const char *ws = "2024-03-11T13:30:00Z", *we = "2024-03-11T20:00:00Z";
-    char id[TF_UUID_LEN + 1], lake[600], page4[128];
+    char id[TF_UUID_LEN + 1], page4[128];
     long status;
     int landed = 0;
 
@@ -353,10 +346,9 @@ static void test_drain_after_pages(void)
            "\"delay_ms\":3000}]}");
     cJSON_Delete(extract("e2e_drain", ws, we, 0, id, &status));
     CHECK_EQ_INT(status, 202);
-    snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
     snprintf(page4, sizeof(page4), "exec=%s/attempt=1/AAPL.page-0004.json", id);
     for (int i = 0; i < h_timeout(10) * 10 && !landed; i++) {
-        landed = h_tree_paths_containing(lake, page4) == 1;
+        landed = h_lake_paths_containing(&stack, page4) == 1;
         h_sleep_ms(100);
     }
     CHECK(landed, "AAPL's four pages landed while MSFT's are slow");
@@ -372,7 +364,7 @@ static void test_drain_after_pages(void)
                          generated(ws, we) + generated_for("MSFT", ws, we));
             cJSON_Delete(bars);
         }
-        CHECK_EQ_INT(h_tree_paths_containing(lake, page4), 1);
+        CHECK_EQ_INT(h_lake_paths_containing(&stack, page4), 1);
         cJSON_Delete(rec);
     }
     {

@@ -366,19 +366,19 @@ static void test_pipeline(void)
         cJSON_ArrayForEach(o, objects)
         {
             /* marketsim answers gzip when asked: those bytes are the bronze object. */
-            const char *uri = h_jstr(o, "uri");
-            FILE *fp = uri ? fopen(uri + 7, "rb") : NULL;
-            unsigned char magic[2] = {0, 0};
+            const char *uri = h_jstr(o, "uri") ? h_jstr(o, "uri") : "";
+            struct tf_buf got;
             char sha[65];
+            tf_buf_init(&got, 64u << 20);
             CHECK_STR(h_jstr(o, "encoding"), "gzip");
-            CHECK(uri && strstr(uri, ".json.gz") != NULL, "gzip object name %s", uri);
-            CHECK(fp && fread(magic, 1, 2, fp) == 2 && magic[0] == 0x1f && magic[1] == 0x8b,
+            CHECK(strstr(uri, ".json.gz") != NULL, "gzip object name %s", uri);
+            CHECK(h_lake_read(&stack, uri, &got) >= 2 && (unsigned char)got.data[0] == 0x1f &&
+                      (unsigned char)got.data[1] == 0x8b,
                   "%s starts with gzip's magic", uri);
             CHECK(h_jnum(o, "bytes") < h_jnum(o, "raw_bytes") / 2, "stored %.0f of %.0f bytes",
                   h_jnum(o, "bytes"), h_jnum(o, "raw_bytes"));
-            if (fp)
-                fclose(fp);
-            CHECK_EQ_INT(h_file_sha256(uri ? uri : "", sha), h_jnum(o, "bytes"));
+            tf_buf_cleanup(&got);
+            CHECK_EQ_INT(h_lake_sha256(&stack, uri, sha), h_jnum(o, "bytes"));
             CHECK_STR(sha, h_jstr(o, "sha256"));
             bytes += h_jnum(o, "bytes");
             records += h_jnum(o, "records");
@@ -399,7 +399,7 @@ static void test_pipeline(void)
         char sha[65];
         CHECK_EQ_INT(cJSON_GetArraySize(files), 1);
         CHECK_EQ_INT(h_jnum(cJSON_GetObjectItemCaseSensitive(rec, "objects_summary"), "count"), 1);
-        CHECK_EQ_INT(h_file_sha256(h_jstr(f, "uri") ? h_jstr(f, "uri") : "", sha),
+        CHECK_EQ_INT(h_lake_sha256(&stack, h_jstr(f, "uri") ? h_jstr(f, "uri") : "", sha),
                      h_jnum(f, "bytes"));
         CHECK_STR(sha, h_jstr(f, "sha256"));
         cJSON_Delete(files);
@@ -563,10 +563,9 @@ static void test_failed_stage_retry(void)
           "the retry fails on the provider's answer, not on its own bronze: %s",
           h_jstr(rec, "error") ? h_jstr(rec, "error") : "-");
     {
-        char lake[600], attempt2[128];
-        snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
+        char attempt2[128];
         snprintf(attempt2, sizeof(attempt2), "exec=%s/attempt=2/AAPL.page-0001.json", id);
-        CHECK_EQ_INT(h_tree_paths_containing(lake, attempt2), 1);
+        CHECK_EQ_INT(h_lake_paths_containing(&stack, attempt2), 1);
     }
     cJSON_Delete(rec);
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
@@ -769,8 +768,6 @@ static void test_dead_letter(void)
 /* The API key appears nowhere: logs, records, events, lake paths. */
 static void test_no_secret_anywhere(void)
 {
-    char lake[600];
-
     for (int i = 1; i < 4; i++)
         CHECK(!h_file_contains(stack.procs[i].log, API_KEY), "%s log holds the key",
               stack.procs[i].name);
@@ -784,9 +781,8 @@ static void test_no_secret_anywhere(void)
                          " WHERE a::text LIKE '%' || $1 || '%'",
                          1, (const char *const[]){API_KEY}),
                  0);
-    snprintf(lake, sizeof(lake), "%s/lake", stack.dir);
-    CHECK_EQ_INT(h_tree_paths_containing(lake, API_KEY), 0);
-    CHECK(h_tree_paths_containing(lake, "page-0001.json") >= NTICKERS, "bronze pages exist");
+    CHECK_EQ_INT(h_lake_paths_containing(&stack, API_KEY), 0);
+    CHECK(h_lake_paths_containing(&stack, "page-0001.json") >= NTICKERS, "bronze pages exist");
     /* Every stage event this stack published, on every topic. */
     {
         static const char *const topics[] = {"tickflow.bronze.v1", "tickflow.silver.v1",

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -65,13 +64,11 @@ static void land(const char *id, int pageno, const char *provider, const char *t
                  const char *span, const char *encoding, const char *json, cJSON *objects)
 {
     const struct h_page pg = {provider, NULL, ticker, span, encoding, pageno};
-    char dir[1024], path[1300];
+    char key[300];
     cJSON *o;
 
-    snprintf(dir, sizeof(dir), "%s/lake/handmade", stack.dir);
-    mkdir(dir, 0755);
-    snprintf(path, sizeof(path), "%s/%s-%d.json.%s", dir, id, pageno, encoding);
-    o = h_bronze_page(path, json, strlen(json), &pg);
+    snprintf(key, sizeof(key), "handmade/%s-%d.json.%s", id, pageno, encoding);
+    o = h_lake_bronze_page(&stack, key, json, strlen(json), &pg);
     CHECK(o != NULL, "hand-made page %d landed", pageno);
     if (o)
         cJSON_AddItemToArray(objects, o);
@@ -187,7 +184,7 @@ static char rules_id[TF_UUID_LEN + 1];
 /* One bad bar per rule on one page, a page of a ticker outside the job, a zstd page. */
 static void test_rules(void)
 {
-    char page[8192], item[400], *raw;
+    char page[8192], item[400], page1[1500], *raw;
     size_t off = 0;
     long long t0 = ms("2024-03-04T14:30:00Z");
     long long m = 60000;
@@ -251,14 +248,15 @@ static void test_rules(void)
     cJSON_Delete(rec);
 
     /* Each rule once, unknown_ticker three times, nothing else. */
+    h_lake_uri(&stack, "handmade/rules-1.json.gzip", page1, sizeof(page1));
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-        const char *params[2] = {rules_id, rules[i]};
+        const char *params[3] = {rules_id, rules[i], page1};
         CHECK(h_pg_ll(stack.db,
                       "SELECT count(*) FROM silver.rejected_bars WHERE execution_id = $1"
                       " AND rule = $2 AND ticker = 'GOOD' AND page = 1 AND attempt = 1"
                       " AND job_name = '" JOB "' AND timespan = '1minute'"
-                      " AND object_uri LIKE 'file://%rules-1.json.gzip'",
-                      2, params) == 1,
+                      " AND object_uri = $3",
+                      3, params) == 1,
               "one bar rejected by %s", rules[i]);
     }
     CHECK_EQ_INT(q_ll("SELECT count(*) FROM silver.rejected_bars WHERE execution_id = $1"
@@ -370,24 +368,12 @@ static void snapshot(char *out, size_t len)
 /* sha256 of the lake file of (dataset, date). */
 static void file_sha(const char *dataset, const char *date, char out[65])
 {
-    char path[1200];
-    FILE *f;
-    struct tf_buf b;
-    char chunk[65536];
-    size_t n;
+    char key[300], uri[1500];
 
-    snprintf(path, sizeof(path), "%s/lake/silver/%s/date=%s/bars.parquet", stack.dir, dataset,
-             date);
-    tf_buf_init(&b, 1u << 30);
-    f = fopen(path, "rb");
-    while (f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        CHECK(tf_buf_append(&b, chunk, n) == TF_OK, "read %s", path);
-    if (f)
-        fclose(f);
-    snprintf(out, 65, "missing");
-    if (b.len)
-        tf_sha256_hex(b.data, b.len, out);
-    tf_buf_cleanup(&b);
+    snprintf(key, sizeof(key), "silver/%s/date=%s/bars.parquet", dataset, date);
+    h_lake_uri(&stack, key, uri, sizeof(uri));
+    if (h_lake_sha256(&stack, uri, out) <= 0)
+        snprintf(out, 65, "missing");
 }
 
 /* A second run of the same execution leaves everything as it was. */

@@ -422,6 +422,66 @@ int h_tree_paths_containing(const char *dir, const char *needle)
     return walk_count;
 }
 
+int h_lake_is_s3(void)
+{
+    const char *m = getenv("TF_TEST_LAKE");
+
+    return m && strcmp(m, "s3") == 0;
+}
+
+/*
+ * Picks the stack's lake (TF_TEST_LAKE: "folder", the default, or "s3")
+ * and opens st->lake on it. 0 on success; -1 said on stderr.
+ */
+static int stack_lake_open(struct h_stack *st, const char *tag)
+{
+    static const char *const needed[] = {"TICKFLOW_LAKE_S3_BUCKET", "TICKFLOW_LAKE_S3_ENDPOINT",
+                                         "TICKFLOW_LAKE_S3_ACCESS_KEY_ID",
+                                         "TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY"};
+    const char *mode = getenv("TF_TEST_LAKE");
+    struct tf_lake_s3_cfg cfg = {0};
+    char err[512] = "", real[PATH_MAX];
+
+    if (mode && *mode && strcmp(mode, "s3") != 0 && strcmp(mode, "folder") != 0) {
+        fprintf(stderr, "TF_TEST_LAKE is \"%s\": folder (the default) or s3\n", mode);
+        return -1;
+    }
+    if (!h_lake_is_s3()) {
+        snprintf(st->lake_uri, sizeof(st->lake_uri), "%s/lake", st->dir);
+        if (tf_lake_open(st->lake_uri, NULL, &st->lake, err, sizeof(err)) != TF_OK ||
+            !realpath(st->lake_uri, real) ||
+            (size_t)snprintf(st->lake_base, sizeof(st->lake_base), "file://%s", real) >=
+                sizeof(st->lake_base)) {
+            fprintf(stderr, "lake %s: %s\n", st->lake_uri, err[0] ? err : "path too long");
+            return -1;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+        if (!getenv(needed[i]) || !*getenv(needed[i])) {
+            fprintf(stderr,
+                    "TF_TEST_LAKE=s3 needs %s (and the other TICKFLOW_LAKE_S3_* settings):"
+                    " bash tests/env/seaweedfs.sh up && . .run/s3.env\n",
+                    needed[i]);
+            return -1;
+        }
+    }
+    snprintf(st->lake_uri, sizeof(st->lake_uri), "s3://%s/%s-%ld",
+             getenv("TICKFLOW_LAKE_S3_BUCKET"), tag, (long)getpid());
+    snprintf(st->lake_base, sizeof(st->lake_base), "%s", st->lake_uri);
+    cfg.endpoint = getenv("TICKFLOW_LAKE_S3_ENDPOINT");
+    cfg.region = getenv("TICKFLOW_LAKE_S3_REGION");
+    cfg.addressing = getenv("TICKFLOW_LAKE_S3_ADDRESSING");
+    cfg.access_key_id = getenv("TICKFLOW_LAKE_S3_ACCESS_KEY_ID");
+    cfg.secret_access_key = getenv("TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY");
+    cfg.session_token = getenv("TICKFLOW_LAKE_S3_SESSION_TOKEN");
+    if (tf_lake_open(st->lake_uri, &cfg, &st->lake, err, sizeof(err)) != TF_OK) {
+        fprintf(stderr, "lake %s: %s\n", st->lake_uri, err);
+        return -1;
+    }
+    return 0;
+}
+
 int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int seed,
                   const char *const *extra_env)
 {
@@ -451,7 +511,9 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
         ports[i] = h_free_port();
     snprintf(envs[0], sizeof(envs[0]), "TICKFLOW_PG_DSN=%s", st->dsn);
     snprintf(envs[1], sizeof(envs[1]), "TICKFLOW_KAFKA_TOPIC_PREFIX=%s", st->prefix);
-    snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s/lake", st->dir);
+    if (stack_lake_open(st, tag) != 0)
+        return -1;
+    snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s", st->lake_uri);
     snprintf(envs[3], sizeof(envs[3]), "POLYGON_API_KEY=%s", api_key);
     snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d", ports[0]);
     snprintf(envs[5], sizeof(envs[5]), "TICKFLOW_MARKETSIM_SEED=%d", seed);
@@ -527,6 +589,8 @@ int h_stack_stop(struct h_stack *st)
     }
     PQfinish(st->db);
     st->db = NULL;
+    tf_lake_free(st->lake);
+    st->lake = NULL;
     if (st->dbname[0])
         h_pg_drop_db(getenv("TICKFLOW_PG_DSN"), st->dbname);
     return unclean;
@@ -775,44 +839,294 @@ cJSON *h_call(const char *method, int port, const char *path, const char *body, 
     return out;
 }
 
+/* json packed as pg->encoding says (gzip or zstd) into packed. */
+static enum tf_rc bronze_pack(const char *json, size_t len, const struct h_page *pg,
+                              struct tf_buf *packed)
+{
+    enum tf_rc rc;
+
+    if (strcmp(pg->encoding, "zstd") == 0) {
+        struct tf_zstd *z = tf_zstd_new(1);
+        rc = z ? tf_zstd_compress(z, json, len, packed) : TF_ERR_NOMEM;
+        tf_zstd_free(z);
+    } else {
+        rc = tf_gzip(json, len, packed);
+    }
+    return rc;
+}
+
+/* The object extract would record for a page of packed bytes at uri. */
+static cJSON *bronze_obj(const char *uri, const struct tf_buf *packed, const struct h_page *pg)
+{
+    cJSON *o = cJSON_CreateObject();
+    char sha[65];
+
+    tf_sha256_hex(packed->data ? packed->data : "", packed->len, sha);
+    cJSON_AddStringToObject(o, "uri", uri);
+    cJSON_AddNumberToObject(o, "bytes", (double)packed->len);
+    cJSON_AddStringToObject(o, "sha256", sha);
+    cJSON_AddStringToObject(o, "encoding", pg->encoding);
+    cJSON_AddStringToObject(o, "provider", pg->provider);
+    if (pg->dataset)
+        cJSON_AddStringToObject(o, "dataset", pg->dataset);
+    cJSON_AddStringToObject(o, "ticker", pg->ticker);
+    cJSON_AddStringToObject(o, "timespan", pg->timespan);
+    cJSON_AddNumberToObject(o, "page", pg->page);
+    return o;
+}
+
 cJSON *h_bronze_page(const char *path, const char *json, size_t len, const struct h_page *pg)
 {
-    char real[PATH_MAX], sha[65], uri[PATH_MAX + 8];
+    char real[PATH_MAX], uri[PATH_MAX + 8];
     struct tf_buf packed;
-    enum tf_rc rc;
     cJSON *o = NULL;
     FILE *f;
     int ok;
 
     tf_buf_init(&packed, 64u << 20);
-    if (strcmp(pg->encoding, "zstd") == 0) {
-        struct tf_zstd *z = tf_zstd_new(1);
-        rc = z ? tf_zstd_compress(z, json, len, &packed) : TF_ERR_NOMEM;
-        tf_zstd_free(z);
-    } else {
-        rc = tf_gzip(json, len, &packed);
-    }
-    f = rc == TF_OK ? fopen(path, "wb") : NULL;
+    f = bronze_pack(json, len, pg, &packed) == TF_OK ? fopen(path, "wb") : NULL;
     ok = f && fwrite(packed.data, 1, packed.len, f) == packed.len;
     if (f)
         ok = fclose(f) == 0 && ok;
     if (ok && realpath(path, real)) {
-        tf_sha256_hex(packed.data, packed.len, sha);
         snprintf(uri, sizeof(uri), "file://%s", real);
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "uri", uri);
-        cJSON_AddNumberToObject(o, "bytes", (double)packed.len);
-        cJSON_AddStringToObject(o, "sha256", sha);
-        cJSON_AddStringToObject(o, "encoding", pg->encoding);
-        cJSON_AddStringToObject(o, "provider", pg->provider);
-        if (pg->dataset)
-            cJSON_AddStringToObject(o, "dataset", pg->dataset);
-        cJSON_AddStringToObject(o, "ticker", pg->ticker);
-        cJSON_AddStringToObject(o, "timespan", pg->timespan);
-        cJSON_AddNumberToObject(o, "page", pg->page);
+        o = bronze_obj(uri, &packed, pg);
     }
     tf_buf_cleanup(&packed);
     return o;
+}
+
+cJSON *h_lake_bronze_page(struct h_stack *st, const char *key, const char *json, size_t len,
+                          const struct h_page *pg)
+{
+    struct tf_lake_obj obj;
+    struct tf_buf packed;
+    char err[512] = "";
+    cJSON *o = NULL;
+    enum tf_rc rc;
+
+    tf_buf_init(&packed, 64u << 20);
+    rc = bronze_pack(json, len, pg, &packed);
+    if (rc == TF_OK && st->lake)
+        rc = tf_lake_put(st->lake, key, packed.data, packed.len, &obj, err, sizeof(err));
+    if (rc == TF_OK && st->lake)
+        o = bronze_obj(obj.uri, &packed, pg);
+    else
+        fprintf(stderr, "hand-made page %s: %s\n", key, st->lake ? err : "no lake");
+    tf_buf_cleanup(&packed);
+    return o;
+}
+
+void h_lake_uri(const struct h_stack *st, const char *key, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s", st->lake_base, key);
+}
+
+long long h_lake_read(struct h_stack *st, const char *uri, struct tf_buf *out)
+{
+    char err[512] = "", path[PATH_MAX + 8];
+    const char *at = uri;
+
+    /* A recorded file URI may name the lake by another spelling of its folder. */
+    if (strncmp(uri, "s3://", 5) != 0) {
+        char real[PATH_MAX];
+        if (strncmp(at, "file://", 7) == 0)
+            at += 7;
+        if (realpath(at, real)) {
+            snprintf(path, sizeof(path), "file://%s", real);
+            at = path;
+        }
+    }
+    if (!st->lake) {
+        fprintf(stderr, "read %s: the stack has no lake\n", uri);
+        return -1;
+    }
+    if (tf_lake_get(st->lake, at, NULL, out, err, sizeof(err)) != TF_OK) {
+        fprintf(stderr, "read %s: %s\n", uri, err);
+        return -1;
+    }
+    return (long long)out->len;
+}
+
+long long h_lake_sha256(struct h_stack *st, const char *uri, char out[65])
+{
+    struct tf_buf b;
+    long long len;
+
+    snprintf(out, 65, "missing");
+    tf_buf_init(&b, 1u << 30);
+    len = h_lake_read(st, uri, &b);
+    if (len >= 0)
+        tf_sha256_hex(b.data ? b.data : "", b.len, out);
+    tf_buf_cleanup(&b);
+    return len;
+}
+
+static cJSON *list_files;
+
+static int on_list(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    char uri[PATH_MAX + 8];
+
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_F) {
+        snprintf(uri, sizeof(uri), "file://%s", path);
+        cJSON_AddItemToArray(list_files, cJSON_CreateString(uri));
+    }
+    return 0;
+}
+
+/* The text of XML element content s (len bytes) with the five entities undone, into out. */
+static void xml_text(const char *s, size_t len, char *out, size_t outlen)
+{
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    size_t o = 0;
+
+    for (size_t i = 0; i < len && o + 1 < outlen;) {
+        size_t k = 0;
+        for (; k < sizeof(ents) / sizeof(ents[0]); k++) {
+            size_t n = strlen(ents[k].ent);
+            if (i + n <= len && strncmp(s + i, ents[k].ent, n) == 0) {
+                out[o++] = ents[k].c;
+                i += n;
+                break;
+            }
+        }
+        if (k == sizeof(ents) / sizeof(ents[0]))
+            out[o++] = s[i++];
+    }
+    out[o] = '\0';
+}
+
+/*
+ * ListObjectsV2 of the stack's prefix, signed by libcurl (SigV4; a bodiless
+ * GET whose query is sorted and encoded here), every key as an s3:// URI
+ * appended to uris. 0 on success.
+ */
+static int s3_list(const struct h_stack *st, cJSON *uris)
+{
+    const char *endpoint = getenv("TICKFLOW_LAKE_S3_ENDPOINT");
+    const char *region = getenv("TICKFLOW_LAKE_S3_REGION");
+    const char *addressing = getenv("TICKFLOW_LAKE_S3_ADDRESSING");
+    const char *bucket = getenv("TICKFLOW_LAKE_S3_BUCKET");
+    const char *b = st->lake_uri + 5, *pfx = strchr(b, '/');
+    char token[1024] = "", prefix[600], sigv4[128];
+    CURL *curl = curl_easy_init();
+    int rc = 0;
+
+    if (!curl || !pfx || !endpoint || !bucket)
+        return -1;
+    snprintf(prefix, sizeof(prefix), "%s/", pfx + 1);
+    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", region && *region ? region : "us-east-1");
+    do {
+        char *epfx = curl_easy_escape(curl, prefix, 0);
+        char *etok = curl_easy_escape(curl, token, 0);
+        const char *scheme_end = strstr(endpoint, "://");
+        struct tf_buf url, body;
+        long status = 0;
+        CURLcode cc;
+
+        tf_buf_init(&url, 8192);
+        tf_buf_init(&body, 256u << 20);
+        /* Path style unless told virtual (bucket.host). Query sorted by name. */
+        if (addressing && strcmp(addressing, "virtual") == 0 && scheme_end)
+            rc = tf_buf_printf(&url, "%.*s%s.%s/?", (int)(scheme_end + 3 - endpoint), endpoint,
+                               bucket, scheme_end + 3) != TF_OK;
+        else
+            rc = tf_buf_printf(&url, "%s/%s?", endpoint, bucket) != TF_OK;
+        if (!rc && token[0])
+            rc = tf_buf_printf(&url, "continuation-token=%s&", etok) != TF_OK;
+        if (!rc)
+            rc = tf_buf_printf(&url, "list-type=2&prefix=%s", epfx) != TF_OK;
+        curl_free(epfx);
+        curl_free(etok);
+        curl_easy_reset(curl);
+        curl_easy_setopt(curl, CURLOPT_URL, url.data);
+        curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4);
+        curl_easy_setopt(curl, CURLOPT_USERNAME, getenv("TICKFLOW_LAKE_S3_ACCESS_KEY_ID"));
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, getenv("TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY"));
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+        cc = rc ? CURLE_OUT_OF_MEMORY : curl_easy_perform(curl);
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        token[0] = '\0';
+        if (cc != CURLE_OK || status != 200) {
+            fprintf(stderr, "list s3://%s/%s: %s, HTTP %ld\n", bucket, prefix,
+                    curl_easy_strerror(cc), status);
+            rc = -1;
+        } else {
+            const char *p = body.data ? body.data : "";
+            char key[1024], uri[1400];
+
+            while ((p = strstr(p, "<Key>")) != NULL) {
+                const char *end = strstr(p, "</Key>");
+                if (!end)
+                    break;
+                xml_text(p + 5, (size_t)(end - p - 5), key, sizeof(key));
+                snprintf(uri, sizeof(uri), "s3://%s/%s", bucket, key);
+                cJSON_AddItemToArray(uris, cJSON_CreateString(uri));
+                p = end;
+            }
+            if (strstr(body.data ? body.data : "", "<IsTruncated>true</IsTruncated>")) {
+                const char *t = strstr(body.data, "<NextContinuationToken>");
+                const char *e = t ? strstr(t, "</NextContinuationToken>") : NULL;
+                if (t && e)
+                    xml_text(t + 23, (size_t)(e - t - 23), token, sizeof(token));
+                else
+                    rc = -1;
+            }
+        }
+        tf_buf_cleanup(&url);
+        tf_buf_cleanup(&body);
+    } while (rc == 0 && token[0]);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+cJSON *h_lake_list(struct h_stack *st)
+{
+    cJSON *uris = cJSON_CreateArray();
+
+    if (strncmp(st->lake_uri, "s3://", 5) == 0) {
+        if (s3_list(st, uris) != 0) {
+            cJSON_Delete(uris);
+            return NULL;
+        }
+        return uris;
+    }
+    list_files = uris;
+    if (nftw(st->lake_base + 7, on_list, 16, FTW_PHYS) != 0) {
+        fprintf(stderr, "list %s: %s\n", st->lake_base + 7, strerror(errno));
+        cJSON_Delete(uris);
+        uris = NULL;
+    }
+    list_files = NULL;
+    return uris;
+}
+
+int h_lake_paths_containing(struct h_stack *st, const char *needle)
+{
+    cJSON *uris;
+    const cJSON *u;
+    int n = 0;
+
+    if (strncmp(st->lake_uri, "s3://", 5) != 0)
+        return h_tree_paths_containing(st->lake_uri, needle);
+    uris = h_lake_list(st);
+    if (!uris)
+        return -1;
+    cJSON_ArrayForEach(u, uris)
+    {
+        if (cJSON_IsString(u) && strstr(u->valuestring, needle))
+            n++;
+    }
+    cJSON_Delete(uris);
+    return n;
 }
 
 double h_now_s(void)

@@ -14,6 +14,8 @@
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
+#include "tf/buf.h"
+#include "tf/lake.h"
 #include "tf/rc.h"
 
 struct h_proc {
@@ -37,6 +39,9 @@ struct h_stack {
     PGconn *db;              /* a connection for the test's own queries */
     const char *env[24];     /* what the services were started with */
     char bin[H_NPROCS][600]; /* their binaries */
+    char lake_uri[600];      /* TICKFLOW_LAKE_URI: <dir>/lake or s3://bucket/<tag>-<pid> */
+    char lake_base[1100];    /* what its objects' URIs start with, before "/<key>" */
+    struct tf_lake *lake;    /* the tests' own handle on that lake */
 };
 
 /**
@@ -45,6 +50,11 @@ struct h_stack {
  * at it for both providers (Polygon and Twelve Data, the same key), with extra_env ("NAME=value"
  * list, NULL-terminated, may be NULL) on top, and connects st->db. Returns 0 when all four are
  * healthy.
+ *
+ * The lake is the folder <dir>/lake, or with TF_TEST_LAKE=s3 the prefix
+ * <tag>-<pid> of bucket TICKFLOW_LAKE_S3_BUCKET, reached with the other
+ * TICKFLOW_LAKE_S3_* settings, which the services inherit (tests/env/seaweedfs.sh
+ * writes them to .run/s3.env). st->lake is opened on it before the services start.
  */
 int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int seed,
                   const char *const *extra_env);
@@ -257,5 +267,48 @@ int h_file_count(const char *path, const char *needle);
 
 /** Counts the files under dir whose path contains needle (recursive). */
 int h_tree_paths_containing(const char *dir, const char *needle);
+
+/* The stack's lake, whichever backend holds it (folder or bucket). */
+
+/** 1 when TF_TEST_LAKE=s3 (the stacks' lakes are in a bucket), 0 for folders. */
+int h_lake_is_s3(void);
+
+/** The URI the stack's lake gives the object at key (file:///... or s3://...) into out. */
+void h_lake_uri(const struct h_stack *st, const char *key, char *out, size_t outlen);
+
+/**
+ * Reads the object at uri (as recorded: file://, a path, or s3://) through
+ * st->lake into out (initialised by the caller). Returns its size, or -1
+ * (the reason on stderr) when it cannot be read.
+ */
+long long h_lake_read(struct h_stack *st, const char *uri, struct tf_buf *out);
+
+/**
+ * The sha256 (hex) of the object at uri into out; returns its size, or -1
+ * (out "missing") when it cannot be read. h_file_sha256 for any lake.
+ */
+long long h_lake_sha256(struct h_stack *st, const char *uri, char out[65]);
+
+/**
+ * The URIs of every object in the stack's lake (new array of strings):
+ * the files under a folder, the keys under the bucket prefix. NULL, said on
+ * stderr, when the listing failed.
+ */
+cJSON *h_lake_list(struct h_stack *st);
+
+/**
+ * Counts the lake's paths containing needle: in a folder every file and
+ * folder under it (h_tree_paths_containing on <dir>/lake), in a bucket
+ * every object URI. -1 when the bucket could not be listed.
+ */
+int h_lake_paths_containing(struct h_stack *st, const char *needle);
+
+/**
+ * h_bronze_page into the stack's lake: packs json as extract would and
+ * puts it under key with tf_lake_put; the object carries the URI the lake
+ * gave it. NULL on failure (said on stderr).
+ */
+cJSON *h_lake_bronze_page(struct h_stack *st, const char *key, const char *json, size_t len,
+                          const struct h_page *pg);
 
 #endif
