@@ -2,6 +2,9 @@
 # Runs tickflow's test suites and prints one closing line for the whole run:
 #   N passed, N failed
 # Usage: tests/run.sh [all|unit|integration|e2e|airflow|deploy]   (BUILD=build-address-undefined for sanitizer builds)
+# The e2e suites that touch the lake run twice, the second time with the
+# lake in a SeaweedFS bucket (e2e-s3-*), in the build without a sanitizer
+# or with TF_TEST_LAKE_BOTH=1; tests/env/seaweedfs.sh builds its server once.
 # The unit suite also reads test_parquet's files with pyarrow and DuckDB
 # (tests/env/pyenv.sh makes the venv; it needs PyPI once).
 # The e2e suite needs the PostgreSQL and Kafka that tests/env/up.sh starts;
@@ -104,6 +107,25 @@ plain=0
 if [ "${TF_AIRFLOW:-}" = 1 ] || ! nm "$BUILD/bin/tickflow-extract" 2>/dev/null |
     grep -qE '__(asan|tsan|ubsan)_'; then
     plain=1
+fi
+# The e2e suites that touch the lake, again with it in a bucket
+# (TF_TEST_LAKE=s3; tests/env/seaweedfs.sh starts SeaweedFS, which stays up
+# like PostgreSQL and Kafka): in the build without a sanitizer, or in any
+# with TF_TEST_LAKE_BOTH=1.
+if { [ "$which" = all ] || [ "$which" = e2e ]; } &&
+    { [ "${TF_TEST_LAKE_BOTH:-}" = 1 ] || [ "$plain" = 1 ]; }; then
+    if bash tests/env/seaweedfs.sh up >"$out/seaweedfs-up.out" 2>&1 && [ -f .run/s3.env ]; then
+        for t in console faults objects pipeline replay silver twelvedata; do
+            # s3.env in the suite's shell only: later suites keep their folder lakes.
+            # shellcheck disable=SC2016 # $0 is expanded by the inner bash
+            run_suite "e2e-s3-test_e2e_$t" bash -c '. .run/s3.env && TF_TEST_LAKE=s3 exec "$0"' \
+                "$BUILD/tests/test_e2e_$t"
+        done
+    else
+        echo "== e2e-s3: tests/env/seaweedfs.sh up failed; last lines of $out/seaweedfs-up.out:"
+        tail -n 20 "$out/seaweedfs-up.out"
+        failed=$((failed + 1))
+    fi
 fi
 # Apache Airflow 3 running deploy/airflow's DAGs against a real stack
 # (tests/airflow/run.sh; `make test-airflow` runs it alone).
