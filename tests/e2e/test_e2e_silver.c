@@ -372,8 +372,7 @@ static void file_sha(const char *dataset, const char *date, char out[65])
 
     snprintf(key, sizeof(key), "silver/%s/date=%s/bars.parquet", dataset, date);
     h_lake_uri(&stack, key, uri, sizeof(uri));
-    if (h_lake_sha256(&stack, uri, out) <= 0)
-        snprintf(out, 65, "missing");
+    CHECK(h_lake_sha256(&stack, uri, out) > 0, "the lake file %s reads", uri);
 }
 
 /* A second run of the same execution leaves everything as it was. */
