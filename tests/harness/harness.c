@@ -505,14 +505,13 @@ int h_stack_start(struct h_stack *st, const char *tag, const char *api_key, int 
     mkdir(st->dir, 0755);
     snprintf(st->dbname, sizeof(st->dbname), "tickflow_%s_%ld", tag, (long)getpid());
     snprintf(st->prefix, sizeof(st->prefix), "%s%ld.", tag, (long)getpid());
-    if (h_pg_create_db(base, st->dbname, st->dsn, sizeof(st->dsn)) != 0)
+    if (stack_lake_open(st, tag) != 0 ||
+        h_pg_create_db(base, st->dbname, st->dsn, sizeof(st->dsn)) != 0)
         return -1;
     for (int i = 0; i < H_NPROCS; i++)
         ports[i] = h_free_port();
     snprintf(envs[0], sizeof(envs[0]), "TICKFLOW_PG_DSN=%s", st->dsn);
     snprintf(envs[1], sizeof(envs[1]), "TICKFLOW_KAFKA_TOPIC_PREFIX=%s", st->prefix);
-    if (stack_lake_open(st, tag) != 0)
-        return -1;
     snprintf(envs[2], sizeof(envs[2]), "TICKFLOW_LAKE_URI=%s", st->lake_uri);
     snprintf(envs[3], sizeof(envs[3]), "POLYGON_API_KEY=%s", api_key);
     snprintf(envs[4], sizeof(envs[4]), "TICKFLOW_POLYGON_BASE_URL=http://127.0.0.1:%d", ports[0]);
