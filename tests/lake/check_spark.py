@@ -150,14 +150,14 @@ def utc_text(us: int) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def first_difference(got: list[list[Any]], want: list[list[Any]]) -> str:
+def first_difference(got: list[list[Any]], want: list[list[Any]], stride: int = 1) -> str:
     if len(got) != len(want):
         return f"{len(got)} rows, EXPECTED has {len(want)}"
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
             cols = [f"{n}: {a!r} != {b!r}" for n, a, b in
                     zip(COLUMNS[:2] + ["ts_us"] + COLUMNS[3:] + ["date"], g, w) if a != b]
-            return f"row {i} ({g[0]} {g[2]}): {', '.join(cols)}"
+            return f"row {i * stride} ({g[0]} {g[2]}): {', '.join(cols)}"
     return ""
 
 
@@ -254,10 +254,13 @@ def check_dataset(spark: SparkSession, name: str, location: str, want: list[list
     wrong = [t for t in texts if t[0] != t[1]]
     check(f"{name} ts shown in UTC ({len(texts)} rows)", not wrong and len(texts) > 0,
           f"{wrong[0][0]} != {wrong[0][1]}" if wrong else "no rows")
-    ts_diff = first_difference([[g[2]] for g in got], [[w[2]] for w in picked])
+    got_ts, want_ts = [g[2] for g in got], [w[2] for w in picked]
+    ts_diff = f"{len(got_ts)} rows, EXPECTED has {len(want_ts)}" if len(got_ts) != len(want_ts) \
+        else next((f"row {i * stride} ({picked[i][0]}): ts {g} us, ts_us {w}"
+                   for i, (g, w) in enumerate(zip(got_ts, want_ts)) if g != w), "")
     check(f"{name} ts equals ts_us ({len(picked)} rows, stride {stride})", ts_diff == "",
           ts_diff)
-    diff = first_difference(got, picked)
+    diff = first_difference(got, picked, stride)
     check(f"{name} rows in order ({len(picked)} of {len(want)}, stride {stride})", diff == "",
           diff)
 
@@ -271,9 +274,11 @@ def check_dataset(spark: SparkSession, name: str, location: str, want: list[list
     n_extra, n_lost = extra.count(), lost.count()
     reason = ""
     if n_extra or n_lost:
-        sample_row = (extra if n_extra else lost).first()
-        reason = (f"{n_extra} rows only in the lake, {n_lost} only in EXPECTED,"
-                  f" e.g. {list(sample_row)}")
+        reason = f"{n_extra} rows only in the lake, {n_lost} only in EXPECTED"
+        if n_extra:
+            reason += f"; lake has {list(extra.first())}"
+        if n_lost:
+            reason += f"; EXPECTED has {list(lost.first())}"
     check(f"{name} every row equals EXPECTED ({len(want)} rows)", reason == "", reason)
 
 
