@@ -92,8 +92,8 @@ ROW_TYPE = T.StructType([
 LOG4J2 = """status = error
 rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = stderr
-logger.repl.name = org.apache.spark.repl.Main
-logger.repl.level = error
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
 appender.stderr.type = Console
 appender.stderr.name = stderr
 appender.stderr.target = SYSTEM_ERR
@@ -187,7 +187,8 @@ def jar_list() -> str:
 
 def session(s3: dict[str, str] | None, conf_dir: str) -> SparkSession:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # Spark puts SPARK_CONF_DIR on the driver's classpath: our log4j2.properties, errors only.
+    # Spark puts SPARK_CONF_DIR on the driver's classpath: our log4j2.properties, errors
+    # only (PythonGatewayServer's level at error also keeps the "default log level" notice off).
     os.environ["SPARK_CONF_DIR"] = conf_dir
     b = (SparkSession.builder.master("local[2]").appName("check_spark")
          .config("spark.ui.enabled", "false")
