@@ -161,6 +161,13 @@ def first_difference(got: list[list[Any]], want: list[list[Any]], stride: int = 
     return ""
 
 
+def reason_of(exc: Exception) -> str:
+    """The first line of an exception; for a Java one, the Java exception's."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java) if java is not None else f"{type(exc).__name__}: {exc}"
+    return text.strip().splitlines()[0] if text.strip() else repr(exc)
+
+
 def s3_settings() -> dict[str, str]:
     """TICKFLOW_LAKE_S3_* from the environment, else from .run/s3.env."""
     env = dict(os.environ)
@@ -204,11 +211,14 @@ def session(s3: dict[str, str] | None, conf_dir: str) -> SparkSession:
              .config("spark.hadoop.fs.s3a.connection.ssl.enabled",
                      "true" if endpoint.startswith("https://") else "false")
              .config("spark.hadoop.fs.s3a.aws.credentials.provider",
-                     "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider")
-             .config("spark.hadoop.fs.s3a.access.key", s3["TICKFLOW_LAKE_S3_ACCESS_KEY_ID"])
-             .config("spark.hadoop.fs.s3a.secret.key", s3["TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY"]))
+                     "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"))
     spark = b.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if s3 is not None:
+        # The keys go to the running JVM, not into spark-submit's command line (ps shows that).
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+        hadoop.set("fs.s3a.access.key", s3["TICKFLOW_LAKE_S3_ACCESS_KEY_ID"])
+        hadoop.set("fs.s3a.secret.key", s3["TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY"])
     return spark
 
 
@@ -313,8 +323,7 @@ def main() -> int:
                 try:
                     check_dataset(spark, name, location, entry["rows"])
                 except Exception as exc:  # noqa: BLE001 - any reader failure is a failed check
-                    check(f"{name} read {location}", False, f"{type(exc).__name__}: "
-                          + str(exc).splitlines()[0] if str(exc) else repr(exc))
+                    check(f"{name} read {location}", False, reason_of(exc))
         finally:
             spark.stop()
     print(f"{PASSED} passed, {FAILED} failed")
