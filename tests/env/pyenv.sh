@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the Python virtual environment that the lake checks and the
 # browser tests use, with pinned tools that no one here wrote from PyPI:
-# pyarrow and DuckDB (readers), selenium (the WebDriver client, with every
+# pyarrow and DuckDB with its httpfs extension (readers, S3 too), selenium (the WebDriver client, with every
 # package it pulls in pinned too).
 # Idempotent: when the venv already holds the pinned versions it makes no
 # network call and returns in well under a second.
@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Pinned wheels (CPython 3.11 x86_64 on PyPI).
-TF_PY_PINS=(pyarrow==26.0.1 duckdb==1.5.6
+TF_PY_PINS=(pyarrow==26.0.1 duckdb==1.5.5 duckdb-extension-httpfs==1.5.5
     selenium==4.51.0 attrs==26.1.0 certifi==2026.10.19.post1 h11==0.16.0 idna==3.20
     outcome==1.3.0.post0 PySocks==1.7.1 sniffio==1.3.1 sortedcontainers==2.4.0 trio==0.35.0
     trio-websocket==0.12.2 typing_extensions==4.16.0 urllib3==2.8.0 websocket-client==1.9.2
@@ -45,7 +45,7 @@ if [ ! -x "$py" ]; then
 fi
 say "pyenv: installing $want"
 "$py" -m pip install -q --disable-pip-version-check --only-binary=:all: "${TF_PY_PINS[@]}" >&2
-"$py" -c 'import pyarrow, duckdb, selenium' || die "pyenv: pyarrow, duckdb or selenium does not import"
+"$py" -c 'import pyarrow, duckdb, duckdb_extension_httpfs, selenium' || die "pyenv: pyarrow, duckdb or selenium does not import"
 printf '%s' "$want" >"$stamp.tmp"
 mv "$stamp.tmp" "$stamp"
 say "pyenv: $venv ready ($want)"
