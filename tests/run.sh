@@ -93,13 +93,6 @@ if [ "$which" = all ] || [ "$which" = integration ]; then
         run_suite "integration-$(basename "$t")" "$t"
     done
 fi
-if [ "$which" = all ] || [ "$which" = e2e ]; then
-    for t in "$BUILD"/tests/test_e2e_*; do
-        run_suite "e2e-$(basename "$t")" "$t"
-    done
-    # The web console in headless Chromium after real runs (tests/browser/run.sh).
-    run_suite e2e-browser bash tests/browser/run.sh "$BUILD"
-fi
 # Suites whose subject is the same in every build run in `make test` only
 # for the build without a sanitizer (unless TF_AIRFLOW=1): CI's sanitizer
 # passes would triple their time and test nothing new.
@@ -109,6 +102,17 @@ plain=0
 if [ "${TF_AIRFLOW:-}" = 1 ] ||
     [ "$(nm "$BUILD/bin/tickflow-extract" 2>/dev/null | grep -cE '__(asan|tsan|ubsan)_')" = 0 ]; then
     plain=1
+fi
+if [ "$which" = all ] || [ "$which" = e2e ]; then
+    # The replay test reads the silver lake with Apache Spark too (plain build only).
+    if [ "$plain" = 1 ]; then
+        export TF_TEST_SPARK=1
+    fi
+    for t in "$BUILD"/tests/test_e2e_*; do
+        run_suite "e2e-$(basename "$t")" "$t"
+    done
+    # The web console in headless Chromium after real runs (tests/browser/run.sh).
+    run_suite e2e-browser bash tests/browser/run.sh "$BUILD"
 fi
 # The e2e suites that touch the lake, again with it in a bucket
 # (TF_TEST_LAKE=s3; tests/env/seaweedfs.sh starts SeaweedFS, which stays up

@@ -9,8 +9,9 @@ trades, execution_id], ...]}]}. Spark reads each dataset's folder
 (<lake>/silver/<dataset>) as one table; partition discovery turns the
 date=YYYY-MM-DD folders into a `date` column. With --s3-prefix
 s3://BUCKET/PREFIX it reads the same relative paths under
-s3a://BUCKET/PREFIX/ instead, with the endpoint and keys from .run/s3.env
-(tests/env/seaweedfs.sh up writes it).
+s3a://BUCKET/PREFIX/ instead, with the endpoint and keys from the
+TICKFLOW_LAKE_S3_* environment or .run/s3.env (tests/env/seaweedfs.sh up
+writes it); EXPECTED's paths may also be s3:// URIs, read the same way.
 
 Per dataset:
 - the schema: names and Spark types, `date` a DateType partition column
@@ -302,9 +303,10 @@ def main() -> int:
     datasets = load_expected(args.expected)
     check("datasets listed", len(datasets) > 0, "EXPECTED lists no files")
     s3 = None
-    if args.s3_prefix:
-        if not args.s3_prefix.startswith("s3://"):
-            ap.error("--s3-prefix must start with s3://")
+    if args.s3_prefix and not args.s3_prefix.startswith("s3://"):
+        ap.error("--s3-prefix must start with s3://")
+    # A lake in a bucket (EXPECTED's paths are s3:// URIs, or --s3-prefix) is read through S3A.
+    if args.s3_prefix or any(e["root"].startswith("s3://") for e in datasets.values()):
         s3 = s3_settings()
     with tempfile.TemporaryDirectory(prefix="check_spark.") as tmp:
         with open(os.path.join(tmp, "log4j2.properties"), "w", encoding="utf-8") as f:
@@ -317,6 +319,8 @@ def main() -> int:
             for name, entry in sorted(datasets.items()):
                 if args.s3_prefix:
                     location = "s3a://" + args.s3_prefix[len("s3://"):].rstrip("/")
+                elif entry["root"].startswith("s3://"):
+                    location = "s3a://" + entry["root"][len("s3://"):]
                 else:
                     location = entry["root"]
                 location += f"/silver/{name}"
