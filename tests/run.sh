@@ -90,7 +90,21 @@ if [ -f .run/env.sh ]; then
 fi
 if [ "$which" = all ] || [ "$which" = integration ]; then
     for t in "$BUILD"/tests/test_int_*; do
-        run_suite "integration-$(basename "$t")" "$t"
+        case $t in
+        *test_int_lake_s3)
+            # The lake in a bucket of a real S3 server (SeaweedFS, tests/env/seaweedfs.sh),
+            # its settings in this suite's shell only.
+            if bash tests/env/seaweedfs.sh up >"$out/seaweedfs-up.out" 2>&1; then
+                # shellcheck disable=SC2016 # $0 is expanded by the inner bash
+                run_suite "integration-$(basename "$t")" bash -c '. .run/s3.env && exec "$0"' "$t"
+            else
+                echo "== integration-$(basename "$t"): tests/env/seaweedfs.sh up failed:"
+                tail -n 20 "$out/seaweedfs-up.out"
+                failed=$((failed + 1))
+            fi
+            ;;
+        *) run_suite "integration-$(basename "$t")" "$t" ;;
+        esac
     done
 fi
 # Suites whose subject is the same in every build run in `make test` only
