@@ -123,7 +123,10 @@ if [ "$which" = all ] || [ "$which" = e2e ]; then
         export TF_TEST_SPARK=1
     fi
     for t in "$BUILD"/tests/test_e2e_*; do
-        run_suite "e2e-$(basename "$t")" "$t"
+        case $t in
+        *test_e2e_lake_crash) ;; # a bucket's test: with the e2e-s3 suites below
+        *) run_suite "e2e-$(basename "$t")" "$t" ;;
+        esac
     done
     # The web console in headless Chromium after real runs (tests/browser/run.sh).
     run_suite e2e-browser bash tests/browser/run.sh "$BUILD"
@@ -135,7 +138,7 @@ fi
 if { [ "$which" = all ] || [ "$which" = e2e ]; } &&
     { [ "${TF_TEST_LAKE_BOTH:-}" = 1 ] || [ "$plain" = 1 ]; }; then
     if bash tests/env/seaweedfs.sh up >"$out/seaweedfs-up.out" 2>&1 && [ -f .run/s3.env ]; then
-        for t in console faults objects pipeline replay silver twelvedata; do
+        for t in console faults lake_crash objects pipeline replay silver twelvedata; do
             # s3.env in the suite's shell only: later suites keep their folder lakes.
             # shellcheck disable=SC2016 # $0 is expanded by the inner bash
             run_suite "e2e-s3-test_e2e_$t" bash -c '. .run/s3.env && TF_TEST_LAKE=s3 exec "$0"' \

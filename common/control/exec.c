@@ -857,8 +857,12 @@ enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, 
         return TF_ERR_NOMEM;
     snprintf(att, sizeof(att), "%d", attempt);
     rc = cas(conn,
-             /* The follow-up is part of the stage's time. */
-             "UPDATE tickflow.job_execution SET objects = $4::jsonb,"
+             /* The follow-up is part of the stage's time. An object already
+              * listed under the same uri is replaced. */
+             "UPDATE tickflow.job_execution SET objects = coalesce((SELECT jsonb_agg(o)"
+             "  FROM jsonb_array_elements(objects) o WHERE NOT EXISTS (SELECT 1"
+             "  FROM jsonb_array_elements($4::jsonb) n WHERE n->>'uri' = o->>'uri')),"
+             "  '[]'::jsonb) || $4::jsonb,"
              " finished_at = clock_timestamp(), updated_at = clock_timestamp()"
              " WHERE execution_id = $1 AND stage = $2 AND attempt = $3"
              " AND status = 'SUCCESS'",

@@ -769,21 +769,110 @@ static enum tf_rc encode(struct tf_run *run, const struct cols *k, struct tf_buf
     return rc;
 }
 
-/* Rewrites one (dataset, date) file and lists it in run->objects. */
+/*
+ * The rows of tickflow.lake_pending for a partition, read under its lock:
+ * their seqs as an array literal into seqs, and the executions that owe
+ * the file other than run's own attempt into execs ([id, attempt] each).
+ * Every one was committed with its silver rows before this read, so the
+ * file about to be read from silver covers them all. The count of rows,
+ * or -1 (run's error set).
+ */
+static long owed_rows(struct tf_run *run, const char *const part[3], struct tf_buf *seqs,
+                      cJSON *execs)
+{
+    PGresult *res = tf_pg_exec(run->conn,
+                               "SELECT seq, execution_id, attempt FROM tickflow.lake_pending"
+                               " WHERE provider = $1 AND timespan = $2 AND day = $3::date"
+                               " ORDER BY seq",
+                               3, part);
+    long n = tf_pg_ok(res) ? PQntuples(res) : -1;
+    enum tf_rc rc = tf_buf_puts(seqs, "{");
+
+    if (n < 0)
+        tf_run_fail(run, "cannot read the lake files owed: sqlstate %s", tf_pg_sqlstate(res));
+    for (long i = 0; i < n && rc == TF_OK; i++) {
+        const char *id = PQgetvalue(res, (int)i, 1);
+        int attempt = atoi(PQgetvalue(res, (int)i, 2));
+
+        rc = tf_buf_printf(seqs, "%s%s", i ? "," : "", PQgetvalue(res, (int)i, 0));
+        if (rc == TF_OK && !(strcmp(id, run->execution_id) == 0 && attempt == run->attempt)) {
+            cJSON *e = cJSON_CreateArray();
+
+            cJSON_AddItemToArray(e, cJSON_CreateString(id));
+            cJSON_AddItemToArray(e, cJSON_CreateNumber(attempt));
+            cJSON_AddItemToArray(execs, e);
+        }
+    }
+    if (rc == TF_OK)
+        rc = tf_buf_puts(seqs, "}");
+    PQclear(res);
+    if (n >= 0 && rc != TF_OK) {
+        tf_run_fail(run, "lake: out of memory");
+        n = -1;
+    }
+    return n;
+}
+
+/*
+ * The file o is written: the owed rows seen go, and o is listed on the
+ * records of the other executions that owed it (those whose transform
+ * died before writing it), in the transaction that holds the file's lock.
+ */
+static enum tf_rc owed_paid(struct tf_run *run, const struct tf_buf *seqs, const cJSON *execs,
+                            const cJSON *o)
+{
+    const char *params[1] = {seqs->data};
+    PGresult *res = tf_pg_exec(run->conn,
+                               "DELETE FROM tickflow.lake_pending WHERE seq = ANY($1::bigint[])",
+                               1, params);
+    enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
+    cJSON *one = cJSON_CreateArray();
+    const cJSON *e;
+
+    if (rc != TF_OK)
+        tf_run_fail(run, "cannot settle the lake files owed: sqlstate %s", tf_pg_sqlstate(res));
+    PQclear(res);
+    if (one && o)
+        cJSON_AddItemReferenceToArray(one, (cJSON *)o);
+    cJSON_ArrayForEach(e, execs)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetArrayItem(e, 0));
+        int attempt = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(e, 1));
+        enum tf_rc arc;
+
+        if (rc != TF_OK || !one || !id)
+            break;
+        /* A record no longer at that attempt's SUCCESS keeps what it has. */
+        arc = tf_exec_add_objects(run->conn, id, "transform", attempt, one);
+        if (arc != TF_OK && arc != TF_ERR_CONFLICT) {
+            tf_run_fail(run, "cannot list the lake file on %s: %s", id, tf_rc_str(arc));
+            rc = arc;
+        }
+    }
+    cJSON_Delete(one);
+    return rc;
+}
+
+/*
+ * Rewrites one (dataset, date) file and lists it in run->objects. The
+ * sweeper (sweeping) writes only a file still owed and not being written.
+ */
 static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *span,
-                          const char *date)
+                          const char *date, int sweeping)
 {
     char dataset[160], key[400], err[512];
     const char *lock_params[2] = {dataset, date};
+    const char *part[3] = {provider, span, date};
     struct tf_lake_obj lo;
     struct cols k, back, both;
     const struct cols *rows = NULL;
     struct kept_part *kept = kept_for(run, provider, span, date);
-    struct tf_buf file;
+    struct tf_buf file, seqs;
     enum tf_rc rc;
-    cJSON *o;
+    cJSON *o = NULL, *execs = cJSON_CreateArray();
     int64_t started = tf_time_mono_ms(), read_ms = started;
     size_t nrows = 0;
+    int skip = 0;
 
     snprintf(dataset, sizeof(dataset), "%s_%s", provider, span);
     snprintf(key, sizeof(key), "silver/%s/date=%s/bars.parquet", dataset, date);
@@ -791,21 +880,42 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     memset(&back, 0, sizeof(back));
     memset(&both, 0, sizeof(both));
     tf_buf_init(&file, MAX_FILE_BYTES);
-    rc = tf_pg_cmd(run->conn, "BEGIN");
+    tf_buf_init(&seqs, (size_t)64 << 20);
+    rc = execs ? tf_pg_cmd(run->conn, "BEGIN") : TF_ERR_NOMEM;
     if (rc != TF_OK) {
         tf_run_fail(run, "cannot open the lake transaction");
         goto out;
     }
     {
+        /* The sweeper leaves a file being written to its writer. */
         PGresult *res = tf_pg_exec(run->conn,
-                                   "SELECT pg_advisory_xact_lock(hashtext('tickflow.lake'),"
-                                   " hashtext($1 || '/' || $2))",
+                                   sweeping ? "SELECT pg_try_advisory_xact_lock("
+                                              "hashtext('tickflow.lake'), hashtext($1 || '/' || $2))"
+                                            : "SELECT pg_advisory_xact_lock(hashtext('tickflow.lake'),"
+                                              " hashtext($1 || '/' || $2))",
                                    2, lock_params);
         rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
         if (rc != TF_OK)
             tf_run_fail(run, "cannot lock lake partition %s: sqlstate %s", key,
                         tf_pg_sqlstate(res));
+        else if (sweeping && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+            skip = 1;
         PQclear(res);
+    }
+    if (rc == TF_OK && !skip) {
+        long owed = owed_rows(run, part, &seqs, execs);
+
+        if (owed < 0)
+            rc = TF_ERR_DB;
+        else if (sweeping && owed == 0)
+            skip = 1; /* another sweeper wrote it meanwhile */
+    }
+    if (skip) {
+        if (tf_pg_cmd(run->conn, "ROLLBACK") != TF_OK) {
+            tf_run_fail(run, "cannot release lake partition %s", key);
+            rc = TF_ERR_DB;
+        }
+        goto out;
     }
     /* A day of a busy dataset is a million rows to sort: in memory, not on disk. */
     if (rc == TF_OK)
@@ -850,31 +960,41 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
         if (rc != TF_OK)
             tf_run_fail(run, "lake partition %s: %s", key, err);
     }
-    /* Commit or not, the transaction only held the lock and the cursor. */
+    if (rc == TF_OK) {
+        nrows = rows->n;
+        o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddStringToObject(o, "uri", lo.uri);
+            cJSON_AddNumberToObject(o, "bytes", (double)lo.bytes);
+            cJSON_AddNumberToObject(o, "records", (double)nrows);
+            cJSON_AddStringToObject(o, "sha256", lo.sha256);
+            cJSON_AddStringToObject(o, "format", "parquet");
+            cJSON_AddStringToObject(o, "dataset", dataset);
+            cJSON_AddStringToObject(o, "date", date);
+        }
+        rc = owed_paid(run, &seqs, execs, o);
+    }
+    /* Commit or not, the transaction held the lock, the cursor and what was owed. */
     if (tf_pg_cmd(run->conn, rc == TF_OK ? "COMMIT" : "ROLLBACK") != TF_OK && rc == TF_OK) {
         tf_run_fail(run, "cannot release lake partition %s", key);
         rc = TF_ERR_DB;
     }
     if (rc != TF_OK)
         goto out;
-    nrows = rows->n;
     tf_log_info(&run->log,
                 "lake file written key=%s rows=%zu kept=%zu read_back=%zu bytes=%lld read_ms=%lld"
-                " ms=%lld",
+                " ms=%lld%s",
                 key, nrows, rows == &k ? 0 : kept->k.n, rows == &k ? nrows : nrows - kept->k.n,
-                lo.bytes, (long long)(read_ms - started), (long long)(tf_time_mono_ms() - started));
-    o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "uri", lo.uri);
-        cJSON_AddNumberToObject(o, "bytes", (double)lo.bytes);
-        cJSON_AddNumberToObject(o, "records", (double)nrows);
-        cJSON_AddStringToObject(o, "sha256", lo.sha256);
-        cJSON_AddStringToObject(o, "format", "parquet");
-        cJSON_AddStringToObject(o, "dataset", dataset);
-        cJSON_AddStringToObject(o, "date", date);
+                lo.bytes, (long long)(read_ms - started), (long long)(tf_time_mono_ms() - started),
+                sweeping ? " (owed by a transform that did not write it)" : "");
+    if (o && !sweeping) {
         cJSON_AddItemToArray(run->objects, o);
+        o = NULL;
     }
 out:
+    cJSON_Delete(o);
+    cJSON_Delete(execs);
+    tf_buf_cleanup(&seqs);
     tf_buf_cleanup(&file);
     cols_cleanup(&k);
     cols_cleanup(&back);
@@ -915,7 +1035,7 @@ static void write_parts(struct lake_writers *w, PGconn *conn)
         sub->conn = conn;
         w->rcs[i] = sub->objects ? rewrite(sub, tf_json_str(w->parts[i], "provider"),
                                            tf_json_str(w->parts[i], "timespan"),
-                                           tf_json_str(w->parts[i], "date"))
+                                           tf_json_str(w->parts[i], "date"), 0)
                                  : TF_ERR_NOMEM;
     }
 }
@@ -1002,4 +1122,43 @@ enum tf_rc transform_lake(struct tf_run *run)
     free(w.subs);
     free(w.rcs);
     return rc;
+}
+
+void transform_lake_tick(struct tf_svc *svc, PGconn *conn)
+{
+    static unsigned round;
+    char grace[24];
+    const char *params[1] = {grace};
+    PGresult *res;
+
+    /* Every fourth tick (2 s); the sweeper's thread is the only caller. */
+    if (round++ % 4 != 0)
+        return;
+    /* Owed past the heartbeat timeout: its transform is dead, or failed to write. */
+    snprintf(grace, sizeof(grace), "%ld", tf_svc_cfg(svc)->heartbeat_timeout);
+    res = tf_pg_exec(conn,
+                     "SELECT provider, timespan, day::text FROM tickflow.lake_pending"
+                     " GROUP BY provider, timespan, day"
+                     " HAVING min(since) < now() - make_interval(secs => $1::int)"
+                     " ORDER BY min(seq) LIMIT 8",
+                     1, params);
+    if (!tf_pg_ok(res)) {
+        tf_log_warn(NULL, "lake: cannot read the files owed: sqlstate %s", tf_pg_sqlstate(res));
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res) && !tf_svc_stopping(svc); i++) {
+        struct tf_run run;
+
+        memset(&run, 0, sizeof(run));
+        run.svc = svc;
+        run.conn = conn;
+        run.attempt = -1; /* no execution of its own: every owing one gets the file */
+        if (rewrite(&run, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), 1) !=
+            TF_OK)
+            tf_log_warn(NULL, "lake: the file owed for %s_%s on %s is not written yet: %s",
+                        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                        run.error[0] ? run.error : "no detail");
+    }
+    PQclear(res);
 }

@@ -745,6 +745,24 @@ static enum tf_rc finish(struct load *ld)
         tf_run_fail(run, "cannot list the lake partitions");
         return rc != TF_OK ? rc : TF_ERR_NOMEM;
     }
+    /* The files are owed from this commit on: a transform that dies before
+     * writing them leaves these rows to another's sweeper (lake.c). */
+    if (ld->nparts > 0) {
+        char *parts = cJSON_PrintUnformatted(run->state);
+        const char *params[3] = {parts, run->execution_id, ld->attempt};
+
+        rc = parts ? run_sql(run,
+                             "INSERT INTO tickflow.lake_pending"
+                             " (provider, timespan, day, execution_id, attempt)"
+                             " SELECT x.provider, x.timespan, x.date::date, $2, $3"
+                             " FROM jsonb_to_recordset($1::jsonb)"
+                             " AS x(provider text, timespan text, date text)",
+                             3, params, "noting the lake files owed", NULL)
+                   : TF_ERR_NOMEM;
+        cJSON_free(parts);
+        if (rc != TF_OK)
+            return rc;
+    }
     tf_log_info(&run->log, "silver bars inserted=%lld updated=%lld", ld->inserted, updated);
     return TF_OK;
 }
@@ -927,6 +945,7 @@ static const struct tf_stage_def transform_stage = {
     .plan = NULL,
     .route = NULL,
     .after_commit = transform_lake,
+    .tick = transform_lake_tick,
     .keys = transform_keys,
     .nkeys = TF_ARRAY_LEN(transform_keys),
     .cfg = &transform_cfg,

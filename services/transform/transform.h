@@ -107,6 +107,14 @@ void transform_page_cleanup(struct page *pg);
 enum tf_rc transform_lake(struct tf_run *run);
 
 /**
+ * The sweeper's tick: writes the lake files still owed
+ * (tickflow.lake_pending) past the heartbeat timeout, whose transform died
+ * after its commit or failed to write them, and lists each on the records
+ * of the executions that owed it.
+ */
+void transform_lake_tick(struct tf_svc *svc, PGconn *conn);
+
+/**
  * Starts keeping the bars the run loads (run->carry), so that the lake's
  * files are written from them rather than read back from silver. fetched
  * is the extract's finish, the fetched_at of every bar the run loads.

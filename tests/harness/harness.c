@@ -1002,11 +1002,12 @@ static void xml_text(const char *s, size_t len, char *out, size_t outlen)
 }
 
 /*
- * ListObjectsV2 of the stack's prefix, signed by libcurl (SigV4; a bodiless
- * GET whose query is sorted and encoded here), every key as an s3:// URI
- * appended to uris. 0 on success.
+ * ListObjectsV2 of the stack's prefix (or, with uploads, ListMultipartUploads:
+ * the uploads begun and neither completed nor aborted), signed by libcurl
+ * (SigV4; a bodiless GET whose query is sorted and encoded here), every key
+ * as an s3:// URI appended to uris. 0 on success.
  */
-static int s3_list(const struct h_stack *st, cJSON *uris)
+static int s3_list(const struct h_stack *st, cJSON *uris, int uploads)
 {
     const char *endpoint = getenv("TICKFLOW_LAKE_S3_ENDPOINT");
     const char *region = getenv("TICKFLOW_LAKE_S3_REGION");
@@ -1040,7 +1041,8 @@ static int s3_list(const struct h_stack *st, cJSON *uris)
         if (!rc && token[0])
             rc = tf_buf_printf(&url, "continuation-token=%s&", etok) != TF_OK;
         if (!rc)
-            rc = tf_buf_printf(&url, "list-type=2&prefix=%s", epfx) != TF_OK;
+            rc = tf_buf_printf(&url, uploads ? "prefix=%s&uploads=" : "list-type=2&prefix=%s",
+                               epfx) != TF_OK;
         curl_free(epfx);
         curl_free(etok);
         curl_easy_reset(curl);
@@ -1071,7 +1073,7 @@ static int s3_list(const struct h_stack *st, cJSON *uris)
                 cJSON_AddItemToArray(uris, cJSON_CreateString(uri));
                 p = end;
             }
-            if (strstr(body.data ? body.data : "", "<IsTruncated>true</IsTruncated>")) {
+            if (!uploads && strstr(body.data ? body.data : "", "<IsTruncated>true</IsTruncated>")) {
                 const char *t = strstr(body.data, "<NextContinuationToken>");
                 const char *e = t ? strstr(t, "</NextContinuationToken>") : NULL;
                 if (t && e)
@@ -1092,7 +1094,7 @@ cJSON *h_lake_list(struct h_stack *st)
     cJSON *uris = cJSON_CreateArray();
 
     if (strncmp(st->lake_uri, "s3://", 5) == 0) {
-        if (s3_list(st, uris) != 0) {
+        if (s3_list(st, uris, 0) != 0) {
             cJSON_Delete(uris);
             return NULL;
         }
@@ -1106,6 +1108,65 @@ cJSON *h_lake_list(struct h_stack *st)
     }
     list_files = NULL;
     return uris;
+}
+
+int h_lake_uploads(struct h_stack *st)
+{
+    cJSON *uris;
+    int n;
+
+    if (strncmp(st->lake_uri, "s3://", 5) != 0)
+        return 0;
+    uris = cJSON_CreateArray();
+    n = s3_list(st, uris, 1) == 0 ? cJSON_GetArraySize(uris) : -1;
+    cJSON_Delete(uris);
+    return n;
+}
+
+int h_s3_proxy_start(struct h_s3_proxy *p, const char *faults)
+{
+    char cmd[1024];
+
+    p->port = h_free_port();
+    snprintf(cmd, sizeof(cmd),
+             "exec python3 tests/env/s3_faults.py --port %d --upstream %s %s >/dev/null", p->port,
+             getenv("TICKFLOW_LAKE_S3_ENDPOINT") ? getenv("TICKFLOW_LAKE_S3_ENDPOINT") : "", faults);
+    p->pid = fork();
+    if (p->pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; p->pid > 0 && i < h_timeout(10) * 10; i++) {
+        struct h_resp r;
+        int up = h_http("GET", p->port, "/_faults/stats", NULL, NULL, &r) == 0 && r.status == 200;
+
+        h_resp_free(&r);
+        if (up)
+            return 0;
+        h_sleep_ms(100);
+    }
+    fprintf(stderr, "the fault proxy (tests/env/s3_faults.py %s) did not start\n", faults);
+    h_s3_proxy_stop(p);
+    return -1;
+}
+
+long h_s3_proxy_stat(const struct h_s3_proxy *p, const char *what)
+{
+    long status = 0;
+    cJSON *st = h_call("GET", p->port, "/_faults/stats", NULL, NULL, &status);
+    long n = cJSON_IsNumber(cJSON_GetObjectItem(st, what)) ? (long)h_jnum(st, what) : -1;
+
+    cJSON_Delete(st);
+    return n;
+}
+
+void h_s3_proxy_stop(struct h_s3_proxy *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGTERM);
+        waitpid(p->pid, NULL, 0);
+    }
+    p->pid = 0;
 }
 
 int h_lake_paths_containing(struct h_stack *st, const char *needle)

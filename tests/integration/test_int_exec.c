@@ -151,9 +151,10 @@ static void test_legal_path(void)
     char *before = NULL, *after = NULL;
     cJSON *rec = NULL;
 
-    cJSON_AddItemToArray(objects, cJSON_CreateString("a"));
-    cJSON_AddItemToArray(more, cJSON_CreateString("a"));
-    cJSON_AddItemToArray(more, cJSON_CreateString("b"));
+    /* Objects are added by uri: "a" again replaces the one listed. */
+    cJSON_AddItemToArray(objects, cJSON_Parse("{\"uri\":\"a\",\"bytes\":1}"));
+    cJSON_AddItemToArray(more, cJSON_Parse("{\"uri\":\"a\",\"bytes\":2}"));
+    cJSON_AddItemToArray(more, cJSON_Parse("{\"uri\":\"b\",\"bytes\":3}"));
     new_record(id, "extract", 3);
     CHECK_STATE(id, "extract", "PENDING|0|3|f|f|f|f|-|-|-|-");
 
@@ -196,6 +197,12 @@ static void test_legal_path(void)
                          " WHERE execution_id = $1 AND stage = 'extract'",
                          1, (const char *[]){id}),
                  2);
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT sum((o->>'bytes')::int) FROM tickflow.job_execution,"
+                         " jsonb_array_elements(objects) o"
+                         " WHERE execution_id = $1 AND stage = 'extract'",
+                         1, (const char *[]){id}),
+                 5);
     CHECK(tf_exec_mark_published(db, id, "extract", 1, TF_EXEC_SUCCESS) == TF_OK, "published");
     CHECK_STATE(id, "extract", "SUCCESS|1|3|t|t|t|t|w1|-|-|4");
     /* Marking an outcome the record no longer has changes nothing. */

@@ -235,9 +235,9 @@ enum tf_rc tf_exec_reopen(PGconn *conn, const char *id, const char *stage,
 enum tf_rc tf_exec_requeue(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;
 
 /**
- * Replaces the objects of a record that is still attempt's SUCCESS (a
- * follow-up's files added), finished_at moved to now. TF_ERR_CONFLICT when
- * it has moved on.
+ * Adds objects to a record that is still attempt's SUCCESS (a follow-up's
+ * files; one listed already under the same uri is replaced), finished_at
+ * moved to now. TF_ERR_CONFLICT when it has moved on.
  */
 enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, int attempt,
                                const cJSON *objects) TF_MUSTCHECK;

@@ -115,7 +115,8 @@ struct tf_stage_def {
      * transaction, before the event goes out (transform: the Parquet lake,
      * rebuilt from committed silver). Objects it appends to run->objects
      * are added to the record. An error is logged and leaves the record
-     * SUCCESS (what it writes is rebuilt by the next run that touches it).
+     * SUCCESS: the stage must owe what it writes durably in its commit and
+     * write it later (transform: tickflow.lake_pending, written by its tick).
      * NULL for none.
      */
     enum tf_rc (*after_commit)(struct tf_run *run);
