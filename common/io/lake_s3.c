@@ -11,7 +11,9 @@
  *     other bytes (a conflict);
  *   - replace: a plain PUT; readers see the old object or the new;
  *   - objects over MULTIPART_MIN go up in parts of PART_SIZE; an upload
- *     that fails is aborted, so no part outlives it;
+ *     that fails is aborted, so no part outlives it; one whose writer died
+ *     is aborted by the next opening of the lake once it is older than
+ *     abandoned_after_s (no live writer takes that long over one object);
  *   - a read checks the sha256 the caller recorded.
  */
 #include "lake_s3.h"
@@ -22,10 +24,12 @@
 
 #include "s3.h"
 #include "tf/log.h"
+#include "tf/time.h"
 
 #define PART_SIZE     ((size_t)8 << 20)
 #define MULTIPART_MIN ((size_t)16 << 20)
 #define KEY_MAX       1024
+#define ABANDONED_AFTER_S 3600
 
 struct lake_s3 {
     struct s3 *s3;
@@ -42,6 +46,8 @@ static int object_key(const struct lake_s3 *l, const char *key, char out[KEY_MAX
     return n > 0 && n < KEY_MAX;
 }
 
+static void abort_upload(struct lake_s3 *l, const char *okey, const char *id);
+
 /* Says what an error answer means, naming the bucket, never a credential. */
 static void answer_error(const struct lake_s3 *l, const char *what, const char *key,
                          const struct s3_resp *r, char *err, size_t errlen)
@@ -57,6 +63,56 @@ static void answer_error(const struct lake_s3 *l, const char *what, const char *
         hint = ": no such bucket";
     snprintf(err, errlen, "s3 %s s3://%s/%s: HTTP %ld %s%s", what, l->bucket, key, r->status,
              r->code[0] ? r->code : "", hint);
+}
+
+/*
+ * Aborts the multipart uploads under the prefix begun over age seconds ago
+ * (ListMultipartUploads, first page: a backlog goes a page per opening).
+ * Best effort: a store without the call, or a failure, is only logged.
+ */
+static void abort_abandoned(struct lake_s3 *l, long age)
+{
+    char query[700], err[256];
+    struct tf_buf enc;
+    struct s3_resp r;
+    int64_t now = tf_time_now();
+    int aborted = 0;
+
+    tf_buf_init(&enc, 600);
+    if (s3_encode(&enc, l->prefix, 0) != TF_OK) {
+        tf_buf_cleanup(&enc);
+        return;
+    }
+    snprintf(query, sizeof(query), "prefix=%s%s&uploads=", enc.data ? enc.data : "",
+             l->prefix[0] ? "%2F" : "");
+    tf_buf_cleanup(&enc);
+    if (s3_call(l->s3, "GET", "", query, NULL, NULL, 0, &r, err, sizeof(err)) != TF_OK ||
+        r.status != 200) {
+        tf_log_warn(NULL, "lake: uploads under s3://%s/%s not listed: %s", l->bucket, l->prefix,
+                    r.status ? "refused" : err);
+        s3_resp_cleanup(&r);
+        return;
+    }
+    for (const char *p = r.body.data ? strstr(r.body.data, "<Upload>") : NULL; p;
+         p = strstr(p + 1, "<Upload>")) {
+        char key[KEY_MAX], id[512], when[64];
+        int64_t at;
+        char *dot;
+
+        s3_xml_value(p, "Key", key, sizeof(key));
+        s3_xml_value(p, "UploadId", id, sizeof(id));
+        s3_xml_value(p, "Initiated", when, sizeof(when));
+        if ((dot = strchr(when, '.')) != NULL) /* fractions: read to the second */
+            snprintf(dot, sizeof(when) - (size_t)(dot - when), "Z");
+        if (key[0] && id[0] && tf_time_parse(when, &at) == TF_OK && now - at >= age) {
+            abort_upload(l, key, id);
+            aborted++;
+        }
+    }
+    s3_resp_cleanup(&r);
+    if (aborted)
+        tf_log_info(NULL, "lake: aborted %d upload(s) under s3://%s/%s left unfinished over %ld s",
+                    aborted, l->bucket, l->prefix, age);
 }
 
 enum tf_rc lake_s3_open(const char *uri, const struct tf_lake_s3_cfg *cfg, struct lake_s3 **out,
@@ -137,6 +193,8 @@ enum tf_rc lake_s3_open(const char *uri, const struct tf_lake_s3_cfg *cfg, struc
         lake_s3_free(l);
         return rc;
     }
+    if (cfg->abandoned_after_s >= 0)
+        abort_abandoned(l, cfg->abandoned_after_s ? cfg->abandoned_after_s : ABANDONED_AFTER_S);
     *out = l;
     return TF_OK;
 }

@@ -17,7 +17,10 @@
  *     connections reset before or after the store took a PUT cost retries,
  *     not data; a store that keeps throttling fails the put clearly;
  *   - the server restarted in the middle of a 25 MiB upload in parts: the
- *     upload completes once it is back, whole.
+ *     upload completes once it is back, whole;
+ *   - a writer killed in the middle of an upload in parts leaves no object,
+ *     and its unfinished upload is aborted by the next opening of the lake
+ *     once older than abandoned_after_s, not before, never with -1.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -242,61 +245,8 @@ static void test_refusals(const char *bucket)
     }
 }
 
-/* A fault proxy in front of the server: its pid and port (0 when it did not start). */
-struct proxy {
-    pid_t pid;
-    int port;
-};
-
-static struct proxy proxy_start(const char *faults)
-{
-    struct proxy p = {0, h_free_port()};
-    char port[16], cmd[1024];
-
-    snprintf(port, sizeof(port), "%d", p.port);
-    snprintf(cmd, sizeof(cmd),
-             "exec python3 tests/env/s3_faults.py --port %s --upstream %s %s >/dev/null",
-             port, getenv("TICKFLOW_LAKE_S3_ENDPOINT"), faults);
-    p.pid = fork();
-    if (p.pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        struct h_resp r;
-
-        if (h_http("GET", p.port, "/_faults/stats", NULL, NULL, &r) == 0 && r.status == 200) {
-            h_resp_free(&r);
-            return p;
-        }
-        h_resp_free(&r);
-        h_sleep_ms(100);
-    }
-    CHECK(0, "the fault proxy started");
-    return p;
-}
-
-static long proxy_stat(const struct proxy *p, const char *what)
-{
-    long status = 0;
-    cJSON *st = h_call("GET", p->port, "/_faults/stats", NULL, NULL, &status);
-    long n = (long)h_jnum(st, what);
-
-    cJSON_Delete(st);
-    return n;
-}
-
-static void proxy_stop(struct proxy *p)
-{
-    if (p->pid > 0) {
-        kill(p->pid, SIGTERM);
-        waitpid(p->pid, NULL, 0);
-    }
-    p->pid = 0;
-}
-
 /* The lake at uri, reached through the proxy. */
-static struct tf_lake *lake_via(const struct proxy *p, const char *uri, int attempts)
+static struct tf_lake *lake_via(const struct h_s3_proxy *p, const char *uri, int attempts)
 {
     struct tf_lake_s3_cfg c = cfg_from_env();
     struct tf_lake *lake = NULL;
@@ -305,6 +255,7 @@ static struct tf_lake *lake_via(const struct proxy *p, const char *uri, int atte
     snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", p->port);
     c.endpoint = endpoint;
     c.max_attempts = attempts;
+    c.abandoned_after_s = -1; /* the proxy sees only the test's own requests */
     CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_OK, "open through the proxy: %s",
           err);
     return lake;
@@ -314,36 +265,36 @@ static void test_faults(const char *uri, const char *bucket)
 {
     struct tf_lake_obj obj;
     struct tf_lake *lake;
-    struct proxy p;
+    struct h_s3_proxy p;
     char err[1024];
     const char *a = "{\"fault\":1}";
 
     /* Throttled three times: three retries, one object. */
-    p = proxy_start("--slowdown 3");
+    CHECK_EQ_INT(h_s3_proxy_start(&p, "--slowdown 3"), 0);
     lake = lake_via(&p, uri, 8);
     /* (the open's listing took one of the three) */
     CHECK(lake && tf_lake_put(lake, "bronze/f/slow.json", a, strlen(a), &obj, err, sizeof(err)) ==
                       TF_OK,
           "put through 503 SlowDown: %s", err);
-    CHECK_EQ_INT(proxy_stat(&p, "slowdown"), 3);
+    CHECK_EQ_INT(h_s3_proxy_stat(&p, "slowdown"), 3);
     CHECK(lake && reads_back(lake, obj.uri, a, strlen(a)), "the object is whole");
     tf_lake_free(lake);
-    proxy_stop(&p);
+    h_s3_proxy_stop(&p);
 
     /* Connections reset before the store saw the PUT, then after it took one. */
-    p = proxy_start("--reset-before 2 --reset-after 1");
+    CHECK_EQ_INT(h_s3_proxy_start(&p, "--reset-before 2 --reset-after 1"), 0);
     lake = lake_via(&p, uri, 8);
     CHECK(lake && tf_lake_put(lake, "bronze/f/reset.json", a, strlen(a), &obj, err, sizeof(err)) ==
                       TF_OK,
           "put through resets: %s", err);
-    CHECK_EQ_INT(proxy_stat(&p, "reset_before"), 2);
-    CHECK_EQ_INT(proxy_stat(&p, "reset_after"), 1);
+    CHECK_EQ_INT(h_s3_proxy_stat(&p, "reset_before"), 2);
+    CHECK_EQ_INT(h_s3_proxy_stat(&p, "reset_after"), 1);
     CHECK(lake && reads_back(lake, obj.uri, a, strlen(a)), "the object is whole");
     tf_lake_free(lake);
-    proxy_stop(&p);
+    h_s3_proxy_stop(&p);
 
     /* A store that keeps throttling: the lake does not open, saying why. */
-    p = proxy_start("--slowdown 1000");
+    CHECK_EQ_INT(h_s3_proxy_start(&p, "--slowdown 1000"), 0);
     {
         char endpoint[64];
         struct tf_lake_s3_cfg c = cfg_from_env();
@@ -355,10 +306,10 @@ static void test_faults(const char *uri, const char *bucket)
         CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_ERR_IO,
               "a store that keeps throttling: %s", err);
         CHECK(strstr(err, "HTTP 503 SlowDown") && strstr(err, bucket), "says so: %s", err);
-        CHECK_EQ_INT(proxy_stat(&p, "slowdown"), 3);
+        CHECK_EQ_INT(h_s3_proxy_stat(&p, "slowdown"), 3);
     }
     tf_lake_free(lake);
-    proxy_stop(&p);
+    h_s3_proxy_stop(&p);
 }
 
 struct upload {
@@ -384,20 +335,24 @@ static void test_restart(const char *uri)
     size_t n = (size_t)25 << 20;
     char *big = fill(n, 11);
     struct upload u = {0};
-    struct proxy p = proxy_start("--put-delay-ms 1500");
+    struct h_s3_proxy p = {0, 0};
     pthread_t t;
     int restarted;
 
+    CHECK_EQ_INT(h_s3_proxy_start(&p, "--put-delay-ms 1500"), 0);
     u.lake = lake_via(&p, uri, 12);
     u.data = big;
     u.len = n;
     if (!u.lake) {
-        proxy_stop(&p);
+        h_s3_proxy_stop(&p);
         free(big);
         return;
     }
     pthread_create(&t, NULL, upload_main, &u);
-    h_sleep_ms(2500); /* the upload has begun, its first part held by the proxy */
+    /* The upload has begun: the proxy holds its first part (the 3rd request). */
+    for (int i = 0; i < h_timeout(30) * 20 && h_s3_proxy_stat(&p, "requests") < 3; i++)
+        h_sleep_ms(50);
+    CHECK(h_s3_proxy_stat(&p, "requests") >= 3, "the upload reached its first part");
     restarted = system("bash tests/env/seaweedfs.sh down >/dev/null 2>&1 &&"
                        " bash tests/env/seaweedfs.sh up >/dev/null 2>&1");
     CHECK(restarted == 0, "the server stopped and started again");
@@ -405,11 +360,88 @@ static void test_restart(const char *uri)
     CHECK(u.rc == TF_OK, "the upload completed after the restart: %s", u.err);
     CHECK(reads_back(u.lake, u.obj.uri, big, n), "25 MiB whole after the restart");
     /* Listing, start, 4 parts and completion are 7 requests: more means retries. */
-    CHECK(proxy_stat(&p, "requests") > 7, "the restart cost retries: %ld requests",
-          proxy_stat(&p, "requests"));
+    CHECK(h_s3_proxy_stat(&p, "requests") > 7, "the restart cost retries: %ld requests",
+          h_s3_proxy_stat(&p, "requests"));
     tf_lake_free(u.lake);
-    proxy_stop(&p);
+    h_s3_proxy_stop(&p);
     free(big);
+}
+
+/* The unfinished uploads under the test's prefix (-1 when they cannot be listed). */
+static int uploads_left(const char *uri)
+{
+    static struct h_stack st; /* only its lake_uri is read */
+
+    snprintf(st.lake_uri, sizeof(st.lake_uri), "%s", uri);
+    return h_lake_uploads(&st);
+}
+
+/* Opens the lake at uri with abandoned_after_s age, and closes it. */
+static void open_with_age(const char *uri, long age)
+{
+    struct tf_lake_s3_cfg c = cfg_from_env();
+    struct tf_lake *lake = NULL;
+    char err[1024];
+
+    c.abandoned_after_s = age;
+    CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_OK, "open (age %ld): %s", age,
+          err);
+    tf_lake_free(lake);
+}
+
+static void test_abandoned(const char *uri)
+{
+    size_t n = (size_t)20 << 20;
+    struct h_s3_proxy p = {0, 0};
+    char key_uri[512];
+    struct tf_lake *lake;
+    double killed;
+    pid_t child;
+
+    if (uploads_left(uri) != 0) {
+        CHECK(0, "no upload is left under %s before the test", uri);
+        return;
+    }
+    /* A writer killed while the proxy holds its second part. */
+    CHECK_EQ_INT(h_s3_proxy_start(&p, "--stall-put partNumber=2"), 0);
+    child = fork();
+    if (child == 0) {
+        char *big = fill(n, 5);
+        struct tf_lake *l = lake_via(&p, uri, 1);
+        struct tf_lake_obj obj;
+        char err[512];
+
+        _exit(l && big && tf_lake_put(l, "bronze/abandoned/big.bin", big, n, &obj, err,
+                                      sizeof(err)) == TF_OK ? 0 : 1);
+    }
+    for (int i = 0; i < h_timeout(30) * 20 && h_s3_proxy_stat(&p, "stalled") < 1; i++)
+        h_sleep_ms(50);
+    CHECK_EQ_INT(h_s3_proxy_stat(&p, "stalled"), 1);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    killed = h_now_s();
+    h_s3_proxy_stop(&p);
+
+    snprintf(key_uri, sizeof(key_uri), "%s/bronze/abandoned/big.bin", uri);
+    {
+        struct tf_lake_s3_cfg c = cfg_from_env();
+        char err[512];
+
+        c.abandoned_after_s = -1;
+        CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_OK, "open: %s", err);
+        CHECK(exists(lake, key_uri) == 0, "no object under the killed upload's name");
+        tf_lake_free(lake);
+    }
+    CHECK_EQ_INT(uploads_left(uri), 1);
+    open_with_age(uri, -1);
+    CHECK_EQ_INT(uploads_left(uri), 1);
+    open_with_age(uri, 3600);
+    CHECK_EQ_INT(uploads_left(uri), 1);
+    /* Once the upload is 2 s old (S3 gives its start to the second), age 1 takes it. */
+    while (h_now_s() - killed < 2.0)
+        h_sleep_ms(100);
+    open_with_age(uri, 1);
+    CHECK_EQ_INT(uploads_left(uri), 0);
 }
 
 int main(void)
@@ -436,6 +468,7 @@ int main(void)
     test_refusals(bucket);
     tf_lake_free(lake);
     test_faults(uri, bucket);
+    test_abandoned(uri);
     if (!getenv("TF_TEST_S3_NO_RESTART"))
         test_restart(uri);
     return check_summary();

@@ -36,6 +36,10 @@ struct tf_lake_s3_cfg {
     const char *session_token; /* temporary credentials; may be NULL */
     long timeout_ms;           /* of one request; 0: 60 s */
     int max_attempts;          /* of one request, retries included; 0: 8 */
+    /* Multipart uploads under the prefix begun this many seconds ago and
+     * never finished (their writer died) are aborted when the lake opens;
+     * 0: 3600; below 0: never. */
+    long abandoned_after_s;
 };
 
 /**
