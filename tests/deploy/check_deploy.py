@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import json
 import os
 import re
 import shutil
@@ -75,6 +76,11 @@ EXPECTED_OBJECTS = {
     "deploy/k8s/base": _BASE_OBJECTS,
     "deploy/k8s/overlays/dev": {**_BASE_OBJECTS, "Secret": 1},
     "deploy/k8s/overlays/dev-cronjob": {**_BASE_OBJECTS, "Secret": 1, "CronJob": 1, "NetworkPolicy": 8},
+    # the lake in a bucket: no lake PVC, a second Secret (the bucket's keys)
+    "deploy/k8s/overlays/dev-s3": {
+        **{k: v for k, v in _BASE_OBJECTS.items() if k != "PersistentVolumeClaim"},
+        "Secret": 2,
+    },
 }
 
 # Containers that may write to their root filesystem: (kind, workload, container) -> why.
@@ -418,6 +424,32 @@ def kustomize_bin() -> str:
 
 
 _RENDERED: dict[Path, object] = {}
+
+COMPOSE_RENDER_SH = ROOT / "tests" / "env" / "compose-render.sh"
+_COMPOSE_RENDER: dict[str, object] = {}
+
+
+def compose_config(*args: str) -> dict:
+    """docker-compose.yaml as the real Compose loader (compose-go, the one
+    `docker compose config` uses) resolves it with args (--profile, --env):
+    the project as JSON, parsed. Raises with the loader's error."""
+    if "bin" not in _COMPOSE_RENDER:
+        proc = subprocess.run(["bash", str(COMPOSE_RENDER_SH)], capture_output=True, text=True, timeout=1200)
+        lines = proc.stdout.strip().splitlines()
+        _COMPOSE_RENDER["bin"] = (
+            lines[-1]
+            if proc.returncode == 0 and lines
+            else RuntimeError(f"{rel(COMPOSE_RENDER_SH)} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        )
+    found = _COMPOSE_RENDER["bin"]
+    if isinstance(found, Exception):
+        raise found
+    proc = subprocess.run(
+        [str(found), "-f", str(COMPOSE), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip()[-400:] or f"compose-render exited {proc.returncode}")
+    return json.loads(proc.stdout)
 
 
 def render(d: Path) -> list[dict]:
@@ -826,7 +858,8 @@ def _():
     svcs, problems, sources = doc["services"], [], set()
     for svc in STAGES:
         env = svcs[svc].get("environment") or {}
-        lake = env.get("TICKFLOW_LAKE_URI")
+        # the default of ${TICKFLOW_LAKE_URI:-...}: the folder unless a bucket is named
+        lake = re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", str(env.get("TICKFLOW_LAKE_URI") or "")) or None
         mounts = [str(v) for v in svcs[svc].get("volumes") or []]
         hit = [m.split(":")[0] for m in mounts if m.split(":")[1:2] == [lake]]
         if not lake or not hit:
@@ -861,6 +894,98 @@ def _():
     extract = svcs["extract"].get("environment") or {}
     if "http://marketsim:8080" not in str(extract.get("TICKFLOW_POLYGON_BASE_URL")):
         problems.append("extract: TICKFLOW_POLYGON_BASE_URL does not default to http://marketsim:8080")
+    return problems
+
+
+@check("compose: profile s3 runs SeaweedFS with the stages' lake keys, healthy once the bucket exists")
+def _():
+    doc = load_yaml_docs(COMPOSE)[0]
+    svcs, problems = doc["services"], []
+    sw = svcs.get("seaweedfs") or {}
+    if sw.get("profiles") != ["s3"]:
+        problems.append(f"seaweedfs: profiles {sw.get('profiles')!r}, want ['s3']")
+    health = " ".join(map(str, dig(sw, "healthcheck", "test", default=[]) or []))
+    if "--aws-sigv4" not in health or "-X PUT" not in health:
+        problems.append("seaweedfs: the health check does not make the bucket with a signed PUT")
+    conf = {c.get("source"): c.get("target") for c in sw.get("configs") or []}
+    if conf.get("seaweedfs-s3") != "/etc/seaweedfs/s3.json" or "-s3.config=/etc/seaweedfs/s3.json" not in sw.get(
+        "command", []
+    ):
+        problems.append("seaweedfs: its identities are not the config seaweedfs-s3")
+    content = str(dig(doc, "configs", "seaweedfs-s3", "content", default=""))
+    for svc in STAGES:
+        env = svcs[svc].get("environment") or {}
+        for k, v in (("TICKFLOW_LAKE_S3_ACCESS_KEY_ID", "accessKey"), ("TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY", "secretKey")):
+            if not env.get(k) or f'"{v}": "{env[k]}"' not in content:
+                problems.append(f"{svc}: {k} {env.get(k)!r} is not the SeaweedFS identity's {v}")
+        if "seaweedfs:8333" not in str(env.get("TICKFLOW_LAKE_S3_ENDPOINT")):
+            problems.append(f"{svc}: TICKFLOW_LAKE_S3_ENDPOINT does not default to the s3 profile's SeaweedFS")
+        dep = (svcs[svc].get("depends_on") or {}).get("seaweedfs") or {}
+        if dep.get("required") is not False:
+            problems.append(f"{svc}: depends on seaweedfs without required: false (the folder lake needs no bucket)")
+    return problems
+
+
+@check("compose: the Compose loader (compose-go) resolves it; the s3 profile adds SeaweedFS and the bucket lake")
+def _():
+    problems = []
+    plain = compose_config()
+    s3 = compose_config("--profile", "s3", "--env", "TICKFLOW_LAKE_URI=s3://tickflow/lake")
+    if "seaweedfs" in plain["services"]:
+        problems.append("seaweedfs runs without the s3 profile")
+    if "seaweedfs" not in s3["services"]:
+        problems.append("seaweedfs does not run with the s3 profile")
+        return problems
+    sw_env = s3["services"]["seaweedfs"].get("environment") or {}
+    content = str(dig(s3, "configs", "seaweedfs-s3", "content", default=""))
+    for svc in STAGES:
+        env = plain["services"][svc].get("environment") or {}
+        if env.get("TICKFLOW_LAKE_URI") != LAKE_PATH:
+            problems.append(f"{svc}: without a bucket, TICKFLOW_LAKE_URI is {env.get('TICKFLOW_LAKE_URI')!r}")
+        env = s3["services"][svc].get("environment") or {}
+        uri = env.get("TICKFLOW_LAKE_URI", "")
+        if not uri.startswith(f"s3://{sw_env.get('LAKE_BUCKET')}/"):
+            problems.append(f"{svc}: lake {uri!r} is not in the bucket SeaweedFS makes ({sw_env.get('LAKE_BUCKET')!r})")
+        if env.get("TICKFLOW_LAKE_S3_ACCESS_KEY_ID") != sw_env.get("LAKE_KEY") or (
+            f'"accessKey": "{env.get("TICKFLOW_LAKE_S3_ACCESS_KEY_ID")}"' not in content
+        ):
+            problems.append(f"{svc}: its lake key is not SeaweedFS's identity")
+        if dig(s3, "services", svc, "depends_on", "seaweedfs", "condition") != "service_healthy":
+            problems.append(f"{svc}: does not wait for SeaweedFS to be healthy")
+    return problems
+
+
+@check("k8s: components/lake-s3 puts the lake in a bucket: keys as files, no lake PVC; dev-s3 names a bucket")
+def _():
+    objs, problems = render(K8S / "overlays" / "dev-s3"), []
+    comp = K8S / "components" / "lake-s3"
+    if "secret.template.yaml" in (kustomization(comp).get("resources") or []):
+        problems.append("components/lake-s3: secret.template.yaml is listed as a resource")
+    if of_kind(objs, "PersistentVolumeClaim"):
+        problems.append("dev-s3 still renders a lake PVC")
+    uri = generated(objs, "tickflow-config").get("TICKFLOW_LAKE_URI", "")
+    if not uri.startswith("s3://"):
+        problems.append(f"dev-s3: TICKFLOW_LAKE_URI={uri!r}")
+    keys = keys_of(load_yaml_docs(comp / "secret.template.yaml")[0])
+    for name, dep in of_kind(objs, "Deployment").items():
+        if name not in STAGES:
+            continue
+        spec = pod_spec(dep)
+        vols = {v["name"]: v for v in spec.get("volumes") or []}
+        if any("persistentVolumeClaim" in v for v in vols.values()):
+            problems.append(f"{name}: still mounts a PVC")
+        secret = dig(vols.get("lake-s3", {}), "secret", "secretName")
+        if secret != "tickflow-lake-s3":
+            problems.append(f"{name}: no volume of the Secret tickflow-lake-s3")
+        env = {e["name"]: e.get("value") for c in spec["containers"] for e in c.get("env") or []}
+        for var, key in (
+            ("TICKFLOW_LAKE_S3_ACCESS_KEY_ID_FILE", "access-key-id"),
+            ("TICKFLOW_LAKE_S3_SECRET_ACCESS_KEY_FILE", "secret-access-key"),
+        ):
+            if env.get(var) != f"/var/run/secrets/tickflow-lake-s3/{key}":
+                problems.append(f"{name}: {var}={env.get(var)!r}")
+            if key not in keys:
+                problems.append(f"components/lake-s3/secret.template.yaml lacks {key}")
     return problems
 
 

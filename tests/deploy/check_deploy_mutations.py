@@ -186,6 +186,27 @@ MUTATIONS = [
         "",
         [("kustomize", "every component is included by an overlay"), (CRON, RENDERS)],
     ),
+    Mutation(
+        "the bucket lake's overlay keeps the folder URI",
+        "deploy/k8s/overlays/dev-s3/kustomization.yaml",
+        "      - TICKFLOW_LAKE_URI=s3://tickflow-dev-lake/tickflow\n",
+        "",
+        [("k8s", "components/lake-s3 puts the lake in a bucket")],
+    ),
+    Mutation(
+        "the bucket lake's keys mounted from the wrong Secret",
+        "deploy/k8s/components/lake-s3/stage-patch.yaml",
+        "      secretName: tickflow-lake-s3\n",
+        "      secretName: tickflow-secrets\n",
+        [("k8s", "components/lake-s3 puts the lake in a bucket")],
+    ),
+    Mutation(
+        "compose: the stages wait for SeaweedFS even without the s3 profile",
+        "docker-compose.yaml",
+        "      condition: service_healthy\n      required: false\n",
+        "      condition: service_healthy\n",
+        [("compose", "profile s3 runs SeaweedFS")],
+    ),
 ]
 
 
