@@ -220,8 +220,13 @@ $(1): deps
 endef
 $(eval $(call bench_rule,bench-extract,bench_extract,))
 $(eval $(call bench_rule,bench-load,bench_load,))
-# A whole run as a user meets it (bench/bench_e2e.c says what each measures).
-$(eval $(call bench_rule,bench-e2e,bench_e2e,))
+# A whole run as a user meets it (bench/bench_e2e.c says what each measures),
+# with the lake in a folder and in a bucket (SeaweedFS, tests/env/seaweedfs.sh).
+bench-e2e: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_e2e
+	@bash tests/env/up.sh >/dev/null
+	@bash tests/env/seaweedfs.sh up >/dev/null
+	@. .run/env.sh && . .run/s3.env && TF_BIN_DIR=$(BUILD)/bin $(BUILD)/bench/bench_e2e
 $(eval $(call bench_rule,bench-backfill,bench_e2e,backfill))
 # The status read of a 500-ticker execution under wrk (bench/bench_status.c).
 $(eval $(call bench_rule,bench-status,bench_status,))
