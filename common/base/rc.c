@@ -39,6 +39,8 @@ const char *tf_rc_str(enum tf_rc rc)
         return "rate_limited";
     case TF_ERR_UNAVAILABLE:
         return "unavailable";
+    case TF_ERR_TIMEOUT:
+        return "request_timeout";
     case TF_ERR_INTERNAL:
         return "internal";
     case TF_DEAD_LETTER:
@@ -64,6 +66,8 @@ int tf_rc_http_status(enum tf_rc rc)
         return 404;
     case TF_ERR_METHOD:
         return 405;
+    case TF_ERR_TIMEOUT:
+        return 408;
     case TF_ERR_CONFLICT:
     case TF_ERR_LEASE:
         return 409;

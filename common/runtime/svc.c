@@ -40,7 +40,11 @@ static const struct tf_cfg_key svc_keys[] = {
     SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),
     SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),
     SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),
+    SVC_KEY("TICKFLOW_HTTP_CLIENT_CONNECTIONS", TF_CFG_INT, http_client_connections, "128", 0,
+            1, 100000),
+    SVC_KEY("TICKFLOW_HTTP_CLIENT_RATE",  TF_CFG_INT, http_client_rate, "0", 0, 0, 1000000),
     SVC_KEY("TICKFLOW_HTTP_PORT",         TF_CFG_INT, port, NULL, 0, 0, 65535),
+    SVC_KEY("TICKFLOW_HTTP_READ_TIMEOUT", TF_CFG_INT, http_read_timeout, "30", 0, 1, 3600),
     SVC_KEY("TICKFLOW_KAFKA_BROKERS",     TF_CFG_STR, brokers, NULL, TF_CFG_REQUIRED, 0, 0),
     SVC_KEY("TICKFLOW_KAFKA_DELIVERY_TIMEOUT_MS", TF_CFG_INT, kafka_delivery_timeout_ms,
             "30000", 0, 1000, 600000),
@@ -541,6 +545,9 @@ static enum tf_rc svc_start(struct tf_svc *svc)
     opts.addr = svc->cfg.addr;
     opts.port = svc->cfg.port;
     opts.token = svc->cfg.api_token;
+    opts.read_timeout_s = svc->cfg.http_read_timeout;
+    opts.client_connections = svc->cfg.http_client_connections;
+    opts.client_rate = svc->cfg.http_client_rate;
     opts.handler = svc_http_handle;
     opts.ud = svc;
     if (tf_http_start(&opts, &svc->http, err, sizeof(err)) != TF_OK) {

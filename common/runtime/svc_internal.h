@@ -21,7 +21,7 @@
 #include "tf/svc.h"
 
 /* The runtime's settings (svc.c's table). */
-#define SVC_NKEYS 20
+#define SVC_NKEYS 23
 
 struct svc_api_waiter;
 

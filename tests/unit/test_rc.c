@@ -37,6 +37,7 @@ static const struct want table[] = {
     { TF_ERR_METHOD,       405, "method_not_allowed",   0 },
     { TF_ERR_RATE_LIMITED, 429, "rate_limited",         0 },
     { TF_ERR_UNAVAILABLE,  503, "unavailable",          0 },
+    { TF_ERR_TIMEOUT,      408, "request_timeout",      0 },
     { TF_ERR_INTERNAL,     500, "internal",             0 },
     { TF_DEAD_LETTER,      500, "dead_letter",          1 },
     { TF_CHECK_FAILED,     500, "check_failed",         1 },

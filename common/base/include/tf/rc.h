@@ -27,6 +27,7 @@ enum tf_rc {
     TF_ERR_METHOD,       /* the resource does not take the request's method: 405 */
     TF_ERR_RATE_LIMITED, /* too many requests (marketsim's providers): 429 */
     TF_ERR_UNAVAILABLE,  /* the server cannot answer for now (marketsim's providers): 503 */
+    TF_ERR_TIMEOUT,      /* the client took too long to send its request: 408 */
     TF_ERR_INTERNAL,     /* a defect: a handler gave no answer: 500 */
 
     /* Outcomes: a caller branches on them; one that reaches a reply is a

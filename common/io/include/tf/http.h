@@ -31,6 +31,17 @@ struct tf_http_opts {
     long port;         /* 0 picks a free port: see tf_http_port() */
     const char *token; /* bearer token for mutating calls, NULL for none */
     size_t max_body;   /* 0 means TF_HTTP_MAX_BODY */
+    /* A request (line, headers, body) must arrive within this many seconds
+     * of its request line, else 408 (late headers) or the connection closes
+     * (a late body). A connection silent for 120 s closes. 0: 30. */
+    long read_timeout_s;
+    /* Open connections per client address; a request on one more answers
+     * 429 with Retry-After and closes. 0: 128; below 0: no cap. */
+    long client_connections;
+    /* Requests per second per client address (a burst of two seconds'
+     * worth); over it 429 with Retry-After. /healthz, /readyz and /metrics
+     * are never limited. 0: no limit. */
+    long client_rate;
     tf_http_handler_fn handler;
     void *ud;
 };

@@ -31,6 +31,9 @@ struct tf_svc_cfg {
     char *api_token;
     char *brokers;
     long heartbeat_timeout;
+    long http_client_connections;
+    long http_client_rate;
+    long http_read_timeout;
     long kafka_delivery_timeout_ms;
     long kafka_partitions;
     char *lake_uri;
