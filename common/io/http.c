@@ -290,6 +290,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
+int tf_http_status(const struct tf_http_req *req)
+{
+    return req->status;
+}
+
 const char *tf_http_method(const struct tf_http_req *req)
 {
     return req->method;

@@ -388,3 +388,29 @@ int tf_kafka_header(const rd_kafka_message_t *msg, const char *name, char *out, 
     out[len] = '\0';
     return 1;
 }
+
+int tf_kafka_consumer_lag(struct tf_kafka_consumer *cons, struct tf_kafka_lag *out, int max)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int n = 0;
+
+    if (!cons || rd_kafka_assignment(cons->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return 0;
+    if (rd_kafka_position(cons->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < parts->cnt && n < max; i++) {
+            const rd_kafka_topic_partition_t *p = &parts->elems[i];
+            int64_t lo = 0, hi = 0;
+
+            if (p->offset < 0 || rd_kafka_get_watermark_offsets(cons->rk, p->topic, p->partition,
+                                                                &lo, &hi) !=
+                                     RD_KAFKA_RESP_ERR_NO_ERROR ||
+                hi < 0)
+                continue;
+            out[n].partition = (int)p->partition;
+            out[n].lag = hi > p->offset ? (long long)(hi - p->offset) : 0;
+            n++;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}

@@ -336,6 +336,7 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
     struct tf_exec_ids ids = {NULL, 0};
 
     if (swept(tf_exec_zombie_stale(conn, stage, svc->cfg.heartbeat_timeout, &ids), "zombies")) {
+        atomic_fetch_add(&svc->m_takeovers, ids.n);
         for (int i = 0; i < ids.n; i++) {
             struct tf_logctx log = {{0}, {0}};
             tf_logctx_set_exec(&log, ids.id[i]);

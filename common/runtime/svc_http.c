@@ -527,6 +527,109 @@ static void get_ready(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
     cJSON_Delete(root);
 }
 
+/* The stage's records by status, from the database (skipped when no connection is free). */
+static enum tf_rc metrics_from_db(struct tf_svc *svc, struct tf_buf *out)
+{
+    PGconn *conn = tf_svc_conn_try(svc);
+    const char *params[1] = {svc->def->name};
+    PGresult *res;
+    enum tf_rc rc = TF_OK;
+
+    if (!conn)
+        return TF_OK;
+    res = tf_pg_exec(conn,
+                     "SELECT s.status, count(e.status) FROM unnest(ARRAY['PENDING','RUNNING',"
+                     "'SUCCESS','FAILED','ZOMBIE']) AS s(status) LEFT JOIN tickflow.job_execution e"
+                     " ON e.status = s.status AND e.stage = $1 GROUP BY s.status ORDER BY 1",
+                     1, params);
+    if (tf_pg_ok(res)) {
+        rc = tf_buf_puts(out, "# HELP tickflow_executions The stage's records by status (all"
+                              " replicas, from the database).\n"
+                              "# TYPE tickflow_executions gauge\n");
+        for (int i = 0; i < PQntuples(res) && rc == TF_OK; i++)
+            rc = tf_buf_printf(out, "tickflow_executions{stage=\"%s\",status=\"%s\"} %s\n",
+                               svc->def->name, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    }
+    PQclear(res);
+    tf_svc_conn_put(svc, conn);
+    return rc;
+}
+
+/* Histograms of runs and requests, records, leases and the consumer's lag. */
+static enum tf_rc metrics_more(struct tf_svc *svc, struct tf_buf *out)
+{
+    const char *st = svc->def->name;
+    char labels[160];
+    struct tf_kafka_lag lag[64];
+    int nlag = tf_kafka_consumer_lag(svc->consumer, lag, 64);
+    enum tf_rc rc;
+
+    snprintf(labels, sizeof(labels), "stage=\"%s\"", st);
+    rc = tf_buf_puts(out, "# HELP tickflow_stage_duration_seconds Runs of the stage that ended"
+                          " SUCCESS or FAILED, claim to outcome.\n"
+                          "# TYPE tickflow_stage_duration_seconds histogram\n");
+    if (rc == TF_OK)
+        rc = svc_hist_write(out, "tickflow_stage_duration_seconds", labels, &svc->m_stage_seconds);
+    if (rc == TF_OK)
+        rc = tf_buf_printf(
+            out,
+            "# HELP tickflow_records_total Records of the stage's finished runs.\n"
+            "# TYPE tickflow_records_total counter\n"
+            "tickflow_records_total{stage=\"%s\",kind=\"in\"} %lld\n"
+            "tickflow_records_total{stage=\"%s\",kind=\"out\"} %lld\n"
+            "tickflow_records_total{stage=\"%s\",kind=\"rejected\"} %lld\n"
+            "# HELP tickflow_lease_renewals_total Heartbeats that renewed a run's lease.\n"
+            "# TYPE tickflow_lease_renewals_total counter\n"
+            "tickflow_lease_renewals_total{stage=\"%s\"} %lld\n"
+            "# HELP tickflow_leases_lost_total Runs of this process that found their lease"
+            " taken (a zombie writer, fenced off).\n"
+            "# TYPE tickflow_leases_lost_total counter\n"
+            "tickflow_leases_lost_total{stage=\"%s\"} %lld\n"
+            "# HELP tickflow_takeovers_total Silent runs this process's sweeper took back.\n"
+            "# TYPE tickflow_takeovers_total counter\n"
+            "tickflow_takeovers_total{stage=\"%s\"} %lld\n"
+            "# HELP tickflow_kafka_consumer_lag Messages behind the end of an assigned"
+            " partition.\n"
+            "# TYPE tickflow_kafka_consumer_lag gauge\n",
+            st, (long long)atomic_load(&svc->m_records_in), st,
+            (long long)atomic_load(&svc->m_records_out), st,
+            (long long)atomic_load(&svc->m_records_rejected), st,
+            (long long)atomic_load(&svc->m_heartbeats), st,
+            (long long)atomic_load(&svc->m_leases_lost), st,
+            (long long)atomic_load(&svc->m_takeovers));
+    for (int i = 0; i < nlag && rc == TF_OK; i++)
+        rc = tf_buf_printf(out, "tickflow_kafka_consumer_lag{stage=\"%s\",partition=\"%d\"} %lld\n",
+                           st, lag[i].partition, lag[i].lag);
+    if (rc == TF_OK)
+        rc = tf_buf_puts(out, "# HELP tickflow_http_requests_total Requests answered, by route"
+                              " and status class.\n"
+                              "# TYPE tickflow_http_requests_total counter\n");
+    for (int r = 0; r < SVC_NROUTES && rc == TF_OK; r++)
+        for (int c = 0; c < 5 && rc == TF_OK; c++) {
+            long long n = atomic_load(&svc->m_http.by_class[r][c]);
+            if (n)
+                rc = tf_buf_printf(out,
+                                   "tickflow_http_requests_total{stage=\"%s\",route=\"%s\","
+                                   "code=\"%dxx\"} %lld\n",
+                                   st, svc_route_name((enum svc_route)r), c + 1, n);
+        }
+    if (rc == TF_OK)
+        rc = tf_buf_puts(out, "# HELP tickflow_http_request_duration_seconds Time to answer a"
+                              " request once it was read, by route.\n"
+                              "# TYPE tickflow_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < SVC_NROUTES && rc == TF_OK; r++) {
+        if (!atomic_load(&svc->m_http.seconds[r].count))
+            continue;
+        snprintf(labels, sizeof(labels), "stage=\"%s\",route=\"%s\"", st,
+                 svc_route_name((enum svc_route)r));
+        rc = svc_hist_write(out, "tickflow_http_request_duration_seconds", labels,
+                            &svc->m_http.seconds[r]);
+    }
+    if (rc == TF_OK)
+        rc = metrics_from_db(svc, out);
+    return rc;
+}
+
 static void get_metrics(struct tf_svc *svc, struct tf_http_req *req)
 {
     struct tf_buf out;
@@ -555,6 +658,8 @@ static void get_metrics(struct tf_svc *svc, struct tf_http_req *req)
         st, (long long)atomic_load(&svc->m_success), st, (long long)atomic_load(&svc->m_failed), st,
         (long long)atomic_load(&svc->m_published), st, (long long)atomic_load(&svc->m_consumed), st,
         (long long)atomic_load(&svc->m_dlq), st, svc_queue_depth(svc));
+    if (rc == TF_OK)
+        rc = metrics_more(svc, &out);
     if (rc != TF_OK) {
         tf_buf_cleanup(&out);
         tf_http_reply_rc(req, rc, "cannot format metrics");
@@ -696,9 +801,25 @@ static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
     tf_http_reply_take(req, TF_HTTP_OK, "application/json", tf_buf_take(&doc), len);
 }
 
+static void dispatch(struct tf_svc *svc, struct tf_http_req *req);
+
+/* Every request: dispatched, then counted under its route and status class. */
 void svc_http_handle(struct tf_http_req *req, void *ud)
 {
     struct tf_svc *svc = ud;
+    enum svc_route route = svc_route_of(tf_http_path(req));
+    int64_t t0 = tf_time_mono_ms();
+    int status;
+
+    dispatch(svc, req);
+    status = tf_http_status(req);
+    svc_hist_observe(&svc->m_http.seconds[route], (tf_time_mono_ms() - t0) * 1000);
+    if (status >= 100 && status < 600)
+        atomic_fetch_add(&svc->m_http.by_class[route][status / 100 - 1], 1);
+}
+
+static void dispatch(struct tf_svc *svc, struct tf_http_req *req)
+{
     const char *method = tf_http_method(req);
     const char *path = tf_http_path(req);
     char caps[1][128];

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "svc_metrics.h"
 #include "svc_pool.h"
 #include "svc_run.h"
 #include "tf/kafka.h"
@@ -66,6 +67,14 @@ struct tf_svc {
     atomic_llong m_consumed;
     atomic_llong m_dlq;
     atomic_llong m_released;
+    struct svc_http_metrics m_http;
+    struct svc_hist m_stage_seconds; /* runs that ended SUCCESS or FAILED */
+    atomic_llong m_records_in;
+    atomic_llong m_records_out;
+    atomic_llong m_records_rejected;
+    atomic_llong m_heartbeats;  /* leases renewed */
+    atomic_llong m_leases_lost; /* runs of this process that found their lease gone */
+    atomic_llong m_takeovers;   /* dead runs this process's sweeper took back */
 
     /* The API's connections: how many are free, and who waits, first first. */
     pthread_mutex_t api_mu;

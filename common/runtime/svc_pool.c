@@ -299,7 +299,11 @@ static void beat_round(struct tf_svc *svc, struct beat_job *jobs)
         return;
     }
     for (int i = 0; i < n; i++) {
-        if (tf_exec_heartbeat(conn, jobs[i].id, svc->def->name, jobs[i].attempt) != TF_ERR_LEASE)
+        enum tf_rc hrc = tf_exec_heartbeat(conn, jobs[i].id, svc->def->name, jobs[i].attempt);
+
+        if (hrc == TF_OK)
+            atomic_fetch_add(&svc->m_heartbeats, 1);
+        if (hrc != TF_ERR_LEASE)
             continue;
         /* Lost, if the slot still holds that lease. */
         pthread_mutex_lock(&svc->done_mu);

@@ -142,6 +142,15 @@ static void after_commit(struct tf_run *run)
         tf_log_warn(&run->log, "cannot add the objects to the record: %s", tf_rc_str(rc));
 }
 
+/* A finished run (SUCCESS or FAILED) in the service's metrics. */
+static void count_run(struct tf_svc *svc, const struct tf_run *run, int64_t started_ms)
+{
+    svc_hist_observe(&svc->m_stage_seconds, (tf_time_mono_ms() - started_ms) * 1000);
+    atomic_fetch_add(&svc->m_records_in, run->records_in);
+    atomic_fetch_add(&svc->m_records_out, run->records_out);
+    atomic_fetch_add(&svc->m_records_rejected, run->records_rejected);
+}
+
 /* Runs the stage's work; for a fenced stage inside its lease-guarded transaction. */
 static enum tf_rc work(struct tf_run *run, struct tf_run_beat *slot, int *in_txn)
 {
@@ -218,6 +227,7 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
     if (rc == TF_OK) {
         after_commit(&run);
         atomic_fetch_add(&svc->m_success, 1);
+        count_run(svc, &run, started);
         tf_log_info(&run.log,
                     "stage succeeded stage=%s attempt=%d in=%lld out=%lld rejected=%lld ms=%lld",
                     def->name, run.attempt, run.records_in, run.records_out, run.records_rejected,
@@ -225,6 +235,7 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
         goto publish;
     }
     if (rc == TF_ERR_LEASE) {
+        atomic_fetch_add(&svc->m_leases_lost, 1);
         tf_log_warn(&run.log, "lease lost stage=%s attempt=%d: results discarded", def->name,
                     run.attempt);
         goto out;
@@ -253,6 +264,7 @@ enum tf_rc svc_execute(struct tf_svc *svc, PGconn *conn, const char *id)
         goto out;
     }
     atomic_fetch_add(&svc->m_failed, 1);
+    count_run(svc, &run, started);
     tf_log_error(&run.log, "stage failed stage=%s attempt=%d: %s", def->name, run.attempt,
                  run.error);
 publish:

@@ -60,6 +60,8 @@ const char *tf_http_method(const struct tf_http_req *req);
 const char *tf_http_path(const struct tf_http_req *req);
 /** A query-string argument, or NULL. */
 const char *tf_http_query(const struct tf_http_req *req, const char *key);
+/** The status of the answer given so far (0 before one). */
+int tf_http_status(const struct tf_http_req *req);
 /** A request header, or NULL. */
 const char *tf_http_header(const struct tf_http_req *req, const char *name);
 /** The request body (NUL-terminated) and its length. */

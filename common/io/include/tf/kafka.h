@@ -80,6 +80,19 @@ enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_messag
 /** Leaves the group and destroys the consumer. NULL-safe. */
 void tf_kafka_consumer_free(struct tf_kafka_consumer *cons);
 
+/** A partition assigned to a consumer, and how far behind its end it reads. */
+struct tf_kafka_lag {
+    int partition;
+    long long lag; /* high watermark - position */
+};
+
+/**
+ * The lag of each partition assigned to cons that it has a position in,
+ * from librdkafka's cached watermarks (no request): up to max into out;
+ * returns how many. Safe beside the thread that polls cons.
+ */
+int tf_kafka_consumer_lag(struct tf_kafka_consumer *cons, struct tf_kafka_lag *out, int max);
+
 /** Copies the value of header name of msg into out; 0 when absent. */
 int tf_kafka_header(const rd_kafka_message_t *msg, const char *name, char *out, size_t outlen);
 
