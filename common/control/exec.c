@@ -807,6 +807,21 @@ enum tf_rc tf_exec_zombie_stale(PGconn *conn, const char *stage, long timeout_s,
                    2, params, out);
 }
 
+enum tf_rc tf_exec_zombie_worker(PGconn *conn, const char *stage, const char *worker_id,
+                                 struct tf_exec_ids *out)
+{
+    const char *params[2] = {stage, worker_id};
+
+    return run_ids(conn,
+                   "UPDATE tickflow.job_execution SET status = 'ZOMBIE', updated_at = now()"
+                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                   "  FROM tickflow.job_execution WHERE stage = $1 AND status = 'RUNNING'"
+                   "  AND worker_id = $2 FOR UPDATE SKIP LOCKED)"
+                   " AND status = 'RUNNING'"
+                   " RETURNING execution_id",
+                   2, params, out);
+}
+
 enum tf_rc tf_exec_zombie_exhausted(PGconn *conn, const char *stage, struct tf_exec_ids *out)
 {
     return stage_ids(conn, stage,

@@ -360,6 +360,31 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
     tf_exec_ids_cleanup(&ids);
 }
 
+/*
+ * A process that starts under the worker id of one that died takes back
+ * at once the runs that one left RUNNING, instead of waiting out their
+ * heartbeats (TICKFLOW_WORKER_ID must name one live process at a time).
+ */
+static void reclaim_own(struct tf_svc *svc)
+{
+    struct tf_exec_ids ids = {NULL, 0};
+    PGconn *conn = svc_get_conn(svc, NULL);
+
+    if (!conn)
+        return;
+    if (swept(tf_exec_zombie_worker(conn, svc->def->name, svc->worker_id, &ids),
+              "this worker's earlier runs") &&
+        ids.n > 0) {
+        atomic_fetch_add(&svc->m_takeovers, ids.n);
+        tf_log_warn(NULL, "took back %d run(s) of stage %s left RUNNING by the previous %s", ids.n,
+                    svc->def->name, svc->worker_id);
+        for (int i = 0; i < ids.n; i++)
+            tf_svc_enqueue(svc, ids.id[i]);
+    }
+    tf_exec_ids_cleanup(&ids);
+    svc_put_conn(svc, conn);
+}
+
 static void *sweeper_main(void *arg)
 {
     struct tf_svc *svc = arg;
@@ -542,6 +567,7 @@ static enum tf_rc svc_start(struct tf_svc *svc)
     if (pthread_create(&svc->sweeper_thr, NULL, sweeper_main, svc) != 0)
         return TF_ERR_NOMEM;
     svc->sweeper_started = 1;
+    reclaim_own(svc);
     memset(&opts, 0, sizeof(opts));
     opts.addr = svc->cfg.addr;
     opts.port = svc->cfg.port;

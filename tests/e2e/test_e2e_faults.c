@@ -14,9 +14,11 @@
  *     and finishes after a restart.
  */
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "../../services/marketsim/gen.h"
@@ -376,6 +378,63 @@ static void test_drain_after_pages(void)
     }
 }
 
+/*
+ * extract killed (SIGKILL) in the middle of a slow extraction and started
+ * again under the same TICKFLOW_WORKER_ID: it takes its run back at once,
+ * not after the 120 s heartbeat timeout, and finishes it as attempt 2.
+ */
+static void test_restart_reclaims(void)
+{
+    const char *ws = "2024-03-12T14:30:00Z", *we = "2024-03-12T21:00:00Z";
+    char id[TF_UUID_LEN + 1];
+    const char *idp[1] = {id};
+    struct h_proc *ex = &stack.procs[H_EXTRACT];
+    long status;
+    int running = 0;
+    double restarted, taken = 0;
+    cJSON *rec;
+
+    CHECK_EQ_INT(h_stop(ex), 0);
+    CHECK_EQ_INT(h_stack_setenv(&stack, "TICKFLOW_WORKER_ID=extract-0", "TICKFLOW_WORKER_ID"), 0);
+    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
+    faults("{\"rules\":[{\"fault\":\"slow\",\"times\":-1,\"delay_ms\":3000}]}");
+    cJSON_Delete(extract("e2e_faults", ws, we, 0, id, &status));
+    CHECK_EQ_INT(status, 202);
+    for (int i = 0; i < h_timeout(10) * 10 && !running; i++) {
+        running = h_pg_ll(stack.db,
+                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                          " AND stage = 'extract' AND status = 'RUNNING' AND worker_id = 'extract-0'",
+                          1, idp) == 1;
+        if (!running)
+            h_sleep_ms(100);
+    }
+    CHECK(running, "the extraction is under way as extract-0");
+    CHECK(ex->pid > 0 && kill(ex->pid, SIGKILL) == 0, "extract killed");
+    if (ex->pid > 0)
+        waitpid(ex->pid, NULL, 0);
+    ex->pid = 0;
+    faults("{\"rules\":[]}");
+    CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
+    restarted = h_now_s();
+    for (int i = 0; i < h_timeout(60) * 10 && !taken; i++) {
+        if (h_pg_ll(stack.db,
+                    "SELECT attempt FROM tickflow.job_execution WHERE execution_id = $1"
+                    " AND stage = 'extract'",
+                    1, idp) >= 2)
+            taken = h_now_s() - restarted;
+        else
+            h_sleep_ms(100);
+    }
+    CHECK(taken > 0 && taken < 15, "taken back %.1f s after the restart (heartbeat timeout 120 s)",
+          taken);
+    rec = h_wait_stage(&stack, ex->port, id, 60);
+    CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
+    CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
+    cJSON_Delete(rec);
+    CHECK(h_file_contains(ex->log, "took back 1 run(s) of stage extract"), "the log says so");
+    CHECK_EQ_INT(h_stack_setenv(&stack, NULL, "TICKFLOW_WORKER_ID"), 0);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -390,6 +449,7 @@ int main(void)
         test_late_bars();
         test_drain();
         test_drain_after_pages();
+        test_restart_reclaims();
         for (int i = 1; i < H_NPROCS; i++)
             CHECK(!h_file_contains(stack.procs[i].log, API_KEY), "no key in %s's log",
                   stack.procs[i].name);

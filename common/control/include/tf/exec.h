@@ -205,6 +205,14 @@ enum tf_rc tf_exec_release(PGconn *conn, const char *id, const char *stage,
                            int attempt) TF_MUSTCHECK;
 
 /**
+ * Marks ZOMBIE the stage's RUNNING rows owned by worker_id whose rows are
+ * not locked (no live transaction): what this worker's previous process
+ * left when it died. Their ids into out.
+ */
+enum tf_rc tf_exec_zombie_worker(PGconn *conn, const char *stage, const char *worker_id,
+                                 struct tf_exec_ids *out) TF_MUSTCHECK;
+
+/**
  * The sweeper's RUNNING -> ZOMBIE: every RUNNING record of stage whose
  * heartbeat is older than timeout_s seconds, except those a fenced run
  * holds locked (it is alive). Their ids go to *out (tf_exec_ids_cleanup).
