@@ -794,8 +794,10 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
         fprintf(stderr, "scan %s: %s\n", full, err);
         return -1;
     }
-    /* Up to 20 s for the group to form; then stop after 2 s without a message. */
-    for (int i = 0; i < h_timeout(20) * 2 && quiet < 4; i++) {
+    /* Up to 20 s for the group to form and the first message; then read
+     * until 2 s pass without one (at most 5 minutes in all). */
+    for (double start = h_now_s();
+         quiet < 4 && h_now_s() - start < (n ? h_timeout(300) : h_timeout(20));) {
         rd_kafka_message_t *msg = tf_kafka_consumer_poll(cons, 500);
         rd_kafka_headers_t *hdrs = NULL;
         const char *name;
