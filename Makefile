@@ -71,7 +71,7 @@ CTL_BIN    := $(BUILD)/bin/tickflowctl
 TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) $(wildcard bench/*.c))
 .SECONDARY: $(TEST_OBJ)
 
-.PHONY: FORCE all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e test-airflow check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
+.PHONY: FORCE fuzz fuzz-bins all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e test-airflow check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(CTL_BIN)
@@ -148,6 +148,15 @@ $(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# libFuzzer harnesses (tests/fuzz/), built by tests/fuzz/run.sh with clang
+# into build-fuzz/ (SANITIZER=fuzzer-no-link,address,undefined).
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz-bins: $(FUZZ_BINS)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(SVC_LIBS) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 # The stack the browser tests drive (tests/browser/stack.c).
 BROWSER_STACK := $(BUILD)/tests/browser_stack
 $(BROWSER_STACK): $(BUILD)/obj/tests/browser/stack.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
@@ -209,6 +218,11 @@ test-airflow: deps
 
 # Benchmarks: figures against their limit, measured side by side in one run.
 bench: bench-extract bench-load bench-e2e bench-backfill bench-status bench-console
+
+# Each libFuzzer harness for FUZZ_SECONDS (default 600) from its committed
+# corpus, under ASan and UBSan; executions and coverage per harness.
+fuzz: deps
+	@bash tests/fuzz/run.sh --seconds $(or $(FUZZ_SECONDS),600)
 
 # bench_rule(target, program, arguments): builds the program and the
 # services, starts PostgreSQL and Kafka, runs it.

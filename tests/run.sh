@@ -164,5 +164,10 @@ if [ "$which" = all ] || [ "$which" = deploy ]; then
     # The layers of common/ (common/README.md), from sources and objects.
     run_suite tree-layers python3 tools/check_layers.py "$BUILD"
 fi
+# The libFuzzer harnesses (clang, ASan, UBSan) over their committed corpus;
+# `make fuzz` fuzzes with them.
+if [ "$which" = all ] && [ "$plain" = 1 ]; then
+    run_suite fuzz-corpus bash tests/fuzz/run.sh --corpus-only
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

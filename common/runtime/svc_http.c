@@ -129,8 +129,8 @@ static int conflicts(const cJSON *body, const cJSON *record, char *err, size_t e
     return 0;
 }
 
-/* Checks the shape of a POST /v1/executions body; err gets the first problem. */
-static enum tf_rc check_body(const cJSON *body, int id_required, char *err, size_t errlen)
+enum tf_rc tf_svc_check_execution_body(const cJSON *body, int id_required, char *err,
+                                       size_t errlen)
 {
     static const char *const strings[] = {"job_name", "window_start", "window_end"};
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "execution_id");
@@ -248,7 +248,7 @@ static void post_execution(struct tf_svc *svc, struct tf_http_req *req, PGconn *
                               "the request body is not valid JSON");
         goto out;
     }
-    rc = check_body(body, def->upstream != NULL, err, sizeof(err));
+    rc = tf_svc_check_execution_body(body, def->upstream != NULL, err, sizeof(err));
     if (rc != TF_OK) {
         tf_http_reply_rc(req, TF_ERR_INVALID, err);
         goto out;

@@ -178,6 +178,9 @@ enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
 /** The job_config row of name as JSON (new object). TF_ERR_NOT_FOUND when absent. */
 enum tf_rc extract_job_get(PGconn *conn, const char *name, cJSON **out);
 
+/** Checks a PUT /v1/jobs/{job} body as the route does, nothing written; err says why not. */
+enum tf_rc extract_job_check(const cJSON *body, char *err, size_t errlen) TF_MUSTCHECK;
+
 /**
  * The stage query argument of a read through a stage (gaps, the console's
  * calendar) into *stage: extract, transform or aggregate (the default).

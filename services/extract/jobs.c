@@ -103,6 +103,16 @@ struct job_input {
 };
 
 /* Checks a PUT body; in->... point into body. */
+static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, size_t errlen);
+
+enum tf_rc extract_job_check(const cJSON *body, char *err, size_t errlen)
+{
+    struct job_input in;
+
+    memset(&in, 0, sizeof(in));
+    return check_job(body, &in, err, errlen);
+}
+
 static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, size_t errlen)
 {
     static const char *const known[] = {

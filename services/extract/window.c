@@ -120,7 +120,7 @@ enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
         return TF_ERR_CONFLICT;
     }
     if (ws) {
-        /* check_body has parsed both already. */
+        /* tf_svc_check_execution_body has parsed both already. */
         rc = extract_window_given(ws, we, bar, tf_time_now(), &plan->window_start,
                                   &plan->window_end, err, errlen);
         if (rc != TF_OK)

@@ -18,6 +18,7 @@ packages=(
     curl python3 python3-yaml python3-venv ca-certificates tzdata
     wrk  # make bench-status
     chromium chromium-driver  # tests/browser (headless, through /usr/bin/chromedriver)
+    clang  # tests/fuzz: libFuzzer harnesses (make fuzz, and the corpus pass of make test)
 )
 
 missing=()

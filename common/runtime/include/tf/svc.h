@@ -157,6 +157,13 @@ const void *tf_svc_stage_cfg(const struct tf_svc *svc);
 /** The lake the service writes to and reads from. */
 struct tf_lake *tf_svc_lake(const struct tf_svc *svc);
 
+/**
+ * Checks the shape of a POST /v1/executions body as the API does (an
+ * execution_id required when id_required); err gets the first problem.
+ */
+enum tf_rc tf_svc_check_execution_body(const cJSON *body, int id_required, char *err,
+                                       size_t errlen) TF_MUSTCHECK;
+
 /** Queues a run of execution id's stage for the workers (the claim decides who runs it). */
 void tf_svc_enqueue(struct tf_svc *svc, const char *id);
 
