@@ -268,7 +268,11 @@ start_server() {
     cd "$SDIR"
     # Small volumes (64 MB) so a test bucket does not reserve gigabytes; no
     # telemetry, Iceberg or Lance listeners; no pre-stop delay on shutdown.
-    setsid bash -c "echo \$\$ >\"\$1\"; shift; $TF_CLOSE_FDS; exec \"\$@\"" tf-seaweedfs "$PIDFILE" \
+    # A restart (test_int_lake_s3 makes one) rebuilds the master's state, and
+    # this SeaweedFS then freezes volume growth until an operator runs
+    # volume.growth.resume: on a test server, never freeze.
+    WEED_MASTER_VOLUME_GROWTH_FREEZE_ON_TOPOLOGY_MISMATCH=false \
+        setsid bash -c "echo \$\$ >\"\$1\"; shift; $TF_CLOSE_FDS; exec \"\$@\"" tf-seaweedfs "$PIDFILE" \
         "$WEED" -logtostderr=true server \
         -dir="$DATA" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port="$MASTER_PORT" -master.port.grpc="$((MASTER_PORT + 1))" \
