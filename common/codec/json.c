@@ -3,16 +3,25 @@
  */
 #include "tf/json.h"
 
+#include <limits.h>
+
 const char *tf_json_str(const cJSON *obj, const char *key)
 {
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
 }
 
+long tf_json_num_long(const cJSON *it, long def)
+{
+    /* Past long's range (or NaN) the cast would be undefined: def instead. */
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= (double)LONG_MIN) ||
+        !(it->valuedouble < (double)LONG_MAX))
+        return def;
+    return (long)it->valuedouble;
+}
+
 long tf_json_long(const cJSON *obj, const char *key, long def)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsNumber(it) ? (long)it->valuedouble : def;
+    return tf_json_num_long(cJSON_GetObjectItemCaseSensitive(obj, key), def);
 }
 
 enum tf_rc tf_json_append_str(struct tf_buf *buf, const char *s)

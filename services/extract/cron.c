@@ -279,8 +279,9 @@ enum tf_rc extract_schedule_parse(const cJSON *spec, int64_t bar, struct extract
             snprintf(err, errlen, "schedule: zone goes with cron, not with every_seconds");
             return TF_ERR_INVALID;
         }
-        if (!cJSON_IsNumber(every) || v != (double)(long)v || v < (double)bar ||
-            v > (double)EXTRACT_SCHEDULE_MAX_SECONDS) {
+        /* The range first: a number past long's makes the cast undefined. */
+        if (!cJSON_IsNumber(every) || v < (double)bar ||
+            v > (double)EXTRACT_SCHEDULE_MAX_SECONDS || v != (double)(long)v) {
             snprintf(err, errlen,
                      "schedule.every_seconds must be a whole number from %lld (one bar of the"
                      " job) to %ld (31 days, the longest window)",

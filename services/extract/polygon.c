@@ -53,7 +53,7 @@ static enum extract_verdict judge(long status, const cJSON *root, long long *bar
         snprintf(why, whylen, "results is not a list");
         return EXTRACT_PAGE_FAIL;
     }
-    *bars = cJSON_IsNumber(results) ? (long long)results->valuedouble : 0;
+    *bars = tf_json_num_long(results, 0);
     return EXTRACT_PAGE_OK;
 }
 

@@ -82,7 +82,7 @@ static enum extract_verdict judge(long status, const cJSON *root, long long *bar
     const char *msg = tf_json_str(root, "message");
     const cJSON *code_item = cJSON_GetObjectItemCaseSensitive(root, "code");
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(root, "values");
-    long code = cJSON_IsNumber(code_item) ? (long)code_item->valuedouble : 0;
+    long code = tf_json_num_long(code_item, 0);
 
     if (!root) {
         snprintf(why, whylen, "HTTP %ld with a body that is not JSON%s", status,

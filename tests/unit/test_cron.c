@@ -120,6 +120,10 @@ static void test_schedule(void)
         {"{\"every_seconds\": 3599}", 3600, "from 3600 (one bar of the job)"},
         {"{\"every_seconds\": 2678401}", 60, "2678400 (31 days, the longest window)"},
         {"{\"every_seconds\": 60.5}", 60, "must be a whole number"},
+        /* Far past long's range (found by fuzz_body): refused, no undefined cast. */
+        {"{\"every_seconds\": 6666666666666666666666666666666666666666666666629}", 60,
+         "must be a whole number"},
+        {"{\"every_seconds\": -1e300}", 60, "must be a whole number"},
         {"{\"every_seconds\": \"60\"}", 60, "must be a whole number"},
         {"{\"every_seconds\": 60, \"zone\": \"UTC\"}", 60, "zone goes with cron"},
         {"{\"every_seconds\": 60, \"cron\": \"* * * * *\"}", 60, "exactly one of"},

@@ -11,6 +11,9 @@
 /** The string member key of obj (borrowed), or NULL when absent or not a string. */
 const char *tf_json_str(const cJSON *obj, const char *key);
 
+/** A number item as a long; def when it is not a number or not within long's range. */
+long tf_json_num_long(const cJSON *it, long def);
+
 /** The number member key of obj as a long, or def when absent or not a number. */
 long tf_json_long(const cJSON *obj, const char *key, long def);
 
