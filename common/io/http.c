@@ -35,6 +35,10 @@
 #define DRAIN_FACTOR     64 /* a body up to 64 times the cap is read before the 413 */
 #define READ_TIMEOUT_S   30
 #define IDLE_TIMEOUT_S   120 /* a connection that sends nothing at all is closed */
+/* A connection's buffer for its request line and headers: room for a query
+ * parameter at its documented longest, percent-encoded (else a 414 comes
+ * from libmicrohttpd before the API could answer 400). */
+#define CONN_MEMORY      (256 * 1024)
 #define CLIENT_CONNS     128
 #define MAX_CLIENTS      4096 /* addresses tracked at once; beyond, a new one is not limited */
 
@@ -288,6 +292,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     free_req(req);
     *req_cls = NULL;
+}
+
+void tf_http_reply_method(struct tf_http_req *req, const char *allow)
+{
+    tf_http_set_header(req, "Allow", allow);
+    tf_http_reply_rcf(req, TF_ERR_METHOD, "%s %s takes %s", req->method, req->path, allow);
 }
 
 int tf_http_status(const struct tf_http_req *req)
@@ -637,7 +647,8 @@ enum tf_rc tf_http_start(const struct tf_http_opts *opts, struct tf_http_server 
         NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%ld", opts->addr ? opts->addr : "0.0.0.0",
                  opts->port);

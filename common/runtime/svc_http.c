@@ -769,7 +769,7 @@ int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id
     if (!tf_http_match(tf_http_path(req), pattern, caps, 1))
         return 0;
     if (strcmp(tf_http_method(req), "GET") != 0) {
-        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+        tf_http_reply_method(req, "GET");
         return -1;
     }
     if (!tf_uuid_valid(caps[0])) {
@@ -796,6 +796,27 @@ static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
         tf_buf_cleanup(&doc);
         tf_http_reply_rc(req, TF_ERR_NOMEM, "cannot build the document");
         return;
+    }
+    /* A stage after extract needs the execution_id in its POST body. */
+    if (svc->def->upstream) {
+        static const char anchor[] = "this stage of an execution\",\"requestBody\":";
+        static const char obj[] = "{\"type\":\"object\",";
+        static const char req_id[] = "\"required\":[\"execution_id\"],";
+        char *at = strstr(doc.data, anchor);
+        char *schema = at ? strstr(at, obj) : NULL;
+        struct tf_buf with;
+
+        tf_buf_init(&with, 1u << 20);
+        if (!schema || tf_buf_append(&with, doc.data, (size_t)(schema - doc.data) + sizeof(obj) - 1) ||
+            tf_buf_puts(&with, req_id) ||
+            tf_buf_puts(&with, schema + sizeof(obj) - 1)) {
+            tf_buf_cleanup(&with);
+            tf_buf_cleanup(&doc);
+            tf_http_reply_rc(req, TF_ERR_INTERNAL, "cannot build the document");
+            return;
+        }
+        tf_buf_cleanup(&doc);
+        doc = with;
     }
     len = doc.len;
     tf_http_reply_take(req, TF_HTTP_OK, "application/json", tf_buf_take(&doc), len);
@@ -827,6 +848,11 @@ static void dispatch(struct tf_svc *svc, struct tf_http_req *req)
     int is_get = strcmp(method, "GET") == 0;
     int route;
 
+    if (!is_get && (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+                    strcmp(path, "/metrics") == 0 || strcmp(path, "/openapi.json") == 0)) {
+        tf_http_reply_method(req, "GET");
+        return;
+    }
     if (is_get && strcmp(path, "/healthz") == 0) {
         tf_http_reply_take(req, TF_HTTP_OK, "application/json", strdup("{\"status\":\"ok\"}"), 15);
         return;
@@ -856,14 +882,14 @@ static void dispatch(struct tf_svc *svc, struct tf_http_req *req)
         else if (is_get)
             list_executions(svc, req, conn);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or POST");
+            tf_http_reply_method(req, "GET, POST");
         goto out;
     }
     if (tf_http_match(path, "/v1/executions/*", caps, 1)) {
         if (is_get)
             get_execution(svc, req, conn, caps[0]);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+            tf_http_reply_method(req, "GET");
         goto out;
     }
     route = tf_svc_execution_route(req, "/v1/executions/*/objects", caps[0]);

@@ -337,13 +337,13 @@ int extract_backfills_route(struct tf_svc *svc, struct tf_http_req *req, PGconn 
         else if (strcmp(method, "GET") == 0)
             list_backfills(req, conn);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or POST");
+            tf_http_reply_method(req, "GET, POST");
         return 1;
     }
     if (!tf_http_match(path, "/v1/backfills/*", caps, 1))
         return 0;
     if (strcmp(method, "GET") != 0) {
-        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+        tf_http_reply_method(req, "GET");
         return 1;
     }
     if (!tf_uuid_valid(caps[0])) {

@@ -575,7 +575,7 @@ int extract_ui_route(struct tf_svc *svc, struct tf_http_req *req)
     if (strcmp(tf_http_method(req), "GET") == 0)
         serve_asset(req, path[3] ? path + 4 : "");
     else
-        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+        tf_http_reply_method(req, "GET");
     return 1;
 }
 
@@ -592,7 +592,7 @@ int extract_console_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *c
         if (is_get)
             list_runs(req, conn);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+            tf_http_reply_method(req, "GET");
         return 1;
     }
     matched = tf_svc_execution_route(req, "/v1/runs/*", id);
@@ -615,7 +615,7 @@ int extract_console_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *c
         int bars = path[strlen(path) - 4] == 'b';
 
         if (!is_get)
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+            tf_http_reply_method(req, "GET");
         else if (!tf_job_name_valid(caps[0]))
             tf_http_reply_rc(req, TF_ERR_INVALID, "bad job name");
         else if (bars)

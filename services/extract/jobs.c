@@ -504,7 +504,7 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
         if (is_get)
             list_jobs(req, conn);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+            tf_http_reply_method(req, "GET");
         return 1;
     }
     if (tf_http_match(path, "/v1/jobs/*/gaps", caps, 1)) {
@@ -513,7 +513,7 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
         else if (is_get)
             get_gaps(req, conn, caps[0]);
         else
-            tf_http_reply_rc(req, TF_ERR_METHOD, "use GET");
+            tf_http_reply_method(req, "GET");
         return 1;
     }
     if (!tf_http_match(path, "/v1/jobs/*", caps, 1))
@@ -528,6 +528,6 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
     else if (strcmp(method, "PUT") == 0)
         put_job(svc, req, conn, caps[0]);
     else
-        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or PUT");
+        tf_http_reply_method(req, "GET, PUT");
     return 1;
 }

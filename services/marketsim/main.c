@@ -240,7 +240,7 @@ static void handle_faults(struct tf_http_req *req, struct marketsim_app *app, co
         tf_log_info(tf_http_logctx(req), "faults: cleared");
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         tf_http_set_header(req, "Allow", "GET, HEAD, POST, DELETE");
-        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET, POST or DELETE");
+        tf_http_reply_method(req, "GET, POST, DELETE");
         return;
     }
     tf_buf_init(&buf, CTL_BODY_MAX);
@@ -256,7 +256,7 @@ static void handle_stats(struct tf_http_req *req, struct marketsim_app *app, con
         marketsim_stats_reset(app->ctl);
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         tf_http_set_header(req, "Allow", "GET, HEAD, DELETE");
-        tf_http_reply_rc(req, TF_ERR_METHOD, "use GET or DELETE");
+        tf_http_reply_method(req, "GET, DELETE");
         return;
     }
     tf_buf_init(&buf, 64u * 1024u * 1024u);

@@ -69,6 +69,12 @@ const char *tf_http_body(const struct tf_http_req *req, size_t *len);
 /** The log context of the request (request id set; exec empty until set). */
 struct tf_logctx *tf_http_logctx(struct tf_http_req *req);
 
+/**
+ * Answers 405 for a resource that takes only the methods in allow
+ * ("GET, POST"), which the Allow header lists (RFC 9110).
+ */
+void tf_http_reply_method(struct tf_http_req *req, const char *allow);
+
 /** Adds a response header (copied). */
 void tf_http_set_header(struct tf_http_req *req, const char *name, const char *value);
 
