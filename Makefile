@@ -252,7 +252,7 @@ check-deploy:
 
 C_FILES := $(wildcard common/*/*.c common/*/*.h common/*/include/tf/*.h services/*/*.c services/*/*.h \
              cli/*/*.c cli/*/*.h \
-             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/browser/*.c tests/airflow/*.c bench/*.c \
+             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/fuzz/*.c tests/browser/*.c tests/airflow/*.c bench/*.c \
              tests/harness/*.c tests/harness/*.h)
 
 format:

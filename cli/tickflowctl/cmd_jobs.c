@@ -79,13 +79,12 @@ static int jobs_list(struct ctl *c)
         }
         schedule_text(cJSON_GetObjectItemCaseSensitive(job, "schedule"), sched, sizeof(sched));
         printf("%-24s  %-10s  %-10s  %7lds  %-7s  %-24s  %-20s  %s\n",
-               ctl_or_dash(tf_json_str(job, "job_name")),
-               ctl_or_dash(tf_json_str(job, "provider")), bar,
-               tf_json_long(job, "interval_seconds", 0),
+               ctl_or_dash(tf_json_str(job, "job_name")), ctl_or_dash(tf_json_str(job, "provider")),
+               bar, tf_json_long(job, "interval_seconds", 0),
                cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(job, "enabled")) ? "no" : "yes",
                sched,
-               ctl_or_dash(tf_json_str(cJSON_GetObjectItemCaseSensitive(job, "schedule_state"),
-                                       "next_at")),
+               ctl_or_dash(
+                   tf_json_str(cJSON_GetObjectItemCaseSensitive(job, "schedule_state"), "next_at")),
                tickers);
     }
     cJSON_Delete(doc);

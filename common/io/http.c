@@ -38,9 +38,9 @@
 /* A connection's buffer for its request line and headers: room for a query
  * parameter at its documented longest, percent-encoded (else a 414 comes
  * from libmicrohttpd before the API could answer 400). */
-#define CONN_MEMORY      (256 * 1024)
-#define CLIENT_CONNS     128
-#define MAX_CLIENTS      4096 /* addresses tracked at once; beyond, a new one is not limited */
+#define CONN_MEMORY  (256 * 1024)
+#define CLIENT_CONNS 128
+#define MAX_CLIENTS  4096 /* addresses tracked at once; beyond, a new one is not limited */
 
 /* One client address: its open connections and its request bucket. */
 struct client {
@@ -571,8 +571,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* answered: the rest is dropped */
         if (read_too_slow(srv, req)) {
             /* libmicrohttpd sends nothing before the body is in: close. */
-            tf_log_warn(&req->log, "http %s %s: the body took over %ld s to arrive: closed",
-                        method, url, srv->opts.read_timeout_s);
+            tf_log_warn(&req->log, "http %s %s: the body took over %ld s to arrive: closed", method,
+                        url, srv->opts.read_timeout_s);
             return MHD_NO;
         }
         req->received += n;
@@ -645,10 +645,10 @@ enum tf_rc tf_http_start(const struct tf_http_opts *opts, struct tf_http_server 
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
         (uint16_t)opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%ld", opts->addr ? opts->addr : "0.0.0.0",
                  opts->port);

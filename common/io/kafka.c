@@ -401,9 +401,9 @@ int tf_kafka_consumer_lag(struct tf_kafka_consumer *cons, struct tf_kafka_lag *o
             const rd_kafka_topic_partition_t *p = &parts->elems[i];
             int64_t lo = 0, hi = 0;
 
-            if (p->offset < 0 || rd_kafka_get_watermark_offsets(cons->rk, p->topic, p->partition,
-                                                                &lo, &hi) !=
-                                     RD_KAFKA_RESP_ERR_NO_ERROR ||
+            if (p->offset < 0 ||
+                rd_kafka_get_watermark_offsets(cons->rk, p->topic, p->partition, &lo, &hi) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
                 hi < 0)
                 continue;
             out[n].partition = (int)p->partition;

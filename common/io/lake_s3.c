@@ -26,9 +26,9 @@
 #include "tf/log.h"
 #include "tf/time.h"
 
-#define PART_SIZE     ((size_t)8 << 20)
-#define MULTIPART_MIN ((size_t)16 << 20)
-#define KEY_MAX       1024
+#define PART_SIZE         ((size_t)8 << 20)
+#define MULTIPART_MIN     ((size_t)16 << 20)
+#define KEY_MAX           1024
 #define ABANDONED_AFTER_S 3600
 
 struct lake_s3 {
@@ -226,8 +226,7 @@ static enum tf_rc same_object(struct lake_s3 *l, const char *okey, const char *w
 }
 
 static enum tf_rc put_parts(struct lake_s3 *l, const char *okey, const void *data, size_t len,
-                            const char *const *init_headers, int replace, char *err,
-                            size_t errlen);
+                            const char *const *init_headers, int replace, char *err, size_t errlen);
 
 enum tf_rc lake_s3_write(struct lake_s3 *l, const char *key, const void *data, size_t len,
                          int replace, struct tf_lake_obj *obj, int *created, char *err,
@@ -290,8 +289,7 @@ static void abort_upload(struct lake_s3 *l, const char *okey, const char *id)
 }
 
 static enum tf_rc put_parts(struct lake_s3 *l, const char *okey, const void *data, size_t len,
-                            const char *const *init_headers, int replace, char *err,
-                            size_t errlen)
+                            const char *const *init_headers, int replace, char *err, size_t errlen)
 {
     const char *const complete_headers[2] = {replace ? NULL : "If-None-Match: *", NULL};
     const char *const meta_only[2] = {init_headers[0], NULL};
@@ -322,8 +320,7 @@ static enum tf_rc put_parts(struct lake_s3 *l, const char *okey, const void *dat
 
         /* Parameters in sorted order: libcurl signs the query as given. */
         snprintf(query, sizeof(query), "partNumber=%zu&uploadId=%s", i + 1, enc.data);
-        rc = s3_call(l->s3, "PUT", okey, query, NULL, (const char *)data + off, n, &r, err,
-                     errlen);
+        rc = s3_call(l->s3, "PUT", okey, query, NULL, (const char *)data + off, n, &r, err, errlen);
         if (rc == TF_OK && (r.status != 200 || !r.etag[0])) {
             answer_error(l, "upload part of", okey, &r, err, errlen);
             rc = TF_ERR_IO;
@@ -423,7 +420,12 @@ enum tf_rc lake_s3_clear(struct lake_s3 *l, const char *folder, char *err, size_
         snprintf(err, errlen, "lake folder too long");
         return TF_ERR_INVALID;
     }
-    strcat(okey, "/");
+    {
+        size_t n = strlen(okey);
+
+        okey[n] = '/';
+        okey[n + 1] = '\0';
+    }
     do {
         struct tf_buf q, tok, pre;
         struct s3_resp r;

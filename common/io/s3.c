@@ -278,8 +278,8 @@ enum tf_rc s3_call(struct s3 *s, const char *method, const char *key, const char
     curl_slist_free_all(list);
     tf_buf_cleanup(&url);
     if (cc != CURLE_OK) {
-        snprintf(err, errlen, "s3 %s in bucket %s: %s (after %d attempts)", method,
-                 s->o.bucket, curl_easy_strerror(cc), s->o.max_attempts);
+        snprintf(err, errlen, "s3 %s in bucket %s: %s (after %d attempts)", method, s->o.bucket,
+                 curl_easy_strerror(cc), s->o.max_attempts);
         return TF_ERR_IO;
     }
     return TF_OK;

@@ -129,8 +129,7 @@ static int conflicts(const cJSON *body, const cJSON *record, char *err, size_t e
     return 0;
 }
 
-enum tf_rc tf_svc_check_execution_body(const cJSON *body, int id_required, char *err,
-                                       size_t errlen)
+enum tf_rc tf_svc_check_execution_body(const cJSON *body, int id_required, char *err, size_t errlen)
 {
     static const char *const strings[] = {"job_name", "window_start", "window_end"};
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "execution_id");
@@ -807,9 +806,9 @@ static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
         struct tf_buf with;
 
         tf_buf_init(&with, 1u << 20);
-        if (!schema || tf_buf_append(&with, doc.data, (size_t)(schema - doc.data) + sizeof(obj) - 1) ||
-            tf_buf_puts(&with, req_id) ||
-            tf_buf_puts(&with, schema + sizeof(obj) - 1)) {
+        if (!schema ||
+            tf_buf_append(&with, doc.data, (size_t)(schema - doc.data) + sizeof(obj) - 1) ||
+            tf_buf_puts(&with, req_id) || tf_buf_puts(&with, schema + sizeof(obj) - 1)) {
             tf_buf_cleanup(&with);
             tf_buf_cleanup(&doc);
             tf_http_reply_rc(req, TF_ERR_INTERNAL, "cannot build the document");

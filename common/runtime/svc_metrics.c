@@ -7,8 +7,8 @@
 
 /* Upper bounds in microseconds: 1 ms to 5 minutes, for requests and runs alike. */
 static const int64_t bounds_us[SVC_HIST_BUCKETS] = {
-    1000,    5000,     10000,    50000,    100000,    250000,   500000,
-    1000000, 2500000,  5000000,  10000000, 60000000, 300000000,
+    1000,    5000,    10000,   50000,    100000,   250000,    500000,
+    1000000, 2500000, 5000000, 10000000, 60000000, 300000000,
 };
 
 void svc_hist_observe(struct svc_hist *h, int64_t us)
@@ -31,10 +31,10 @@ enum tf_rc svc_hist_write(struct tf_buf *out, const char *name, const char *labe
         rc = tf_buf_printf(out, "%s_bucket{%s,le=\"%g\"} %lld\n", name, labels,
                            (double)bounds_us[i] / 1e6, (long long)atomic_load(&h->le[i]));
     if (rc == TF_OK)
-        rc = tf_buf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %lld\n%s_sum{%s} %.6f\n%s_count{%s} %lld\n",
-                           name, labels, (long long)atomic_load(&h->count), name, labels,
-                           (double)atomic_load(&h->sum_us) / 1e6, name, labels,
-                           (long long)atomic_load(&h->count));
+        rc = tf_buf_printf(
+            out, "%s_bucket{%s,le=\"+Inf\"} %lld\n%s_sum{%s} %.6f\n%s_count{%s} %lld\n", name,
+            labels, (long long)atomic_load(&h->count), name, labels,
+            (double)atomic_load(&h->sum_us) / 1e6, name, labels, (long long)atomic_load(&h->count));
     return rc;
 }
 

@@ -28,8 +28,8 @@ static const struct {
     const char *name;
     const char *fields;
 } shorthands[] = {
-    {"@hourly", "0 * * * *"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
-    {"@weekly", "0 0 * * 0"},  {"@monthly", "0 0 1 * *"},  {"@yearly", "0 0 1 1 *"},
+    {"@hourly", "0 * * * *"},   {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+    {"@weekly", "0 0 * * 0"},   {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
     {"@annually", "0 0 1 1 *"},
 };
 
@@ -100,8 +100,8 @@ static enum tf_rc parse_field(const char *text, size_t len, int field, uint64_t 
                     goto bad;
             }
             if (a < lo || a > hi || b < lo || b > hi) {
-                snprintf(err, errlen, "cron field %d (%s): %.32s is outside %d-%d", field + 1,
-                         name, item, lo, hi);
+                snprintf(err, errlen, "cron field %d (%s): %.32s is outside %d-%d", field + 1, name,
+                         item, lo, hi);
                 return TF_ERR_INVALID;
             }
             if (b < a) {
@@ -137,8 +137,7 @@ bad:
     return TF_ERR_INVALID;
 }
 
-enum tf_rc extract_cron_parse(const char *expr, struct extract_cron *out, char *err,
-                              size_t errlen)
+enum tf_rc extract_cron_parse(const char *expr, struct extract_cron *out, char *err, size_t errlen)
 {
     const char *start[6], *p;
     size_t len[5];
@@ -280,8 +279,8 @@ enum tf_rc extract_schedule_parse(const cJSON *spec, int64_t bar, struct extract
             return TF_ERR_INVALID;
         }
         /* The range first: a number past long's makes the cast undefined. */
-        if (!cJSON_IsNumber(every) || v < (double)bar ||
-            v > (double)EXTRACT_SCHEDULE_MAX_SECONDS || v != (double)(long)v) {
+        if (!cJSON_IsNumber(every) || v < (double)bar || v > (double)EXTRACT_SCHEDULE_MAX_SECONDS ||
+            v != (double)(long)v) {
             snprintf(err, errlen,
                      "schedule.every_seconds must be a whole number from %lld (one bar of the"
                      " job) to %ld (31 days, the longest window)",

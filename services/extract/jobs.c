@@ -115,10 +115,18 @@ enum tf_rc extract_job_check(const cJSON *body, char *err, size_t errlen)
 
 static enum tf_rc check_job(const cJSON *body, struct job_input *in, char *err, size_t errlen)
 {
-    static const char *const known[] = {
-        "provider",     "tickers",    "multiplier",           "timespan",
-        "adjusted",     "page_limit", "interval_seconds",     "overlap_seconds",
-        "max_attempts", "enabled",    "rate_limit_per_minute", "schedule"};
+    static const char *const known[] = {"provider",
+                                        "tickers",
+                                        "multiplier",
+                                        "timespan",
+                                        "adjusted",
+                                        "page_limit",
+                                        "interval_seconds",
+                                        "overlap_seconds",
+                                        "max_attempts",
+                                        "enabled",
+                                        "rate_limit_per_minute",
+                                        "schedule"};
     const cJSON *it;
     const cJSON *rate;
     enum tf_rc rc;
@@ -251,8 +259,7 @@ static enum tf_rc save_schedule(PGconn *conn, const char *name, const struct job
     int ok;
 
     if (!in->schedule) {
-        res = tf_pg_exec(conn, "DELETE FROM tickflow.job_schedule WHERE job_name = $1", 1,
-                         params);
+        res = tf_pg_exec(conn, "DELETE FROM tickflow.job_schedule WHERE job_name = $1", 1, params);
         ok = tf_pg_ok(res);
         PQclear(res);
         return ok ? TF_OK : TF_ERR_DB;

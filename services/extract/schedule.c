@@ -67,8 +67,8 @@ static long missed_ticks(const struct extract_schedule *s, int64_t due, int64_t 
  * transaction. TF_OK with id set; TF_ERR_DB when the database failed;
  * another code (up to date, disabled, gone) with outcome saying why.
  */
-static enum tf_rc start_one(PGconn *conn, const char *job, char id[TF_UUID_LEN + 1],
-                            char *outcome, size_t outlen)
+static enum tf_rc start_one(PGconn *conn, const char *job, char id[TF_UUID_LEN + 1], char *outcome,
+                            size_t outlen)
 {
     struct tf_exec_plan plan;
     cJSON *body = cJSON_CreateObject();
@@ -107,8 +107,8 @@ static enum tf_rc take_one(PGconn *conn, PGresult *res, int row, int64_t now,
     const char *job = PQgetvalue(res, row, 0);
     cJSON *spec = cJSON_Parse(PQgetvalue(res, row, 1));
     int64_t due = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-    int64_t bar = tf_timespan_seconds(PQgetvalue(res, row, 3),
-                                      strtol(PQgetvalue(res, row, 4), NULL, 10));
+    int64_t bar =
+        tf_timespan_seconds(PQgetvalue(res, row, 3), strtol(PQgetvalue(res, row, 4), NULL, 10));
     struct extract_schedule s;
     char id[TF_UUID_LEN + 1] = "", outcome[640] = "", err[512] = "";
     char next_s[24], due_s[24];
@@ -152,7 +152,7 @@ static enum tf_rc take_one(PGconn *conn, PGresult *res, int row, int64_t now,
     }
     PQclear(up);
     if (id[0]) {
-        char (*grown)[TF_UUID_LEN + 1] =
+        char(*grown)[TF_UUID_LEN + 1] =
             realloc(started->id, (size_t)(started->n + 1) * sizeof(*started->id));
 
         if (!grown)

@@ -80,7 +80,7 @@ static enum tf_rc last_window_end(PGconn *conn, const char *job, int64_t *out)
 }
 
 enum tf_rc extract_plan(struct tf_svc *svc, PGconn *conn, const cJSON *body,
-                               struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
+                        struct tf_exec_plan *plan, cJSON **owned, char *err, size_t errlen)
 {
     const char *name = tf_json_str(body, "job_name");
     const char *ws = tf_json_str(body, "window_start");

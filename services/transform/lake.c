@@ -792,7 +792,7 @@ static long owed_rows(struct tf_run *run, const char *const part[3], struct tf_b
         tf_run_fail(run, "cannot read the lake files owed: sqlstate %s", tf_pg_sqlstate(res));
     for (long i = 0; i < n && rc == TF_OK; i++) {
         const char *id = PQgetvalue(res, (int)i, 1);
-        int attempt = atoi(PQgetvalue(res, (int)i, 2));
+        int attempt = (int)strtol(PQgetvalue(res, (int)i, 2), NULL, 10);
 
         rc = tf_buf_printf(seqs, "%s%s", i ? "," : "", PQgetvalue(res, (int)i, 0));
         if (rc == TF_OK && !(strcmp(id, run->execution_id) == 0 && attempt == run->attempt)) {
@@ -822,9 +822,8 @@ static enum tf_rc owed_paid(struct tf_run *run, const struct tf_buf *seqs, const
                             const cJSON *o)
 {
     const char *params[1] = {seqs->data};
-    PGresult *res = tf_pg_exec(run->conn,
-                               "DELETE FROM tickflow.lake_pending WHERE seq = ANY($1::bigint[])",
-                               1, params);
+    PGresult *res = tf_pg_exec(
+        run->conn, "DELETE FROM tickflow.lake_pending WHERE seq = ANY($1::bigint[])", 1, params);
     enum tf_rc rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
     cJSON *one = cJSON_CreateArray();
     const cJSON *e;
@@ -888,12 +887,13 @@ static enum tf_rc rewrite(struct tf_run *run, const char *provider, const char *
     }
     {
         /* The sweeper leaves a file being written to its writer. */
-        PGresult *res = tf_pg_exec(run->conn,
-                                   sweeping ? "SELECT pg_try_advisory_xact_lock("
-                                              "hashtext('tickflow.lake'), hashtext($1 || '/' || $2))"
-                                            : "SELECT pg_advisory_xact_lock(hashtext('tickflow.lake'),"
-                                              " hashtext($1 || '/' || $2))",
-                                   2, lock_params);
+        PGresult *res =
+            tf_pg_exec(run->conn,
+                       sweeping ? "SELECT pg_try_advisory_xact_lock("
+                                  "hashtext('tickflow.lake'), hashtext($1 || '/' || $2))"
+                                : "SELECT pg_advisory_xact_lock(hashtext('tickflow.lake'),"
+                                  " hashtext($1 || '/' || $2))",
+                       2, lock_params);
         rc = tf_pg_ok(res) ? TF_OK : TF_ERR_DB;
         if (rc != TF_OK)
             tf_run_fail(run, "cannot lock lake partition %s: sqlstate %s", key,

@@ -401,10 +401,11 @@ static void test_restart_reclaims(void)
     cJSON_Delete(extract("e2e_faults", ws, we, 0, id, &status));
     CHECK_EQ_INT(status, 202);
     for (int i = 0; i < h_timeout(10) * 10 && !running; i++) {
-        running = h_pg_ll(stack.db,
-                          "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
-                          " AND stage = 'extract' AND status = 'RUNNING' AND worker_id = 'extract-0'",
-                          1, idp) == 1;
+        running =
+            h_pg_ll(stack.db,
+                    "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                    " AND stage = 'extract' AND status = 'RUNNING' AND worker_id = 'extract-0'",
+                    1, idp) == 1;
         if (!running)
             h_sleep_ms(100);
     }

@@ -52,8 +52,8 @@ static int start_run(const char *start, const char *end, char id[TF_UUID_LEN + 1
              "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":\"" DAY
              "T%s\",\"window_end\":\"" DAY "T%s\"}",
              id, start, end);
-    cJSON_Delete(h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL,
-                        &status));
+    cJSON_Delete(
+        h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &status));
     CHECK_EQ_INT(status, 202);
     return status == 202 ? 0 : -1;
 }
@@ -148,9 +148,8 @@ static void test_kill_mid_upload(void)
              proxy.port);
     CHECK_EQ_INT(h_stop(&stack.procs[H_TRANSFORM]), 0);
     CHECK_EQ_INT(h_stack_setenv(&stack, endpoint, "TICKFLOW_LAKE_S3_ENDPOINT"), 0);
-    CHECK_EQ_INT(h_stack_setenv(&stack, "TICKFLOW_HEARTBEAT_TIMEOUT=5",
-                                "TICKFLOW_HEARTBEAT_TIMEOUT"),
-                 0);
+    CHECK_EQ_INT(
+        h_stack_setenv(&stack, "TICKFLOW_HEARTBEAT_TIMEOUT=5", "TICKFLOW_HEARTBEAT_TIMEOUT"), 0);
     CHECK_EQ_INT(h_stack_restart(&stack, H_TRANSFORM), 0);
 
     /* The second run covers the whole day: its file replaces the first's. */
@@ -218,10 +217,11 @@ static void test_kill_mid_upload(void)
     check_object_is(&after, "after the restart");
     CHECK_EQ_INT(h_lake_paths_containing(&stack, "/silver/"), 1);
     CHECK_EQ_INT(h_lake_uploads(&stack), 0);
-    CHECK_EQ_INT(h_pg_ll(stack.db,
-                         "SELECT count(*) - count(DISTINCT (ticker, timespan, ts)) FROM silver.bars",
-                         0, NULL),
-                 0);
+    CHECK_EQ_INT(
+        h_pg_ll(stack.db,
+                "SELECT count(*) - count(DISTINCT (ticker, timespan, ts)) FROM silver.bars", 0,
+                NULL),
+        0);
 }
 
 int main(void)

@@ -19,12 +19,12 @@
 #include "harness.h"
 #include "tf/exec.h"
 
-#define API_KEY  "load-Key-3e91"
-#define SEED     37
-#define CALLERS  1000
-#define JOBS     20
-#define PER_JOB  10
-#define BURST    (JOBS * PER_JOB)
+#define API_KEY "load-Key-3e91"
+#define SEED    37
+#define CALLERS 1000
+#define JOBS    20
+#define PER_JOB 10
+#define BURST   (JOBS * PER_JOB)
 
 static struct h_stack stack;
 
@@ -191,8 +191,8 @@ static void test_burst(void)
                      "{\"job_name\":\"load_%d\",\"window_start\":\"2024-03-%sT14:30:00Z\","
                      "\"window_end\":\"2024-03-%sT21:00:00Z\"}",
                      j, days[k], days[k]);
-            cJSON_Delete(h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL,
-                                &status));
+            cJSON_Delete(
+                h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &status));
             accepted += status == 202;
         }
     }

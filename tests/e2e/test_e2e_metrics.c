@@ -96,8 +96,8 @@ static void test_metrics(void)
                  "{\"execution_id\":\"%s\",\"job_name\":\"" JOB "\",\"window_start\":"
                  "\"2024-03-0%dT14:30:00Z\",\"window_end\":\"2024-03-0%dT21:00:00Z\"}",
                  id[i], 4 + i, 4 + i);
-        cJSON_Delete(h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL,
-                            &status));
+        cJSON_Delete(
+            h_call("POST", stack.procs[H_EXTRACT].port, "/v1/executions", body, NULL, &status));
         CHECK_EQ_INT(status, 202);
         rec = h_wait_stage(&stack, stack.procs[H_AGGREGATE].port, id[i], 120);
         CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "run %d: %s", i,
@@ -168,7 +168,7 @@ static void test_metrics(void)
         }
         for (const char *name = "tickflow_lease_renewals_total"; name;
              name = strcmp(name, "tickflow_lease_renewals_total") == 0 ? "tickflow_takeovers_total"
-                                                                        : NULL) {
+                                                                       : NULL) {
             snprintf(key, sizeof(key), "%s{%s}", name, labels);
             CHECK(sample(page, key) >= 0, "%s is there", key);
         }

@@ -94,8 +94,9 @@ static char *next_at(const char *job)
 {
     const char *params[1] = {job};
 
-    return h_pg_value(st.db, "SELECT coalesce(next_at::text, 'none') FROM tickflow.job_schedule"
-                             " WHERE job_name = $1",
+    return h_pg_value(st.db,
+                      "SELECT coalesce(next_at::text, 'none') FROM tickflow.job_schedule"
+                      " WHERE job_name = $1",
                       1, params);
 }
 
@@ -165,8 +166,7 @@ static void test_put_keeps_tick(void)
     char *a, *b, *c;
     cJSON *job;
 
-    CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", "{\"every_seconds\":86400}", 0), NULL),
-                 201);
+    CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", "{\"every_seconds\":86400}", 0), NULL), 201);
     a = next_at("moves");
     CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", "{\"every_seconds\":86400}", 0), NULL), 200);
     b = next_at("moves");
@@ -179,8 +179,9 @@ static void test_put_keeps_tick(void)
           "a new schedule moves the tick to 22:00 UTC: %s", c ? c : "?");
     /* Without a schedule, the row goes. */
     CHECK_EQ_INT(put_job("moves", job_body("X:BTCUSD", NULL, 0), NULL), 200);
-    CHECK_EQ_INT(h_pg_ll(st.db, "SELECT count(*) FROM tickflow.job_schedule WHERE job_name = 'moves'",
-                         0, NULL),
+    CHECK_EQ_INT(h_pg_ll(st.db,
+                         "SELECT count(*) FROM tickflow.job_schedule WHERE job_name = 'moves'", 0,
+                         NULL),
                  0);
     job = get_job("moves");
     CHECK(job && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(job, "schedule")) &&
@@ -263,11 +264,11 @@ static void test_ticks(void)
     while (tf_time_now() % 60 >= 55)
         h_sleep_ms(200);
     CHECK_EQ_INT(put_job(jobs[0], job_body("X:BTCUSD", "{\"every_seconds\":60}", 1), NULL), 201);
-    CHECK_EQ_INT(put_job(jobs[1],
-                         job_body("X:ETHUSD",
-                                  "{\"cron\":\"* * * * *\",\"zone\":\"America/New_York\"}", 1),
-                         NULL),
-                 201);
+    CHECK_EQ_INT(
+        put_job(jobs[1],
+                job_body("X:ETHUSD", "{\"cron\":\"* * * * *\",\"zone\":\"America/New_York\"}", 1),
+                NULL),
+        201);
     CHECK_EQ_INT(put_job("switched_off", job_body("X:SOLUSD", "{\"every_seconds\":60}", 0), NULL),
                  201);
 
@@ -308,8 +309,8 @@ static void test_ticks(void)
         char *id = kth(jobs[j], 0, "execution_id::text");
         cJSON *rec = id ? h_wait_stage(&st, st.procs[H_EXTRACT].port, id, 30) : NULL;
 
-        CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "%s: first extract %s",
-              jobs[j], rec ? h_jstr(rec, "status") : "(none)");
+        CHECK(rec && strcmp(h_jstr(rec, "status"), "SUCCESS") == 0, "%s: first extract %s", jobs[j],
+              rec ? h_jstr(rec, "status") : "(none)");
         cJSON_Delete(rec);
         free(id);
     }
@@ -331,8 +332,9 @@ static void test_ticks(void)
               h_now_s() - restarted);
         CHECK(window_of(jobs[j], 0, &ws, &we) == 0 && window_of(jobs[j], 1, &ws2, &we2) == 0,
               "%s: two windows", jobs[j]);
-        CHECK(ws2 == we - OVERLAP && we2 >= tick2, "%s: caught up in one window %lld-%lld (want %lld-)",
-              jobs[j], ws2, we2, we - OVERLAP);
+        CHECK(ws2 == we - OVERLAP && we2 >= tick2,
+              "%s: caught up in one window %lld-%lld (want %lld-)", jobs[j], ws2, we2,
+              we - OVERLAP);
     }
     /* The second replica back too: nothing more until the tick after. */
     CHECK_EQ_INT(start_replica_b(), 0);
@@ -386,20 +388,21 @@ static void test_ticks(void)
         }
         PQclear(res);
     }
-    CHECK_EQ_INT(h_pg_ll(st.db,
-                         "SELECT count(*) - count(DISTINCT (ticker, timespan, ts)) FROM silver.bars",
-                         0, NULL),
-                 0);
+    CHECK_EQ_INT(
+        h_pg_ll(st.db, "SELECT count(*) - count(DISTINCT (ticker, timespan, ts)) FROM silver.bars",
+                0, NULL),
+        0);
     {
         char lo[24], hi[24];
 
         snprintf(lo, sizeof(lo), "%lld", tick1 - 600);
         snprintf(hi, sizeof(hi), "%lld", we2);
-        CHECK_EQ_INT(h_pg_ll(st.db,
-                             "SELECT count(*) FROM silver.bars WHERE ticker = 'X:BTCUSD'"
-                             " AND ts >= to_timestamp($1::bigint) AND ts < to_timestamp($2::bigint)",
-                             2, (const char *const[]){lo, hi}),
-                     (we2 - (tick1 - 600)) / 60);
+        CHECK_EQ_INT(
+            h_pg_ll(st.db,
+                    "SELECT count(*) FROM silver.bars WHERE ticker = 'X:BTCUSD'"
+                    " AND ts >= to_timestamp($1::bigint) AND ts < to_timestamp($2::bigint)",
+                    2, (const char *const[]){lo, hi}),
+            (we2 - (tick1 - 600)) / 60);
     }
 }
 
@@ -456,8 +459,8 @@ static void test_cronjob(void)
                          " AND stage = 'extract'",
                          1, (const char *const[]){job}),
                  1);
-    id = h_pg_value(st.db, "SELECT execution_id FROM tickflow.job_execution WHERE job_name = $1",
-                    1, (const char *const[]){job});
+    id = h_pg_value(st.db, "SELECT execution_id FROM tickflow.job_execution WHERE job_name = $1", 1,
+                    (const char *const[]){job});
     CHECK(id && h_file_contains(st.procs[H_EXTRACT].log, id) &&
               h_file_count(st.procs[H_EXTRACT].log, TOKEN) == 0,
           "extract logged the execution %s and never the token", id ? id : "?");

@@ -15,14 +15,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int same_bar(const struct bar *a, const struct bar *b)
 {
-    return a->t == b->t && a->has_t == b->has_t && a->has_v == b->has_v &&
-           a->has_vw == b->has_vw && a->has_n == b->has_n && a->n == b->n &&
-           memcmp(&a->o, &b->o, sizeof(double)) == 0 && memcmp(&a->h, &b->h, sizeof(double)) == 0 &&
-           memcmp(&a->l, &b->l, sizeof(double)) == 0 && memcmp(&a->c, &b->c, sizeof(double)) == 0 &&
+    return a->t == b->t && a->has_t == b->has_t && a->has_v == b->has_v && a->has_vw == b->has_vw &&
+           a->has_n == b->has_n && a->n == b->n && memcmp(&a->o, &b->o, sizeof(double)) == 0 &&
+           memcmp(&a->h, &b->h, sizeof(double)) == 0 && memcmp(&a->l, &b->l, sizeof(double)) == 0 &&
+           memcmp(&a->c, &b->c, sizeof(double)) == 0 &&
            (!a->has_v || memcmp(&a->v, &b->v, sizeof(double)) == 0) &&
            (!a->has_vw || memcmp(&a->vw, &b->vw, sizeof(double)) == 0) &&
-           ((a->rule == NULL) == (b->rule == NULL)) &&
-           (!a->rule || strcmp(a->rule, b->rule) == 0);
+           ((a->rule == NULL) == (b->rule == NULL)) && (!a->rule || strcmp(a->rule, b->rule) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

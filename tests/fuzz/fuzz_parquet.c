@@ -51,10 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     {
         const struct tf_pq_column cols[] = {
-            {"ticker", TF_PQ_STRING, 0, strs, NULL},
-            {"ts", TF_PQ_TIMESTAMP_US, 0, ts, NULL},
-            {"close", TF_PQ_DOUBLE, 0, d, NULL},
-            {"volume", TF_PQ_DOUBLE, 1, d, has},
+            {"ticker", TF_PQ_STRING, 0, strs, NULL}, {"ts", TF_PQ_TIMESTAMP_US, 0, ts, NULL},
+            {"close", TF_PQ_DOUBLE, 0, d, NULL},     {"volume", TF_PQ_DOUBLE, 1, d, has},
             {"trades", TF_PQ_INT64, 1, ts, has},
         };
 

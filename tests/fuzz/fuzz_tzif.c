@@ -10,8 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int64_t probes[] = {INT64_MIN / 4, -2208988800LL, 0, 1710054000LL,
-                                     1730613600LL,  4102444800LL,  INT64_MAX / 4};
+    static const int64_t probes[] = {INT64_MIN / 4, -2208988800LL, 0, 1710054000LL, 1730613600LL,
+                                     4102444800LL,  INT64_MAX / 4};
     struct tf_tz *tz = NULL;
 
     if (tf_tz_parse(data, size, &tz) != TF_OK)

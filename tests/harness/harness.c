@@ -1132,7 +1132,8 @@ int h_s3_proxy_start(struct h_s3_proxy *p, const char *faults)
     p->port = h_free_port();
     snprintf(cmd, sizeof(cmd),
              "exec python3 tests/env/s3_faults.py --port %d --upstream %s %s >/dev/null", p->port,
-             getenv("TICKFLOW_LAKE_S3_ENDPOINT") ? getenv("TICKFLOW_LAKE_S3_ENDPOINT") : "", faults);
+             getenv("TICKFLOW_LAKE_S3_ENDPOINT") ? getenv("TICKFLOW_LAKE_S3_ENDPOINT") : "",
+             faults);
     p->pid = fork();
     if (p->pid == 0) {
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);

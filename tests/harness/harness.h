@@ -296,7 +296,8 @@ long long h_lake_sha256(struct h_stack *st, const char *uri, char out[65]);
  */
 cJSON *h_lake_list(struct h_stack *st);
 
-/** The bucket's uploads under the stack's prefix begun and not finished (0 for a folder; -1 on failure). */
+/** The bucket's uploads under the stack's prefix begun and not finished (0 for a folder; -1 on
+ * failure). */
 int h_lake_uploads(struct h_stack *st);
 
 /*
@@ -311,7 +312,8 @@ struct h_s3_proxy {
 /** Starts the proxy and waits until it answers; 0, or -1 said on stderr. */
 int h_s3_proxy_start(struct h_s3_proxy *p, const char *faults);
 
-/** One count of the proxy's /_faults/stats ("requests", "slowdown", "stalled"...); -1 when unknown. */
+/** One count of the proxy's /_faults/stats ("requests", "slowdown", "stalled"...); -1 when unknown.
+ */
 long h_s3_proxy_stat(const struct h_s3_proxy *p, const char *what);
 
 /** Stops the proxy (NULL-safe on one never started). */

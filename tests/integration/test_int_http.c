@@ -8,8 +8,8 @@
  * What a client may not do, each on a server of its own: a 10 MB body
  * gets a JSON 413 that the client reads (not a reset); a client sending
  * headers or a body at a byte every 300 ms is answered 408 (headers) or
- * cut off (body) after the read timeout while others are served; a client over its connection cap or its request rate gets
- * 429 with Retry-After, probes excepted, and is served again later.
+ * cut off (body) after the read timeout while others are served; a client over its connection cap
+ * or its request rate gets 429 with Retry-After, probes excepted, and is served again later.
  */
 #include <cjson/cJSON.h>
 #include <arpa/inet.h>
@@ -242,10 +242,27 @@ static void test_slow_client(void)
     tf_http_stop(srv);
 }
 
+/* Whether port serves a GET again within 10 s (a refusal goes away). */
+static int served_again(int port)
+{
+    int ok = 0;
+
+    for (int i = 0; i < h_timeout(10) * 10 && !ok; i++) {
+        struct h_resp r;
+
+        h_http("GET", port, "/echo?who=later", NULL, NULL, &r);
+        ok = r.status == 200;
+        h_resp_free(&r);
+        if (!ok)
+            h_sleep_ms(100);
+    }
+    return ok;
+}
+
 /* Two connections held open; a third gets 429 with Retry-After, then is served once they go. */
 static void test_connection_cap(void)
 {
-    int port, held[2], fd, ok = 0;
+    int port, held[2], fd;
     struct tf_http_server *srv = start_server(0, 2, 0, &port);
     char buf[4096];
 
@@ -263,16 +280,7 @@ static void test_connection_cap(void)
     for (int i = 0; i < 2; i++)
         if (held[i] >= 0)
             close(held[i]);
-    for (int i = 0; i < h_timeout(10) * 10 && !ok; i++) {
-        struct h_resp r;
-
-        h_http("GET", port, "/echo?who=later", NULL, NULL, &r);
-        ok = r.status == 200;
-        h_resp_free(&r);
-        if (!ok)
-            h_sleep_ms(100);
-    }
-    CHECK(ok, "served again once the held connections closed");
+    CHECK(served_again(port), "served again once the held connections closed");
     tf_http_stop(srv);
 }
 
@@ -301,17 +309,7 @@ static void test_rate(void)
         h_resp_free(&r);
     }
     CHECK_EQ_INT(probes, 20);
-    ok = 0;
-    for (int i = 0; i < h_timeout(10) * 10 && !ok; i++) {
-        struct h_resp r;
-
-        h_http("GET", port, "/echo?who=later", NULL, NULL, &r);
-        ok = r.status == 200;
-        h_resp_free(&r);
-        if (!ok)
-            h_sleep_ms(100);
-    }
-    CHECK(ok, "served again once the bucket refilled");
+    CHECK(served_again(port), "served again once the bucket refilled");
     tf_http_stop(srv);
 }
 

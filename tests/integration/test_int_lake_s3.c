@@ -108,11 +108,11 @@ static void test_objects(struct tf_lake *lake, const char *bucket)
         struct tf_buf got;
 
         tf_buf_init(&got, 1 << 20);
-        CHECK(tf_lake_get(lake, obj.uri, "0000000000000000000000000000000000000000000000000000000000000000",
-                          &got, err, sizeof(err)) == TF_ERR_CONFLICT,
+        CHECK(tf_lake_get(lake, obj.uri,
+                          "0000000000000000000000000000000000000000000000000000000000000000", &got,
+                          err, sizeof(err)) == TF_ERR_CONFLICT,
               "a wrong sha256 is a conflict");
-        CHECK(tf_lake_get(lake, "s3://elsewhere/x", NULL, &got, err, sizeof(err)) ==
-                  TF_ERR_INVALID,
+        CHECK(tf_lake_get(lake, "s3://elsewhere/x", NULL, &got, err, sizeof(err)) == TF_ERR_INVALID,
               "an object outside the lake is refused");
         tf_buf_cleanup(&got);
     }
@@ -384,8 +384,7 @@ static void open_with_age(const char *uri, long age)
     char err[1024];
 
     c.abandoned_after_s = age;
-    CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_OK, "open (age %ld): %s", age,
-          err);
+    CHECK(tf_lake_open(uri, &c, &lake, err, sizeof(err)) == TF_OK, "open (age %ld): %s", age, err);
     tf_lake_free(lake);
 }
 
@@ -411,8 +410,11 @@ static void test_abandoned(const char *uri)
         struct tf_lake_obj obj;
         char err[512];
 
-        _exit(l && big && tf_lake_put(l, "bronze/abandoned/big.bin", big, n, &obj, err,
-                                      sizeof(err)) == TF_OK ? 0 : 1);
+        _exit(l && big &&
+                      tf_lake_put(l, "bronze/abandoned/big.bin", big, n, &obj, err, sizeof(err)) ==
+                          TF_OK
+                  ? 0
+                  : 1);
     }
     for (int i = 0; i < h_timeout(30) * 20 && h_s3_proxy_stat(&p, "stalled") < 1; i++)
         h_sleep_ms(50);

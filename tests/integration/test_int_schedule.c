@@ -36,12 +36,13 @@ static void add_job(const char *job, int enabled, int64_t due)
     const char *params[3] = {job, enabled ? "t" : "f", due_s};
 
     snprintf(due_s, sizeof(due_s), "%lld", (long long)due);
-    CHECK(h_sql(db,
-                "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier, timespan,"
-                " interval_seconds, overlap_seconds, enabled)"
-                " VALUES ($1, 'polygon', '{X:BTCUSD}', 1, 'minute', 3600, 300, $2)",
-                2, params) == 0,
-          "job %s", job);
+    CHECK(
+        h_sql(db,
+              "INSERT INTO tickflow.job_config (job_name, provider, tickers, multiplier, timespan,"
+              " interval_seconds, overlap_seconds, enabled)"
+              " VALUES ($1, 'polygon', '{X:BTCUSD}', 1, 'minute', 3600, 300, $2)",
+              2, params) == 0,
+        "job %s", job);
     CHECK(h_sql(db,
                 "INSERT INTO tickflow.job_schedule (job_name, spec, next_at)"
                 " VALUES ($1, '{\"every_seconds\": 60}', to_timestamp($2::bigint))",
@@ -66,7 +67,8 @@ static void add_done(const char *job, int64_t end, const char *status)
                 4, params) == 0,
           "finished run of %s", job);
     if (strcmp(status, "SUCCESS") != 0)
-        CHECK(h_sql(db, "UPDATE tickflow.job_schedule SET last_execution_id = $1 WHERE job_name = $2",
+        CHECK(h_sql(db,
+                    "UPDATE tickflow.job_schedule SET last_execution_id = $1 WHERE job_name = $2",
                     2, params) == 0,
               "last execution of %s", job);
 }
@@ -190,11 +192,12 @@ static void test_catch_up(void)
           "outcome: %s", outcome ? outcome : "(none)");
     free(outcome);
     /* One window: from the last end less the overlap to now, on the minute. */
-    window = ids.n ? h_pg_value(db,
-                                "SELECT window_start || '/' || window_end FROM tickflow.job_execution"
-                                " WHERE execution_id = $1",
-                                1, (const char *const[]){ids.id[0]})
-                   : NULL;
+    window = ids.n
+                 ? h_pg_value(db,
+                              "SELECT window_start || '/' || window_end FROM tickflow.job_execution"
+                              " WHERE execution_id = $1",
+                              1, (const char *const[]){ids.id[0]})
+                 : NULL;
     tf_time_format(minute - 600 - 300, a, sizeof(a));
     tf_time_format(minute, b, sizeof(b));
     snprintf(want, sizeof(want), "%s/%s", a, b);
@@ -255,7 +258,8 @@ static void test_skips(void)
                        " ('busy', 'current', 'off') AND trigger = 'schedule'",
                        NULL),
                  0);
-    outcome = value("SELECT last_outcome FROM tickflow.job_schedule WHERE job_name = $1", "current");
+    outcome =
+        value("SELECT last_outcome FROM tickflow.job_schedule WHERE job_name = $1", "current");
     CHECK(outcome && strstr(outcome, "skipped: job current is up to date"), "current: %s",
           outcome ? outcome : "(none)");
     free(outcome);
