@@ -42,7 +42,7 @@ for bin in "$B"/fuzz/fuzz_*; do
     if ASAN_OPTIONS=detect_leaks=1 "$bin" -artifact_prefix="$TF_RUN/fuzz/crashes/$name-" \
         "${args[@]}" >"$log" 2>&1; then
         execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
-        cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)
+        cov=$(grep -aoE 'cov: +[0-9]+ ft: +[0-9]+' "$log" | tail -n1)
         inputs=$(find "$seeds" -type f | wc -l)
         echo "ok - fuzz_$name: ${execs:-$inputs inputs} executions, ${cov:-no coverage line}"
         passed=$((passed + 1))
