@@ -229,7 +229,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (h_stack_start(&stack, "load", API_KEY, SEED, env) == 0) {
         for (int j = 0; j < JOBS && jobs_ok; j++) {
-            char name[32], prefix[8];
+            char name[32], prefix[16];
 
             snprintf(name, sizeof(name), "load_%d", j);
             snprintf(prefix, sizeof(prefix), "L%02d", j);
