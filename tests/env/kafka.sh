@@ -10,6 +10,15 @@
 #   status   exit 0 when a ready broker answers on the port, 3 otherwise
 #   brokers  print the bootstrap list: 127.0.0.1:${TF_KAFKA_PORT:-59092}
 #
+# Listeners: PLAINTEXT on TF_KAFKA_PORT (what every test uses), SASL_SSL on
+# TF_KAFKA_SASL_SSL_PORT (PLAIN user from the JAAS line below, SCRAM-SHA-256
+# and SCRAM-SHA-512 user made with Kafka's ConfigCommand once per storage) and
+# SSL on TF_KAFKA_SSL_PORT requiring a client certificate (mTLS), both with
+# the test CA's certificate for localhost/127.0.0.1 (tests/env/certs.sh, under
+# .run/certs with the users' random passwords). A running broker whose
+# server.properties differs from what this script would write now is
+# restarted by `up`.
+#
 # Layout under <repo>/.run/kafka:
 #   jars/              Kafka's runtime jars, copied by Maven from Central using
 #                      tests/env/kafka/pom.xml (the version pin lives there);
@@ -33,6 +42,9 @@ LOG4J=$KDIR/log4j.properties
 POM=$TF_ENV_DIR/kafka/pom.xml
 PORT=$TF_KAFKA_PORT
 CPORT=$TF_KAFKA_CONTROLLER_PORT
+SPORT=$TF_KAFKA_SASL_SSL_PORT
+TPORT=$TF_KAFKA_SSL_PORT
+CERTS=$TF_RUN/certs
 READY_TIMEOUT=60
 
 need() { command -v "$1" >/dev/null 2>&1 || die "kafka: '$1' not found; run tests/env/deps.sh"; }
@@ -52,13 +64,13 @@ our_pid() {
     return 1
 }
 
-LISTENERS="listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT"
+LISTENERS="listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT,SASL_SSL://127.0.0.1:$SPORT,SSL://127.0.0.1:$TPORT"
 
 check_same_ports() {   # the running broker was started with $PROPS as then written
     local have
     have=$(grep '^listeners=' "$PROPS" 2>/dev/null || true)
     if [ "$have" != "$LISTENERS" ]; then
-        die "kafka: this checkout's broker runs with ${have:-unknown listeners}, not the ports asked for ($PORT, $CPORT); run 'tests/env/kafka.sh down' first"
+        die "kafka: this checkout's broker runs with ${have:-unknown listeners}, not the ports asked for ($PORT, $CPORT, $SPORT, $TPORT); 'tests/env/kafka.sh up' restarts it"
     fi
 }
 
@@ -88,8 +100,12 @@ fetch_jars() {
     say "kafka: $(ls "$JARS"/*.jar | wc -l) jars in $JARS"
 }
 
+# write_config [FILE]: server.properties (default $PROPS) and log4j.properties.
 write_config() {
-    cat >"$PROPS" <<EOF
+    local out=${1:-$PROPS}
+    # shellcheck disable=SC1091
+    . "$CERTS/secrets.env"
+    cat >"$out" <<EOF
 # Written by tests/env/kafka.sh on every start; edits are overwritten.
 # Single-node KRaft: this process is both broker and controller.
 process.roles=broker,controller
@@ -97,10 +113,23 @@ node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
 controller.listener.names=CONTROLLER
 $LISTENERS
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_SSL://127.0.0.1:$SPORT,SSL://127.0.0.1:$TPORT
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
 log.dirs=$DATA
+
+# Secured listeners (tests/env/certs.sh): the test CA's certificate for
+# localhost and 127.0.0.1; SASL_SSL takes PLAIN and SCRAM users, SSL wants a
+# client certificate signed by the test CA.
+ssl.keystore.type=PEM
+ssl.keystore.location=$CERTS/server-bundle.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS/ca.pem
+listener.name.ssl.ssl.client.auth=required
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$TF_TEST_KAFKA_PLAIN_USER="$TF_TEST_KAFKA_PLAIN_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 
 # One node, so every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -139,6 +168,14 @@ log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 log4j.logger.kafka.authorizer.logger=WARN
 log4j.logger.org.apache.zookeeper=WARN
+EOF
+    cat >"$KDIR/tools-log4j.properties" <<EOF
+# Written by tests/env/kafka.sh: Kafka's command-line tools log warnings to stderr.
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
 }
 
@@ -190,7 +227,8 @@ wait_ready() {
                 die "kafka: the broker process exited during start-up"
             fi
         fi
-        if tf_port_open "$PORT" && broker_ready; then
+        if tf_port_open "$PORT" && tf_port_open "$SPORT" && tf_port_open "$TPORT" &&
+            broker_ready; then
             say "kafka: ready (pid $pid) after ~$((i / 2)) s"
             return 0
         fi
@@ -201,20 +239,54 @@ wait_ready() {
     die "kafka: broker not ready on 127.0.0.1:$PORT within ${READY_TIMEOUT} s (${why:-no answer}); still running as pid ${pid:-?}, see kafka.sh down"
 }
 
+# The SCRAM user of secrets.env, with both mechanisms, made through the
+# PLAINTEXT listener by Kafka's own ConfigCommand (kafka-configs.sh); once per
+# storage and password (a marker in the data folder).
+ensure_scram_user() {
+    local mark=$DATA/.tf-scram-user want
+    # shellcheck disable=SC1091
+    . "$CERTS/secrets.env"
+    want=$(printf '%s:%s' "$TF_TEST_KAFKA_SCRAM_USER" "$TF_TEST_KAFKA_SCRAM_PASSWORD" | sha256sum | cut -c1-64)
+    [ -f "$mark" ] && [ "$(cat "$mark")" = "$want" ] && return 0
+    local mech
+    : >"$LOGS/scram.log"
+    for mech in SCRAM-SHA-256 SCRAM-SHA-512; do   # one credential per request
+        if ! java -Xmx256m -Djava.awt.headless=true \
+                "-Dlog4j.configuration=file:$KDIR/tools-log4j.properties" \
+                -cp "$JARS/*" kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$PORT" \
+                --alter --entity-type users --entity-name "$TF_TEST_KAFKA_SCRAM_USER" \
+                --add-config "$mech=[password=$TF_TEST_KAFKA_SCRAM_PASSWORD]" \
+                >>"$LOGS/scram.log" 2>&1; then
+            tf_tail "$LOGS/scram.log"
+            die "kafka: could not create the $mech user $TF_TEST_KAFKA_SCRAM_USER"
+        fi
+    done
+    echo "$want" >"$mark"
+    say "kafka: SCRAM-SHA-256/512 user $TF_TEST_KAFKA_SCRAM_USER created"
+}
+
 cmd_up() {
     tf_lock kafka
     mkdir -p "$KDIR" "$LOGS"
     need python3
+    bash "$TF_ENV_DIR/certs.sh" up
     local pid
     if pid=$(our_pid); then
-        check_same_ports
-        if broker_ready; then
+        write_config "$PROPS.want"
+        if cmp -s "$PROPS.want" "$PROPS"; then
+            rm -f "$PROPS.want"
+            if ! broker_ready; then
+                say "kafka: broker (pid $pid) running but not ready yet; waiting"
+                wait_ready
+            fi
+            ensure_scram_user
             say "kafka: already running (pid $pid) on 127.0.0.1:$PORT"
             return 0
         fi
-        say "kafka: broker (pid $pid) running but not ready yet; waiting"
-        wait_ready
-        return 0
+        rm -f "$PROPS.want"
+        say "kafka: the running broker's configuration differs from this script's; restarting it"
+        tf_stop_pid kafka "$pid"
+        rm -f "$PIDFILE"
     fi
     if tf_port_open "$PORT" || tf_port_open "$CPORT"; then
         # Another checkout's broker (e.g. CI's fresh clone next to a
@@ -231,6 +303,7 @@ cmd_up() {
     write_config
     format_storage
     start_broker
+    ensure_scram_user
 }
 
 cmd_down() {

@@ -7,6 +7,8 @@
 #   TF_PG_PORT               (default 55432)
 #   TF_KAFKA_PORT            (default 59092)
 #   TF_KAFKA_CONTROLLER_PORT (default 59093)
+#   TF_KAFKA_SASL_SSL_PORT   (default 59094: SASL_SSL, PLAIN and SCRAM users)
+#   TF_KAFKA_SSL_PORT        (default 59095: SSL, client certificate required)
 
 # shellcheck disable=SC2034  # the variables below are used by the scripts that source this file
 TF_ENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -16,6 +18,8 @@ TF_RUN=$TF_REPO/.run
 TF_PG_PORT=${TF_PG_PORT:-55432}
 TF_KAFKA_PORT=${TF_KAFKA_PORT:-59092}
 TF_KAFKA_CONTROLLER_PORT=${TF_KAFKA_CONTROLLER_PORT:-59093}
+TF_KAFKA_SASL_SSL_PORT=${TF_KAFKA_SASL_SSL_PORT:-59094}
+TF_KAFKA_SSL_PORT=${TF_KAFKA_SSL_PORT:-59095}
 TF_PG_DSN="postgresql://tickflow@127.0.0.1:${TF_PG_PORT}/tickflow"
 TF_KAFKA_BROKERS="127.0.0.1:${TF_KAFKA_PORT}"
 

@@ -16,6 +16,13 @@
 # is no password anywhere in the repo. Role `tickflow` is LOGIN SUPERUSER
 # because tests create and drop databases.
 #
+# TLS: ssl = on with a certificate for localhost and 127.0.0.1 signed by the
+# test CA (tests/env/certs.sh, .run/certs/ca.pem), so clients may ask for
+# sslmode=verify-full; plain connections keep working. Role `tickflow_tls`
+# (password in .run/certs/secrets.env, made at test time) may only log in
+# over TLS with scram-sha-256: what tests of a secured DSN use. A running
+# cluster whose settings changed is reloaded (TLS settings need no restart).
+#
 # Who runs the server: initdb and postgres refuse to run as root, so as root
 # the cluster belongs to the `postgres` system user (made by Debian's
 # package) and every server command goes through runuser; as any other user
@@ -137,14 +144,28 @@ check_same_port() {
 }
 
 psql_admin() {   # bootstrap superuser `postgres`, over TCP, trust auth
-    "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres
+    "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"
 }
 
+# The test CA's server certificate, copied into the data folder for the
+# server's user (it wants its key 0600 and its own).
+install_cert() {
+    local certs=$TF_RUN/certs f
+    for f in server.pem server.key; do
+        if ! cmp -s "$certs/$f" "$DATA/tickflow-$f"; then
+            install -m 600 "$certs/$f" "$DATA/tickflow-$f"
+            if [ -n "$PG_USER" ]; then chown "$PG_USER:" "$DATA/tickflow-$f"; fi
+        fi
+    done
+}
+
+# write_config: tickflow.conf and pg_hba.conf; returns 0 when either changed.
 write_config() {
+    local changed=1 f
     # Our settings live in tickflow.conf, included from postgresql.conf, so
     # initdb's file stays untouched and a changed TF_PG_PORT takes effect at
     # the next start.
-    cat >"$DATA/tickflow.conf" <<EOF
+    cat >"$DATA/tickflow.conf.want" <<EOF
 # Written by tests/env/pg.sh on every 'up'; edits are overwritten.
 listen_addresses = '127.0.0.1'
 port = $PORT
@@ -162,14 +183,30 @@ log_rotation_age = 0
 log_rotation_size = 64MB
 log_truncate_on_rotation = on
 log_line_prefix = '%m [%p] %q%u@%d '
+ssl = on
+ssl_cert_file = 'tickflow-server.pem'
+ssl_key_file = 'tickflow-server.key'
 EOF
-    cat >"$DATA/pg_hba.conf" <<'EOF'
-# Written by tests/env/pg.sh. Loopback-only dev/test cluster: trust, no passwords.
-# TYPE  DATABASE  USER  ADDRESS        METHOD
-local   all       all                  trust
-host    all       all   127.0.0.1/32   trust
+    cat >"$DATA/pg_hba.conf.want" <<'EOF'
+# Written by tests/env/pg.sh. Loopback-only dev/test cluster: trust, no
+# passwords, except tickflow_tls: TLS and a password (tests of secured DSNs).
+# TYPE     DATABASE  USER          ADDRESS        METHOD
+local      all       tickflow_tls                 reject
+hostssl    all       tickflow_tls  127.0.0.1/32   scram-sha-256
+host       all       tickflow_tls  127.0.0.1/32   reject
+local      all       all                          trust
+host       all       all           127.0.0.1/32   trust
 EOF
-    if [ -n "$PG_USER" ]; then chown "$PG_USER:" "$DATA/tickflow.conf" "$DATA/pg_hba.conf"; fi
+    for f in tickflow.conf pg_hba.conf; do
+        if cmp -s "$DATA/$f.want" "$DATA/$f"; then
+            rm -f "$DATA/$f.want"
+        else
+            mv "$DATA/$f.want" "$DATA/$f"
+            changed=0
+        fi
+        if [ -n "$PG_USER" ]; then chown "$PG_USER:" "$DATA/$f"; fi
+    done
+    return $changed
 }
 
 init_cluster() {
@@ -209,18 +246,34 @@ wait_ready() {   # 30 s for pg_isready; fail early if the postmaster died
 }
 
 ensure_role_and_db() {
-    psql_admin <<'SQL'
+    # shellcheck disable=SC1091
+    . "$TF_RUN/certs/secrets.env"
+    psql_admin -v pw="$TF_TEST_PG_SSL_PASSWORD" <<'SQL'
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tickflow') THEN
     CREATE ROLE tickflow LOGIN SUPERUSER;
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tickflow_tls') THEN
+    CREATE ROLE tickflow_tls LOGIN SUPERUSER;
+  END IF;
 END
 $$;
+ALTER ROLE tickflow_tls PASSWORD :'pw';
 SELECT 'CREATE DATABASE tickflow OWNER tickflow'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tickflow')
 \gexec
 SQL
+}
+
+wait_ssl() {   # a reload is a signal: wait until the server has taken ssl = on
+    local i
+    for ((i = 0; i < 40; i++)); do
+        [ "$(psql_admin -At -c 'SHOW ssl' 2>/dev/null)" = on ] && return 0
+        sleep 0.25
+    done
+    tf_tail "$LOGDIR/postgresql.log"
+    die "pg: ssl is not on 10 s after the reload"
 }
 
 usable_server_on_port() {   # anything answering that we can log into as tickflow
@@ -230,10 +283,17 @@ usable_server_on_port() {   # anything answering that we can log into as tickflo
 
 cmd_up() {
     tf_lock pg
+    bash "$TF_ENV_DIR/certs.sh" up
     prepare_base
     set_paths
     if pg_running; then
         check_same_port
+        install_cert
+        if write_config; then
+            say "pg: settings changed; reloading"
+            as_pg "$BIN/pg_ctl" -D "$DATA" reload >/dev/null || die "pg: pg_ctl reload failed"
+            wait_ssl
+        fi
         if pg_ready; then
             ensure_role_and_db || die "pg: could not create role/database tickflow"
             say "pg: already running on 127.0.0.1:$PORT ($DATA)"
@@ -260,7 +320,8 @@ cmd_up() {
         [ -e "$DATA" ] && die "pg: $DATA exists but is not a cluster; remove it and retry"
         init_cluster
     fi
-    write_config
+    install_cert
+    write_config || true
     start_cluster
     ensure_role_and_db || die "pg: could not create role/database tickflow"
     say "pg: DSN $TF_PG_DSN"
