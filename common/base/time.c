@@ -81,7 +81,7 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
         return TF_ERR_INVALID;
     if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
         return TF_ERR_INVALID;
-    if (*p == 'T' || *p == ' ') {
+    if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
         if (!tf_time_digits(&p, 2, &hh) || *p++ != ':' || !tf_time_digits(&p, 2, &mi))
             return TF_ERR_INVALID;
@@ -89,20 +89,17 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
             p++;
             if (!tf_time_digits(&p, 2, &ss))
                 return TF_ERR_INVALID;
-            if (*p == '.') { /* fractions of a second are dropped only if zero */
+            if (*p == '.') { /* RFC 3339's time-secfrac: read, then truncated */
                 p++;
                 if (!isdigit((unsigned char)*p))
                     return TF_ERR_INVALID;
-                while (isdigit((unsigned char)*p)) {
-                    if (*p != '0')
-                        return TF_ERR_INVALID;
+                while (isdigit((unsigned char)*p))
                     p++;
-                }
             }
         }
         if (hh > 23 || mi > 59 || ss > 59)
             return TF_ERR_INVALID;
-        if (*p == 'Z') {
+        if (*p == 'Z' || *p == 'z') {
             p++;
         } else if (*p == '+' || *p == '-') {
             int sign = *p == '-' ? -1 : 1;
@@ -112,7 +109,7 @@ enum tf_rc tf_time_parse(const char *s, int64_t *out_sec)
                 return TF_ERR_INVALID;
             if (*p == ':')
                 p++;
-            if (!tf_time_digits(&p, 2, &om) || oh > 14 || om > 59)
+            if (!tf_time_digits(&p, 2, &om) || oh > 23 || om > 59)
                 return TF_ERR_INVALID;
             off = sign * (oh * 3600 + om * 60);
         }

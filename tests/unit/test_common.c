@@ -186,8 +186,27 @@ static void test_time(void)
     CHECK_EQ_INT(t, 1709510400);
     CHECK(tf_time_parse("2024-02-30", &t) == TF_ERR_INVALID, "Feb 30 refused");
     CHECK(tf_time_parse("2024-03-04T25:00:00Z", &t) == TF_ERR_INVALID, "hour 25 refused");
-    CHECK(tf_time_parse("2024-03-04T10:00:00.5Z", &t) == TF_ERR_INVALID, "fraction refused");
+    /* RFC 3339 date-times (the API's "format": "date-time"): fractions of a
+     * second of any length are read and truncated, lower-case t and z,
+     * offsets to +-23:59. */
     CHECK(tf_time_parse("2024-03-04T10:00:00.000Z", &t) == TF_OK, "zero fraction accepted");
+    CHECK_EQ_INT(t, 1709546400);
+    CHECK(tf_time_parse("2024-03-04T10:00:00.5Z", &t) == TF_OK, "fraction accepted");
+    CHECK_EQ_INT(t, 1709546400);
+    CHECK(tf_time_parse("2024-03-04T10:00:59.999999999Z", &t) == TF_OK, "nine digits accepted");
+    CHECK_EQ_INT(t, 1709546459);
+    CHECK(tf_time_parse("2024-03-04T10:00:00.250+01:00", &t) == TF_OK, "fraction and offset");
+    CHECK_EQ_INT(t, 1709542800);
+    CHECK(tf_time_parse("2024-03-04t10:00:00.1z", &t) == TF_OK, "lower-case t and z");
+    CHECK_EQ_INT(t, 1709546400);
+    CHECK(tf_time_parse("2024-03-04T10:00:00+23:59", &t) == TF_OK, "offset +23:59");
+    CHECK_EQ_INT(t, 1709546400 - 23 * 3600 - 59 * 60);
+    CHECK(tf_time_parse("2024-03-04T10:00:00-23:59", &t) == TF_OK, "offset -23:59");
+    CHECK_EQ_INT(t, 1709546400 + 23 * 3600 + 59 * 60);
+    CHECK(tf_time_parse("2024-03-04T10:00:00+24:00", &t) == TF_ERR_INVALID, "offset 24 refused");
+    CHECK(tf_time_parse("2024-03-04T10:00:00.Z", &t) == TF_ERR_INVALID, "empty fraction refused");
+    CHECK(tf_time_parse("2024-03-04T10:00:00.5x", &t) == TF_ERR_INVALID, "fraction then junk");
+    CHECK(tf_time_parse("2024-03-04T10:00.5Z", &t) == TF_ERR_INVALID, "fraction needs seconds");
     CHECK(tf_time_parse("yesterday", &t) == TF_ERR_INVALID, "words refused");
     CHECK(tf_time_parse("2024-03-04T10:00:00Zjunk", &t) == TF_ERR_INVALID, "trailing refused");
     tf_time_format(1709562600, buf, sizeof(buf));

@@ -35,6 +35,9 @@ int tf_time_digits(const char **p, int n, int *out);
 /**
  * Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff]]" with "Z", "+HH:MM" or
  * no zone (then UTC); a space may stand for the "T". Returns epoch seconds.
+ * Every RFC 3339 date-time of the years 1970 to 2200 is read (a "t" and "z"
+ * in lower case, offsets to +-23:59); a fraction of a second, of any number
+ * of digits, is truncated: the API's times are whole seconds.
  */
 enum tf_rc tf_time_parse(const char *s, int64_t *out_sec) TF_MUSTCHECK;
 
