@@ -886,19 +886,24 @@ enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, 
     return rc;
 }
 
-enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, struct tf_exec_ids *out)
+enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, long after_s,
+                                 struct tf_exec_ids *out)
 {
-    return stage_ids(conn, stage,
-                     /* Touching updated_at keeps each one out of the queue for 30 s. */
-                     "UPDATE tickflow.job_execution SET updated_at = now()"
-                     " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-                     "  FROM tickflow.job_execution WHERE stage = $1"
-                     "  AND status IN ('PENDING', 'ZOMBIE')"
-                     "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
-                     "  AND updated_at < now() - interval '30 seconds'"
-                     "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
-                     " RETURNING execution_id",
-                     out);
+    char after[24];
+    const char *params[2] = {stage, after};
+
+    snprintf(after, sizeof(after), "%ld", after_s);
+    return run_ids(conn,
+                   /* Touching updated_at keeps each one out of the queue for after_s. */
+                   "UPDATE tickflow.job_execution SET updated_at = now()"
+                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                   "  FROM tickflow.job_execution WHERE stage = $1"
+                   "  AND status IN ('PENDING', 'ZOMBIE')"
+                   "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
+                   "  AND updated_at < now() - $2::int * interval '1 second'"
+                   "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                   " RETURNING execution_id",
+                   2, params, out);
 }
 
 enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, struct tf_exec_ids *out)
@@ -966,7 +971,9 @@ enum tf_rc tf_exec_insert_days(PGconn *conn, const char *backfill_id, const char
         res = run(conn,
                   "INSERT INTO tickflow.job_execution (execution_id, stage, job_name, trigger,"
                   " window_start, window_end, tickers, max_attempts, backfill_id)"
-                  " SELECT gen_random_uuid(), 'extract', j.job_name, 'http', d.ws, d.we,"
+                  /* A day's id is a function of (backfill, day): md5 as a UUID. */
+                  " SELECT md5($1 || '/' || extract(epoch FROM d.ws)::bigint)::uuid,"
+                  "  'extract', j.job_name, 'http', d.ws, d.we,"
                   "  j.tickers, j.max_attempts, $1::uuid"
                   " FROM tickflow.job_config j,"
                   "  unnest($3::timestamptz[], $4::timestamptz[]) AS d (ws, we)"

@@ -38,7 +38,7 @@ const void *tf_svc_stage_cfg(const struct tf_svc *svc)
 static const struct tf_cfg_key svc_keys[] = {
     SVC_KEY("TICKFLOW_API_CONNECTIONS",   TF_CFG_INT, api_connections, "4", 0, 1, 32),
     SVC_KEY("TICKFLOW_API_TOKEN",         TF_CFG_STR, api_token, NULL, TF_CFG_SECRET, 0, 0),
-    SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "120", 0, 5, 86400),
+    SVC_KEY("TICKFLOW_HEARTBEAT_TIMEOUT", TF_CFG_INT, heartbeat_timeout, "10", 0, 5, 86400),
     SVC_KEY("TICKFLOW_HTTP_ADDR",         TF_CFG_STR, addr, "0.0.0.0", 0, 0, 0),
     SVC_KEY("TICKFLOW_HTTP_CLIENT_CONNECTIONS", TF_CFG_INT, http_client_connections, "128", 0,
             1, 100000),
@@ -350,7 +350,7 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
         for (int i = 0; i < ids.n; i++)
             publish(svc, conn, ids.id[i]);
     tf_exec_ids_cleanup(&ids);
-    if (swept(tf_exec_touch_waiting(conn, stage, &ids), "waiting"))
+    if (swept(tf_exec_touch_waiting(conn, stage, svc->cfg.heartbeat_timeout, &ids), "waiting"))
         for (int i = 0; i < ids.n; i++)
             tf_svc_enqueue(svc, ids.id[i]);
     tf_exec_ids_cleanup(&ids);

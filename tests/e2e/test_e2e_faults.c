@@ -381,7 +381,8 @@ static void test_drain_after_pages(void)
 /*
  * extract killed (SIGKILL) in the middle of a slow extraction and started
  * again under the same TICKFLOW_WORKER_ID: it takes its run back at once,
- * not after the 120 s heartbeat timeout, and finishes it as attempt 2.
+ * not after the heartbeat timeout (set to 120 s here, so that only the
+ * reclaim can explain a quick takeover), and finishes it as attempt 2.
  */
 static void test_restart_reclaims(void)
 {
@@ -396,6 +397,8 @@ static void test_restart_reclaims(void)
 
     CHECK_EQ_INT(h_stop(ex), 0);
     CHECK_EQ_INT(h_stack_setenv(&stack, "TICKFLOW_WORKER_ID=extract-0", "TICKFLOW_WORKER_ID"), 0);
+    CHECK_EQ_INT(
+        h_stack_setenv(&stack, "TICKFLOW_HEARTBEAT_TIMEOUT=120", "TICKFLOW_HEARTBEAT_TIMEOUT"), 0);
     CHECK_EQ_INT(h_stack_restart(&stack, H_EXTRACT), 0);
     faults("{\"rules\":[{\"fault\":\"slow\",\"times\":-1,\"delay_ms\":3000}]}");
     cJSON_Delete(extract("e2e_faults", ws, we, 0, id, &status));
@@ -434,6 +437,7 @@ static void test_restart_reclaims(void)
     cJSON_Delete(rec);
     CHECK(h_file_contains(ex->log, "took back 1 run(s) of stage extract"), "the log says so");
     CHECK_EQ_INT(h_stack_setenv(&stack, NULL, "TICKFLOW_WORKER_ID"), 0);
+    CHECK_EQ_INT(h_stack_setenv(&stack, NULL, "TICKFLOW_HEARTBEAT_TIMEOUT"), 0);
 }
 
 int main(void)

@@ -486,13 +486,13 @@ static void test_sweeps(void)
         "00000000-0000-4000-8000-000000000000", "aggregate");
     /* The fenced row, unlocked and still stale, became a ZOMBIE at the last sweep. */
     CHECK_STATE(locked, "aggregate", "ZOMBIE|1|3|t|t|f|f|w|-|-|-");
-    CHECK(tf_exec_touch_waiting(db, "aggregate", &ids) == TF_OK, "touch");
+    CHECK(tf_exec_touch_waiting(db, "aggregate", 30, &ids) == TF_OK, "touch");
     CHECK_EQ_INT(ids.n, 3);
     CHECK(has_id(&ids, waiting) && has_id(&ids, stale) && has_id(&ids, locked),
           "the PENDING and the ZOMBIEs");
     CHECK(!has_id(&ids, fresh), "not the RUNNING one");
     tf_exec_ids_cleanup(&ids);
-    CHECK(tf_exec_touch_waiting(db, "aggregate", &ids) == TF_OK && ids.n == 0,
+    CHECK(tf_exec_touch_waiting(db, "aggregate", 30, &ids) == TF_OK && ids.n == 0,
           "touched: not again");
     tf_exec_ids_cleanup(&ids);
 
@@ -540,6 +540,13 @@ static void test_backfill_days(void)
                          " FROM tickflow.job_execution WHERE backfill_id = $1",
                          1, params),
                  1709510400);
+    /* The days' ids are a function of the backfill and the day. */
+    CHECK_EQ_INT(h_pg_ll(db,
+                         "SELECT count(*) FROM tickflow.job_execution WHERE backfill_id = $1"
+                         " AND execution_id = md5($1 || '/' || extract(epoch FROM window_start)"
+                         "::bigint)::uuid",
+                         1, params),
+                 3);
     CHECK(tf_exec_insert_days(db, bf, "no_such_job", days, 3) == TF_ERR_NOT_FOUND,
           "an unknown job inserts nothing");
 

@@ -88,6 +88,8 @@ enum tf_rc tf_exec_insert(PGconn *conn, const struct tf_exec_plan *plan, int *cr
  * Inserts one PENDING extract record per window for backfill_id (a row of
  * tickflow.backfill, of job_name), each with a new execution id and the
  * job's tickers and attempt limit, not released yet (tf_exec_release_days).
+ * A day's execution id is derived from the backfill id and the day's start,
+ * so the same backfill always names its days alike.
  * Meant to run in the transaction that creates the backfill. TF_ERR_DB.
  */
 enum tf_rc tf_exec_insert_days(PGconn *conn, const char *backfill_id, const char *job_name,
@@ -252,10 +254,12 @@ enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, 
 
 /**
  * The sweeper's orphans: PENDING and ZOMBIE records of stage untouched for
- * 30 s (backfill days only once released), at most 100, oldest first;
- * each is touched, so it is not picked again for 30 s. Ids to *out.
+ * after_s seconds (backfill days only once released), at most 100, oldest
+ * first; each is touched, so it is not picked again for after_s. A replica
+ * that died with runs in its queue leaves them PENDING: another one takes
+ * them here (the sweeper passes the heartbeat timeout). Ids to *out.
  */
-enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage,
+enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, long after_s,
                                  struct tf_exec_ids *out) TF_MUSTCHECK;
 
 /** Finished records of stage whose event has not gone out for 10 s (at most 100). */
