@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pq_read.h"
 #include "tf/buf.h"
 #include "tf/json.h"
 #include "transform/parquet.h"
@@ -136,6 +137,27 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Reads a file back with tests/harness/pq_read.c: it must read, and hold
+   what was written (rows, groups, values, nulls, statistics). */
+static void read_back(const char *name, const void *data, size_t len,
+                      const struct tf_pq_column *cols, size_t ncols, size_t nrows,
+                      const struct tf_pq_opts *opts)
+{
+    struct pq_read_file f;
+    char err[512] = "";
+    enum tf_rc rc;
+
+    rc = pq_read(data, len, &f, err, sizeof(err));
+    CHECK(rc == TF_OK, "%s: pq_read: %s (%s)", name, tf_rc_str(rc), err);
+    if (rc == TF_OK) {
+        CHECK(pq_read_compare(&f, cols, ncols, nrows, opts, err, sizeof(err)), "%s: read back: %s",
+              name, err);
+        CHECK_EQ_INT(f.num_rows, nrows);
+        CHECK_EQ_INT(f.ncols, ncols);
+    }
+    pq_read_cleanup(&f);
+}
+
 /* Writes one case twice (the bytes must match), checks the frame, saves the
    file and its sidecar. Returns the file size (0 on failure). */
 static size_t write_case(const char *name, const struct tf_pq_column *cols, size_t ncols,
@@ -168,6 +190,7 @@ static size_t write_case(const char *name, const struct tf_pq_column *cols, size
         CHECK(memmem(a.data + a.len - 8 - flen, flen, "tickflow", 8) != NULL,
               "%s: created_by in the footer", name);
     }
+    read_back(name, a.data, a.len, cols, ncols, nrows, opts);
     snprintf(path, sizeof(path), "%s/%s.parquet", out_dir, name);
     CHECK(write_file(path, a.data, a.len), "%s: write %s: %s", name, path, strerror(errno));
     CHECK(write_sidecar(name, cols, ncols, nrows, opts, a.len), "%s: sidecar", name);
@@ -673,6 +696,117 @@ static void test_buffer(void)
     free(v);
 }
 
+/* The reader on one small file, what it reports checked item by item:
+   two row groups (4 + 2 rows), pages of at most 3 rows, a dictionary in the
+   first group only, nulls, statistics. Then every truncation of the file,
+   and every byte flipped three ways: refused with TF_ERR_INVALID or read,
+   never a crash (the sanitizer build runs this). */
+static void test_reader(void)
+{
+    static const char *const tk[] = {"MSFT", "AAPL", "MSFT", "AAPL", "MSFT", "AAPL"};
+    static const int64_t ts[] = {-1, 0, 1, INT64_MAX, INT64_MIN, 1704067200000000};
+    static double px[] = {1.5, 99.0, -0.0, 0, 2.25, 7.0};
+    static const unsigned char p[] = {1, 0, 1, 1, 0, 1};
+    const struct tf_pq_column cols[] = {
+        {"ticker", TF_PQ_STRING, 0, tk, NULL},
+        {"ts", TF_PQ_TIMESTAMP_US, 0, ts, NULL},
+        {"px", TF_PQ_DOUBLE, 1, px, p},
+        {"n", TF_PQ_INT64, 1, ts, p},
+    };
+    struct tf_pq_opts opts = {0};
+    struct pq_read_file f;
+    struct tf_buf out;
+    char err[512] = "";
+    unsigned char *copy = NULL;
+    int refused = 0, read_ok = 0, other = 0;
+    double d;
+
+    px[3] = NAN;
+    opts.rows_per_group = 4;
+    opts.page_rows = 3;
+    tf_buf_init(&out, 1 << 20);
+    CHECK(tf_pq_write_opts(cols, 4, 6, &opts, &out, err, sizeof(err)) == TF_OK, "write: %s", err);
+    CHECK(pq_read(out.data, out.len, &f, err, sizeof(err)) == TF_OK, "pq_read: %s", err);
+    if (f.ncols == 4 && f.ngroups == 2 && f.num_rows == 6) {
+        const struct pq_read_chunk *g0 = f.groups[0].chunks, *g1 = f.groups[1].chunks;
+
+        CHECK_EQ_INT(f.version, 2);
+        CHECK_EQ_INT(f.groups[0].num_rows, 4);
+        CHECK_EQ_INT(f.groups[1].num_rows, 2);
+        CHECK_STR(f.cols[0].name, "ticker");
+        CHECK(f.cols[0].type == TF_PQ_STRING && !f.cols[0].optional, "ticker: REQUIRED string");
+        CHECK(f.cols[1].type == TF_PQ_TIMESTAMP_US, "ts: a timestamp");
+        CHECK(f.cols[2].type == TF_PQ_DOUBLE && f.cols[2].optional, "px: OPTIONAL double");
+        CHECK(f.cols[3].type == TF_PQ_INT64 && f.cols[3].optional, "n: OPTIONAL int64");
+        CHECK_STR(f.cols[0].str[0], "MSFT");
+        CHECK_STR(f.cols[0].str[5], "AAPL");
+        CHECK_EQ_INT(f.cols[0].str_len[4], 4);
+        CHECK(f.cols[1].i64[3] == INT64_MAX && f.cols[1].i64[4] == INT64_MIN, "ts extremes");
+        CHECK(f.cols[2].present[1] == 0 && f.cols[2].present[4] == 0 && f.cols[2].present[5],
+              "px nulls at rows 1 and 4");
+        CHECK_EQ_DBL(f.cols[2].f64[0], 1.5);
+        d = f.cols[2].f64[2];
+        CHECK(d == 0 && signbit(d), "px row 2 is -0.0");
+        CHECK(isnan(f.cols[2].f64[3]), "px row 3 is NaN");
+        CHECK(g0[0].dict_encoded && g0[0].dict_entries == 2 && g0[0].dict_offset == 4,
+              "group 0 ticker: a dictionary of 2 at byte 4");
+        CHECK(!g1[0].dict_encoded && g1[0].dict_offset == -1, "group 1 ticker: PLAIN");
+        CHECK(g0[1].data_pages == 2 && g0[1].max_page_values == 3, "group 0 ts: pages of 3 + 1");
+        CHECK(g0[2].stats.null_count == 1 && g0[2].stats.min_len == 8, "group 0 px: 1 null");
+        memcpy(&d, g0[2].stats.min, 8);
+        CHECK(d == 0 && signbit(d), "group 0 px: min -0.0 (NaN left out)");
+        memcpy(&d, g0[2].stats.max, 8);
+        CHECK_EQ_DBL(d, 1.5);
+        CHECK(g0[0].stats.min_len == 4 && memcmp(g0[0].stats.min, "AAPL", 4) == 0,
+              "group 0 ticker: min AAPL");
+        CHECK(pq_read_compare(&f, cols, 4, 6, &opts, err, sizeof(err)), "compare: %s", err);
+        /* the comparison notices a difference */
+        px[0] = 1.25;
+        CHECK(!pq_read_compare(&f, cols, 4, 6, &opts, err, sizeof(err)) &&
+                  strstr(err, "row 0") != NULL,
+              "a changed value is found: %s", err);
+        px[0] = 1.5;
+    } else {
+        CHECK(0, "read %zu columns, %zu groups, %lld rows", f.ncols, f.ngroups,
+              (long long)f.num_rows);
+    }
+    pq_read_cleanup(&f);
+
+    copy = malloc(out.len ? out.len : 1);
+    if (!copy) {
+        CHECK(0, "out of memory");
+        goto out;
+    }
+    for (size_t n = 0; n < out.len; n++) {
+        memcpy(copy, out.data, n);
+        if (pq_read(copy, n, &f, err, sizeof(err)) == TF_ERR_INVALID)
+            refused++;
+        pq_read_cleanup(&f);
+    }
+    CHECK_EQ_INT(refused, out.len);
+    refused = 0;
+    for (size_t i = 0; i < out.len; i++) {
+        static const unsigned char flips[] = {0x01, 0x80, 0xff};
+
+        for (size_t k = 0; k < TF_ARRAY_LEN(flips); k++) {
+            enum tf_rc rc;
+
+            memcpy(copy, out.data, out.len);
+            copy[i] ^= flips[k];
+            rc = pq_read(copy, out.len, &f, err, sizeof(err));
+            refused += rc == TF_ERR_INVALID;
+            read_ok += rc == TF_OK;
+            other += rc != TF_OK && rc != TF_ERR_INVALID;
+            pq_read_cleanup(&f);
+        }
+    }
+    CHECK_EQ_INT(other, 0);
+    CHECK(refused > (int)out.len, "flipped bytes: %d refused, %d read", refused, read_ok);
+out:
+    free(copy);
+    tf_buf_cleanup(&out);
+}
+
 /* Removes what this run wrote into a temporary folder, and the folder. */
 static void remove_temp(void)
 {
@@ -714,6 +848,7 @@ int main(void)
 
     test_invalid();
     test_buffer();
+    test_reader();
     case_types();
     case_nulls();
     case_empty();
