@@ -46,6 +46,68 @@ static void copy_pq_error(PGconn *conn, char *err, size_t errlen)
         err[--n] = '\0';
 }
 
+/*
+ * libpq never quotes a password in a connection error, but a server or a
+ * proxy might echo what it was sent: every copy of the DSN's password (and
+ * sslpassword) in err becomes "***".
+ */
+static void mask_secrets(const char *dsn, char *err)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+
+    if (!opts)
+        return;
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        size_t n;
+        char *at;
+
+        if ((strcmp(o->keyword, "password") != 0 && strcmp(o->keyword, "sslpassword") != 0) ||
+            !o->val || (n = strlen(o->val)) < 3)
+            continue;
+        while ((at = strstr(err, o->val)) != NULL) {
+            memmove(at + 3, at + n, strlen(at + n) + 1);
+            memcpy(at, "***", 3);
+        }
+    }
+    PQconninfoFree(opts);
+}
+
+int tf_pg_dsn_valid(const char *dsn)
+{
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &why);
+
+    PQfreemem(why);
+    if (!opts)
+        return 0;
+    PQconninfoFree(opts);
+    return 1;
+}
+
+int tf_pg_error_permanent(const char *err)
+{
+    /* libpq's and the server's own words (English: the services run in the C locale). */
+    static const char *const permanent[] = {
+        "certificate verify failed",
+        "does not match host name",
+        "root certificate file",
+        "could not read root certificate",
+        "certificate present, but not private key",
+        "server does not support SSL",
+        "password authentication failed",
+        "no password supplied",
+        "pg_hba.conf rejects connection",
+        "no pg_hba.conf entry",
+        "SSL error: tlsv1 alert",
+        "sslmode value",
+    };
+
+    for (size_t i = 0; i < TF_ARRAY_LEN(permanent); i++)
+        if (strstr(err, permanent[i]))
+            return 1;
+    return 0;
+}
+
 PGconn *tf_pg_connect(const char *dsn, char *err, size_t errlen)
 {
     PGconn *conn = PQconnectdb(dsn);
@@ -53,6 +115,7 @@ PGconn *tf_pg_connect(const char *dsn, char *err, size_t errlen)
 
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         copy_pq_error(conn, err, errlen);
+        mask_secrets(dsn, err);
         PQfinish(conn);
         return NULL;
     }

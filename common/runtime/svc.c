@@ -76,9 +76,9 @@ _Static_assert(TF_ARRAY_LEN(svc_keys) == SVC_NKEYS, "SVC_NKEYS counts svc_keys")
 static int svc_load_cfg(struct tf_svc *svc)
 {
     const struct tf_stage_def *def = svc->def;
-    char err[2048] = "", stage_err[1024] = "";
+    char err[2048] = "", stage_err[1024] = "", kafka_err[1024] = "";
     enum tf_log_level level = TF_LOG_INFO;
-    enum tf_rc rc, stage_rc = TF_OK;
+    enum tf_rc rc, stage_rc = TF_OK, kafka_rc;
 
     snprintf(svc->port_default, sizeof(svc->port_default), "%d", def->default_port);
     memcpy(svc->keys, svc_keys, sizeof(svc_keys));
@@ -90,9 +90,19 @@ static int svc_load_cfg(struct tf_svc *svc)
     if (def->nkeys)
         stage_rc = tf_cfg_load(def->keys, def->nkeys, tf_cfg_getenv, NULL, def->cfg, stage_err,
                                sizeof(stage_err));
-    if (rc != TF_OK || stage_rc != TF_OK) {
-        fprintf(stderr, "%s: configuration errors:\n%s%s%s\n", def->name, err,
-                *err && *stage_err ? "\n" : "", stage_err);
+    kafka_rc = tf_kafka_opts_load(&svc->kafka_opts, NULL, kafka_err, sizeof(kafka_err));
+    if (rc != TF_OK || stage_rc != TF_OK || kafka_rc != TF_OK) {
+        fprintf(stderr, "%s: configuration errors:\n%s%s%s%s%s\n", def->name, err,
+                *err && *stage_err ? "\n" : "", stage_err,
+                (*err || *stage_err) && *kafka_err ? "\n" : "", kafka_err);
+        return 2;
+    }
+    if (!tf_pg_dsn_valid(svc->cfg.pg_dsn)) {
+        /* libpq's reason may quote the string, password included: not shown. */
+        fprintf(stderr,
+                "%s: TICKFLOW_PG_DSN: not a connection string libpq can parse (the reason is"
+                " not shown: it may quote the password)\n",
+                def->name);
         return 2;
     }
     if (svc->cfg.lake_s3_addressing && strcmp(svc->cfg.lake_s3_addressing, "path") != 0 &&
@@ -106,6 +116,7 @@ static int svc_load_cfg(struct tf_svc *svc)
     }
     tf_log_init(def->name, level);
     tf_cfg_log(svc->keys, TF_ARRAY_LEN(svc_keys), &svc->cfg);
+    tf_kafka_opts_log(&svc->kafka_opts);
     if (def->nkeys)
         tf_cfg_log(def->keys, def->nkeys, def->cfg);
     return 0;
@@ -417,6 +428,14 @@ static enum tf_rc start_database(struct tf_svc *svc)
     /* PostgreSQL may still be starting (compose, Kubernetes): wait up to a minute. */
     for (int i = 0; i < 60 && !conn; i++) {
         conn = tf_pg_pool_get(svc->pool, SVC_POOL_WAIT_MS, err, sizeof(err));
+        if (!conn && tf_pg_error_permanent(err)) {
+            /* Waiting would not help: a certificate, a host name or a password. */
+            tf_log_error(NULL,
+                         "PostgreSQL refused the connection: %s (not retried: check"
+                         " TICKFLOW_PG_DSN's sslmode, sslrootcert, host and password)",
+                         err);
+            return TF_ERR_DB;
+        }
         if (!conn) {
             tf_log_warn(NULL, "waiting for PostgreSQL: %s", err);
             sleep_ms(1000);
@@ -457,14 +476,23 @@ static enum tf_rc start_kafka(struct tf_svc *svc)
     snprintf(svc->topic_out, sizeof(svc->topic_out), "%s%s", prefix, svc->def->produce_topic);
     snprintf(svc->topic_dlq, sizeof(svc->topic_dlq), "%stickflow.dlq.v1", prefix);
     snprintf(client, sizeof(client), "tickflow-%s", svc->def->name);
-    if (tf_kafka_producer_new(svc->cfg.brokers, client, (int)svc->cfg.kafka_delivery_timeout_ms,
-                              &svc->kafka, err, sizeof(err)) != TF_OK) {
+    if (tf_kafka_producer_new(svc->cfg.brokers, &svc->kafka_opts, client,
+                              (int)svc->cfg.kafka_delivery_timeout_ms, &svc->kafka, err,
+                              sizeof(err)) != TF_OK) {
         tf_log_error(NULL, "kafka producer: %s", err);
         return TF_ERR_KAFKA;
     }
     for (int i = 0; i < 30 && rc != TF_OK; i++) {
         rc = tf_kafka_ensure_topics(svc->kafka, names, 4, (int)svc->cfg.kafka_partitions, 1, err,
                                     sizeof(err));
+        if (rc == TF_ERR_AUTH) {
+            /* Waiting would not help: a certificate, a CA or a password. */
+            tf_log_error(NULL,
+                         "kafka: %s (not retried: check TICKFLOW_KAFKA_SECURITY_PROTOCOL,"
+                         " _SASL_* and _SSL_*)",
+                         err);
+            return rc;
+        }
         if (rc != TF_OK) {
             tf_log_warn(NULL, "waiting for Kafka: %s", err);
             sleep_ms(1000);
@@ -485,8 +513,8 @@ static enum tf_rc start_kafka(struct tf_svc *svc)
     if (tf_kafka_know_topic(svc->kafka, svc->topic_in, 10000) != TF_OK)
         tf_log_warn(NULL, "kafka: no metadata yet for %s", svc->topic_in);
     snprintf(group, sizeof(group), "%stickflow-%s", prefix, svc->def->name);
-    if (tf_kafka_consumer_new(svc->cfg.brokers, group, svc->topic_in, &svc->consumer, err,
-                              sizeof(err)) != TF_OK) {
+    if (tf_kafka_consumer_new(svc->cfg.brokers, &svc->kafka_opts, group, svc->topic_in,
+                              &svc->consumer, err, sizeof(err)) != TF_OK) {
         tf_log_error(NULL, "kafka consumer: %s", err);
         return TF_ERR_KAFKA;
     }
@@ -508,6 +536,7 @@ static void svc_free(struct tf_svc *svc)
     svc_pool_cleanup(svc);
     tf_kafka_consumer_free(svc->consumer);
     tf_kafka_producer_free(svc->kafka);
+    tf_kafka_opts_cleanup(&svc->kafka_opts);
     tf_lake_free(svc->lake);
     free(svc->workers);
     pthread_mutex_destroy(&svc->qmu);

@@ -511,6 +511,8 @@ static void get_ready(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
     int kafka_ok = tf_kafka_ping(svc->kafka, 2000) == TF_OK;
     cJSON *root = cJSON_CreateObject();
     enum tf_rc rc;
+    char why[512];
+    const char *kafka_state = kafka_ok ? "ok" : "unreachable";
 
     if (conn) {
         PGresult *res = PQexec(conn, "SELECT 1");
@@ -519,7 +521,11 @@ static void get_ready(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn)
     }
     cJSON_AddStringToObject(root, "status", pg_ok && kafka_ok ? "ok" : "unavailable");
     cJSON_AddStringToObject(root, "postgres", pg_ok ? "ok" : "unreachable");
-    cJSON_AddStringToObject(root, "kafka", kafka_ok ? "ok" : "unreachable");
+    /* A refused handshake or login says so: the broker is there. */
+    if (!kafka_ok && tf_kafka_secure_error(svc->kafka, why, sizeof(why)))
+        kafka_state =
+            strncmp(why, "SSL", 3) == 0 ? "ssl handshake failed" : "authentication failed";
+    cJSON_AddStringToObject(root, "kafka", kafka_state);
     /* Not the error shape: the report names each dependency; 503 when one is away. */
     rc = !pg_ok ? TF_ERR_DB : !kafka_ok ? TF_ERR_KAFKA : TF_OK;
     tf_http_reply_json(req, tf_rc_http_status(rc), root);

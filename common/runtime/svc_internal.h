@@ -38,6 +38,7 @@ struct tf_svc {
     /* The HTTP API's own TICKFLOW_API_CONNECTIONS: at most that many requests
      * use the database at once, the others queue in arrival order. */
     struct tf_pg_pool *api_pool;
+    struct tf_kafka_opts kafka_opts; /* TLS, SASL, properties: every client's */
     struct tf_kafka *kafka;
     struct tf_kafka_consumer *consumer;
     struct tf_lake *lake;

@@ -278,8 +278,8 @@ static cJSON *find_event(const char *topic, const char *id, char *reason, size_t
 
     snprintf(group, sizeof(group), "%scheck-%ld-%s", stack.prefix, (long)getpid(), topic);
     snprintf(full, sizeof(full), "%s%s", stack.prefix, topic);
-    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), group, full, &cons, err,
-                              sizeof(err)) != TF_OK) {
+    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), h_kafka_opts(), group, full, &cons,
+                              err, sizeof(err)) != TF_OK) {
         CHECK(0, "consumer: %s", err);
         return NULL;
     }

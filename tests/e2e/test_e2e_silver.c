@@ -151,8 +151,8 @@ static cJSON *silver_event(const char *id, int attempt)
 
     snprintf(group, sizeof(group), "%scheck-%ld-%d", stack.prefix, (long)getpid(), attempt);
     snprintf(full, sizeof(full), "%stickflow.silver.v1", stack.prefix);
-    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), group, full, &cons, err,
-                              sizeof(err)) != TF_OK) {
+    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), h_kafka_opts(), group, full, &cons,
+                              err, sizeof(err)) != TF_OK) {
         CHECK(0, "consumer: %s", err);
         return NULL;
     }

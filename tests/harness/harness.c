@@ -630,8 +630,8 @@ int h_produce(const char *prefix, const char *topic, const char *id, const char 
     int rc = -1;
 
     snprintf(full, sizeof(full), "%s%s", prefix, topic);
-    if (tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), "tests", 10000, &kafka, err,
-                              sizeof(err)) == TF_OK &&
+    if (tf_kafka_producer_new(getenv("TICKFLOW_KAFKA_BROKERS"), h_kafka_opts(), "tests", 10000,
+                              &kafka, err, sizeof(err)) == TF_OK &&
         tf_kafka_produce(kafka, full, cJSON_GetStringValue(cJSON_GetObjectItem(parsed, "job_name")),
                          event, strlen(event), id, NULL, 10000, err, sizeof(err)) == TF_OK)
         rc = 0;
@@ -789,8 +789,8 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
 
     snprintf(full, sizeof(full), "%s%s", prefix, topic);
     snprintf(group, sizeof(group), "%sscan-%ld-%s", prefix, (long)getpid(), topic);
-    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), group, full, &cons, err,
-                              sizeof(err)) != TF_OK) {
+    if (tf_kafka_consumer_new(getenv("TICKFLOW_KAFKA_BROKERS"), h_kafka_opts(), group, full, &cons,
+                              err, sizeof(err)) != TF_OK) {
         fprintf(stderr, "scan %s: %s\n", full, err);
         return -1;
     }

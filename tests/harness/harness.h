@@ -334,4 +334,13 @@ int h_lake_paths_containing(struct h_stack *st, const char *needle);
 cJSON *h_lake_bronze_page(struct h_stack *st, const char *key, const char *json, size_t len,
                           const struct h_page *pg);
 
+struct tf_kafka_opts;
+
+/**
+ * The Kafka connection settings of the environment (TICKFLOW_KAFKA_SECURITY_PROTOCOL,
+ * ..._SASL_*, ..._SSL_*, ..._PROP_*), read once, for the tests' own clients; NULL (said on
+ * stderr) when they are wrong. Process-wide, never freed.
+ */
+const struct tf_kafka_opts *h_kafka_opts(void);
+
 #endif

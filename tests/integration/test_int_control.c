@@ -296,8 +296,9 @@ static void test_kafka_round_trip(void)
 
     snprintf(topic, sizeof(topic), "int%ld.roundtrip", (long)getpid());
     snprintf(group, sizeof(group), "int%ld.group", (long)getpid());
-    CHECK(tf_kafka_producer_new(brokers, "int", 10000, &kafka, err, sizeof(err)) == TF_OK, "%s",
-          err);
+    CHECK(tf_kafka_producer_new(brokers, h_kafka_opts(), "int", 10000, &kafka, err, sizeof(err)) ==
+              TF_OK,
+          "%s", err);
     if (!kafka)
         return;
     CHECK(tf_kafka_ensure_topics(kafka, topics, 1, 2, 1, err, sizeof(err)) == TF_OK, "%s", err);
@@ -313,8 +314,9 @@ static void test_kafka_round_trip(void)
               "produce %d: %s", i, err);
     }
     tf_kafka_producer_free(kafka);
-    CHECK(tf_kafka_consumer_new(brokers, group, topic, &cons, err, sizeof(err)) == TF_OK, "%s",
-          err);
+    CHECK(tf_kafka_consumer_new(brokers, h_kafka_opts(), group, topic, &cons, err, sizeof(err)) ==
+              TF_OK,
+          "%s", err);
     for (int i = 0; i < h_timeout(30) * 2 && got < 3; i++) {
         rd_kafka_message_t *msg = tf_kafka_consumer_poll(cons, 500);
         char id[64] = "", reason[16] = "";
@@ -338,8 +340,9 @@ static void test_kafka_round_trip(void)
     tf_kafka_consumer_free(cons);
     /* The group resumes after its committed offset: nothing is delivered again. */
     cons = NULL;
-    CHECK(tf_kafka_consumer_new(brokers, group, topic, &cons, err, sizeof(err)) == TF_OK, "%s",
-          err);
+    CHECK(tf_kafka_consumer_new(brokers, h_kafka_opts(), group, topic, &cons, err, sizeof(err)) ==
+              TF_OK,
+          "%s", err);
     got = 0;
     for (int i = 0; i < 12; i++) {
         rd_kafka_message_t *msg = tf_kafka_consumer_poll(cons, 500);

@@ -6,6 +6,9 @@
  * One producer per process (the handle is thread-safe); a background thread
  * serves its delivery reports. The execution id travels as the Kafka header
  * "execution_id" beside the JSON value.
+ *
+ * Every client takes the same connection settings (struct tf_kafka_opts):
+ * TLS, SASL and further librdkafka properties from TICKFLOW_KAFKA_*.
  */
 #ifndef TF_KAFKA_H
 #define TF_KAFKA_H
@@ -19,13 +22,63 @@
 struct tf_kafka;
 struct tf_kafka_consumer;
 
+/** A librdkafka property given as TICKFLOW_KAFKA_PROP_<NAME>. */
+struct tf_kafka_prop {
+    char *key;   /* the variable, e.g. TICKFLOW_KAFKA_PROP_SSL_CURVES_LIST */
+    char *name;  /* the property, e.g. ssl.curves.list */
+    char *value; /* never logged when secret */
+    int secret;  /* the name holds "password" or "secret" */
+};
+
 /**
- * Creates an idempotent producer; client_id names the service. A message
- * not acknowledged within delivery_timeout_ms fails (message.timeout.ms).
+ * How every client connects: the TICKFLOW_KAFKA_* security settings and
+ * the pass-through properties. Strings are owned (tf_kafka_opts_cleanup).
+ * All NULL (a zeroed struct) is a PLAINTEXT connection, as before.
  */
-enum tf_rc tf_kafka_producer_new(const char *brokers, const char *client_id,
-                                 int delivery_timeout_ms, struct tf_kafka **out, char *err,
-                                 size_t errlen) TF_MUSTCHECK;
+struct tf_kafka_opts {
+    char *security_protocol; /* PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL */
+    char *sasl_mechanism;    /* PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 */
+    char *sasl_username;
+    char *sasl_password; /* secret */
+    char *ssl_ca_file;
+    char *ssl_cert_file;
+    char *ssl_key_file;
+    char *ssl_key_password; /* secret */
+    struct tf_kafka_prop *props;
+    int nprops;
+};
+
+/**
+ * Reads the settings from envp ("NAME=value" list; NULL: the process
+ * environment): TICKFLOW_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM,
+ * _SASL_USERNAME, _SASL_PASSWORD (secret), _SSL_CA_FILE, _SSL_CERT_FILE,
+ * _SSL_KEY_FILE, _SSL_KEY_PASSWORD (secret; both secrets also as <KEY>_FILE)
+ * and every TICKFLOW_KAFKA_PROP_<NAME> (the librdkafka property <name>, in
+ * lower case with '_' for '.'). Checks them all against librdkafka and each
+ * other; on failure returns TF_ERR_INVALID with one "KEY: why" line per bad
+ * key in err, never quoting a secret. opts is filled either way; free with
+ * tf_kafka_opts_cleanup().
+ */
+enum tf_rc tf_kafka_opts_load(struct tf_kafka_opts *opts, char *const *envp, char *err,
+                              size_t errlen) TF_MUSTCHECK;
+
+/** Frees the strings of opts and zeroes it. NULL-safe. */
+void tf_kafka_opts_cleanup(struct tf_kafka_opts *opts);
+
+/** Logs the effective settings, one line, secrets shown as "(set)". */
+void tf_kafka_opts_log(const struct tf_kafka_opts *opts);
+
+/**
+ * Creates an idempotent producer on brokers with opts (NULL: PLAINTEXT, no
+ * properties; borrowed, used only during the call); client_id names the
+ * service. A message not acknowledged within delivery_timeout_ms fails
+ * (message.timeout.ms). A failed TLS handshake or SASL authentication is
+ * logged once per distinct reason (never with a secret) and reported by
+ * tf_kafka_secure_error().
+ */
+enum tf_rc tf_kafka_producer_new(const char *brokers, const struct tf_kafka_opts *opts,
+                                 const char *client_id, int delivery_timeout_ms,
+                                 struct tf_kafka **out, char *err, size_t errlen) TF_MUSTCHECK;
 
 /** Flushes (up to 10 s) and destroys the producer. NULL-safe. */
 void tf_kafka_producer_free(struct tf_kafka *kafka);
@@ -39,7 +92,11 @@ enum tf_rc tf_kafka_produce(struct tf_kafka *kafka, const char *topic, const cha
                             const char *value, size_t len, const char *exec_id, const char *reason,
                             int timeout_ms, char *err, size_t errlen) TF_MUSTCHECK;
 
-/** Creates the topics that do not exist yet (replication factor 1 unless more brokers). */
+/**
+ * Creates the topics that do not exist yet (replication factor 1 unless more
+ * brokers). TF_ERR_AUTH, at once, when the broker refused the TLS handshake or
+ * the SASL login meanwhile (err says which and why).
+ */
 enum tf_rc tf_kafka_ensure_topics(struct tf_kafka *kafka, const char *const *topics, int ntopics,
                                   int partitions, int replication, char *err,
                                   size_t errlen) TF_MUSTCHECK;
@@ -60,10 +117,19 @@ enum tf_rc tf_kafka_know_topic(struct tf_kafka *kafka, const char *topic, int ti
 enum tf_rc tf_kafka_ping(struct tf_kafka *kafka, int timeout_ms);
 
 /**
- * Creates a consumer in group for one topic, auto-commit off, reading from
- * the earliest offset when the group has none.
+ * 1 when the producer's last connection attempt failed its TLS handshake or
+ * SASL authentication (and no request has succeeded since), with
+ * "authentication failed (SASL ...): reason" or "SSL handshake failed: reason"
+ * in why; 0 otherwise.
  */
-enum tf_rc tf_kafka_consumer_new(const char *brokers, const char *group, const char *topic,
+int tf_kafka_secure_error(struct tf_kafka *kafka, char *why, size_t whylen);
+
+/**
+ * Creates a consumer in group for one topic, auto-commit off, reading from
+ * the earliest offset when the group has none; opts as for the producer.
+ */
+enum tf_rc tf_kafka_consumer_new(const char *brokers, const struct tf_kafka_opts *opts,
+                                 const char *group, const char *topic,
                                  struct tf_kafka_consumer **out, char *err,
                                  size_t errlen) TF_MUSTCHECK;
 

@@ -22,6 +22,17 @@ struct tf_pg_pool;
 /** Connects and sets the session time zone to UTC. Returns NULL with err set. */
 PGconn *tf_pg_connect(const char *dsn, char *err, size_t errlen);
 
+/** 1 when libpq can parse dsn (a URI or key=value pairs). */
+int tf_pg_dsn_valid(const char *dsn);
+
+/**
+ * 1 when a connection error (tf_pg_connect's err) will not go away by
+ * waiting: a server certificate that does not verify or does not name the
+ * host, TLS the server does not offer, a refused password or pg_hba.conf
+ * entry. 0 for anything else (a server still starting, refused TCP...).
+ */
+int tf_pg_error_permanent(const char *err);
+
 /** A pool of up to size connections, opened lazily. Returns NULL on ENOMEM. */
 struct tf_pg_pool *tf_pg_pool_new(const char *dsn, int size);
 
