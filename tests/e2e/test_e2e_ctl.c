@@ -563,6 +563,7 @@ static void test_replay(const char *id)
     struct ctl_proc p;
     cJSON *doc;
     char *line;
+    long long attempt;
 
     CHECK_EQ_INT(CTL(&p, "replay", id, "--wait"), 0);
     check_plain(p.out.data);
@@ -582,14 +583,16 @@ static void test_replay(const char *id)
                        " AND a.status = 'SUCCESS' AND a.finished_at >= t.finished_at",
                        id, NULL),
                  1);
+    attempt = db_ll("SELECT attempt FROM tickflow.job_execution WHERE execution_id = $1"
+                    " AND stage = 'aggregate'",
+                    id, NULL);
     CHECK_EQ_INT(CTL(&p, "replay", id, "--stage", "aggregate", "--json"), 0);
     doc = ctl_json(&p);
     CHECK_STR(h_jstr(doc, "stage"), "aggregate");
     CHECK_STR(h_jstr(doc, "execution_id"), id);
     cJSON_Delete(doc);
     ctl_cleanup(&p);
-    /* On a terminal the stage lines are redrawn in place. */
-    h_sleep_ms(200);
+    /* On a terminal the stage lines are redrawn in place, until the replay has run. */
     {
         const char *args[] = {"status", id, "--wait", NULL};
         if (ctl_spawn(&p, args, NULL, 1) == 0) {
@@ -599,6 +602,10 @@ static void test_replay(const char *id)
         }
         ctl_cleanup(&p);
     }
+    CHECK_EQ_INT(db_ll("SELECT attempt FROM tickflow.job_execution WHERE execution_id = $1"
+                       " AND stage = 'aggregate' AND status = 'SUCCESS'",
+                       id, NULL),
+                 attempt + 1);
 }
 
 static void test_failed_run(void)

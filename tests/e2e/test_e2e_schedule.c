@@ -253,6 +253,56 @@ static int start_replica_b(void)
     return h_start(&replica_b, name, st.bin[H_EXTRACT], replica_b.port, st.dir, st.env);
 }
 
+/* The stack's sessions waiting for a lock on tickflow.job_schedule. */
+#define SCHEDULE_WAITERS                                                                           \
+    " FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname ="                  \
+    " current_database() AND l.relation = 'tickflow.job_schedule'::regclass AND NOT l.granted"
+
+/*
+ * Waits up to seconds until n schedulers (one session each) have each had a
+ * round that read the schedule after this call began: holds
+ * tickflow.job_schedule in EXCLUSIVE mode (reads go on; a round's SELECT ...
+ * FOR UPDATE waits) until n sessions wait for it, lets them go, and waits
+ * until each has ended its round's transaction. Returns 0 when it saw that.
+ */
+static int schedulers_had_a_round(int n, int seconds)
+{
+    PGconn *holder = PQconnectdb(st.dsn);
+    double end = h_now_s() + h_timeout(seconds);
+    char *pids = NULL, *let_go = NULL;
+    long long done = -1;
+    PGresult *res = PQexec(holder, "BEGIN; LOCK TABLE tickflow.job_schedule IN EXCLUSIVE MODE");
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    PQclear(res);
+    while (ok && h_pg_ll(st.db, "SELECT count(*)" SCHEDULE_WAITERS, 0, NULL) < n && h_now_s() < end)
+        h_sleep_ms(50);
+    if (ok) {
+        pids = h_pg_value(st.db, "SELECT array_agg(l.pid)::text" SCHEDULE_WAITERS, 0, NULL);
+        let_go = h_pg_value(holder, "SELECT clock_timestamp()::text", 0, NULL);
+    }
+    res = PQexec(holder, "COMMIT");
+    PQclear(res);
+    PQfinish(holder);
+    if (pids && let_go) {
+        const char *params[2] = {pids, let_go};
+
+        /* Idle (out of a transaction) since they were let go: their rounds ended. */
+        while ((done = h_pg_ll(st.db,
+                               "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
+                               " AND state = 'idle' AND state_change > $2::timestamptz",
+                               2, params)) < n &&
+               h_now_s() < end)
+            h_sleep_ms(50);
+    }
+    if (done < n)
+        printf("# schedulers waiting for the schedule: %s; rounds ended: %lld of %d\n",
+               pids ? pids : "(none)", done, n);
+    free(pids);
+    free(let_go);
+    return done >= n ? 0 : -1;
+}
+
 static void test_ticks(void)
 {
     static const char *const jobs[2] = {"every_minute", "cron_new_york"};
@@ -336,9 +386,11 @@ static void test_ticks(void)
               "%s: caught up in one window %lld-%lld (want %lld-)", jobs[j], ws2, we2,
               we - OVERLAP);
     }
-    /* The second replica back too: nothing more until the tick after. */
+    /* The second replica back too: nothing more until the tick after, though both
+     * replicas' schedulers have looked since. */
     CHECK_EQ_INT(start_replica_b(), 0);
-    h_sleep_ms(1500);
+    CHECK(schedulers_had_a_round(2, 30) == 0, "both replicas' schedulers had a round");
+    CHECK((double)tf_time_now() < (double)tick2 + 60, "before the tick after");
     CHECK_EQ_INT(scheduled(jobs[0]), 2);
     CHECK_EQ_INT(scheduled(jobs[1]), 2);
     CHECK_EQ_INT(scheduled("switched_off"), 0);
