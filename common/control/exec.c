@@ -18,6 +18,20 @@
 #include "tf/pg.h"
 #include "tf/time.h"
 
+int tf_job_name_valid(const char *name)
+{
+    size_t n = 0;
+
+    if (!name || !(name[0] >= 'a' && name[0] <= 'z'))
+        return 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (n >= 63 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 int tf_uuid_valid(const char *s)
 {
     size_t i;

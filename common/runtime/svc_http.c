@@ -157,6 +157,10 @@ enum tf_rc tf_svc_check_execution_body(const cJSON *body, int id_required, char 
             snprintf(err, errlen, "%s must be a string", strings[i]);
             return TF_ERR_INVALID;
         }
+        if (it && i == 0 && !tf_job_name_valid(it->valuestring)) {
+            snprintf(err, errlen, "job_name is 1 to 63 of a-z, 0-9 and _, starting with a letter");
+            return TF_ERR_INVALID;
+        }
         if (it && i > 0 && tf_time_parse(it->valuestring, &t) != TF_OK) {
             snprintf(err, errlen, "%s must be an ISO-8601 time such as 2024-03-04T14:30:00Z",
                      strings[i]);
@@ -412,6 +416,11 @@ static void list_executions(struct tf_svc *svc, struct tf_http_req *req, PGconn 
     long limit = 100;
     enum tf_rc rc;
 
+    if (job && !tf_job_name_valid(job)) {
+        tf_http_reply_rc(req, TF_ERR_INVALID,
+                         "job_name is 1 to 63 of a-z, 0-9 and _, starting with a letter");
+        return;
+    }
     if (status && tf_exec_status_parse(status) == TF_EXEC_NO_STATUS) {
         tf_http_reply_rcf(req, TF_ERR_INVALID,
                           "status must be PENDING, RUNNING, SUCCESS, FAILED or ZOMBIE");
@@ -678,7 +687,7 @@ static void get_metrics(struct tf_svc *svc, struct tf_http_req *req)
 #define OA_STATUS       OA_ENUM("\"PENDING\",\"RUNNING\",\"SUCCESS\",\"FAILED\",\"ZOMBIE\"")
 #define OA_EXECUTION_ID OA_PATH_PARAM("execution_id", OA_UUID)
 /* clang-format off */
-static const char openapi_doc[] =
+static const char openapi_head[] =
     "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"tickflow stage API\",\"version\":\"1\"},"
     "\"components\":{\"schemas\":{"
     "\"ExecutionRecord\":{\"type\":\"object\",\"description\":\"This stage's record of an"
@@ -718,30 +727,45 @@ static const char openapi_doc[] =
         "\"next\":{\"type\":\"string\",\"nullable\":true,\"description\":\"the next page's"
             " path, null on the last page\"}}},"
     "\"Error\":{\"type\":\"object\",\"properties\":{\"error\":{\"type\":\"object\","
-        "\"properties\":{\"code\":" OA_STR ",\"message\":" OA_STR "}}}}}},"
+        "\"properties\":{\"code\":" OA_STR ",\"message\":" OA_STR "}}}}},"
+    OA_BEARER_SCHEME "},"
     "\"paths\":{"
     "\"/v1/executions\":{"
         "\"post\":{\"summary\":\"Start (or find) this stage of an execution\","
-            OA_BODY("{\"type\":\"object\",\"properties\":{\"execution_id\":" OA_UUID ","
-                "\"job_name\":" OA_STR ",\"window_start\":" OA_TIME ",\"window_end\":" OA_TIME ","
-                "\"wait_seconds\":" OA_INT("0", "3600") ","
-                "\"replay\":{\"type\":\"boolean\",\"description\":\"rebuild this stage from the "
-                "upstream stage's output as a new attempt, even when it succeeded\"}}}")
+            OA_BEARER;
+/* The POST's body: extract starts executions of a job (and makes the id when none is given);
+ * a later stage takes one whose upstream stage succeeded, and may replay it. */
+#define POST_COMMON                                                                                \
+    "\"window_start\":" OA_TIME ",\"window_end\":" OA_TIME ",\"wait_seconds\":" OA_INT("0", "3600")
+static const char openapi_post_first[] =
+    OA_BODY("{\"type\":\"object\",\"required\":[\"job_name\"],\"properties\":{"
+        "\"execution_id\":" OA_UUID ",\"job_name\":" OA_JOB_NAME "," POST_COMMON "},"
+        "\"description\":\"window_start and window_end come together (none: the job's next"
+        " incremental window); window_end is after window_start, at most 31 days after it and not"
+        " in the future\"}");
+static const char openapi_post_later[] =
+    OA_BODY("{\"type\":\"object\",\"required\":[\"execution_id\"],\"properties\":{"
+        "\"execution_id\":" OA_UUID ",\"job_name\":" OA_JOB_NAME "," POST_COMMON ","
+        "\"replay\":{\"type\":\"boolean\",\"description\":\"rebuild this stage from the "
+        "upstream stage's output as a new attempt, even when it succeeded\"}},"
+        "\"description\":\"job_name, window_start and window_end, when given, must be the"
+        " execution's\"}");
+static const char openapi_tail[] =
             "\"responses\":{"
                 OA_JSON("200", "existing or finished record", OA_REF("ExecutionRecord")) ","
                 OA_JSON("202", "accepted", OA_REF("ExecutionRecord")) ","
-                OA_JSON("400", "bad request", OA_REF("Error")) ","
+                OA_JSON("400", "bad request", OA_REF("Error")) "," OA_UNAUTHORIZED ","
                 OA_JSON("404", "unknown job or upstream stage", OA_REF("Error")) ","
                 OA_JSON("409", "conflicting request for a known execution", OA_REF("Error"))
             "}},"
         "\"get\":{\"summary\":\"List this stage's records, newest first\",\"parameters\":["
-            OA_QUERY_PARAM("job_name", "false", OA_STR) ","
+            OA_QUERY_PARAM("job_name", "false", OA_JOB_NAME) ","
             OA_QUERY_PARAM("status", "false", OA_STATUS) ","
             OA_QUERY_PARAM("limit", "false", OA_INT("1", OA_NUM(LIST_MAX))) "],"
             "\"responses\":{"
                 OA_JSON("200", "records", "{\"type\":\"object\",\"properties\":{\"executions\":"
                     "{\"type\":\"array\",\"items\":" OA_REF("ExecutionRecord") "}}}") ","
-                OA_JSON("400", "bad status or limit", OA_REF("Error")) "}}},"
+                OA_JSON("400", "bad job_name, status or limit", OA_REF("Error")) "}}},"
     "\"/v1/executions/{execution_id}\":{\"get\":{\"summary\":\"This stage's record\","
         "\"parameters\":[" OA_EXECUTION_ID "],"
         "\"responses\":{" OA_JSON("200", "record", OA_REF("ExecutionRecord")) ","
@@ -789,39 +813,20 @@ int tf_svc_execution_route(struct tf_http_req *req, const char *pattern, char id
 static void reply_openapi(const struct tf_svc *svc, struct tf_http_req *req)
 {
     const char *extra = svc->def->openapi_paths;
+    const char *post = svc->def->upstream ? openapi_post_later : openapi_post_first;
     struct tf_buf doc;
     size_t len;
 
     tf_buf_init(&doc, 1u << 20);
-    /* openapi_doc ends with the braces of "paths" and of the document. */
-    if (tf_buf_append(&doc, openapi_doc, sizeof(openapi_doc) - 3) != TF_OK ||
+    /* openapi_tail ends with the braces of "paths" and of the document. */
+    if (tf_buf_puts(&doc, openapi_head) != TF_OK || tf_buf_puts(&doc, post) != TF_OK ||
+        tf_buf_append(&doc, openapi_tail, sizeof(openapi_tail) - 3) != TF_OK ||
         (extra && *extra &&
          (tf_buf_puts(&doc, ",") != TF_OK || tf_buf_puts(&doc, extra) != TF_OK)) ||
         tf_buf_puts(&doc, "}}") != TF_OK) {
         tf_buf_cleanup(&doc);
         tf_http_reply_rc(req, TF_ERR_NOMEM, "cannot build the document");
         return;
-    }
-    /* A stage after extract needs the execution_id in its POST body. */
-    if (svc->def->upstream) {
-        static const char anchor[] = "this stage of an execution\",\"requestBody\":";
-        static const char obj[] = "{\"type\":\"object\",";
-        static const char req_id[] = "\"required\":[\"execution_id\"],";
-        char *at = strstr(doc.data, anchor);
-        char *schema = at ? strstr(at, obj) : NULL;
-        struct tf_buf with;
-
-        tf_buf_init(&with, 1u << 20);
-        if (!schema ||
-            tf_buf_append(&with, doc.data, (size_t)(schema - doc.data) + sizeof(obj) - 1) ||
-            tf_buf_puts(&with, req_id) || tf_buf_puts(&with, schema + sizeof(obj) - 1)) {
-            tf_buf_cleanup(&with);
-            tf_buf_cleanup(&doc);
-            tf_http_reply_rc(req, TF_ERR_INTERNAL, "cannot build the document");
-            return;
-        }
-        tf_buf_cleanup(&doc);
-        doc = with;
     }
     len = doc.len;
     tf_http_reply_take(req, TF_HTTP_OK, "application/json", tf_buf_take(&doc), len);

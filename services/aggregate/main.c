@@ -209,6 +209,7 @@ static const char aggregate_openapi[] =
     "\"parameters\":[{\"name\":\"execution_id\",\"in\":\"path\",\"required\":true,"
     "\"schema\":{\"type\":\"string\",\"format\":\"uuid\"}}],"
     "\"responses\":{\"200\":{\"description\":\"completeness and checks\"},"
+    "\"400\":{\"description\":\"error object: not a UUID\"},"
     "\"404\":{\"description\":\"error object\"}}}}";
 
 static struct aggregate_cfg aggregate_cfg;

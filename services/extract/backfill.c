@@ -181,7 +181,8 @@ static void post_backfill(struct tf_http_req *req, PGconn *conn)
     from_s = tf_json_str(body, "from");
     to_s = tf_json_str(body, "to");
     if (!name || !tf_job_name_valid(name)) {
-        tf_http_reply_rc(req, TF_ERR_INVALID, "job_name is required");
+        tf_http_reply_rc(req, TF_ERR_INVALID,
+                         "job_name is required: 1 to 63 of a-z, 0-9 and _, starting with a letter");
         goto out;
     }
     if (!day_field(body, "from", &from) || !day_field(body, "to", &to)) {

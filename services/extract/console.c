@@ -216,7 +216,7 @@ static int query_long(struct tf_http_req *req, const char *key, long lo, long hi
 /* Digits only, 1 to 19 of them, copied to out. */
 static int digits_field(const char *s, size_t n, char out[24])
 {
-    if (n == 0 || n > 19)
+    if (n == 0 || n > 18) /* a bigint's microseconds, with room: 18 digits */
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')

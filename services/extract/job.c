@@ -1,24 +1,10 @@
 /*
- * job.c - syntax of job names, providers, tickers and bar sizes.
+ * job.c - syntax of providers, tickers and bar sizes (job names: tf_job_name_valid, exec.c).
  */
 #include "job.h"
 
 #include <stdio.h>
 #include <string.h>
-
-int tf_job_name_valid(const char *name)
-{
-    size_t n = 0;
-
-    if (!name || !(name[0] >= 'a' && name[0] <= 'z'))
-        return 0;
-    for (; name[n]; n++) {
-        char c = name[n];
-        if (n >= 63 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return 1;
-}
 
 int tf_provider_known(const char *provider)
 {

@@ -8,10 +8,8 @@
 
 #include <stddef.h>
 
+#include "tf/exec.h" /* tf_job_name_valid: every stage's API checks the names it is given */
 #include "tf/rc.h"
-
-/** 1 for [a-z][a-z0-9_]{0,62}: safe as a path segment, a Kafka key and in SQL. */
-int tf_job_name_valid(const char *name);
 
 /** 1 for a provider tickflow speaks: "polygon" or "twelvedata". */
 int tf_provider_known(const char *provider);

@@ -514,27 +514,26 @@ int extract_jobs_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *conn
             tf_http_reply_method(req, "GET");
         return 1;
     }
+    /* The method first: a method the route does not serve is a 405 whatever the name. */
     if (tf_http_match(path, "/v1/jobs/*/gaps", caps, 1)) {
-        if (!tf_job_name_valid(caps[0]))
-            tf_http_reply_rc(req, TF_ERR_INVALID, "bad job name");
-        else if (is_get)
-            get_gaps(req, conn, caps[0]);
-        else
+        if (!is_get)
             tf_http_reply_method(req, "GET");
+        else if (!tf_job_name_valid(caps[0]))
+            tf_http_reply_rc(req, TF_ERR_INVALID, "bad job name");
+        else
+            get_gaps(req, conn, caps[0]);
         return 1;
     }
     if (!tf_http_match(path, "/v1/jobs/*", caps, 1))
         return 0;
-    if (!tf_job_name_valid(caps[0])) {
+    if (!is_get && strcmp(method, "PUT") != 0)
+        tf_http_reply_method(req, "GET, PUT");
+    else if (!tf_job_name_valid(caps[0]))
         tf_http_reply_rcf(req, TF_ERR_INVALID,
                           "a job name is 1 to 63 of a-z, 0-9 and _, starting with a letter");
-        return 1;
-    }
-    if (is_get)
+    else if (is_get)
         get_job(req, conn, caps[0]);
-    else if (strcmp(method, "PUT") == 0)
-        put_job(svc, req, conn, caps[0]);
     else
-        tf_http_reply_method(req, "GET, PUT");
+        put_job(svc, req, conn, caps[0]);
     return 1;
 }

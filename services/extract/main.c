@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tf/json.h"
+#include "tf/openapi.h"
 
 static enum tf_rc extract_run(struct tf_run *run)
 {
@@ -65,10 +66,9 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
     "{\"name\":\"" name "\",\"in\":\"path\",\"required\":true,\"schema\":" schema "}"
 #define QUERY_PARAM(name, req, schema)                                                             \
     "{\"name\":\"" name "\",\"in\":\"query\",\"required\":" req ",\"schema\":" schema "}"
-#define OK(what)  "\"200\":{\"description\":\"" what "\"}"
-#define ERR(code) "\"" code "\":{\"description\":\"error object\"}"
-#define JSON_BODY(schema)                                                                          \
-    "\"requestBody\":{\"content\":{\"application/json\":{\"schema\":" schema "}}},"
+#define OK(what)          "\"200\":{\"description\":\"" what "\"}"
+#define ERR(code)         "\"" code "\":{\"description\":\"error object\"}"
+#define JSON_BODY(schema) OA_BEARER OA_BODY(schema)
 #define JSON_REPLY(code, what, schema)                                                             \
     "\"" code "\":{\"description\":\"" what                                                        \
     "\",\"content\":{\"application/json\":{\"schema\":" schema "}}}"
@@ -106,6 +106,14 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
 #define BACKFILL_REF                                                                               \
     "{\"$ref\":\"#/paths/~1v1~1backfills~1%7Bbackfill_id%7D/get/responses/200/content/"            \
     "application~1json/schema\"}"
+/* A ticker of either provider (tf_ticker_check; which ones a provider takes is its own). */
+#define TICKER_PATTERN                                                                             \
+    "^([A-Z][A-Z0-9.]{0,11}|[CX]:[A-Z0-9]{4,16}|[A-Z0-9]{2,10}/[A-Z0-9]{2,10}"                     \
+    "|[A-Z][A-Z0-9.]{0,11}:[A-Z0-9]{2,10})$"
+/* A cursor of /v1/runs (console.c): microseconds, microseconds and a UUID, dot-separated. */
+#define RUNS_CURSOR                                                                                \
+    "^[0-9]{1,18}[.][0-9]{1,18}[.][0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"     \
+    "-[0-9a-fA-F]{12}$"
 /* The console's routes (console.c, console_days.c). */
 #define RUN_STATUS_SCHEMA                                                                          \
     "{\"type\":\"string\",\"enum\":[\"PENDING\",\"RUNNING\",\"SUCCESS\",\"FAILED\"],"             \
@@ -114,9 +122,9 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
 #define STAGE_BRIEF_SCHEMA                                                                         \
     "{\"type\":\"object\",\"nullable\":true,\"description\":\"null until the stage is created\","  \
     "\"properties\":{\"status\":" JSON_STR ",\"attempt\":" JSON_COUNT ",\"max_attempts\":"         \
-    JSON_COUNT ",\"started_at\":" JSON_TIME ",\"finished_at\":" JSON_TIME ",\"records_in\":"        \
-    JSON_COUNT ",\"records_out\":" JSON_COUNT ",\"records_rejected\":" JSON_COUNT ","               \
-    "\"error\":" JSON_STR "}}"
+    JSON_COUNT ",\"started_at\":" OA_TIME_NULL ",\"finished_at\":" OA_TIME_NULL ","                 \
+    "\"records_in\":" JSON_COUNT ",\"records_out\":" JSON_COUNT ",\"records_rejected\":"            \
+    JSON_COUNT ",\"error\":" OA_STR_NULL "}}"
 #define RUN_HEAD_PROPS                                                                             \
     "\"execution_id\":" JSON_UUID ",\"job_name\":" JSON_STR ",\"status\":" RUN_STATUS_SCHEMA ","     \
     "\"window_start\":" JSON_TIME ",\"window_end\":" JSON_TIME ",\"created_at\":" JSON_TIME ","      \
@@ -134,12 +142,12 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
         "\"responses\":{" TEXT_REPLY("the file", "text/javascript") "," ERR("404") "}}},"           \
     "\"/v1/runs\":{\"get\":{\"summary\":\"The latest runs (executions with their three stages),"  \
         " newest first, a page at a time\","                                                        \
-        "\"parameters\":[" QUERY_PARAM("job_name", "false", JSON_STR) ","                           \
+        "\"parameters\":[" QUERY_PARAM("job_name", "false", OA_JOB_NAME) ","                           \
             QUERY_PARAM("status", "false", RUN_STATUS_SCHEMA) ","                                    \
             QUERY_PARAM("limit", "false", "{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,"     \
                 "\"default\":50}") ","                                                               \
-            QUERY_PARAM("before", "false", "{\"type\":\"string\",\"description\":\"the cursor of"    \
-                " the previous page\"}") "],"                                                         \
+            QUERY_PARAM("before", "false", "{\"type\":\"string\",\"pattern\":\"" RUNS_CURSOR "\","     \
+                "\"description\":\"the cursor of the previous page\"}") "],"                                                         \
         "\"responses\":{" JSON_REPLY("200", "a page of runs", "{\"type\":\"object\",\"properties\":{" \
             "\"runs\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"         \
             RUN_HEAD_PROPS ",\"stages\":{\"type\":\"object\",\"properties\":{"                       \
@@ -174,7 +182,7 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
     "\"/v1/jobs/{job_name}/bars\":{\"get\":{\"summary\":\"Gold bars of one of the job's tickers"   \
         " in [from, to) for a chart (daily: trading days from from's date to the day before to's),"  \
         " at most 5000: a range that could hold more is refused\","                                 \
-        "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) ","                                      \
+        "\"parameters\":[" PATH_PARAM("job_name", OA_JOB_NAME) ","                                      \
             QUERY_PARAM("ticker", "true", JSON_STR) ","                                              \
             QUERY_PARAM("interval", "false", "{\"type\":\"string\",\"enum\":[\"hour\",\"day\"],"      \
                 "\"default\":\"hour\"}") ","                                                          \
@@ -191,7 +199,7 @@ static int extract_route(struct tf_svc *svc, struct tf_http_req *req, PGconn *co
         " included; by default the months of the job's executions, at most 366 days): covered,"     \
         " partial, gap (the job's markets were open and successful windows cover all, some or"      \
         " none of it) or closed\","                                                                 \
-        "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) ","                                      \
+        "\"parameters\":[" PATH_PARAM("job_name", OA_JOB_NAME) ","                                      \
             QUERY_PARAM("from", "false", JSON_DATE) "," QUERY_PARAM("to", "false", JSON_DATE) ","    \
             QUERY_PARAM("stage", "false", "{\"type\":\"string\",\"enum\":"                          \
                 "[\"extract\",\"transform\",\"aggregate\"],\"default\":\"aggregate\"}") "],"          \
@@ -218,54 +226,63 @@ static const char extract_openapi[] =
         "\"responses\":{" OK("jobs") "}}},"
     "\"/v1/jobs/{job_name}\":{"
         "\"get\":{\"summary\":\"A job's configuration\","
-            "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) "],"
-            "\"responses\":{" OK("job") "," ERR("404") "}},"
+            "\"parameters\":[" PATH_PARAM("job_name", OA_JOB_NAME) "],"
+            "\"responses\":{" OK("job") "," ERR("400") "," ERR("404") "}},"
         "\"put\":{\"summary\":\"Create or replace a job (validated; unknown fields refused)\","
-            "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) "],"
+            "\"parameters\":[" PATH_PARAM("job_name", OA_JOB_NAME) "],"
             JSON_BODY("{\"type\":\"object\",\"additionalProperties\":false,"
                 "\"required\":[\"provider\",\"tickers\"],\"properties\":{"
                 "\"provider\":{\"type\":\"string\",\"enum\":[\"polygon\",\"twelvedata\"]},"
-                "\"tickers\":{\"type\":\"array\",\"items\":" JSON_STR "},"
+                "\"tickers\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":5000,\"uniqueItems\":true,"
+                    "\"items\":{\"type\":\"string\",\"pattern\":\"" TICKER_PATTERN "\"},"
+                    "\"description\":\"the provider's symbols: Polygon's AAPL, BRK.A, C:EURUSD"
+                    " (forex), X:BTCUSD (crypto); Twelve Data's AAPL, SBIN:NSE, EUR/USD\"},"
                 "\"multiplier\":" JSON_INT("1", "1440") ","
                 "\"timespan\":{\"type\":\"string\",\"enum\":[\"minute\",\"hour\",\"day\"]},"
                 "\"adjusted\":{\"type\":\"boolean\"},"
                 "\"page_limit\":" JSON_INT("1", "50000") ","
-                "\"interval_seconds\":{\"type\":\"integer\",\"minimum\":1},"
-                "\"overlap_seconds\":{\"type\":\"integer\",\"minimum\":0},"
+                "\"interval_seconds\":{\"type\":\"integer\",\"minimum\":60,\"maximum\":2678400,"
+                    "\"description\":\"at least one bar\"},"
+                "\"overlap_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":2678400,"
+                    "\"description\":\"less than interval_seconds\"},"
                 "\"max_attempts\":" JSON_INT("1", "20") ","
                 "\"enabled\":{\"type\":\"boolean\"},"
-                "\"rate_limit_per_minute\":{\"type\":\"integer\",\"nullable\":true},"
+                "\"rate_limit_per_minute\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000,"
+                    "\"nullable\":true},"
                 "\"dq_rules\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
                 "\"schedule\":" SCHEDULE_SCHEMA "}}")
             "\"responses\":{" OK("the stored job") ",\"201\":{\"description\":\"created\"},"
-                ERR("400") "}}},"
+                ERR("400") "," OA_UNAUTHORIZED "}}},"
     "\"/v1/jobs/{job_name}/gaps\":{\"get\":{\"summary\":\"Windows with no successful execution\","
-        "\"parameters\":[" PATH_PARAM("job_name", JSON_STR) ","
+        "\"parameters\":[" PATH_PARAM("job_name", OA_JOB_NAME) ","
             QUERY_PARAM("from", "true", JSON_TIME) "," QUERY_PARAM("to", "true", JSON_TIME) ","
             QUERY_PARAM("stage", "false", "{\"type\":\"string\",\"enum\":"
                 "[\"extract\",\"transform\",\"aggregate\"]}") "],"
         "\"responses\":{" OK("gaps") "," ERR("400") "," ERR("404") "}}},"
     "\"/v1/backfills\":{\"get\":{\"summary\":\"A job's backfills with their progress, newest"
         " first (each as GET /v1/backfills/{backfill_id} without executions)\","
-        "\"parameters\":[" QUERY_PARAM("job_name", "true", JSON_STR) ","
+        "\"parameters\":[" QUERY_PARAM("job_name", "true", OA_JOB_NAME) ","
             QUERY_PARAM("limit", "false", JSON_INT("1", "100")) "],"
         "\"responses\":{" JSON_REPLY("200", "backfills", "{\"type\":\"object\",\"properties\":"
             "{\"backfills\":{\"type\":\"array\",\"items\":" BACKFILL_REF "}}}") ","
             ERR("400") "," ERR("404") "}},"
     "\"post\":{\"summary\":\"One execution per day of [from, to]\","
         JSON_BODY("{\"type\":\"object\",\"required\":[\"job_name\",\"from\",\"to\"],"
-            "\"properties\":{\"job_name\":" JSON_STR ",\"from\":" JSON_DATE ",\"to\":" JSON_DATE ","
-            "\"concurrency\":" JSON_INT("1", "32") ",\"backfill_id\":" JSON_UUID "}}")
+            "\"properties\":{\"job_name\":" OA_JOB_NAME ",\"from\":" JSON_DATE ",\"to\":" JSON_DATE ","
+            "\"concurrency\":" JSON_INT("1", "32") ",\"backfill_id\":" JSON_UUID "},"
+            "\"description\":\"whole past days: from <= to < today (UTC), at most"
+            " " OA_NUM(EXTRACT_BACKFILL_MAX_DAYS) " of them\"}")
         "\"responses\":{" JSON_REPLY("202", "the new backfill", BACKFILL_REF) ","
             JSON_REPLY("200", "the backfill of this backfill_id, asked for again", BACKFILL_REF)
-            "," ERR("400") "," ERR("404") "," ERR("409") "}}},"
+            "," ERR("400") "," OA_UNAUTHORIZED "," ERR("404") "," ERR("409") "}}},"
     "\"/v1/backfills/{backfill_id}\":{\"get\":{\"summary\":\"A backfill's progress through gold\","
         "\"parameters\":[" PATH_PARAM("backfill_id", JSON_UUID) "],"
-        "\"responses\":{" JSON_REPLY("200", "the backfill", BACKFILL_SCHEMA) "," ERR("404") "}}},"
+        "\"responses\":{" JSON_REPLY("200", "the backfill", BACKFILL_SCHEMA) "," ERR("400") ","
+            ERR("404") "}}},"
     "\"/v1/executions/{execution_id}/audit\":{\"get\":{"
         "\"summary\":\"The vendor requests of each attempt\","
         "\"parameters\":[" PATH_PARAM("execution_id", JSON_UUID) "],"
-        "\"responses\":{" OK("audit") "," ERR("404") "}}},"
+        "\"responses\":{" OK("audit") "," ERR("400") "," ERR("404") "}}},"
     CONSOLE_OPENAPI;
 /* clang-format on */
 

@@ -105,6 +105,75 @@ static void test_bad_jobs(void)
     CHECK_EQ_INT(status, 405);
 }
 
+/* What schemathesis found (tests/contract): the answers now match the documents. */
+static void test_contract_answers(void)
+{
+    static const struct {
+        int proc;
+        const char *method, *path, *body;
+        long status;
+    } cases[] = {
+        /* A method the route does not serve is a 405 before the name is read. */
+        {H_EXTRACT, "TRACE", "/v1/jobs/Bad-Name", NULL, 405},
+        {H_EXTRACT, "DELETE", "/v1/jobs/0", NULL, 405},
+        {H_EXTRACT, "POST", "/v1/jobs/0/gaps", "{}", 405},
+        {H_EXTRACT, "GET", "/v1/jobs/0", NULL, 400},
+        /* job_name is a job's name wherever it is given. */
+        {H_EXTRACT, "GET", "/v1/executions?job_name=", NULL, 400},
+        {H_TRANSFORM, "GET", "/v1/executions?job_name=Bad-Name", NULL, 400},
+        {H_AGGREGATE, "GET", "/v1/executions?job_name=" JOB, NULL, 200},
+        {H_EXTRACT, "POST", "/v1/executions", "{\"job_name\":\"\"}", 400},
+        {H_TRANSFORM, "POST", "/v1/executions",
+         "{\"execution_id\":\"0b7c2f4e-8a1d-4c55-9e3b-6d2a1f0c9e77\",\"job_name\":\"A\"}", 400},
+        /* A fraction of a second is an RFC 3339 time: read (no extract stage here: 404). */
+        {H_TRANSFORM, "POST", "/v1/executions",
+         "{\"execution_id\":\"0b7c2f4e-8a1d-4c55-9e3b-6d2a1f0c9e77\","
+         "\"window_start\":\"2024-03-04T10:00:00.123456Z\",\"window_end\":\"2024-03-04t11:00:"
+         "00z\"}",
+         404},
+        /* A cursor's numbers fit a bigint: 19 digits are refused before SQL sees them. */
+        {H_EXTRACT, "GET",
+         "/v1/runs?before=9999999999999999999.1.0b7c2f4e-8a1d-4c55-9e3b-6d2a1f0c9e77", NULL, 400},
+        {H_EXTRACT, "GET",
+         "/v1/runs?before=999999999999999999.1.0b7c2f4e-8a1d-4c55-9e3b-6d2a1f0c9e77", NULL, 200},
+    };
+    static const char *const stages[] = {"extract", "transform"};
+    long status;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *ans = h_call(cases[i].method, stack.procs[cases[i].proc].port, cases[i].path,
+                            cases[i].body, NULL, &status);
+        CHECK(status == cases[i].status, "%s %s on %s: %ld, want %ld (%s)", cases[i].method,
+              cases[i].path, stack.procs[cases[i].proc].name, status, cases[i].status,
+              error_message(ans));
+        cJSON_Delete(ans);
+    }
+    /* The POST's body as each stage takes it, and the token of mutating calls. */
+    for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++) {
+        int proc = i == 0 ? H_EXTRACT : H_TRANSFORM;
+        cJSON *doc = h_call("GET", stack.procs[proc].port, "/openapi.json", NULL, NULL, &status);
+        cJSON *post = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "paths"), "/v1/executions"), "post");
+        cJSON *body = cJSON_GetObjectItem(post, "requestBody");
+        cJSON *schema = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(body, "content"), "application/json"),
+                "schema"),
+            "required");
+        char *req = cJSON_PrintUnformatted(schema);
+
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItem(body, "required")), "%s: the body is required",
+              stages[i]);
+        CHECK(req && strcmp(req, i == 0 ? "[\"job_name\"]" : "[\"execution_id\"]") == 0,
+              "%s: the body requires %s", stages[i], req ? req : "nothing");
+        CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(post, "responses"), "401") &&
+                  cJSON_GetObjectItem(post, "security"),
+              "%s: the POST asks for the bearer token", stages[i]);
+        cJSON_free(req);
+        cJSON_Delete(doc);
+    }
+}
+
 /* Makes JOB the one-ticker (MSFT) daily job the backfills use, with dq_rules (JSON) or none. */
 static void put_backfill_job(const char *dq_rules)
 {
@@ -634,6 +703,7 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (h_stack_start(&stack, "jobs", API_KEY, SEED, NULL) == 0) {
         test_bad_jobs();
+        test_contract_answers();
         test_good_job();
         test_bad_backfills();
         test_backfill_and_gaps();

@@ -22,6 +22,10 @@
 #define OA_INT(lo, hi)  "{\"type\":\"integer\",\"minimum\":" lo ",\"maximum\":" hi "}"
 #define OA_ENUM(values) "{\"type\":\"string\",\"enum\":[" values "]}"
 #define OA_REF(name)    "{\"$ref\":\"#/components/schemas/" name "\"}"
+/* A job's name as every route checks it (tf_job_name_valid). */
+#define OA_JOB_NAME                                                                                \
+    "{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9_]{0,62}$\",\"description\":\"1 to 63 of"     \
+    " a-z, 0-9 and _, starting with a letter\"}"
 
 /* Parameters. */
 #define OA_PATH_PARAM(name, schema)                                                                \
@@ -31,8 +35,16 @@
 
 /* Request bodies (ends with a comma) and responses. */
 #define OA_BODY(schema)                                                                            \
-    "\"requestBody\":{\"content\":{\"application/json\":{\"schema\":" schema "}}},"
-#define OA_OK(what) "\"200\":{\"description\":\"" what "\"}"
+    "\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":" schema     \
+    "}}},"
+/* A mutating call: the bearer token (TICKFLOW_API_TOKEN) when the service has one; ends with a
+ * comma. The document's components declare the scheme; OA_UNAUTHORIZED is its 401. */
+#define OA_BEARER "\"security\":[{\"bearer\":[]}],"
+#define OA_BEARER_SCHEME                                                                           \
+    "\"securitySchemes\":{\"bearer\":{\"type\":\"http\",\"scheme\":\"bearer\",\"description\":"    \
+    "\"TICKFLOW_API_TOKEN; asked of calls that change something, when the service has one\"}}"
+#define OA_UNAUTHORIZED "\"401\":{\"description\":\"no valid bearer token\"}"
+#define OA_OK(what)     "\"200\":{\"description\":\"" what "\"}"
 #define OA_JSON(code, what, schema)                                                                \
     "\"" code "\":{\"description\":\"" what                                                        \
     "\",\"content\":{\"application/json\":{\"schema\":" schema "}}}"

@@ -21,6 +21,9 @@
 /** 1 when s is a canonical UUID (8-4-4-4-12 hex digits). */
 int tf_uuid_valid(const char *s);
 
+/** 1 for a job's name, [a-z][a-z0-9_]{0,62}: safe as a path segment, a Kafka key and in SQL. */
+int tf_job_name_valid(const char *name);
+
 /** Writes a new random (v4) UUID, lower case, into out[37]. */
 void tf_uuid_new(char out[TF_UUID_LEN + 1]);
 
