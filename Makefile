@@ -156,6 +156,8 @@ fuzz-bins: $(FUZZ_BINS)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(SVC_LIBS) $(LIBTF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+# fuzz_parquet reads back what it writes with the test reader.
+$(BUILD)/fuzz/fuzz_parquet: $(BUILD)/obj/tests/harness/pq_read.o
 
 # The stack the browser tests drive (tests/browser/stack.c).
 BROWSER_STACK := $(BUILD)/tests/browser_stack

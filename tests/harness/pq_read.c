@@ -1153,6 +1153,7 @@ struct ctx {
     const unsigned char *file;
     struct pq_read_file *f;
     struct pq_read_col *col;
+    ZSTD_DCtx *dctx;
     unsigned char *page, *dpage; /* a decompressed data page; the dictionary page */
     size_t page_cap, dpage_cap;
     uint32_t *lv, *idx; /* levels, dictionary indices */
@@ -1193,7 +1194,7 @@ static int inflate_page(struct ctx *x, const struct page_hdr *h, const unsigned 
                    (int)h->csize);
     if (!grow(x, (void **)buf, cap, usize ? usize : 1, 1))
         return 0;
-    got = ZSTD_decompress(*buf, usize, body, (size_t)h->csize);
+    got = ZSTD_decompressDCtx(x->dctx, *buf, usize, body, (size_t)h->csize);
     if (ZSTD_isError(got))
         return bad(x->rd, "column \"%s\": zstd: %s", x->col->name, ZSTD_getErrorName(got));
     if (got != usize)
@@ -1606,11 +1607,17 @@ enum tf_rc pq_read(const void *data, size_t len, struct pq_read_file *f, char *e
     x.rd = &rd;
     x.file = file;
     x.f = f;
+    x.dctx = ZSTD_createDCtx();
+    if (!x.dctx) {
+        nomem(&rd);
+        goto out;
+    }
     for (size_t c = 0; c < f->ncols; c++) {
         if (!read_column(&x, c))
             goto out;
     }
 out:
+    ZSTD_freeDCtx(x.dctx);
     free(x.page);
     free(x.dpage);
     free(x.lv);
