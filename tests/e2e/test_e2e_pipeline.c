@@ -684,14 +684,11 @@ static void test_redelivered_event(void)
     consumed = h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
     CHECK(h_send_event(stack.db, stack.prefix, "tickflow.bronze.v1", id, "extract") == 0,
           "its bronze event sent again");
-    for (int i = 0; i < h_timeout(30) * 10; i++) {
-        if (h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
-            break;
-        h_sleep_ms(100);
-    }
+    /* Settled: transform committed past it, having done whatever it was going to do. */
+    CHECK(h_wait_consumed(stack.prefix, "tickflow.bronze.v1", "transform", 30) == 0,
+          "transform settled the redelivered event");
     CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
           "transform read the redelivered event");
-    h_sleep_ms(500);
     after = db_record(id, "transform");
     CHECK_EQ_INT(h_jnum(after, "attempt"), 1);
     CHECK_STR(h_jstr(after, "finished_at"), h_jstr(before, "finished_at"));
@@ -904,9 +901,9 @@ static double db_num(const char *sql, const char *param)
 
 /*
  * A stage record's start and finish are wall-clock times: transform held
- * inside its transaction for the 2.5 s another session holds a ticker's
- * silver lock records that time, within what the test saw from the POST to
- * the final record (not its transaction's start as its finish).
+ * inside its transaction, until it has run 2 s, by another session holding a
+ * ticker's silver lock records that time, within what the test saw from the
+ * POST to the final record (not its transaction's start as its finish).
  */
 static void test_recorded_time(void)
 {
@@ -918,6 +915,8 @@ static void test_recorded_time(void)
     long status;
     double before, after, recorded, start, finish, seen;
     struct timespec t0, t1;
+    const char *idp[1] = {id};
+    int held = 0;
 
     /* The lock first: the transform that extract's event starts waits for it. */
     res = PQexec(holder, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tickflow.silver'),"
@@ -935,7 +934,22 @@ static void test_recorded_time(void)
     rec = post(stack.procs[H_EXTRACT].port, body, &status);
     CHECK_STR(h_jstr(rec, "status"), "SUCCESS");
     cJSON_Delete(rec);
-    h_sleep_ms(2500);
+    /* Held until transform has run 2 s, waiting for the lock (the one advisory lock
+     * requested and not granted in the stack's database). */
+    for (double end = h_now_s() + h_timeout(60);
+         !held && h_now_s() < end && h_stack_alive(&stack);) {
+        held = h_pg_ll(stack.db,
+                       "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                       " AND stage = 'transform' AND status = 'RUNNING'"
+                       " AND clock_timestamp() - started_at >= interval '2 s' AND EXISTS"
+                       " (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                       "  WHERE d.datname = current_database() AND l.locktype = 'advisory'"
+                       "  AND NOT l.granted)",
+                       1, idp) == 1;
+        if (!held)
+            h_sleep_ms(100);
+    }
+    CHECK(held, "transform waited 2 s for the silver lock");
     res = PQexec(holder, "COMMIT");
     PQclear(res);
     rec = h_wait_stage(&stack, stack.procs[H_TRANSFORM].port, id, 60);
@@ -952,9 +966,8 @@ static void test_recorded_time(void)
                     " WHERE execution_id = $1 AND stage = 'transform'",
                     id);
     recorded = finish - start;
-    CHECK(recorded >= 1.0 && recorded <= seen,
-          "transform recorded %.3f s; the test held it 2.5 s and saw %.3f s in all", recorded,
-          seen);
+    CHECK(recorded >= 2.0 && recorded <= seen,
+          "transform recorded %.3f s; the test held it 2 s and saw %.3f s in all", recorded, seen);
     CHECK(start >= before && finish <= after,
           "transform's record [%.3f, %.3f] lies outside what the test saw [%.3f, %.3f]", start,
           finish, before, after);

@@ -299,12 +299,11 @@ static void test_replay(void)
     consumed = h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
     CHECK(h_send_event(stack.db, stack.prefix, "tickflow.bronze.v1", id, "extract") == 0,
           "bronze event sent again");
-    for (int i = 0; i < h_timeout(30) * 10; i++) {
-        if (h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed)
-            break;
-        h_sleep_ms(100);
-    }
-    h_sleep_ms(500);
+    /* Settled: transform committed past it, having done whatever it was going to do. */
+    CHECK(h_wait_consumed(stack.prefix, "tickflow.bronze.v1", "transform", 30) == 0,
+          "transform settled the bronze event sent again");
+    CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
+          "transform read it");
     rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK_EQ_INT(h_jnum(rec, "attempt"), 1);
     CHECK_STR(h_jstr(rec, "finished_at"), h_jstr(first, "finished_at"));
@@ -346,12 +345,10 @@ static void test_replay(void)
     consumed = h_metric(stack.procs[H_AGGREGATE].port, "tickflow_events_consumed_total");
     CHECK(h_send_event(stack.db, stack.prefix, "tickflow.silver.v1", id, "transform") == 0,
           "silver event sent again");
-    for (int i = 0; i < h_timeout(30) * 10; i++) {
-        if (h_metric(stack.procs[H_AGGREGATE].port, "tickflow_events_consumed_total") > consumed)
-            break;
-        h_sleep_ms(100);
-    }
-    h_sleep_ms(500);
+    CHECK(h_wait_consumed(stack.prefix, "tickflow.silver.v1", "aggregate", 30) == 0,
+          "aggregate settled the silver event sent again");
+    CHECK(h_metric(stack.procs[H_AGGREGATE].port, "tickflow_events_consumed_total") > consumed,
+          "aggregate read it");
     rec = h_get_record(stack.procs[H_AGGREGATE].port, id);
     CHECK_EQ_INT(h_jnum(rec, "attempt"), 2);
     cJSON_Delete(rec);

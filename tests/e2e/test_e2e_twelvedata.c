@@ -400,6 +400,8 @@ static void expect_extract_failure(const char *id, const char *what, const char 
 {
     cJSON *rec = h_wait_stage(&stack, stack.procs[H_EXTRACT].port, id, 60);
     const char *err = rec ? h_jstr(rec, "error") : NULL;
+    const char *params[1] = {id};
+    int published = 0;
 
     CHECK(rec && strcmp(h_jstr(rec, "status"), "FAILED") == 0, "%s: extract %s", what,
           rec ? h_jstr(rec, "status") : "timed out");
@@ -408,7 +410,18 @@ static void expect_extract_failure(const char *id, const char *what, const char 
               err ? err : "-");
     CHECK(!err || !strstr(err, API_KEY), "%s: no key in the error", what);
     cJSON_Delete(rec);
-    h_sleep_ms(300);
+    /* The failure's event out, and transform past it: it had its chance to run. */
+    for (double end = h_now_s() + h_timeout(30); !published && h_now_s() < end;) {
+        published = h_pg_ll(stack.db,
+                            "SELECT count(*) FROM tickflow.job_execution WHERE execution_id = $1"
+                            " AND stage = 'extract' AND event_published_at IS NOT NULL",
+                            1, params) == 1;
+        if (!published)
+            h_sleep_ms(100);
+    }
+    CHECK(published, "%s: extract's event published", what);
+    CHECK(h_wait_consumed(stack.prefix, "tickflow.bronze.v1", "transform", 30) == 0,
+          "%s: transform settled extract's event", what);
     rec = h_get_record(stack.procs[H_TRANSFORM].port, id);
     CHECK(rec == NULL, "%s: nothing downstream ran", what);
     cJSON_Delete(rec);

@@ -91,6 +91,13 @@ double h_jnum(const cJSON *obj, const char *key);
  */
 long h_topic_scan(const char *prefix, const char *topic, const char *needle, long *with_needle);
 
+/**
+ * Waits up to seconds until stage's consumer group (<prefix>tickflow-<stage>) has committed
+ * every message <prefix><topic> holds now: each event on it was settled (handled, or
+ * dead-lettered) and whatever it ran has finished. 0 when it has, -1 (said on stderr) when not.
+ */
+int h_wait_consumed(const char *prefix, const char *topic, const char *stage, int seconds);
+
 /** GET /v1/executions/{id} of the service on port (new object), NULL unless 200. */
 cJSON *h_get_record(int port, const char *id);
 

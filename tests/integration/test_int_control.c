@@ -4,6 +4,7 @@
  * claims, lease fencing of a stale owner, retries of failed stages, the
  * pool's bound, and a Kafka round trip with headers and committed offsets.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,6 +259,7 @@ static void test_pool_drops_closed(PGconn *db)
     PGconn *a = tf_pg_pool_get(pool, 1000, err, sizeof(err));
     PGconn *b;
     PGresult *res;
+    struct pollfd sock = {.fd = -1, .events = POLLIN};
 
     CHECK(a != NULL, "a connection: %s", err);
     if (!a) {
@@ -265,16 +267,14 @@ static void test_pool_drops_closed(PGconn *db)
         return;
     }
     snprintf(pid, sizeof(pid), "%d", PQbackendPID(a));
+    sock.fd = PQsocket(a);
     tf_pg_pool_put(pool, a);
     CHECK_EQ_INT(
         h_pg_ll(db, "SELECT count(*) FROM (SELECT pg_terminate_backend($1::int)) t", 1, params), 1);
-    /* Until the backend has gone, the socket may still look open. */
-    for (int i = 0;
-         i < 50 &&
-         h_pg_ll(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, params) != 0;
-         i++)
-        h_sleep_ms(20);
-    h_sleep_ms(50);
+    /* Until the server's goodbye (its message, then the close) reaches the pooled
+     * socket, the connection looks open: what the pool checks is there. */
+    CHECK(poll(&sock, 1, h_timeout(5) * 1000) == 1,
+          "the pooled connection's socket says it closed");
     b = tf_pg_pool_get(pool, 1000, err, sizeof(err));
     CHECK(b != NULL, "a connection after the server closed the pooled one: %s", err);
     res = b ? PQexec(b, "SELECT 1") : NULL;
