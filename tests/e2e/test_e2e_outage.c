@@ -248,6 +248,7 @@ static void test_event_during_db_outage(void)
                             0, NULL);
     char *event = NULL, *status = NULL;
     long long consumed = h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total");
+    int unsettled = h_file_count(stack.procs[H_TRANSFORM].log, "not settled (");
 
     CHECK(from != NULL, "a finished extract to copy");
     if (!from)
@@ -267,7 +268,13 @@ static void test_event_during_db_outage(void)
     }
     CHECK(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_events_consumed_total") > consumed,
           "transform has the event while PostgreSQL is down");
-    h_sleep_ms(3000); /* several retries' worth */
+    /* Three tries of it failed (each says so in the log), none dead-lettered it. */
+    for (double end = h_now_s() + h_timeout(30);
+         h_file_count(stack.procs[H_TRANSFORM].log, "not settled (") < unsettled + 3 &&
+         h_now_s() < end;)
+        h_sleep_ms(100);
+    CHECK(h_file_count(stack.procs[H_TRANSFORM].log, "not settled (") >= unsettled + 3,
+          "transform tried the event 3 times while PostgreSQL was down");
     CHECK_EQ_INT(h_metric(stack.procs[H_TRANSFORM].port, "tickflow_dead_letters_total"), 0);
 
     CHECK_EQ_INT(env_script("pg.sh", "up"), 0);
