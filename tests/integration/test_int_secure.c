@@ -50,6 +50,19 @@ static const char *need(const char *name)
     return v;
 }
 
+/* The test PostgreSQL's port, from TICKFLOW_PG_DSN (tests/env/pg.sh's TF_PG_PORT). */
+static const char *pg_port(void)
+{
+    static char port[16] = "5432";
+    PQconninfoOption *opts = PQconninfoParse(getenv("TICKFLOW_PG_DSN"), NULL);
+
+    for (const PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "port") == 0 && o->val && *o->val)
+            snprintf(port, sizeof(port), "%s", o->val);
+    PQconninfoFree(opts);
+    return port;
+}
+
 static void cert(char *out, size_t outlen, const char *name)
 {
     snprintf(out, outlen, "%s/%s", certs, name);
@@ -325,7 +338,7 @@ static void test_pipeline(void)
     snprintf(e_dsn, sizeof(e_dsn),
              "TICKFLOW_PG_DSN=postgresql://%s:%s@localhost:%s/%s?sslmode=verify-full"
              "&sslrootcert=%s",
-             pg_user, pg_pw, getenv("TF_PG_PORT") ? getenv("TF_PG_PORT") : "55432", dbname, ca);
+             pg_user, pg_pw, pg_port(), dbname, ca);
     snprintf(e_brokers, sizeof(e_brokers), "TICKFLOW_KAFKA_BROKERS=%s", sasl_brokers);
     snprintf(e_user, sizeof(e_user), "TICKFLOW_KAFKA_SASL_USERNAME=%s", scram_user);
     snprintf(e_pwfile, sizeof(e_pwfile), "TICKFLOW_KAFKA_SASL_PASSWORD_FILE=%s", pwfile);
@@ -448,7 +461,7 @@ static void test_refusals(void)
     char dbname[64], dsn[1024], ca[600], other[600];
     static char e_brokers[300], e_ssl_brokers[300], e_user[200], e_ca[700], e_other[700];
     static char e_pw[200], bad_dsn[3][1200];
-    const char *port = getenv("TF_PG_PORT") ? getenv("TF_PG_PORT") : "55432";
+    const char *port = pg_port();
 
     snprintf(dbname, sizeof(dbname), "tickflow_secref_%ld", (long)getpid());
     if (h_pg_create_db(base, dbname, dsn, sizeof(dsn)) != 0) {
