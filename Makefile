@@ -211,6 +211,14 @@ test-e2e: all $(E2E_BINS) $(BROWSER_STACK)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh e2e
 
+# schemathesis (pinned, in a venv under ~/.cache/tickflow) against each
+# service's /openapi.json on a running stack with a token (tests/contract/run.sh).
+.PHONY: test-contract
+test-contract: deps
+	@$(MAKE) --no-print-directory all $(AIRFLOW_STACK)
+	@bash tests/env/up.sh >/dev/null
+	@BUILD=$(BUILD) bash tests/run.sh contract
+
 # Apache Airflow 3 (pinned, in a venv under ~/.cache/tickflow) running the
 # DAGs of deploy/airflow/dags against a real stack (tests/airflow/run.sh).
 test-airflow: deps

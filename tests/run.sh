@@ -155,6 +155,11 @@ fi
 if [ "$which" = airflow ] || { [ "$which" = all ] && [ "$plain" = 1 ]; }; then
     run_suite e2e-airflow bash tests/airflow/run.sh "$BUILD"
 fi
+# The API contract: schemathesis against each service's /openapi.json on a
+# running stack (tests/contract/run.sh; `make test-contract` runs it alone).
+if [ "$which" = contract ] || { [ "$which" = all ] && [ "$plain" = 1 ]; }; then
+    run_suite contract bash tests/contract/run.sh "$BUILD"
+fi
 if [ "$which" = all ] || [ "$which" = deploy ]; then
     run_suite deploy-checks python3 tests/deploy/check_deploy.py
     # Each check of check_deploy.py shown failing on a manifest broken for it.
