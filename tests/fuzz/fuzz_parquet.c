@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bits = bits << 8 | (size ? data[(r * 8 + k) % size] : 0);
         memcpy(&raw_d[r], &bits, 8);
         raw_i[r] = (int64_t)(bits ^ (bits >> 17));
-        has2[r] = (bits >> 3) % 3 != 0;
+        has2[r] = (size ? data[(r * 5 + 3) % size] : 0) % 3 != 1;
         /* x / 16 pieces, chosen by the bytes after row r's */
         for (size_t k = 0; k < x / 16u; k++) {
             const char *p = pieces[(size ? data[(r + 1 + k) % size] : 0) % TF_ARRAY_LEN(pieces)];
