@@ -5,6 +5,9 @@
  * schema refused, byte-identical output on a second write, the output
  * buffer's cap honoured and left as it was after a failure.
  *
+ * Each file is read back in process by tests/harness/pq_read.c and must
+ * hold what was written: rows, groups, values, nulls, statistics.
+ *
  * Each file goes to $TF_PQ_OUT (or a new folder under /tmp) as NAME.parquet
  * with NAME.json beside it: the values the file must hold, for readers that
  * no one here wrote (tests/lake/check_parquet.py: pyarrow and DuckDB).
