@@ -71,7 +71,7 @@ CTL_BIN    := $(BUILD)/bin/tickflowctl
 TEST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(INT_SRC) $(E2E_SRC) $(wildcard bench/*.c))
 .SECONDARY: $(TEST_OBJ)
 
-.PHONY: FORCE fuzz fuzz-bins all deps env-up env-down down demo test test-tsan test-unit test-integration test-e2e test-airflow check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
+.PHONY: FORCE fuzz fuzz-bins all deps test-chaos env-up env-down down demo test test-tsan test-unit test-integration test-e2e test-airflow check-deploy bench bench-extract bench-load bench-e2e bench-backfill bench-status bench-console clean lint format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(CTL_BIN)
@@ -148,6 +148,13 @@ $(BUILD)/tests/test_e2e_%: $(BUILD)/obj/tests/e2e/test_e2e_%.o $(HARNESS_OBJ) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The chaos suite (tests/chaos/test_chaos.c), outside tests/ so that the
+# unit loop of tests/run.sh does not take it for one of its own.
+CHAOS_BIN := $(BUILD)/chaos/test_chaos
+$(CHAOS_BIN): $(BUILD)/obj/tests/chaos/test_chaos.o $(HARNESS_OBJ) $(SVC_LIBS) $(LIBTF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # libFuzzer harnesses (tests/fuzz/), built by tests/fuzz/run.sh with clang
 # into build-fuzz/ (SANITIZER=fuzzer-no-link,address,undefined).
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
@@ -191,7 +198,7 @@ demo: deps
 	@bash tools/demo.sh run
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS) $(BROWSER_STACK) $(AIRFLOW_STACK)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(INT_BINS) $(E2E_BINS) $(BROWSER_STACK) $(AIRFLOW_STACK) $(CHAOS_BIN)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
 
@@ -225,6 +232,14 @@ test-airflow: deps
 	@$(MAKE) --no-print-directory all $(AIRFLOW_STACK)
 	@bash tests/env/up.sh >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh airflow
+
+# The chaos suite alone: CHAOS_TRIALS seeded trials (make test runs 30),
+# from seed CHAOS_SEED (tests/chaos/test_chaos.c says how to replay one).
+test-chaos: deps
+	@$(MAKE) --no-print-directory all $(CHAOS_BIN)
+	@bash tests/env/up.sh >/dev/null
+	@BUILD=$(BUILD) TF_CHAOS_TRIALS=$(or $(CHAOS_TRIALS),200) TF_CHAOS_SEED=$(or $(CHAOS_SEED),1) \
+		bash tests/run.sh chaos
 
 # Benchmarks: figures against their limit, measured side by side in one run.
 bench: bench-extract bench-load bench-e2e bench-backfill bench-status bench-console
@@ -262,7 +277,7 @@ check-deploy:
 
 C_FILES := $(wildcard common/*/*.c common/*/*.h common/*/include/tf/*.h services/*/*.c services/*/*.h \
              cli/*/*.c cli/*/*.h \
-             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/fuzz/*.c tests/browser/*.c tests/airflow/*.c bench/*.c \
+             tests/unit/*.c tests/integration/*.c tests/e2e/*.c tests/chaos/*.c tests/fuzz/*.c tests/browser/*.c tests/airflow/*.c bench/*.c \
              tests/harness/*.c tests/harness/*.h)
 
 format:

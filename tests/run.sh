@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tickflow's test suites and prints one closing line for the whole run:
 #   N passed, N failed
-# Usage: tests/run.sh [all|unit|integration|e2e|airflow|deploy]   (BUILD=build-address-undefined for sanitizer builds)
+# Usage: tests/run.sh [all|unit|integration|e2e|chaos|airflow|deploy]   (BUILD=build-address-undefined for sanitizer builds)
 # The e2e suites that touch the lake run twice, the second time with the
 # lake in a SeaweedFS bucket (e2e-s3-*), in the build without a sanitizer
 # or with TF_TEST_LAKE_BOTH=1; tests/env/seaweedfs.sh builds its server once.
@@ -149,6 +149,13 @@ if { [ "$which" = all ] || [ "$which" = e2e ]; } &&
         tail -n 20 "$out/seaweedfs-up.out"
         failed=$((failed + 1))
     fi
+fi
+# The chaos suite (tests/chaos/test_chaos.c): seeded trials of faults on
+# two replicas of each stage, TF_CHAOS_TRIALS of them (30 here; `make
+# test-chaos` runs 200), in the build without a sanitizer.
+if [ "$which" = chaos ] || { [ "$which" = all ] && [ "$plain" = 1 ]; }; then
+    run_suite chaos env TF_CHAOS_TRIALS="${TF_CHAOS_TRIALS:-30}" "$BUILD/chaos/test_chaos"
+    grep -E '^chaos: ' "$out/chaos.out" || true
 fi
 # Apache Airflow 3 running deploy/airflow's DAGs against a real stack
 # (tests/airflow/run.sh; `make test-airflow` runs it alone).

@@ -780,7 +780,7 @@ cJSON *h_wait_stage(struct h_stack *st, int port, const char *id, int seconds)
     return NULL;
 }
 
-long h_topic_scan(const char *prefix, const char *topic, const char *needle, long *with_needle)
+long h_topic_each(const char *prefix, const char *topic, long count, h_message_fn fn, void *arg)
 {
     struct tf_kafka_consumer *cons = NULL;
     char full[160], group[200], err[256];
@@ -796,14 +796,9 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
     }
     /* Up to 20 s for the group to form and the first message; then read
      * until 2 s pass without one (at most 5 minutes in all). */
-    for (double start = h_now_s();
-         quiet < 4 && h_now_s() - start < (n ? h_timeout(300) : h_timeout(20));) {
+    for (double start = h_now_s(); quiet < 4 && (count < 0 || n < count) &&
+                                   h_now_s() - start < (n ? h_timeout(300) : h_timeout(20));) {
         rd_kafka_message_t *msg = tf_kafka_consumer_poll(cons, 500);
-        rd_kafka_headers_t *hdrs = NULL;
-        const char *name;
-        const void *val;
-        size_t len;
-        int hit;
 
         if (!msg) {
             quiet += n > 0;
@@ -811,18 +806,41 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
         }
         quiet = 0;
         n++;
-        hit = msg->payload && memmem(msg->payload, msg->len, needle, strlen(needle)) != NULL;
-        if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            for (size_t h = 0;
-                 rd_kafka_header_get_all(hdrs, h, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
-                 h++)
-                hit |= val && memmem(val, len, needle, strlen(needle)) != NULL;
-        }
-        *with_needle += hit;
+        fn(arg, msg);
         rd_kafka_message_destroy(msg);
     }
     tf_kafka_consumer_free(cons);
     return n;
+}
+
+struct needle_count {
+    const char *needle;
+    long *hits;
+};
+
+/* Counts a message whose value or a header's value holds the needle. */
+static void count_needle(void *arg, const rd_kafka_message_t *msg)
+{
+    const struct needle_count *nc = arg;
+    rd_kafka_headers_t *hdrs = NULL;
+    size_t nlen = strlen(nc->needle), len;
+    const char *name;
+    const void *val;
+    int hit = msg->payload && memmem(msg->payload, msg->len, nc->needle, nlen) != NULL;
+
+    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (size_t h = 0;
+             rd_kafka_header_get_all(hdrs, h, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR; h++)
+            hit |= val && memmem(val, len, nc->needle, nlen) != NULL;
+    }
+    *nc->hits += hit;
+}
+
+long h_topic_scan(const char *prefix, const char *topic, const char *needle, long *with_needle)
+{
+    struct needle_count nc = {needle, with_needle};
+
+    return h_topic_each(prefix, topic, -1, count_needle, &nc);
 }
 
 cJSON *h_call(const char *method, int port, const char *path, const char *body, const char *header,

@@ -98,6 +98,23 @@ long h_topic_scan(const char *prefix, const char *topic, const char *needle, lon
  */
 int h_wait_consumed(const char *prefix, const char *topic, const char *stage, int seconds);
 
+/* What h_topic_each calls for each message (librdkafka's rd_kafka_message_t). */
+struct rd_kafka_message_s;
+typedef void (*h_message_fn)(void *arg, const struct rd_kafka_message_s *msg);
+
+/**
+ * Reads the messages of <prefix><topic> with a fresh consumer group, calling
+ * fn on each, until count were read (count >= 0) or the topic is quiet.
+ * Returns how many were read, -1 when no consumer could be made.
+ */
+long h_topic_each(const char *prefix, const char *topic, long count, h_message_fn fn, void *arg);
+
+/**
+ * How many messages <prefix><topic> holds (the partitions' end offsets less
+ * their starts; tests/harness/wait.c), -1 when it cannot be asked.
+ */
+long h_topic_size(const char *prefix, const char *topic);
+
 /** GET /v1/executions/{id} of the service on port (new object), NULL unless 200. */
 cJSON *h_get_record(int port, const char *id);
 

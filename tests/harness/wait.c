@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -68,7 +69,7 @@ static rd_kafka_topic_partition_list_t *topic_ends(rd_kafka_t *rk, const char *t
         err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
     }
     if (err) {
-        fprintf(stderr, "h_wait_consumed: the ends of %s: %s\n", topic, rd_kafka_err2str(err));
+        fprintf(stderr, "the ends of %s: %s\n", topic, rd_kafka_err2str(err));
         if (ends)
             rd_kafka_topic_partition_list_destroy(ends);
         ends = NULL;
@@ -80,18 +81,13 @@ static rd_kafka_topic_partition_list_t *topic_ends(rd_kafka_t *rk, const char *t
     return ends;
 }
 
-int h_wait_consumed(const char *prefix, const char *topic, const char *stage, int seconds)
+/* A consumer of group (never subscribed: it only asks); NULL, said, on failure. */
+static rd_kafka_t *asker(const char *group)
 {
-    char full[160], group[200], err[256] = "";
+    char err[256] = "";
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *ends = NULL;
-    double end = h_now_s() + h_timeout(seconds);
-    int behind = -1;
 
-    snprintf(full, sizeof(full), "%s%s", prefix, topic);
-    snprintf(group, sizeof(group), "%stickflow-%s", prefix, stage);
-    /* Never subscribes (so never joins the group): it only reads its committed offsets. */
     if (rd_kafka_conf_set(conf, "bootstrap.servers", getenv("TICKFLOW_KAFKA_BROKERS"), err,
                           sizeof(err)) == RD_KAFKA_CONF_OK &&
         rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) == RD_KAFKA_CONF_OK &&
@@ -101,9 +97,54 @@ int h_wait_consumed(const char *prefix, const char *topic, const char *stage, in
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
-        fprintf(stderr, "h_wait_consumed: %s\n", err);
-        return -1;
+        fprintf(stderr, "kafka client: %s\n", err);
     }
+    return rk;
+}
+
+long h_topic_size(const char *prefix, const char *topic)
+{
+    char full[160], group[200];
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *ends;
+    long n = -1;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, topic);
+    snprintf(group, sizeof(group), "%ssize-%ld", prefix, (long)getpid());
+    rk = asker(group);
+    ends = rk ? topic_ends(rk, full) : NULL;
+    if (ends) {
+        n = 0;
+        for (int i = 0; i < ends->cnt; i++) {
+            int64_t lo = 0, hi = 0;
+            if (rd_kafka_query_watermark_offsets(rk, full, ends->elems[i].partition, &lo, &hi,
+                                                 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                n = -1;
+                break;
+            }
+            n += (long)(hi - lo);
+        }
+        rd_kafka_topic_partition_list_destroy(ends);
+    }
+    if (rk)
+        rd_kafka_destroy(rk);
+    return n;
+}
+
+int h_wait_consumed(const char *prefix, const char *topic, const char *stage, int seconds)
+{
+    char full[160], group[200];
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *ends = NULL;
+    double end = h_now_s() + h_timeout(seconds);
+    int behind = -1;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, topic);
+    snprintf(group, sizeof(group), "%stickflow-%s", prefix, stage);
+    /* Never subscribes (so never joins the group): it only reads its committed offsets. */
+    rk = asker(group);
+    if (!rk)
+        return -1;
     ends = topic_ends(rk, full);
     while (ends && behind != 0 && h_now_s() < end) {
         rd_kafka_topic_partition_list_t *got = rd_kafka_topic_partition_list_copy(ends);
