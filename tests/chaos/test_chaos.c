@@ -815,7 +815,10 @@ static void run_trial(struct trial *t, struct outcome *o, int *dup_events, int *
         fault_storm(t, pick(2) ? 500 : 503);
     else if (t->fault == F_STORM_429)
         fault_storm(t, 429);
-    else if (t->fault == F_KILL_EXTRACT) /* mid-download: the vendor answers slowly a while */
+    else if (t->fault == F_KILL_EXTRACT || t->fault == F_KAFKA_RESTART ||
+             t->fault == F_PG_RESTART || t->fault == F_LAKE_FULL)
+        /* Runs under way when the fault comes (extract mid-download): the vendor answers slowly a
+         * while. */
         CHECK_EQ_INT(h_sim_faults(st.procs[H_MARKETSIM].port,
                                   "{\"rules\":[{\"fault\":\"slow\",\"times\":8,"
                                   "\"delay_ms\":1500}]}"),

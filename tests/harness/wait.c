@@ -112,7 +112,12 @@ long h_topic_size(const char *prefix, const char *topic)
     snprintf(full, sizeof(full), "%s%s", prefix, topic);
     snprintf(group, sizeof(group), "%ssize-%ld", prefix, (long)getpid());
     rk = asker(group);
+    /* Right after a broker restart the partitions' leaders may not be known yet. */
     ends = rk ? topic_ends(rk, full) : NULL;
+    for (int i = 0; rk && !ends && i < h_timeout(20) * 2; i++) {
+        h_sleep_ms(500);
+        ends = topic_ends(rk, full);
+    }
     if (ends) {
         n = 0;
         for (int i = 0; i < ends->cnt; i++) {
