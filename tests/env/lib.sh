@@ -30,6 +30,23 @@ die()  { printf 'env: ERROR: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# tf_reserve_ports PORT...: keeps the kernel from handing these ports out as
+# the local end of outgoing connections. They lie in Linux's ephemeral
+# range (32768-60999), so a client socket could otherwise take one while
+# its server restarts (the chaos suite restarts Kafka and PostgreSQL), and
+# the server's bind would fail with "Address already in use". Root only
+# (net.ipv4.ip_local_reserved_ports); elsewhere it does nothing.
+tf_reserve_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports have p add=""
+    [ -w "$f" ] || return 0
+    have=$(cat "$f" 2>/dev/null) || return 0
+    for p in "$@"; do
+        # shellcheck disable=SC2076 # a literal match in the comma list
+        [[ ",$have," =~ ",$p," ]] || add=$add${add:+,}$p
+    done
+    [ -z "$add" ] || echo "${have:+$have,}$add" >"$f" 2>/dev/null || true
+}
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 tf_port_open() {
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
@@ -74,3 +91,9 @@ tf_stop_pid() {
         for ((i = 0; i < 20; i++)); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
     fi
 }
+
+# The test servers' ports (seaweedfs.sh's defaults too), before any starts.
+tf_reserve_ports "$TF_PG_PORT" "$TF_KAFKA_PORT" "$TF_KAFKA_CONTROLLER_PORT" \
+    "$TF_KAFKA_SASL_SSL_PORT" "$TF_KAFKA_SSL_PORT" "${TF_S3_PORT:-58333}" \
+    "${TF_S3_GRPC_PORT:-58334}" "${TF_SEAWEED_MASTER_PORT:-58330}" \
+    "${TF_SEAWEED_VOLUME_PORT:-58380}" "${TF_SEAWEED_FILER_PORT:-58388}"
