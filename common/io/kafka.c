@@ -868,12 +868,43 @@ enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_messag
     return TF_OK;
 }
 
+/*
+ * Leaves the group within CLOSE_MS. rd_kafka_consumer_close() can wait for
+ * ever for a group coordinator it cannot find (librdkafka issue 3740), as
+ * after a broker restart; offsets are committed as each event settles, so
+ * nothing is lost by leaving without a goodbye: the group rebalances once
+ * the session times out.
+ */
+#define CLOSE_MS 10000
+
 void tf_kafka_consumer_free(struct tf_kafka_consumer *cons)
 {
+    rd_kafka_queue_t *q;
+    rd_kafka_error_t *error = NULL;
+    int flags = 0;
+
     if (!cons)
         return;
-    rd_kafka_consumer_close(cons->rk);
-    rd_kafka_destroy(cons->rk);
+    q = rd_kafka_queue_new(cons->rk);
+    if (q)
+        error = rd_kafka_consumer_close_queue(cons->rk, q);
+    if (q && !error) {
+        for (int64_t t0 = tf_time_mono_ms();
+             !rd_kafka_consumer_closed(cons->rk) && tf_time_mono_ms() - t0 < CLOSE_MS;) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+    }
+    if (!rd_kafka_consumer_closed(cons->rk)) {
+        tf_log_warn(NULL, "kafka: the consumer group was left without closing (no coordinator)");
+        flags = RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE;
+    }
+    if (error)
+        rd_kafka_error_destroy(error);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    rd_kafka_destroy_flags(cons->rk, flags);
     pthread_mutex_destroy(&cons->sec.mu);
     free(cons);
 }
