@@ -92,8 +92,10 @@ tf_stop_pid() {
     fi
 }
 
-# The test servers' ports (seaweedfs.sh's defaults too), before any starts.
+# The test servers' ports (seaweedfs.sh's defaults and their gRPC ports, +1, too).
 tf_reserve_ports "$TF_PG_PORT" "$TF_KAFKA_PORT" "$TF_KAFKA_CONTROLLER_PORT" \
     "$TF_KAFKA_SASL_SSL_PORT" "$TF_KAFKA_SSL_PORT" "${TF_S3_PORT:-58333}" \
     "${TF_S3_GRPC_PORT:-58334}" "${TF_SEAWEED_MASTER_PORT:-58330}" \
-    "${TF_SEAWEED_VOLUME_PORT:-58380}" "${TF_SEAWEED_FILER_PORT:-58388}"
+    "${TF_SEAWEED_VOLUME_PORT:-58380}" "${TF_SEAWEED_FILER_PORT:-58388}" \
+    "$((${TF_SEAWEED_MASTER_PORT:-58330} + 1))" "$((${TF_SEAWEED_VOLUME_PORT:-58380} + 1))" \
+    "$((${TF_SEAWEED_FILER_PORT:-58388} + 1))"
