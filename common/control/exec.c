@@ -920,15 +920,25 @@ enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, long after_s,
                    2, params, out);
 }
 
-enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, struct tf_exec_ids *out)
+enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, long after_s,
+                               struct tf_exec_ids *out)
 {
-    return stage_ids(conn, stage,
-                     "SELECT execution_id FROM tickflow.job_execution"
-                     " WHERE stage = $1 AND status IN ('SUCCESS', 'FAILED')"
-                     " AND event_published_at IS NULL"
-                     " AND finished_at < now() - interval '10 seconds'"
-                     " ORDER BY finished_at LIMIT 100",
-                     out);
+    char after[24];
+    const char *params[2] = {stage, after};
+
+    snprintf(after, sizeof(after), "%ld", after_s);
+    return run_ids(conn,
+                   /* The claim keeps every other sweeper off it for after_s. */
+                   "UPDATE tickflow.job_execution SET event_claimed_at = now()"
+                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                   "  FROM tickflow.job_execution WHERE stage = $1"
+                   "  AND status IN ('SUCCESS', 'FAILED') AND event_published_at IS NULL"
+                   "  AND finished_at < now() - $2::int * interval '1 second'"
+                   "  AND (event_claimed_at IS NULL"
+                   "       OR event_claimed_at < now() - $2::int * interval '1 second')"
+                   "  ORDER BY finished_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                   " RETURNING execution_id",
+                   2, params, out);
 }
 
 enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,

@@ -180,6 +180,18 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
     tf_log_warn(NULL, "kafka consumer: %s", reason);
 }
 
+/* A background commit's result; served by the consumer's poll. */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    /* _NO_OFFSET: nothing settled since the last commit. */
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        tf_log_warn(NULL, "kafka commit of %d partition(s): %s (settled events may come again)",
+                    offsets ? offsets->cnt : 0, rd_kafka_err2str(err));
+}
+
 static void *poll_loop(void *arg)
 {
     struct tf_kafka *kafka = arg;
@@ -806,9 +818,14 @@ enum tf_rc tf_kafka_consumer_new(const char *brokers, const struct tf_kafka_opts
     if (!conf_set(conf, "bootstrap.servers", brokers, err, errlen) ||
         !conf_set(conf, "group.id", group, err, errlen) ||
         !conf_set(conf, "client.id", group, err, errlen) ||
-        !conf_set(conf, "enable.auto.commit", "false", err, errlen) ||
+        /* Offsets are stored by tf_kafka_commit as each event settles and committed in
+         * the background every second, at a revoke and at close. */
+        !conf_set(conf, "enable.auto.commit", "true", err, errlen) ||
+        !conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+        !conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) ||
         !conf_set(conf, "auto.offset.reset", "earliest", err, errlen) ||
-        !conf_set(conf, "session.timeout.ms", "10000", err, errlen) ||
+        /* The broker's least by default: a group rejoining after an outage waits this out. */
+        !conf_set(conf, "session.timeout.ms", "6000", err, errlen) ||
         !conf_set(conf, "heartbeat.interval.ms", "1000", err, errlen) ||
         /* A stage runs inside the poll loop: allow it half an hour. */
         !conf_set(conf, "max.poll.interval.ms", "1800000", err, errlen) ||
@@ -816,6 +833,7 @@ enum tf_rc tf_kafka_consumer_new(const char *brokers, const struct tf_kafka_opts
         goto fail;
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_committed);
     rd_kafka_conf_set_opaque(conf, cons);
     secure_init(&cons->sec, opts);
     cons->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
@@ -857,11 +875,26 @@ rd_kafka_message_t *tf_kafka_consumer_poll(struct tf_kafka_consumer *cons, int t
     return msg;
 }
 
+/*
+ * Never a synchronous commit: after a broker outage the group rejoins, the
+ * rejoin is served by this thread's next poll, and a commit waiting for the
+ * group would wait for ever (a service that would not stop on SIGTERM).
+ */
 enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_message_t *msg)
 {
-    rd_kafka_resp_err_t err = rd_kafka_commit_message(cons->rk, msg, 0);
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
 
+    if (!at)
+        return TF_ERR_NOMEM;
+    rd_kafka_topic_partition_list_add(at, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
+        msg->offset + 1;
+    err = rd_kafka_offsets_store(cons->rk, at);
+    if (!err)
+        err = at->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(at);
     if (err) {
+        /* Say, the partition was revoked meanwhile: its next owner reads the event again. */
         tf_log_warn(NULL, "kafka commit: %s", rd_kafka_err2str(err));
         return TF_ERR_KAFKA;
     }
@@ -869,11 +902,12 @@ enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_messag
 }
 
 /*
- * Leaves the group within CLOSE_MS. rd_kafka_consumer_close() can wait for
- * ever for a group coordinator it cannot find (librdkafka issue 3740), as
- * after a broker restart; offsets are committed as each event settles, so
- * nothing is lost by leaving without a goodbye: the group rebalances once
- * the session times out.
+ * Leaves the group within CLOSE_MS, committing what settled since the last
+ * background commit. rd_kafka_consumer_close() can wait for ever for a group
+ * coordinator it cannot find (librdkafka issue 3740), as after a broker
+ * restart; leaving without a goodbye loses nothing but that last second of
+ * commits, whose events the group's next owner settles again (a settled
+ * stage is skipped), and the group rebalances once the session times out.
  */
 #define CLOSE_MS 10000
 

@@ -365,7 +365,8 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
         for (int i = 0; i < ids.n; i++)
             tf_svc_enqueue(svc, ids.id[i]);
     tf_exec_ids_cleanup(&ids);
-    if (swept(tf_exec_unpublished(conn, stage, &ids), "unpublished"))
+    if (swept(tf_exec_unpublished(conn, stage, svc->cfg.kafka_delivery_timeout_ms / 1000 + 5, &ids),
+              "unpublished"))
         for (int i = 0; i < ids.n; i++)
             publish(svc, conn, ids.id[i]);
     tf_exec_ids_cleanup(&ids);

@@ -496,17 +496,28 @@ static void test_sweeps(void)
           "touched: not again");
     tf_exec_ids_cleanup(&ids);
 
-    /* Unpublished outcomes older than 10 s; a published one is not among them. */
+    /* Unpublished outcomes older than after_s; a published one is not among them. */
     record_in(TF_EXEC_SUCCESS, "aggregate", 3, done, &a_done);
+    CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK && ids.n == 0,
+          "just finished: the worker's own to publish (%d)", ids.n);
+    tf_exec_ids_cleanup(&ids);
     sql("UPDATE tickflow.job_execution SET finished_at = now() - interval '1 minute'"
         " WHERE stage = $2 AND execution_id::text <> $1",
         "00000000-0000-4000-8000-000000000000", "aggregate");
-    CHECK(tf_exec_unpublished(db, "aggregate", &ids) == TF_OK, "unpublished");
+    CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK, "unpublished");
     CHECK(has_id(&ids, done) && has_id(&ids, spare) && ids.n == 2, "%d unpublished", ids.n);
     tf_exec_ids_cleanup(&ids);
+    /* Claimed: a second sweeper does not get them, until the claim is after_s old. */
+    CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK && ids.n == 0,
+          "claimed: %d handed out again", ids.n);
+    tf_exec_ids_cleanup(&ids);
+    sql("UPDATE tickflow.job_execution SET event_claimed_at = now() - interval '36 seconds'"
+        " WHERE stage = $2 AND execution_id::text <> $1",
+        "00000000-0000-4000-8000-000000000000", "aggregate");
     CHECK(tf_exec_mark_published(db, done, "aggregate", a_done, TF_EXEC_SUCCESS) == TF_OK, "mark");
-    CHECK(tf_exec_unpublished(db, "aggregate", &ids) == TF_OK && ids.n == 1 && has_id(&ids, spare),
-          "published: gone from the list");
+    CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK && ids.n == 1 &&
+              has_id(&ids, spare),
+          "published: gone from the list; an old claim is claimed again");
     tf_exec_ids_cleanup(&ids);
 }
 

@@ -265,8 +265,14 @@ enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, 
 enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, long after_s,
                                  struct tf_exec_ids *out) TF_MUSTCHECK;
 
-/** Finished records of stage whose event has not gone out for 10 s (at most 100). */
-enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage,
+/**
+ * Claims finished records of stage whose event has not gone out after_s
+ * seconds after they finished (at most 100, oldest first), for the caller to
+ * publish; a claim keeps every other caller off a record for after_s. The
+ * sweeper passes the delivery timeout and a margin, so a worker still waiting
+ * on the broker publishes its own event and only a lost one goes out again.
+ */
+enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, long after_s,
                                struct tf_exec_ids *out) TF_MUSTCHECK;
 
 /** The stage event JSON of a finished record (new string: free()). */

@@ -140,7 +140,12 @@ enum tf_rc tf_kafka_consumer_new(const char *brokers, const struct tf_kafka_opts
  */
 rd_kafka_message_t *tf_kafka_consumer_poll(struct tf_kafka_consumer *cons, int timeout_ms);
 
-/** Commits the offset after msg, synchronously. */
+/**
+ * Marks msg settled: the offset after it is stored and committed by the
+ * consumer's background commit within a second (and at a revoke or close).
+ * Never blocks. An error (the partition was revoked meanwhile) means its
+ * next owner reads msg again.
+ */
 enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_message_t *msg);
 
 /** Leaves the group and destroys the consumer. NULL-safe. */
