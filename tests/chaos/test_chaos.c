@@ -689,7 +689,8 @@ static void fault_process(struct trial *t, int stage, int stop)
 
 static void fault_outage(struct trial *t, const char *script)
 {
-    double down = uniform(0.5, 4);
+    /* Outages both shorter and longer than a Kafka consumer's 6 s session. */
+    double down = uniform(0.5, 15);
     double t0 = h_now_s(), t_db;
 
     h_sleep_ms((int)uniform(0, 1500));

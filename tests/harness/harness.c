@@ -169,6 +169,14 @@ int h_stop(struct h_proc *p)
         }
         h_sleep_ms(100);
     }
+    if (getenv("TF_HANG_BT")) {
+        /* Where a service that did not drain is stuck: every thread's stack, before the kill. */
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "gdb -p %ld -batch -ex 'thread apply all bt' >> '%s' 2>&1",
+                 (long)p->pid, getenv("TF_HANG_BT"));
+        if (system(cmd) != 0)
+            fprintf(stderr, "gdb could not attach to %ld\n", (long)p->pid);
+    }
     kill(p->pid, SIGKILL);
     waitpid(p->pid, &status, 0);
     p->pid = 0;
@@ -592,6 +600,8 @@ int h_stack_stop(struct h_stack *st)
     st->lake = NULL;
     if (st->dbname[0])
         h_pg_drop_db(getenv("TICKFLOW_PG_DSN"), st->dbname);
+    if (st->prefix[0] && h_topics_drop(st->prefix) < 0)
+        fprintf(stdout, "# the topics %s* stay on the broker\n", st->prefix);
     return unclean;
 }
 

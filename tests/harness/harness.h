@@ -115,6 +115,13 @@ long h_topic_each(const char *prefix, const char *topic, long count, h_message_f
  */
 long h_topic_size(const char *prefix, const char *topic);
 
+/**
+ * Deletes every topic whose name starts with prefix (non-empty), so that the
+ * broker the tests share does not pile up partitions run after run; how many
+ * it asked to delete, -1 when the broker could not be asked or refused.
+ */
+long h_topics_drop(const char *prefix);
+
 /** GET /v1/executions/{id} of the service on port (new object), NULL unless 200. */
 cJSON *h_get_record(int port, const char *id);
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -169,4 +170,54 @@ int h_wait_consumed(const char *prefix, const char *topic, const char *stage, in
         rd_kafka_topic_partition_list_destroy(ends);
     rd_kafka_destroy(rk);
     return ends && behind == 0 ? 0 : -1;
+}
+
+long h_topics_drop(const char *prefix)
+{
+    char group[200];
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_DeleteTopic_t **del = NULL;
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_event_t *ev = NULL;
+    size_t plen = strlen(prefix);
+    long n = 0;
+    rd_kafka_t *rk;
+
+    if (!plen)
+        return -1; /* never every topic of the broker */
+    snprintf(group, sizeof(group), "%sdrop-%ld", prefix, (long)getpid());
+    rk = asker(group);
+    if (!rk || rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n = -1;
+        goto out;
+    }
+    del = calloc((size_t)md->topic_cnt + 1, sizeof(*del));
+    for (int i = 0; del && i < md->topic_cnt; i++)
+        if (strncmp(md->topics[i].topic, prefix, plen) == 0)
+            del[n++] = rd_kafka_DeleteTopic_new(md->topics[i].topic);
+    if (!del || n == 0)
+        goto out;
+    q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopics(rk, del, (size_t)n, NULL, q);
+    ev = rd_kafka_queue_poll(q, 30000);
+    if (!ev || rd_kafka_event_error(ev)) {
+        fprintf(stderr, "h_topics_drop %s*: %s\n", prefix,
+                ev ? rd_kafka_event_error_string(ev) : "no answer within 30 s");
+        n = -1;
+    }
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    if (del) {
+        for (int i = 0; del[i]; i++)
+            rd_kafka_DeleteTopic_destroy(del[i]);
+        free(del);
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rk)
+        rd_kafka_destroy(rk);
+    return n;
 }

@@ -338,6 +338,8 @@ static void test_kafka_round_trip(void)
     }
     CHECK_EQ_INT(got, 3);
     tf_kafka_consumer_free(cons);
+    snprintf(topic, sizeof(topic), "int%ld.", (long)getpid());
+    CHECK_EQ_INT(h_topics_drop(topic), 1);
     /* The group resumes after its committed offset: nothing is delivered again. */
     cons = NULL;
     CHECK(tf_kafka_consumer_new(brokers, h_kafka_opts(), group, topic, &cons, err, sizeof(err)) ==

@@ -293,6 +293,8 @@ static void test_mechanisms(void)
     tf_kafka_consumer_free(cons);
     for (int i = 0; i < 4; i++)
         CHECK(seen[i], "the event sent with %s was read back", want[i]);
+    snprintf(topic, sizeof(topic), "secure%ld.", (long)getpid());
+    CHECK_EQ_INT(h_topics_drop(topic), 1);
 }
 
 /* ---- the services ---- */
