@@ -651,6 +651,17 @@ static enum tf_rc stage_ids(PGconn *conn, const char *stage, const char *sql,
     return run_ids(conn, sql, 1, params, out);
 }
 
+/* run_ids() of a statement whose parameters are the stage and a number of seconds. */
+static enum tf_rc stage_secs_ids(PGconn *conn, const char *stage, long secs, const char *sql,
+                                 struct tf_exec_ids *out)
+{
+    char n[24];
+    const char *params[2] = {stage, n};
+
+    snprintf(n, sizeof(n), "%ld", secs);
+    return run_ids(conn, sql, 2, params, out);
+}
+
 /*
  * Runs a compare-and-set on one row: TF_OK when it applied (a row changed
  * or was returned), refused when the row was not in the state it expects.
@@ -805,20 +816,16 @@ enum tf_rc tf_exec_release(PGconn *conn, const char *id, const char *stage, int 
 enum tf_rc tf_exec_zombie_stale(PGconn *conn, const char *stage, long timeout_s,
                                 struct tf_exec_ids *out)
 {
-    char timeout[24];
-    const char *params[2] = {stage, timeout};
-
-    snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
-    return run_ids(conn,
-                   /* A fenced run's row is locked by its live transaction: skip it. */
-                   "UPDATE tickflow.job_execution SET status = 'ZOMBIE', updated_at = now()"
-                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-                   "  FROM tickflow.job_execution WHERE stage = $1 AND status = 'RUNNING'"
-                   "  AND heartbeat_at < now() - $2::int * interval '1 second'"
-                   "  FOR UPDATE SKIP LOCKED)"
-                   " AND status = 'RUNNING'"
-                   " RETURNING execution_id",
-                   2, params, out);
+    return stage_secs_ids(conn, stage, timeout_s,
+                          /* A fenced run's row is locked by its live transaction: skip it. */
+                          "UPDATE tickflow.job_execution SET status = 'ZOMBIE', updated_at = now()"
+                          " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                          "  FROM tickflow.job_execution WHERE stage = $1 AND status = 'RUNNING'"
+                          "  AND heartbeat_at < now() - $2::int * interval '1 second'"
+                          "  FOR UPDATE SKIP LOCKED)"
+                          " AND status = 'RUNNING'"
+                          " RETURNING execution_id",
+                          out);
 }
 
 enum tf_rc tf_exec_zombie_worker(PGconn *conn, const char *stage, const char *worker_id,
@@ -903,42 +910,34 @@ enum tf_rc tf_exec_add_objects(PGconn *conn, const char *id, const char *stage, 
 enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, long after_s,
                                  struct tf_exec_ids *out)
 {
-    char after[24];
-    const char *params[2] = {stage, after};
-
-    snprintf(after, sizeof(after), "%ld", after_s);
-    return run_ids(conn,
-                   /* Touching updated_at keeps each one out of the queue for after_s. */
-                   "UPDATE tickflow.job_execution SET updated_at = now()"
-                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-                   "  FROM tickflow.job_execution WHERE stage = $1"
-                   "  AND status IN ('PENDING', 'ZOMBIE')"
-                   "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
-                   "  AND updated_at < now() - $2::int * interval '1 second'"
-                   "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
-                   " RETURNING execution_id",
-                   2, params, out);
+    return stage_secs_ids(conn, stage, after_s,
+                          /* Touching updated_at keeps each one out of the queue for after_s. */
+                          "UPDATE tickflow.job_execution SET updated_at = now()"
+                          " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                          "  FROM tickflow.job_execution WHERE stage = $1"
+                          "  AND status IN ('PENDING', 'ZOMBIE')"
+                          "  AND (backfill_id IS NULL OR released_at IS NOT NULL)"
+                          "  AND updated_at < now() - $2::int * interval '1 second'"
+                          "  ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                          " RETURNING execution_id",
+                          out);
 }
 
 enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, long after_s,
                                struct tf_exec_ids *out)
 {
-    char after[24];
-    const char *params[2] = {stage, after};
-
-    snprintf(after, sizeof(after), "%ld", after_s);
-    return run_ids(conn,
-                   /* The claim keeps every other sweeper off it for after_s. */
-                   "UPDATE tickflow.job_execution SET event_claimed_at = now()"
-                   " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
-                   "  FROM tickflow.job_execution WHERE stage = $1"
-                   "  AND status IN ('SUCCESS', 'FAILED') AND event_published_at IS NULL"
-                   "  AND finished_at < now() - $2::int * interval '1 second'"
-                   "  AND (event_claimed_at IS NULL"
-                   "       OR event_claimed_at < now() - $2::int * interval '1 second')"
-                   "  ORDER BY finished_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
-                   " RETURNING execution_id",
-                   2, params, out);
+    return stage_secs_ids(conn, stage, after_s,
+                          /* The claim keeps every other sweeper off it for after_s. */
+                          "UPDATE tickflow.job_execution SET event_claimed_at = now()"
+                          " WHERE (execution_id, stage) IN (SELECT execution_id, stage"
+                          "  FROM tickflow.job_execution WHERE stage = $1"
+                          "  AND status IN ('SUCCESS', 'FAILED') AND event_published_at IS NULL"
+                          "  AND finished_at < now() - $2::int * interval '1 second'"
+                          "  AND (event_claimed_at IS NULL"
+                          "       OR event_claimed_at < now() - $2::int * interval '1 second')"
+                          "  ORDER BY finished_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                          " RETURNING execution_id",
+                          out);
 }
 
 enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,
