@@ -893,8 +893,14 @@ enum tf_rc tf_kafka_commit(struct tf_kafka_consumer *cons, const rd_kafka_messag
     if (!err)
         err = at->elems[0].err;
     rd_kafka_topic_partition_list_destroy(at);
+    if (err == RD_KAFKA_RESP_ERR__STATE) {
+        tf_log_warn(NULL,
+                    "kafka commit: partition %d was revoked meanwhile; its next owner reads"
+                    " offset %lld again",
+                    (int)msg->partition, (long long)msg->offset);
+        return TF_ERR_KAFKA;
+    }
     if (err) {
-        /* Say, the partition was revoked meanwhile: its next owner reads the event again. */
         tf_log_warn(NULL, "kafka commit: %s", rd_kafka_err2str(err));
         return TF_ERR_KAFKA;
     }
