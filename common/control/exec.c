@@ -940,6 +940,16 @@ enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, long after_s,
                           out);
 }
 
+enum tf_rc tf_exec_unclaim_event(PGconn *conn, const char *id, const char *stage)
+{
+    const char *params[2] = {id, stage};
+
+    return cas(conn,
+               "UPDATE tickflow.job_execution SET event_claimed_at = NULL"
+               " WHERE execution_id = $1 AND stage = $2",
+               2, params, TF_OK);
+}
+
 enum tf_rc tf_exec_consumed(PGconn *conn, const char *id, const char *stage,
                             enum tf_exec_status *status, int *upstream_attempt)
 {

@@ -47,7 +47,7 @@ static const struct tf_cfg_key svc_keys[] = {
     SVC_KEY("TICKFLOW_HTTP_READ_TIMEOUT", TF_CFG_INT, http_read_timeout, "30", 0, 1, 3600),
     SVC_KEY("TICKFLOW_KAFKA_BROKERS",     TF_CFG_STR, brokers, NULL, TF_CFG_REQUIRED, 0, 0),
     SVC_KEY("TICKFLOW_KAFKA_DELIVERY_TIMEOUT_MS", TF_CFG_INT, kafka_delivery_timeout_ms,
-            "30000", 0, 1000, 600000),
+            "5000", 0, 1000, 600000),
     SVC_KEY("TICKFLOW_KAFKA_PARTITIONS",  TF_CFG_INT, kafka_partitions, "3", 0, 1, 1024),
     SVC_KEY("TICKFLOW_KAFKA_TOPIC_PREFIX", TF_CFG_STR, topic_prefix, "", 0, 0, 0),
     SVC_KEY("TICKFLOW_LAKE_URI",          TF_CFG_STR, lake_uri, "lake", 0, 0, 0),
@@ -325,12 +325,12 @@ static void *consumer_main(void *arg)
 #define TICK_MS     500
 #define SWEEP_TICKS 4
 
-static void publish(struct tf_svc *svc, PGconn *conn, const char *id)
+static enum tf_rc publish(struct tf_svc *svc, PGconn *conn, const char *id)
 {
     struct tf_logctx log = {{0}, {0}};
 
     tf_logctx_set_exec(&log, id);
-    (void)svc_publish(svc, conn, id, &log);
+    return svc_publish(svc, conn, id, &log);
 }
 
 /* Logs a failed sweep statement; 1 when it succeeded. */
@@ -359,16 +359,19 @@ static void sweep(struct tf_svc *svc, PGconn *conn)
     /* Exhausted zombies are FAILED: their events go out now. */
     if (swept(tf_exec_zombie_exhausted(conn, stage, &ids), "exhausted zombies"))
         for (int i = 0; i < ids.n; i++)
-            publish(svc, conn, ids.id[i]);
+            (void)publish(svc, conn, ids.id[i]);
     tf_exec_ids_cleanup(&ids);
     if (swept(tf_exec_touch_waiting(conn, stage, svc->cfg.heartbeat_timeout, &ids), "waiting"))
         for (int i = 0; i < ids.n; i++)
             tf_svc_enqueue(svc, ids.id[i]);
     tf_exec_ids_cleanup(&ids);
+    /* A worker's own publish has had its delivery timeout by then. One not out goes
+     * back to the pool at once, for the next sweep of any replica. */
     if (swept(tf_exec_unpublished(conn, stage, svc->cfg.kafka_delivery_timeout_ms / 1000 + 5, &ids),
               "unpublished"))
         for (int i = 0; i < ids.n; i++)
-            publish(svc, conn, ids.id[i]);
+            if (publish(svc, conn, ids.id[i]) != TF_OK)
+                (void)swept(tf_exec_unclaim_event(conn, ids.id[i], stage), "unclaim");
     tf_exec_ids_cleanup(&ids);
 }
 

@@ -904,6 +904,13 @@ static void run_trial(struct trial *t, struct outcome *o, int *dup_events, int *
         q_ll("SELECT count(*) FROM tickflow.job_execution WHERE status = 'SUCCESS'", 0, NULL),
         NEXEC * NSTAGE);
     outcome_read(o, t->no);
+    /* A run's event may still be on its way (a crash between the outcome and its event
+     * leaves it to a sweeper): the count waits until the records say every event is out. */
+    for (double t1 = h_now_s();
+         h_now_s() - t1 < h_timeout(60) && q_ll("SELECT count(*) FROM tickflow.job_execution"
+                                                " WHERE event_published_at IS NULL",
+                                                0, NULL) > 0;)
+        h_sleep_ms(100);
     for (int s = 0; s < NSTAGE; s++) {
         struct events ev = {.distinct = 0};
         long size = h_topic_size(st.prefix, topics[s]);

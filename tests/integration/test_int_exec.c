@@ -507,9 +507,15 @@ static void test_sweeps(void)
     CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK, "unpublished");
     CHECK(has_id(&ids, done) && has_id(&ids, spare) && ids.n == 2, "%d unpublished", ids.n);
     tf_exec_ids_cleanup(&ids);
-    /* Claimed: a second sweeper does not get them, until the claim is after_s old. */
+    /* Claimed: a second sweeper does not get them, until the claim is after_s old or given
+     * back (a publish that failed). */
     CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK && ids.n == 0,
           "claimed: %d handed out again", ids.n);
+    tf_exec_ids_cleanup(&ids);
+    CHECK(tf_exec_unclaim_event(db, spare, "aggregate") == TF_OK, "unclaim");
+    CHECK(tf_exec_unpublished(db, "aggregate", 35, &ids) == TF_OK && ids.n == 1 &&
+              has_id(&ids, spare),
+          "given back: claimed again (%d)", ids.n);
     tf_exec_ids_cleanup(&ids);
     sql("UPDATE tickflow.job_execution SET event_claimed_at = now() - interval '36 seconds'"
         " WHERE stage = $2 AND execution_id::text <> $1",

@@ -275,6 +275,9 @@ enum tf_rc tf_exec_touch_waiting(PGconn *conn, const char *stage, long after_s,
 enum tf_rc tf_exec_unpublished(PGconn *conn, const char *stage, long after_s,
                                struct tf_exec_ids *out) TF_MUSTCHECK;
 
+/** Gives back the claim of tf_exec_unpublished on a record whose event did not go out. */
+enum tf_rc tf_exec_unclaim_event(PGconn *conn, const char *id, const char *stage) TF_MUSTCHECK;
+
 /** The stage event JSON of a finished record (new string: free()). */
 enum tf_rc tf_exec_event(PGconn *conn, const char *id, const char *stage, char **out) TF_MUSTCHECK;
 
